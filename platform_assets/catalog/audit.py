@@ -1,0 +1,49 @@
+"""Audit events: who changed what, written in the transaction of the change itself."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any, Iterable
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from platform_assets.catalog.models import AuditEvent, utc_now
+
+ACTOR_ENV_VAR = "PLATFORM_ACTOR"
+
+
+def default_actor() -> str:
+    """$PLATFORM_ACTOR, else the OS user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return os.environ.get(ACTOR_ENV_VAR) or user
+
+
+def record(session: Session, entity_type: str, entity_id: str, action: str, actor: str, change: dict[str, Any]) -> None:
+    """Add one audit event to ``session``'s transaction."""
+    session.add(AuditEvent(entity_type=entity_type, entity_id=entity_id, action=action, actor=actor, change=change))
+
+
+def record_many(session: Session, events: Iterable[dict[str, Any]], actor: str) -> None:
+    """Bulk-insert events given as dicts with entity_type, entity_id, action and change."""
+    now = utc_now()
+    rows = [{**event, "actor": actor, "at": now} for event in events]
+    if rows:
+        session.execute(insert(AuditEvent), rows)
+
+
+def events_for(session: Session, entity_type: str, entity_id: str) -> list[AuditEvent]:
+    query = select(AuditEvent).where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+    return list(session.scalars(query.order_by(AuditEvent.id)))
+
+
+def file_entity_id(product: str, version: int, key: str) -> str:
+    return f"{product}/{version}/{key}"
+
+
+def version_entity_id(product: str, version: int) -> str:
+    return f"{product}/{version}"

@@ -1,0 +1,459 @@
+"""The platform.yaml schema: parsing, ``${ENV}`` interpolation and validation.
+
+Contract: :func:`load_config` either returns a fully validated
+:class:`PlatformConfig` or raises :class:`ConfigError` whose message names the
+file, the key, the offending value and what is allowed. It never lets a
+pydantic or YAML traceback reach the user.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+CONFIG_ENV_VAR = "PLATFORM_CONFIG"
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
+DECIMAL_PATTERN = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
+ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+RESERVED_COLUMNS = frozenset(
+    {"_version", "_source_file", "_source_sha256", "_ingested_at", "_batch_in", "_batch_out", "_batch_id"}
+)
+MAX_NAME_LENGTH = 48
+
+
+class ConfigError(ValueError):
+    """platform.yaml is missing, unreadable or invalid; the message says what to fix."""
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***`` (for printing and logs)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def parse_column_type(text: str) -> str:
+    """Normalize a declared column type, or raise ValueError naming what is allowed."""
+    normalized = text.strip().lower()
+    if normalized in SIMPLE_TYPES:
+        return normalized
+    match = DECIMAL_PATTERN.match(normalized)
+    if match:
+        precision, scale = int(match.group(1)), int(match.group(2))
+        if not 1 <= precision <= 38 or scale > precision:
+            raise ValueError(f"decimal({precision},{scale}) needs 1 <= precision <= 38 and scale <= precision")
+        return f"decimal({precision},{scale})"
+    allowed = ", ".join(SIMPLE_TYPES)
+    raise ValueError(f"unknown column type {text!r}; allowed: {allowed}, decimal(p,s)")
+
+
+def decimal_precision_scale(column_type: str) -> tuple[int, int] | None:
+    """(precision, scale) of a normalized ``decimal(p,s)`` type, else None."""
+    match = DECIMAL_PATTERN.match(column_type)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class S3Settings(_Strict):
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+class SparkSettings(_Strict):
+    master: str | None = "local[*]"
+    remote: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
+    s3a_direct: bool = False
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "SparkSettings":
+        if self.remote and self.master and self.master != "local[*]":
+            raise ValueError("give either spark.master or spark.remote, not both")
+        return self
+
+
+class ProcessingSettings(_Strict):
+    claim_batch_size: int = Field(default=64, ge=1)
+    lease_seconds: int = Field(default=300, ge=5)
+    max_retries: int = Field(default=3, ge=0)
+    retry_backoff_seconds: float = Field(default=30.0, ge=0)
+    snapshot_retention_seconds: int = Field(default=3600, ge=0)
+
+
+class DiscoverySettings(_Strict):
+    tick_seconds_budget: float = Field(default=40.0, gt=0)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+
+
+class PlatformSection(_Strict):
+    name: str
+    state_db: str = "sqlite:///state.db"
+    raw_zone: str = "file:///data/raw"
+    warehouse: str = "file:///data/warehouse"
+    merge_store: str = "sqlite:///merge.db"
+    s3: S3Settings | None = None
+    engine: Literal["arrow", "spark"] = "arrow"
+    spark: SparkSettings = Field(default_factory=SparkSettings)
+    processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value, "platform name")
+
+    @field_validator("raw_zone", "warehouse")
+    @classmethod
+    def _store_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("file", "s3"):
+            raise ValueError(f"{value!r} must be a file:// or s3:// URL")
+        return value
+
+    @field_validator("state_db", "merge_store")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        return _check_db_url(value)
+
+
+class RemotePlatform(_Strict):
+    merge_store: str
+
+    @field_validator("merge_store")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        return _check_db_url(value)
+
+
+class SourceSettings(_Strict):
+    url: str
+    glob: str = "**/*"
+    format: Literal["csv", "json", "parquet"] = "csv"
+    header: bool = True
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str | None = None
+    encoding: str = "utf-8"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("file", "s3"):
+            raise ValueError(f"{value!r} must be a file:// or s3:// URL")
+        return value
+
+    @field_validator("glob")
+    @classmethod
+    def _glob(cls, value: str) -> str:
+        from platform_assets.storage.globs import compile_glob
+
+        compile_glob(value)
+        return value
+
+    @field_validator("delimiter", "quote")
+    @classmethod
+    def _single_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError(f"{value!r} must be exactly one character")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+class SchemaSettings(_Strict):
+    columns: dict[str, str]
+    primary_key: list[str] = Field(default_factory=list)
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("declare at least one column")
+        checked = {}
+        for name, column_type in value.items():
+            if not COLUMN_PATTERN.match(name) or len(name) > 63:
+                raise ValueError(f"column name {name!r} must match [A-Za-z_][A-Za-z0-9_]* (at most 63 characters)")
+            if name.lower() in RESERVED_COLUMNS:
+                raise ValueError(f"column name {name!r} is reserved for the platform's lineage and batch columns")
+            checked[name] = parse_column_type(str(column_type))
+        lowered = [name.lower() for name in checked]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("column names must differ by more than case")
+        return checked
+
+    @model_validator(mode="after")
+    def _key_in_columns(self) -> "SchemaSettings":
+        missing = [key for key in self.primary_key if key not in self.columns]
+        if missing:
+            raise ValueError(f"primary_key column(s) {missing} are not among the declared columns {list(self.columns)}")
+        if len(set(self.primary_key)) != len(self.primary_key):
+            raise ValueError("primary_key lists a column twice")
+        return self
+
+
+class ReplicationSettings(_Strict):
+    chunk_size: int = Field(default=50_000, ge=1)
+    max_batches_per_sync: int = Field(default=100, ge=1)
+    max_lag_batches: int = Field(default=5, ge=0)
+
+
+class ProductConfig(_Strict):
+    name: str
+    source: SourceSettings
+    schema_: SchemaSettings | None = Field(default=None, alias="schema")
+    mode: Literal["snapshot", "incremental"] = "snapshot"
+    milestone: Literal["forensic", "live_only"] = "forensic"
+    primary_platforms: list[str] = Field(default_factory=list)
+    engine: Literal["arrow", "spark"] | None = None
+    max_bad_row_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    max_delete_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
+    replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value, "product name")
+
+    @property
+    def table_schema(self) -> SchemaSettings | None:
+        """The declared schema (``schema`` in YAML), or None to infer it."""
+        return self.schema_
+
+
+class PlatformConfig(_Strict):
+    platform: PlatformSection
+    platforms: dict[str, RemotePlatform] = Field(default_factory=dict)
+    products: list[ProductConfig] = Field(default_factory=list)
+    source_path: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PlatformConfig":
+        names = [product.name for product in self.products]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"product names must be unique; repeated: {duplicated}")
+        for platform_name in self.platforms:
+            _check_name(platform_name, "platform name under platforms")
+        known = set(self.platforms) | {self.platform.name}
+        for product in self.products:
+            unknown = [name for name in product.primary_platforms if name not in known]
+            if unknown:
+                raise ValueError(
+                    f"product {product.name!r}: primary_platforms {unknown} are neither this platform "
+                    f"({self.platform.name!r}) nor listed under platforms: {sorted(self.platforms)}"
+                )
+            if product.table_schema is None and self.is_replica(product):
+                raise ValueError(f"product {product.name!r} is replicated here and needs a declared schema")
+        return self
+
+    def product(self, name: str) -> ProductConfig:
+        """The product called ``name``; ConfigError listing the known ones otherwise."""
+        for product in self.products:
+            if product.name == name:
+                return product
+        known = ", ".join(product.name for product in self.products) or "none"
+        raise ConfigError(f"no product {name!r} in the config; products: {known}")
+
+    def is_primary(self, product: ProductConfig) -> bool:
+        """True where this platform ingests ``product`` from its source.
+
+        An empty ``primary_platforms`` means every platform ingests it itself.
+        """
+        return not product.primary_platforms or self.platform.name in product.primary_platforms
+
+    def is_replica(self, product: ProductConfig) -> bool:
+        return not self.is_primary(product)
+
+    def engine_for(self, product: ProductConfig) -> str:
+        return product.engine or self.platform.engine
+
+    def masked(self) -> dict[str, Any]:
+        """The config as a dict with every password in a URL masked."""
+        return _mask_tree(self.model_dump(by_alias=True, exclude={"source_path"}))
+
+
+def _check_name(value: str, what: str) -> str:
+    if not NAME_PATTERN.match(value) or len(value) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{what} {value!r} must match [a-z][a-z0-9_]* (lowercase letter first, at most {MAX_NAME_LENGTH} characters)"
+        )
+    return value
+
+
+def _check_db_url(value: str) -> str:
+    scheme = urlsplit(value).scheme.split("+")[0]
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(f"{mask_url(value)!r} must be a sqlite:/// or postgresql:// URL")
+    return value
+
+
+def _mask_tree(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: ("***" if key in ("secret_access_key",) and item else _mask_tree(item)) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask_tree(item) for item in value]
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value
+
+
+def interpolate_env(value: Any, environ: dict[str, str] | None = None, path: str = "") -> Any:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in every string of ``value``.
+
+    Raises ConfigError naming the key when a variable is unset and has no default.
+    """
+    env = os.environ if environ is None else environ
+    if isinstance(value, dict):
+        return {key: interpolate_env(item, env, f"{path}.{key}" if path else str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [interpolate_env(item, env, f"{path}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path}: environment variable {name} is not set (used as ${{{name}}}); export it or give a default as ${{{name}:-value}}")
+
+    return ENV_PATTERN.sub(replace, value)
+
+
+def parse_config(raw: Any, source: str = "platform.yaml", environ: dict[str, str] | None = None) -> PlatformConfig:
+    """Validate an already-loaded YAML document."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with the keys platform, platforms, products")
+    data = interpolate_env(raw, environ)
+    try:
+        config = PlatformConfig.model_validate({**data, "source_path": source})
+    except ValidationError as error:
+        raise ConfigError(_describe(error, data, source)) from None
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, str] | None = None) -> PlatformConfig:
+    """Load ``path``, else the file named by $PLATFORM_CONFIG."""
+    env = os.environ if environ is None else environ
+    chosen = path or env.get(CONFIG_ENV_VAR)
+    if not chosen:
+        raise ConfigError(f"no config given: pass --config PATH or set {CONFIG_ENV_VAR}")
+    file = Path(chosen)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot read the config ({error.strerror or error}); check the path") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{file}: not valid YAML: {error}") from None
+    config = parse_config(raw, str(file), env)
+    return config
+
+
+def _describe(error: ValidationError, data: dict[str, Any], source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for item in error.errors():
+        location = _location(item["loc"], data)
+        kind = item["type"]
+        value = item.get("input")
+        if isinstance(value, str):
+            value = mask_url(value)
+        if kind == "extra_forbidden":
+            allowed = _allowed_keys(item["loc"])
+            lines.append(f"  {location}: unknown key; allowed here: {allowed}")
+        elif kind == "missing":
+            lines.append(f"  {location}: required key is missing")
+        elif kind == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            lines.append(f"  {location}: {value!r} is not allowed; use one of: {expected}")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            shown = f" (got {value!r})" if _is_scalar(value) and repr(value) not in message else ""
+            lines.append(f"  {location}: {message}{shown}")
+    return "\n".join(lines)
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) and not isinstance(value, dict)
+
+
+def _location(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
+    parts: list[str] = []
+    node: Any = data
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            label = f"[{part}]"
+            if isinstance(node, list) and part < len(node) and isinstance(node[part], dict) and "name" in node[part]:
+                label = f"[{part}] ({node[part]['name']})"
+            parts.append(label)
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        else:
+            name = "schema" if part == "schema_" else str(part)
+            if part in ("function-after", "function-before"):
+                continue
+            parts.append(("." if index else "") + name)
+            node = node.get(name) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] | None = PlatformConfig
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get("schema_" if part == "schema" else str(part))
+        if field is None:
+            model = None
+            break
+        model = _model_of(field.annotation)
+    if model is None:
+        return "see design.md"
+    names = [(field.alias or name) for name, field in model.model_fields.items() if name != "source_path"]
+    return ", ".join(names)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,102 @@
+"""Shared fixtures: PostgreSQL databases, a moto S3 server over HTTP, one Spark session.
+
+PostgreSQL runs at 127.0.0.1:5432 (trust auth). Each ``pg_database`` call
+creates a fresh database and drops it when the test session ends.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from typing import Callable, Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get("PLATFORM_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_available() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[Callable[[str], str]]:
+    """Factory: ``pg_database("merge")`` -> URL of a new, empty PostgreSQL database."""
+    if not _pg_available():
+        pytest.fail("PostgreSQL is not running at 127.0.0.1:5432 (start it: service postgresql start)")
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def make(prefix: str = "t") -> str:
+        name = f"pa_{prefix}_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return _pg_url(name)
+
+    yield make
+    from platform_assets.catalog.db import dispose_engines
+
+    dispose_engines()
+    with admin.connect() as connection:
+        for name in created:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path, pg_database) -> str:  # type: ignore[no-untyped-def]
+    """A fresh empty database on each backend: the test runs once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return pg_database("db")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """A moto S3 server over HTTP on a free local port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(moto_server: str) -> str:
+    """A new empty bucket on the moto server; yields its name."""
+    import boto3
+
+    name = f"b-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def spark_session():  # type: ignore[no-untyped-def]
+    """The one local Spark session of the test run (getOrCreate ignores later settings)."""
+    from platform_assets.ingest.spark_session import get_spark_session
+
+    session = get_spark_session({"master": "local[2]", "conf": {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}})
+    yield session
+    session.stop()

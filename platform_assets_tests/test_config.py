@@ -1,0 +1,166 @@
+"""platform.yaml: valid configs load; each kind of mistake is named with key, value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from platform_assets.config import ConfigError, load_config, mask_url, parse_config
+
+BASE: dict[str, Any] = {
+    "platform": {
+        "name": "alpha",
+        "state_db": "postgresql://app:${PGPASSWORD}@db.internal/state",
+        "raw_zone": "s3://raw-bucket/zone",
+        "warehouse": "file:///data/warehouse",
+        "merge_store": "sqlite:///merge.db",
+        "s3": {"endpoint_url": "http://127.0.0.1:9000", "region": "us-east-1"},
+        "engine": "arrow",
+        "spark": {"master": "local[*]"},
+    },
+    "platforms": {"beta": {"merge_store": "postgresql://replicator:${BETA_PW}@beta-db/merge"}},
+    "products": [
+        {
+            "name": "customers",
+            "source": {"url": "file:///landing/customers", "glob": "**/*.csv", "format": "csv"},
+            "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+            "mode": "snapshot",
+            "milestone": "forensic",
+            "primary_platforms": ["alpha"],
+            "max_bad_row_fraction": 0,
+            "max_delete_fraction": 0.2,
+            "replication": {"chunk_size": 50000, "max_batches_per_sync": 100, "max_lag_batches": 5},
+        }
+    ],
+}
+ENV = {"PGPASSWORD": "s3cret", "BETA_PW": "b3ta"}
+
+
+def with_change(path: str, value: Any) -> dict[str, Any]:
+    """BASE with the value at a dotted path ("products.0.mode") replaced (or removed for ...)."""
+    data = copy.deepcopy(BASE)
+    *parents, last = path.split(".")
+    node: Any = data
+    for part in parents:
+        node = node[int(part)] if part.isdigit() else node[part]
+    key: Any = int(last) if last.isdigit() else last
+    if value is ...:
+        del node[key]
+    else:
+        node[key] = value
+    return data
+
+
+def test_full_config_loads_with_env_interpolation() -> None:
+    config = parse_config(BASE, environ=ENV)
+    assert config.platform.state_db == "postgresql://app:s3cret@db.internal/state"
+    product = config.product("customers")
+    assert product.table_schema is not None
+    assert product.table_schema.columns["amount"] == "decimal(12,2)"
+    assert product.replication.chunk_size == 50000
+    assert config.is_primary(product)
+    assert config.engine_for(product) == "arrow"
+
+
+def test_load_from_file_and_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "platform.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    assert load_config(path).platform.name == "alpha"
+    monkeypatch.setenv("PLATFORM_CONFIG", str(path))
+    assert load_config().platform.name == "alpha"
+
+
+def test_passwords_are_masked() -> None:
+    config = parse_config(BASE, environ=ENV)
+    shown = str(config.masked())
+    assert "s3cret" not in shown and "b3ta" not in shown
+    assert "app:***@db.internal" in shown
+    assert mask_url("postgresql://u:p@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert mask_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_error_message_never_shows_the_password() -> None:
+    data = with_change("platform.state_db", "mysql://app:${PGPASSWORD}@db/state")
+    with pytest.raises(ConfigError) as error:
+        parse_config(data, environ=ENV)
+    assert "s3cret" not in str(error.value)
+    assert "platform.state_db" in str(error.value)
+
+
+def test_missing_env_var_names_key_and_variable() -> None:
+    with pytest.raises(ConfigError, match=r"platform\.state_db: environment variable PGPASSWORD is not set"):
+        parse_config(BASE, environ={"BETA_PW": "x"})
+
+
+def test_env_default() -> None:
+    data = with_change("platform.merge_store", "sqlite:///${MERGE_DIR:-/tmp}/merge.db")
+    assert parse_config(data, environ=ENV).platform.merge_store == "sqlite:////tmp/merge.db"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("platform.engine_typo", "x", r"platform\.engine_typo: unknown key; allowed here: name, state_db"),
+        ("products.0.mdoe", "snapshot", r"products\[0\] \(customers\)\.mdoe: unknown key; allowed here: .*mode"),
+        ("products.0.name", "Customers", r"products\[0\] \(Customers\)\.name: product name 'Customers' must match \[a-z\]\[a-z0-9_\]\*"),
+        ("products.0.name", "9lives", r"product name '9lives' must match"),
+        ("products.0.source.format", "xlsx", r"products\[0\] \(customers\)\.source\.format: 'xlsx' is not allowed; use one of: 'csv', 'json' or 'parquet'"),
+        ("products.0.mode", "snapshots", r"products\[0\] \(customers\)\.mode: 'snapshots' is not allowed; use one of: 'snapshot' or 'incremental'"),
+        ("products.0.milestone", "history", r"\.milestone: 'history' is not allowed; use one of: 'forensic' or 'live_only'"),
+        ("products.0.source.glob", "data/[abc.csv", r"\.source\.glob: glob 'data/\[abc\.csv'.*no closing"),
+        ("products.0.source.glob", "a**b/*.csv", r"'\*\*' must be a whole path segment"),
+        ("products.0.source.url", "ftp://host/x", r"\.source\.url: 'ftp://host/x' must be a file:// or s3:// URL"),
+        ("platform.engine", "flink", r"platform\.engine: 'flink' is not allowed; use one of: 'arrow' or 'spark'"),
+        ("products.0.schema.columns", {"id": "varchar"}, r"unknown column type 'varchar'; allowed: string, int"),
+        ("products.0.schema.primary_key", ["nope"], r"primary_key column\(s\) \['nope'\] are not among the declared columns"),
+        ("products.0.primary_platforms", ["gamma"], r"primary_platforms \['gamma'\] are neither this platform"),
+        ("products.0.max_delete_fraction", 1.5, r"max_delete_fraction: Input should be less than or equal to 1"),
+        ("platform.name", ..., r"platform\.name: required key is missing"),
+    ],
+)
+def test_each_config_error_is_named(path: str, value: Any, expected: str) -> None:
+    data = with_change(path, value)
+    with pytest.raises(ConfigError, match=expected):
+        parse_config(data, environ=ENV)
+
+
+def test_duplicate_product_names_rejected() -> None:
+    data = copy.deepcopy(BASE)
+    data["products"].append(copy.deepcopy(data["products"][0]))
+    with pytest.raises(ConfigError, match=r"product names must be unique; repeated: \['customers'\]"):
+        parse_config(data, environ=ENV)
+
+
+def test_unreadable_and_invalid_yaml_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config"):
+        load_config(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("platform: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    with pytest.raises(ConfigError, match="no config given"):
+        load_config(None, environ={})
+
+
+def test_replica_product_is_not_primary() -> None:
+    data = with_change("products.0.primary_platforms", ["beta"])
+    config = parse_config(data, environ=ENV)
+    assert config.is_replica(config.product("customers"))
+
+
+def test_unknown_product_lists_known_ones() -> None:
+    config = parse_config(BASE, environ=ENV)
+    with pytest.raises(ConfigError, match="no product 'orders' in the config; products: customers"):
+        config.product("orders")
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "platform.yaml"
+    config = load_config(example, environ={})
+    assert [product.name for product in config.products] == ["customers", "orders"]
