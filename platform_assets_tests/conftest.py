@@ -100,3 +100,61 @@ def spark_session():  # type: ignore[no-untyped-def]
     session = get_spark_session({"master": "local[2]", "conf": {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}})
     yield session
     session.stop()
+
+
+def write_platform_config(
+    folder,  # type: ignore[no-untyped-def]
+    state_db: str,
+    source_url: str,
+    raw_zone: str,
+    *,
+    products: list[dict] | None = None,
+    s3_endpoint: str | None = None,
+    merge_store: str | None = None,
+    extra_platform: dict | None = None,
+    platforms: dict | None = None,
+) -> str:
+    """Write a platform.yaml for tests and return its path; one snapshot CSV product by default."""
+    import yaml
+
+    platform = {
+        "name": "alpha",
+        "state_db": state_db,
+        "raw_zone": raw_zone,
+        "warehouse": f"file://{folder}/warehouse",
+        "merge_store": merge_store or f"sqlite:///{folder}/merge.db",
+        "engine": "arrow",
+        **(extra_platform or {}),
+    }
+    if s3_endpoint:
+        platform["s3"] = {"endpoint_url": s3_endpoint, "region": "us-east-1"}
+    default_product = {
+        "name": "customers",
+        "source": {"url": source_url, "glob": "**/*.csv", "format": "csv"},
+        "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+        "mode": "snapshot",
+        "milestone": "forensic",
+    }
+    document = {"platform": platform, "products": products or [default_product]}
+    if platforms:
+        document["platforms"] = platforms
+    path = folder / "platform.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return str(path)
+
+
+@pytest.fixture
+def local_platform(tmp_path, db_url):  # type: ignore[no-untyped-def]
+    """A Platform on local folders (landing/, raw/) with state on each backend."""
+    from platform_assets.config import load_config
+    from platform_assets.platform import Platform
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    path = write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path / 'raw'}")
+    return Platform(load_config(path), actor="test")
+
+
+def write_csv(path, rows: list[tuple[str, ...]], header: str = "id,name,amount,updated") -> None:  # type: ignore[no-untyped-def]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n" + "".join(",".join(row) + "\n" for row in rows))

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -107,6 +108,8 @@ class Version(Base):
     new_count: Mapped[int] = mapped_column(Integer, default=0)
     changed_count: Mapped[int] = mapped_column(Integer, default=0)
     removed_count: Mapped[int] = mapped_column(Integer, default=0)
+    process_generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    reset_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     exclude_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)

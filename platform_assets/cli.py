@@ -1,0 +1,207 @@
+"""The ``platform-assets`` command.
+
+Every command that materializes assets does it through Dagster, against the
+instance in $DAGSTER_HOME (default ``./.dagster_home``), so the UI shows it.
+``--json`` prints exactly one JSON object on stdout; messages go to stderr.
+Exit codes: 0 done, 1 failed (the message says why), 2 usage or config error,
+3 nothing to do where something was asked for (e.g. nothing to process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from platform_assets.config import ConfigError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOTHING_TO_DO = 3
+
+
+class CommandError(Exception):
+    """A failure to report without a traceback; ``exit_code`` says how the command ends."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED, payload: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.payload = payload or {}
+
+
+def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, default=str))
+    else:
+        print(text)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from platform_assets.catalog.db import shared_engine
+    from platform_assets.catalog.migrate import current_revision, upgrade
+    from platform_assets.config import load_config, mask_url
+
+    config = load_config(args.config)
+    engine = shared_engine(config.platform.state_db)
+    before = current_revision(engine)
+    after = upgrade(engine)
+    payload = {"state_db": mask_url(config.platform.state_db), "from_revision": before, "revision": after}
+    _emit(args, payload, f"catalog {payload['state_db']}: {before or 'empty'} -> {after}")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from platform_assets.defs.runs import sync_product
+
+    outcome = sync_product(args.config, args.product)
+    if outcome.registered is None and not outcome.captures:
+        payload = {"product": args.product, "version": None, "reason": "the source has not changed since the last version"}
+        _emit(args, payload, f"{args.product}: the source has not changed; no new version")
+        return 0
+    captures = [capture.__dict__ for capture in outcome.captures]
+    payload = {
+        "product": args.product,
+        "version": outcome.registered.number if outcome.registered else None,
+        "registered": outcome.registered.__dict__ if outcome.registered else None,
+        "captures": captures,
+        "dagster_runs": outcome.run_ids,
+    }
+    lines = []
+    if outcome.registered:
+        reg = outcome.registered
+        lines.append(f"{args.product}: version {reg.number} ({reg.mode}): {reg.files} files, {reg.bytes} bytes; {reg.new} new, {reg.changed} changed, {reg.removed} removed")
+    for capture in outcome.captures:
+        lines.append(f"  captured v{capture.version}: {capture.status}, {capture.copied_now} copied, {len(capture.failed)} failed")
+    _emit(args, payload, "\n".join(lines))
+    failed = [capture for capture in outcome.captures if capture.failed]
+    return EXIT_FAILED if failed else 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from platform_assets.defs.runs import process_product
+    from platform_assets.versions.resolution import NothingToProcess
+
+    try:
+        outcome = process_product(args.config, args.product, args.version, retry_failed=args.retry_failed)
+    except NothingToProcess as error:
+        raise CommandError(str(error), EXIT_NOTHING_TO_DO, {"product": args.product, "version": None}) from None
+    payload = {
+        "product": args.product,
+        "version": outcome.version,
+        "status": outcome.status,
+        "rows": outcome.rows,
+        "files": outcome.file_counts,
+        "failures": outcome.failures,
+        "dagster_run": outcome.run_id,
+    }
+    lines = [f"{args.product} v{outcome.version}: {outcome.status}; {outcome.rows} rows; files " + ", ".join(f"{k.lower()}={v}" for k, v in sorted(outcome.file_counts.items()))]
+    lines += [f"  FAILED {key}: {message}" for key, message in sorted(outcome.failures.items())]
+    if not outcome.success:
+        lines.append(f"  fix or `platform-assets skip {args.product} {outcome.version} KEY --reason TEXT`, then `platform-assets process {args.product} --version {outcome.version} --retry-failed`")
+    _emit(args, payload, "\n".join(lines))
+    return 0 if outcome.success else EXIT_FAILED
+
+
+def cmd_skip(args: argparse.Namespace) -> int:
+    from platform_assets.platform import Platform
+
+    platform = Platform.from_path(args.config)
+    platform.product(args.product)
+    previous = platform.skip(args.product, args.version, args.key, args.reason)
+    payload = {"product": args.product, "version": args.version, "key": args.key, "previous_status": previous, "status": "SKIPPED", "reason": args.reason}
+    _emit(args, payload, f"{args.product} v{args.version}: {args.key} skipped (was {previous}): {args.reason}")
+    return 0
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    from platform_assets.catalog.db import transaction
+    from platform_assets.catalog.versions import list_versions
+    from platform_assets.platform import Platform
+
+    platform = Platform.from_path(args.config)
+    platform.product(args.product)
+    with transaction(platform.state_engine) as session:
+        versions = list_versions(session, args.product)
+    payload = {"product": args.product, "versions": [version.as_json() for version in versions]}
+    lines = [f"{'version':>7}  {'status':<14} {'mode':<11} {'files':>6} {'bytes':>10}  new/chg/del  file statuses"]
+    for version in versions:
+        statuses = ", ".join(f"{name.lower()}={count}" for name, count in sorted(version.file_statuses.items()))
+        excluded = "  (excluded)" if version.excluded else ""
+        lines.append(
+            f"{version.number:>7}  {version.status:<14} {version.mode:<11} {version.files:>6} {version.bytes:>10}  "
+            f"{version.new}/{version.changed}/{version.removed}  {statuses}{excluded}"
+        )
+    _emit(args, payload, "\n".join(lines))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from platform_assets.demo import run_demo
+
+    report = run_demo(Path(args.home) if args.home else None, log=_say)
+    _emit(args, report, "\n".join(report["summary"]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="platform-assets", description=__doc__.split("\n\n")[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="platform.yaml (default: $PLATFORM_CONFIG)")
+    common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", parents=[common], help="run the main job end to end on the embedded default")
+    demo.add_argument("--home", help="folder for the demo's data (default: ./.demo)")
+    demo.set_defaults(handler=cmd_demo)
+
+    sync = commands.add_parser("sync", parents=[common], help="discover + capture a new version if the source changed")
+    sync.add_argument("product")
+    sync.set_defaults(handler=cmd_sync)
+
+    process = commands.add_parser("process", parents=[common], help="parse a version into Iceberg (default: the newest captured, unprocessed one)")
+    process.add_argument("product")
+    process.add_argument("--version", type=int, help="the version; processing a processed one again replaces its rows")
+    process.add_argument("--retry-failed", action="store_true", help="reprocess only the version's failed files")
+    process.set_defaults(handler=cmd_process)
+
+    skip = commands.add_parser("skip", parents=[common], help="give up on one file of a version (audited)")
+    skip.add_argument("product")
+    skip.add_argument("version", type=int)
+    skip.add_argument("key")
+    skip.add_argument("--reason", required=True)
+    skip.set_defaults(handler=cmd_skip)
+
+    versions = commands.add_parser("versions", parents=[common], help="versions with their statuses")
+    versions.add_argument("product")
+    versions.set_defaults(handler=cmd_versions)
+
+    db = commands.add_parser("db", help="state catalog administration")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_commands.add_parser("upgrade", parents=[common], help="apply catalog migrations")
+    upgrade.set_defaults(handler=cmd_db_upgrade)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (ConfigError, CommandError, LookupError) as error:
+        code = error.exit_code if isinstance(error, CommandError) else (EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED)
+        payload = error.payload if isinstance(error, CommandError) else {}
+        if args.json:
+            print(json.dumps({"error": str(error), **payload}, default=str))
+        _say(f"platform-assets {args.command}: {error}")
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

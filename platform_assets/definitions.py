@@ -1,0 +1,23 @@
+"""The Definitions entry point (workspace.yaml and `dagster dev -m` load it).
+
+The config comes from $PLATFORM_CONFIG; without it, the embedded-default
+example in ``examples/platform.yaml`` (everything under $PLATFORM_HOME, by
+default ``/tmp/platform_assets_demo``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platform_assets.config import CONFIG_ENV_VAR, load_config
+from platform_assets.defs.builder import build_definitions
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "platform.yaml"
+
+
+def config_path() -> str:
+    return os.environ.get(CONFIG_ENV_VAR) or str(EXAMPLE_CONFIG)
+
+
+defs = build_definitions(load_config(config_path()), config_path())

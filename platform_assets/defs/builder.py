@@ -1,0 +1,44 @@
+"""Build the Dagster Definitions of one platform from its config."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+
+from platform_assets.config import PlatformConfig
+from platform_assets.defs.ingest.assets import build_raw_files_asset
+from platform_assets.defs.ingest.jobs import build_partitioned_jobs, build_process_latest_job
+from platform_assets.defs.ingest.sensors import build_discovery_sensor
+from platform_assets.defs.ingest.staged import build_staged_asset
+from platform_assets.defs.partitions import versions_partitions
+from platform_assets.defs.resources import platform_resource
+
+
+def spark_resource(config: PlatformConfig) -> LazyPySparkResource:
+    """dagster-pyspark's resource; the session starts only when a Spark product first needs it."""
+    spark = config.platform.spark
+    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.enabled": "false", **spark.conf}
+    if spark.remote:
+        settings["spark.remote"] = spark.remote
+    elif spark.master:
+        settings["spark.master"] = spark.master
+    return LazyPySparkResource(spark_config=settings)
+
+
+def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definitions:
+    """Per product: its version partitions, assets, sensors and jobs; the platform and Spark resources."""
+    assets: list[dg.AssetsDefinition] = []
+    sensors: list[dg.SensorDefinition] = []
+    jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = []
+    platform = config.platform
+    for product in config.products:
+        if not config.is_primary(product):
+            continue
+        partitions = versions_partitions(product)
+        assets.append(build_raw_files_asset(product, partitions, platform.raw_zone, platform.state_db))
+        assets.append(build_staged_asset(product, partitions, config.engine_for(product), platform.state_db))
+        sensors.append(build_discovery_sensor(product, partitions))
+        jobs += build_partitioned_jobs(product, partitions)
+        jobs.append(build_process_latest_job(product))
+    resources = {"platform": platform_resource(config_path), "pyspark": spark_resource(config)}
+    return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, resources=resources)

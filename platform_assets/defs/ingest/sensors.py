@@ -1,0 +1,75 @@
+"""The discovery sensor of a product: list the source, register versions, request captures.
+
+The sensor cursor holds an unfinished listing (scan id and the key to continue
+after), so a source too large for one tick is listed over several ticks, each
+bounded by ``discovery.tick_seconds_budget`` (Dagster stops a tick at 60 s).
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from platform_assets.catalog.db import transaction
+from platform_assets.catalog.products import ensure_product
+from platform_assets.catalog.versions import pending_capture_numbers
+from platform_assets.config import ProductConfig
+from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.resources import PlatformResource
+from platform_assets.ingest.discovery import register_version, scan_source
+
+
+def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"{product.name}_discovery",
+        asset_selection=[asset_key(product, "raw_files")],
+        minimum_interval_seconds=30,
+        description=f"Lists {product.source.url} ({product.source.glob}) and turns each change into a new version of {product.name}.",
+    )
+    def discovery(context: dg.SensorEvaluationContext, platform: PlatformResource) -> dg.SensorResult:
+        service = platform.platform()
+        settings = service.config.platform.discovery
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        progress = scan_source(
+            service.state_engine,
+            product,
+            service.source_store(product),
+            cursor.get("scan_id"),
+            cursor.get("start_after"),
+            settings.tick_seconds_budget,
+            settings.page_size,
+        )
+        if not progress.complete:
+            context.log.info(f"listing continues after {progress.start_after!r} on the next tick")
+            return dg.SensorResult(
+                cursor=json.dumps({"scan_id": progress.scan_id, "start_after": progress.start_after}),
+                skip_reason=f"listing of {product.source.url} continues on the next tick",
+            )
+        registered = register_version(service.state_engine, product, progress.objects, service.actor, scan_id=progress.scan_id)
+        if registered:
+            context.log.info(f"registered version {registered.number} of {product.name}: {registered.files} files")
+        return pending_captures_result(context, service.state_engine, product, partitions)
+
+    return discovery
+
+
+def pending_captures_result(context: dg.SensorEvaluationContext, engine, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition) -> dg.SensorResult:  # type: ignore[no-untyped-def]
+    """Partitions and run requests for every registered, not yet captured version.
+
+    Re-requesting is safe: run keys (``<product>/<version>``) dedupe, and this
+    heals a tick that registered a version but died before reporting it.
+    """
+    with transaction(engine) as session:
+        pending = pending_capture_numbers(session, ensure_product(session, product.name))
+    keys = [str(number) for number in pending]
+    existing = set(context.instance.get_dynamic_partitions(partitions.name)) if keys else set()
+    missing = [key for key in keys if key not in existing]
+    requests = [partitions.build_add_request(missing)] if missing else []
+    runs = [dg.RunRequest(run_key=f"{product.name}/{key}", partition_key=key) for key in keys]
+    return dg.SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=requests,
+        cursor="{}",
+        skip_reason=None if runs else "the source has not changed",
+    )

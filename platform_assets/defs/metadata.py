@@ -1,0 +1,16 @@
+"""Small helpers for materialization metadata."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A markdown table; pipes and newlines inside cells are escaped."""
+
+    def cell(value: Any) -> str:
+        return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)

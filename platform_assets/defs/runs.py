@@ -1,0 +1,131 @@
+"""Run assets through Dagster from the command line, against the instance in $DAGSTER_HOME.
+
+The runs land in that instance exactly as if launched from the UI, so
+`dagster dev` on the same DAGSTER_HOME shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+
+from platform_assets.catalog.db import transaction
+from sqlalchemy import func, select
+
+from platform_assets.catalog.models import FileStatus, RawFile, VersionStatus
+from platform_assets.catalog.products import ensure_product, get_product
+from platform_assets.catalog.versions import file_status_counts, get_version, pending_capture_numbers
+from platform_assets.config import CONFIG_ENV_VAR, ConfigError
+from platform_assets.defs.builder import build_definitions
+from platform_assets.defs.ingest.jobs import capture_job_name, process_job_name
+from platform_assets.defs.partitions import versions_partitions_name
+from platform_assets.defs.resources import platform_resource
+from platform_assets.ingest.capture import CaptureResult
+from platform_assets.ingest.discovery import RegisteredVersion
+from platform_assets.versions.resolution import resolve_version
+
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+
+
+@dataclass
+class SyncOutcome:
+    registered: RegisteredVersion | None
+    captures: list[CaptureResult] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)
+
+
+def resolve_config_path(config_path: str | None) -> str:
+    chosen = config_path or os.environ.get(CONFIG_ENV_VAR)
+    if not chosen:
+        raise ConfigError(f"no config given: pass --config PATH or set {CONFIG_ENV_VAR}")
+    return str(Path(chosen).resolve())
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    """The instance in $DAGSTER_HOME, defaulting it to ./.dagster_home."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def sync_product(config_path: str | None, product_name: str) -> SyncOutcome:
+    """Register a version if the source changed, then capture every pending version through Dagster."""
+    path = resolve_config_path(config_path)
+    platform = platform_resource(path).platform()
+    product = platform.product(product_name)
+    registered = platform.sync(product_name)
+    with transaction(platform.state_engine) as session:
+        pending = pending_capture_numbers(session, ensure_product(session, product.name))
+    outcome = SyncOutcome(registered)
+    if not pending:
+        return outcome
+    instance = dagster_instance()
+    defs = build_definitions(platform.config, path)
+    add_version_partitions(instance, product_name, pending)
+    job = defs.resolve_job_def(capture_job_name(product_name))
+    for number in pending:
+        result = job.execute_in_process(instance=instance, partition_key=str(number), raise_on_error=False, tags={"platform/command": "sync"})
+        outcome.run_ids.append(result.run_id)
+        outcome.captures.append(platform.capture(product_name, number))
+    return outcome
+
+
+def add_version_partitions(instance: dg.DagsterInstance, product_name: str, numbers: list[int]) -> None:
+    """Add the dynamic partitions of ``numbers`` that the instance does not have yet."""
+    name = versions_partitions_name(product_name)
+    existing = set(instance.get_dynamic_partitions(name))
+    missing = [str(number) for number in numbers if str(number) not in existing]
+    if missing:
+        instance.add_dynamic_partitions(name, missing)
+
+
+@dataclass
+class ProcessOutcome:
+    version: int
+    status: str
+    run_id: str
+    success: bool
+    file_counts: dict[str, int]
+    rows: int
+    failures: dict[str, str]
+
+
+def process_product(config_path: str | None, product_name: str, version: int | None, retry_failed: bool = False) -> ProcessOutcome:
+    """Resolve the version (design.md rules) and materialize ``<product>/staged`` for it through Dagster."""
+    path = resolve_config_path(config_path)
+    platform = platform_resource(path).platform()
+    product = platform.product(product_name)
+    with transaction(platform.state_engine) as session:
+        number = resolve_version(session, product.name, version)
+    instance = dagster_instance()
+    add_version_partitions(instance, product_name, [number])
+    defs = build_definitions(platform.config, path)
+    job = defs.resolve_job_def(process_job_name(product_name))
+    run_config = {"ops": {f"{product_name}__staged": {"config": {"retry_failed": retry_failed, "reprocess": version is not None and not retry_failed}}}}
+    result = job.execute_in_process(instance=instance, partition_key=str(number), run_config=run_config, raise_on_error=False, tags={"platform/command": "process"})
+    with transaction(platform.state_engine) as session:
+        row = get_version(session, get_product(session, product_name), number)
+        counts = file_status_counts(session, row.product_id, number)
+        failures = dict(
+            session.execute(
+                select(RawFile.key, RawFile.error_message).where(RawFile.product_id == row.product_id, RawFile.version == number, RawFile.status == FileStatus.FAILED.value)
+            ).all()
+        )
+        rows = session.scalar(
+            select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(RawFile.product_id == row.product_id, RawFile.version == number, RawFile.status == FileStatus.PROCESSED.value)
+        )
+        status = row.status
+    error = None if result.success else _first_error(result)
+    if error:
+        failures.setdefault("(run)", error)
+    return ProcessOutcome(number, status, result.run_id, result.success and status == VersionStatus.PROCESSED.value, counts, int(rows or 0), failures)
+
+
+def _first_error(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            return event.step_failure_data.error.message.strip()
+    return "the Dagster run failed"
