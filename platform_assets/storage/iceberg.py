@@ -1,0 +1,221 @@
+"""The Iceberg catalog and the product tables in it.
+
+Contract:
+- The catalog is a pyiceberg SqlCatalog on the state database (SQLite or
+  PostgreSQL) with the platform's warehouse; it is named after the platform
+  and holds one namespace, the platform's name.
+- ``<platform>.<product>`` holds the product's columns plus ``_version`` (int,
+  the identity partition), ``_source_file``, ``_source_sha256`` and
+  ``_ingested_at``; ``<platform>.<product>_rejects`` holds rejected rows with the
+  same lineage plus line number, raw text and reason.
+- Every append carries snapshot summary properties (:data:`MARKER_FILES` ...)
+  naming the files and checksums it commits: the exactly-once marker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.expressions import EqualTo
+from pyiceberg.table import Table
+
+from platform_assets.catalog.db import create_db_engine, normalize_db_url
+from platform_assets.config import S3Settings
+
+LINEAGE_FIELDS = (
+    pa.field("_version", pa.int32(), nullable=False),
+    pa.field("_source_file", pa.string(), nullable=False),
+    pa.field("_source_sha256", pa.string(), nullable=False),
+    pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
+)
+REJECT_FIELDS = (
+    pa.field("_line_number", pa.int64()),
+    pa.field("_raw", pa.string()),
+    pa.field("_reason", pa.string()),
+)
+MARKER_KIND = "platform.kind"
+MARKER_VERSION = "platform.version"
+MARKER_GENERATION = "platform.generation"
+MARKER_FILES = "platform.files"
+MARKER_ROWS = "platform.rows"
+TABLE_PROPERTIES = {
+    "write.metadata.previous-versions-max": "10",
+    "write.metadata.delete-after-commit.enabled": "true",
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "20",
+}
+COMMIT_ATTEMPTS = 12
+
+
+@dataclass(frozen=True)
+class CommitMarker:
+    """What one snapshot committed for the platform (from its summary properties)."""
+
+    snapshot_id: int
+    timestamp_ms: int
+    kind: str
+    version: int
+    generation: int
+    file_ids: frozenset[int]
+    rows: dict[int, int]
+
+
+def open_iceberg_catalog(platform_name: str, state_db_url: str, warehouse_url: str, s3: S3Settings | None = None) -> SqlCatalog:
+    """The platform's SqlCatalog, its engine swapped for one that is safe under concurrent writers."""
+    url = normalize_db_url(state_db_url)
+    properties = {"uri": url, "warehouse": warehouse_url, "init_catalog_tables": "true"}
+    if urlsplit(warehouse_url).scheme == "s3" and s3 is not None:
+        properties.update(_s3_properties(s3))
+    catalog = SqlCatalog(platform_name, **properties)
+    catalog.engine.dispose()
+    catalog.engine = create_db_engine(url)
+    try:
+        catalog.create_namespace(platform_name)
+    except NamespaceAlreadyExistsError:
+        pass
+    return catalog
+
+
+def _s3_properties(s3: S3Settings) -> dict[str, str]:
+    properties = {"s3.region": s3.region}
+    if s3.endpoint_url:
+        properties["s3.endpoint"] = s3.endpoint_url
+    if s3.access_key_id:
+        properties["s3.access-key-id"] = s3.access_key_id
+    if s3.secret_access_key:
+        properties["s3.secret-access-key"] = s3.secret_access_key
+    return properties
+
+
+def product_arrow_schema(columns: pa.Schema) -> pa.Schema:
+    """The product table's schema: the product's columns, then the lineage columns."""
+    return pa.schema(list(columns) + list(LINEAGE_FIELDS))
+
+
+def rejects_arrow_schema() -> pa.Schema:
+    return pa.schema(list(LINEAGE_FIELDS) + list(REJECT_FIELDS))
+
+
+def ensure_table(catalog: SqlCatalog, identifier: str, schema: pa.Schema) -> Table:
+    """Load ``identifier``, creating it (partitioned by ``_version``) when absent."""
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        pass
+    try:
+        table = catalog.create_table(identifier, schema=schema, properties=TABLE_PROPERTIES)
+    except TableAlreadyExistsError:
+        return catalog.load_table(identifier)
+    with table.update_spec() as update:
+        update.add_identity("_version")
+    return catalog.load_table(identifier)
+
+
+def commit_markers(table: Table) -> list[CommitMarker]:
+    """Every platform marker among the table's retained snapshots, oldest first."""
+    markers = []
+    for snapshot in table.metadata.snapshots:
+        summary = snapshot.summary.additional_properties if snapshot.summary else {}
+        if MARKER_KIND not in summary:
+            continue
+        markers.append(
+            CommitMarker(
+                snapshot_id=snapshot.snapshot_id,
+                timestamp_ms=snapshot.timestamp_ms,
+                kind=summary[MARKER_KIND],
+                version=int(summary[MARKER_VERSION]),
+                generation=int(summary[MARKER_GENERATION]),
+                file_ids=frozenset(int(item[0]) for item in json.loads(summary.get(MARKER_FILES, "[]"))),
+                rows=decode_row_counts(summary.get(MARKER_ROWS, "{}")),
+            )
+        )
+    return markers
+
+
+def marker_properties(kind: str, version: int, generation: int, files: Iterable[tuple[int, str]]) -> dict[str, str]:
+    """Snapshot summary properties naming the (file id, sha256) pairs a commit holds."""
+    return {
+        MARKER_KIND: kind,
+        MARKER_VERSION: str(version),
+        MARKER_GENERATION: str(generation),
+        MARKER_FILES: json.dumps(sorted([file_id, sha] for file_id, sha in files), separators=(",", ":")),
+    }
+
+
+def encode_row_counts(rows: dict[int, int]) -> str:
+    return json.dumps({str(file_id): count for file_id, count in sorted(rows.items())}, separators=(",", ":"))
+
+
+def decode_row_counts(text: str) -> dict[int, int]:
+    return {int(file_id): int(count) for file_id, count in json.loads(text).items()}
+
+
+def committed_file_ids(table: Table, version: int, generation: int) -> set[int]:
+    """Files of (version, generation) whose rows some retained snapshot already committed."""
+    found: set[int] = set()
+    for marker in commit_markers(table):
+        if marker.kind == "append" and marker.version == version and marker.generation == generation:
+            found |= marker.file_ids
+    return found
+
+
+def with_commit_retries(catalog: SqlCatalog, identifier: str, attempt: Callable[[Table], None]) -> Table:
+    """Run ``attempt`` on a freshly loaded table until its commit is not beaten by another writer."""
+    for number in range(1, COMMIT_ATTEMPTS + 1):
+        table = catalog.load_table(identifier)
+        try:
+            attempt(table)
+            return catalog.load_table(identifier)
+        except CommitFailedException:
+            if number == COMMIT_ATTEMPTS:
+                raise
+            time.sleep(min(0.05 * 2**number, 2.0))
+    raise AssertionError("unreachable")
+
+
+def append_with_markers(catalog: SqlCatalog, identifier: str, rows: pa.Table, properties: dict[str, str]) -> int:
+    """Append ``rows`` in one snapshot carrying ``properties``; return the new snapshot id."""
+    table = with_commit_retries(catalog, identifier, lambda table: table.append(rows, snapshot_properties=properties))
+    snapshot = table.current_snapshot()
+    assert snapshot is not None
+    return snapshot.snapshot_id
+
+
+def reset_version(catalog: SqlCatalog, identifier: str, version: int, generation: int) -> None:
+    """Delete the version's rows once for ``generation``, never after that generation began appending.
+
+    Safe to call from several workers: a worker that finds the generation's
+    reset or any of its appends already committed does nothing; a concurrent
+    commit in between makes the delete's commit fail and be retried.
+    """
+
+    def attempt(table: Table) -> None:
+        for marker in commit_markers(table):
+            if marker.version == version and marker.generation == generation and marker.kind in ("reset", "append"):
+                return
+        table.delete(EqualTo("_version", version), snapshot_properties=marker_properties("reset", version, generation, []))
+
+    with_commit_retries(catalog, identifier, attempt)
+
+
+def expire_old_snapshots(table: Table, retention: timedelta, keep: Callable[[CommitMarker], bool]) -> int:
+    """Expire snapshots older than ``retention`` except the current one and those ``keep`` protects."""
+    cutoff_ms = int((datetime.now(timezone.utc) - retention).timestamp() * 1000)
+    current = table.current_snapshot()
+    protected = {marker.snapshot_id for marker in commit_markers(table) if keep(marker)}
+    expired = [
+        snapshot.snapshot_id
+        for snapshot in table.metadata.snapshots
+        if snapshot.timestamp_ms < cutoff_ms and snapshot.snapshot_id not in protected and (current is None or snapshot.snapshot_id != current.snapshot_id)
+    ]
+    if expired:
+        table.maintenance.expire_snapshots().by_ids(expired).commit()
+    return len(expired)
