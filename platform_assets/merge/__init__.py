@@ -1,0 +1,37 @@
+"""Milestoned merge of a product's versions into the merge store (forensic or live-only).
+
+Public API (see design.md, issue 4): :class:`MergeStore`, :func:`merge_batch`,
+:class:`BatchResult`, :func:`exclude_batch`, :func:`latest_committed_batch`,
+:func:`batch_log`, :class:`BatchLogEntry` and the :class:`MergeError` family.
+Replication modules live next to these and import from the submodules.
+"""
+
+from platform_assets.merge.batch_log import BatchLogEntry, batch_log, exclude_batch, latest_committed_batch
+from platform_assets.merge.errors import (
+    DeleteGuardTripped,
+    DuplicateKeys,
+    ExcludedBatch,
+    MergeError,
+    NullKeys,
+    OutOfOrderBatch,
+    SchemaMismatch,
+)
+from platform_assets.merge.milestone import BatchResult, merge_batch
+from platform_assets.merge.store import MergeStore
+
+__all__ = [
+    "BatchLogEntry",
+    "BatchResult",
+    "DeleteGuardTripped",
+    "DuplicateKeys",
+    "ExcludedBatch",
+    "MergeError",
+    "MergeStore",
+    "NullKeys",
+    "OutOfOrderBatch",
+    "SchemaMismatch",
+    "batch_log",
+    "exclude_batch",
+    "latest_committed_batch",
+    "merge_batch",
+]

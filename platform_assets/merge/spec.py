@@ -1,0 +1,154 @@
+"""What the merge needs to know about a product, and how its column types map.
+
+Contract: :func:`merge_spec` turns a :class:`ProductConfig` into an immutable
+:class:`MergeSpec` or raises :class:`MergeError` (no declared schema, no primary
+key). Type mappings:
+
+============  ==========================  =================================  ======================
+declared      Arrow (what the merge takes) PostgreSQL column                   SQLite column (storage)
+============  ==========================  =================================  ======================
+string        string                       text                               TEXT
+int           int32                        integer                            INTEGER
+bigint        int64                        bigint                             BIGINT (integer)
+double        float64                      double precision                   REAL
+boolean       bool                         boolean                            BOOLEAN (0/1)
+date          date32                       date                               DATE_TEXT ('YYYY-MM-DD')
+timestamp     timestamp('us', tz='UTC')    timestamp with time zone           TIMESTAMP_TEXT ('YYYY-MM-DD HH:MM:SS.ffffffZ')
+decimal(p,s)  decimal128(p,s)              numeric(p,s)                       DECIMAL_TEXT(p,s) (exact text, scale digits)
+============  ==========================  =================================  ======================
+
+SQLite has no decimal, date or timestamp type: those are stored as canonical
+text (TEXT affinity), which keeps equality exact and order correct.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from platform_assets.config import ProductConfig, decimal_precision_scale
+from platform_assets.merge.errors import MergeError
+from platform_assets.merge.names import live_view, merge_table
+
+LIVE_BATCH_OUT = 2147483647
+"""``_batch_out`` of a live row in a forensic table."""
+
+FORENSIC = "forensic"
+LIVE_ONLY = "live_only"
+SNAPSHOT = "snapshot"
+INCREMENTAL = "incremental"
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int": pa.int32(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+}
+_PG_TYPES = {
+    "string": "text",
+    "int": "integer",
+    "bigint": "bigint",
+    "double": "double precision",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp with time zone",
+}
+_SQLITE_TYPES = {
+    "string": "TEXT",
+    "int": "INTEGER",
+    "bigint": "BIGINT",
+    "double": "REAL",
+    "boolean": "BOOLEAN",
+    "date": "DATE_TEXT",
+    "timestamp": "TIMESTAMP_TEXT",
+}
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """A product as the merge sees it: columns in declared order, key, modes, guard."""
+
+    product: str
+    columns: tuple[tuple[str, str], ...]
+    key: tuple[str, ...]
+    milestone: str
+    mode: str
+    max_delete_fraction: float | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    @property
+    def non_key(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns if name not in self.key)
+
+    @property
+    def forensic(self) -> bool:
+        return self.milestone == FORENSIC
+
+    @property
+    def snapshot(self) -> bool:
+        return self.mode == SNAPSHOT
+
+    @property
+    def table(self) -> str:
+        return merge_table(self.product)
+
+    @property
+    def view(self) -> str:
+        return live_view(self.product)
+
+
+def merge_spec(product: ProductConfig) -> MergeSpec:
+    """The product's MergeSpec; MergeError if it has no declared schema or no primary key."""
+    schema = product.table_schema
+    if schema is None:
+        raise MergeError(
+            f"product {product.name!r} has no declared schema; the merge needs one: "
+            "declare schema.columns and schema.primary_key in platform.yaml"
+        )
+    if not schema.primary_key:
+        raise MergeError(
+            f"product {product.name!r} has no primary_key; the merge matches rows by key: "
+            "declare schema.primary_key in platform.yaml"
+        )
+    return MergeSpec(
+        product=product.name,
+        columns=tuple(schema.columns.items()),
+        key=tuple(schema.primary_key),
+        milestone=product.milestone,
+        mode=product.mode,
+        max_delete_fraction=product.max_delete_fraction,
+    )
+
+
+def arrow_type(column_type: str) -> pa.DataType:
+    """The Arrow type the merge takes for a declared column type."""
+    decimal = decimal_precision_scale(column_type)
+    if decimal is not None:
+        return pa.decimal128(*decimal)
+    return _ARROW_TYPES[column_type]
+
+
+def arrow_schema(spec: MergeSpec) -> pa.Schema:
+    """The schema of the rows :func:`merge_batch` takes, in declared column order."""
+    return pa.schema([pa.field(name, arrow_type(column_type)) for name, column_type in spec.columns])
+
+
+def sql_type(column_type: str, postgres: bool) -> str:
+    """The column type in the merge store (see the table in the module docstring)."""
+    decimal = decimal_precision_scale(column_type)
+    if decimal is not None:
+        precision, scale = decimal
+        return f"numeric({precision},{scale})" if postgres else f"DECIMAL_TEXT({precision},{scale})"
+    return (_PG_TYPES if postgres else _SQLITE_TYPES)[column_type]
+
+
+def is_text_on_sqlite(column_type: str) -> bool:
+    """True where SQLite stores the declared type as canonical text (date, timestamp, decimal)."""
+    return column_type in ("date", "timestamp") or decimal_precision_scale(column_type) is not None
