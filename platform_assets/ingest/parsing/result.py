@@ -1,0 +1,199 @@
+"""The contract shared by the parsing engines: inputs, results, file errors.
+
+Both engines return a :class:`ParseResult` with the same content for the same
+input: ``rows`` holds the good rows (declared columns in declared order with
+declared Arrow types, then ``_source_file``), ``rejects`` the rows that could
+not be used (with the reason), ``file_errors`` the files that could not be
+parsed at all; a file in ``file_errors`` contributes to neither table nor to
+the per-file counts. Every other file has an entry (possibly 0) in both
+``rows_per_file`` and ``rejects_per_file``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+import pyarrow as pa
+
+from platform_assets.config import SourceSettings
+
+SOURCE_FILE = "_source_file"
+LINE_NUMBER = "_line_number"
+RAW = "_raw"
+REASON = "_reason"
+
+REJECTS_SCHEMA = pa.schema(
+    [
+        pa.field(SOURCE_FILE, pa.string(), nullable=False),
+        pa.field(LINE_NUMBER, pa.int64()),
+        pa.field(RAW, pa.string()),
+        pa.field(REASON, pa.string(), nullable=False),
+    ]
+)
+
+PARSE_ERROR = "parse_error"
+SCHEMA_DRIFT = "schema_drift"
+ENCODING_ERROR = "encoding_error"
+READ_ERROR = "read_error"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file to parse: ``key`` names it in results and messages, ``path`` is a local path."""
+
+    key: str
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FileError:
+    """Why a whole file was not parsed; ``message`` names the file and says what to do."""
+
+    error_type: str
+    message: str
+
+
+@dataclass
+class ParseResult:
+    rows: pa.Table
+    rejects: pa.Table
+    rows_per_file: dict[str, int] = field(default_factory=dict)
+    rejects_per_file: dict[str, int] = field(default_factory=dict)
+    file_errors: dict[str, FileError] = field(default_factory=dict)
+
+
+class ParsingEngine(Protocol):
+    """Parses the files of one call into a :class:`ParseResult` (see the module docstring)."""
+
+    name: str
+
+    def parse(self, files: list[InputFile], source: SourceSettings, schema: dict[str, str]) -> ParseResult: ...
+
+
+def empty_rejects() -> pa.Table:
+    return REJECTS_SCHEMA.empty_table()
+
+
+def check_call(files: list[InputFile], source: SourceSettings) -> None:
+    """Raise ValueError when the inputs or the CSV dialect cannot be parsed as asked."""
+    seen: set[str] = set()
+    for item in files:
+        if item.key in seen:
+            raise ValueError(f"file key {item.key!r} is given twice in one parse call")
+        seen.add(item.key)
+    if source.escape is not None and len(source.escape) != 1:
+        raise ValueError(f"source escape must be one character (got {source.escape!r})")
+    special = [source.delimiter, source.quote] + ([source.escape] if source.escape else [])
+    if source.format == "csv" and (source.delimiter == source.quote or source.escape == source.delimiter):
+        raise ValueError(f"source delimiter, quote and escape must differ (got {special!r})")
+    if source.format == "csv" and any(char in "\r\n" for char in special):
+        raise ValueError("source delimiter, quote and escape cannot be line breaks")
+
+
+def assemble(
+    files: list[InputFile],
+    rows: list[pa.Table],
+    rejects: list[pa.Table],
+    file_errors: dict[str, FileError],
+    rows_schema: pa.Schema,
+) -> ParseResult:
+    """Concatenate per-file tables (already in file order) and count them per key."""
+    rows_table = pa.concat_tables(rows) if rows else rows_schema.empty_table()
+    rejects_table = pa.concat_tables(rejects) if rejects else empty_rejects()
+    ok_keys = [item.key for item in files if item.key not in file_errors]
+    return ParseResult(
+        rows=rows_table.cast(rows_schema),
+        rejects=rejects_table.cast(REJECTS_SCHEMA),
+        rows_per_file=_count(rows_table, ok_keys),
+        rejects_per_file=_count(rejects_table, ok_keys),
+        file_errors=dict(file_errors),
+    )
+
+
+def _count(table: pa.Table, keys: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(keys, 0)
+    if table.num_rows:
+        grouped = table.group_by(SOURCE_FILE).aggregate([([], "count_all")])
+        for key, count in zip(grouped[SOURCE_FILE].to_pylist(), grouped["count_all"].to_pylist()):
+            counts[key] = count
+    return counts
+
+
+# ---------------------------------------------------------------- file errors
+
+
+def drift_error(key: str, differences: list[str]) -> FileError:
+    listed = "; ".join(differences)
+    return FileError(
+        SCHEMA_DRIFT,
+        f"{key}: the file's columns differ from the product schema: {listed}. "
+        "Fix the file, or change the product's schema and process the version again.",
+    )
+
+
+def encoding_error(key: str, encoding: str, detail: "DecodeFailure") -> FileError:
+    return FileError(
+        ENCODING_ERROR,
+        f"{key}: cannot decode the file as {encoding}: byte 0x{detail.byte:02X} at line {detail.line} "
+        f"(byte offset {detail.offset}) is invalid. Re-export the file as {encoding}, "
+        "or set the product's source.encoding to the file's real encoding.",
+    )
+
+
+def no_header_error(key: str) -> FileError:
+    return FileError(
+        PARSE_ERROR,
+        f"{key}: the header line is blank (source.header is true). "
+        "Add the header line, or set source.header to false if the file has none.",
+    )
+
+
+def read_error(key: str, problem: str) -> FileError:
+    return FileError(READ_ERROR, f"{key}: cannot read the file: {problem}. Check that the raw-zone copy exists.")
+
+
+def parse_error(key: str, problem: str) -> FileError:
+    return FileError(PARSE_ERROR, f"{key}: cannot parse the file: {problem}. Fix or replace the file.")
+
+
+# ------------------------------------------------------------- text decoding
+
+
+@dataclass(frozen=True)
+class DecodeFailure:
+    """Where decoding failed: 1-based line, 0-based byte offset, the byte value."""
+
+    line: int
+    offset: int
+    byte: int
+
+
+def canonical_encoding(encoding: str) -> str:
+    """Python's canonical codec name (``latin-1`` -> ``iso8859-1``, ``UTF8`` -> ``utf-8``)."""
+    return codecs.lookup(encoding).name
+
+
+def make_text_decoder(encoding: str) -> Callable[[bytes], tuple[str | None, tuple[int, int, int] | None]]:
+    """A function ``bytes -> (text, None)`` or ``(None, (line, offset, byte))`` for ``encoding``.
+
+    The text has a leading byte-order mark removed. The returned function is a
+    closure over stdlib modules only, so Spark can ship it to executors by
+    value.
+    """
+    name = codecs.lookup(encoding).name
+    line_break = re.compile(r"\r\n|\r|\n")
+
+    def decode(data: bytes) -> tuple[str | None, tuple[int, int, int] | None]:
+        try:
+            text = data.decode(name)
+        except UnicodeDecodeError as error:
+            prefix = data[: error.start].decode(name, errors="replace")
+            line = len(line_break.findall(prefix)) + 1
+            return None, (line, error.start, data[error.start] if error.start < len(data) else 0)
+        return text.removeprefix("\ufeff"), None
+
+    return decode
