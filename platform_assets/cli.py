@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from platform_assets.config import ConfigError
+from platform_assets.ingest.processing import VersionNotReady
+from platform_assets.merge.errors import MergeError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -109,6 +111,45 @@ def cmd_process(args: argparse.Namespace) -> int:
     return 0 if outcome.success else EXIT_FAILED
 
 
+def cmd_merge(args: argparse.Namespace) -> int:
+    from platform_assets.defs.runs import merge_product
+
+    outcome = merge_product(args.config, args.product, args.version)
+    batches = [
+        {"batch": e.batch, "status": e.status, "inserted": e.inserted, "updated": e.updated, "deleted": e.deleted, "live_count": e.live_count}
+        for e in outcome.merged
+    ]
+    payload = {"product": args.product, "batches": batches, "live_rows": outcome.live_rows, "table_rows": outcome.table_rows, "error": outcome.error}
+    lines = [f"{args.product}: batch {b['batch']} {b['status']}: +{b['inserted']} ~{b['updated']} -{b['deleted']}, {b['live_count']} live" for b in batches]
+    if not batches and not outcome.error:
+        lines.append(f"{args.product}: nothing to merge")
+    lines.append(f"{args.product}_merge: {outcome.live_rows} live rows, {outcome.table_rows} rows with history")
+    if outcome.error:
+        lines.append(f"merge failed: {outcome.error}")
+    _emit(args, payload, "\n".join(lines))
+    return EXIT_FAILED if outcome.error else 0
+
+
+def cmd_exclude(args: argparse.Namespace) -> int:
+    from platform_assets.platform import Platform
+    from platform_assets.versions.merging import exclude_version
+
+    platform = Platform.from_path(args.config)
+    platform.product(args.product)
+    exclude_version(platform, platform.merge_store, args.product, args.version, args.reason)
+    payload = {"product": args.product, "version": args.version, "excluded": True, "reason": args.reason}
+    _emit(args, payload, f"{args.product} v{args.version} excluded from the merge order: {args.reason}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from platform_assets.defs.runs import run_product
+
+    report = run_product(args.config, args.product)
+    _emit(args, report, "\n".join(report["summary"]))
+    return 0 if report["ok"] else EXIT_FAILED
+
+
 def cmd_skip(args: argparse.Namespace) -> int:
     from platform_assets.platform import Platform
 
@@ -171,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("--retry-failed", action="store_true", help="reprocess only the version's failed files")
     process.set_defaults(handler=cmd_process)
 
+    merge = commands.add_parser("merge", parents=[common], help="merge processed versions into the merge table, in order")
+    merge.add_argument("product")
+    merge.add_argument("--version", type=int, help="merge up to this version")
+    merge.set_defaults(handler=cmd_merge)
+
+    exclude = commands.add_parser("exclude", parents=[common], help="take a bad version out of the merge order (audited)")
+    exclude.add_argument("product")
+    exclude.add_argument("version", type=int)
+    exclude.add_argument("--reason", required=True)
+    exclude.set_defaults(handler=cmd_exclude)
+
+    run = commands.add_parser("run", parents=[common], help="sync + process + merge")
+    run.add_argument("product")
+    run.set_defaults(handler=cmd_run)
+
     skip = commands.add_parser("skip", parents=[common], help="give up on one file of a version (audited)")
     skip.add_argument("product")
     skip.add_argument("version", type=int)
@@ -194,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigError, CommandError, LookupError) as error:
+    except (ConfigError, CommandError, LookupError, MergeError, VersionNotReady) as error:
         code = error.exit_code if isinstance(error, CommandError) else (EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED)
         payload = error.payload if isinstance(error, CommandError) else {}
         if args.json:

@@ -41,7 +41,7 @@ def prepare_home(home: Path) -> Path:
 
 def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo in ``home`` (default ./.demo) and return its report."""
-    from platform_assets.defs.runs import sync_product
+    from platform_assets.defs.runs import run_product
 
     home = (home or Path(DEFAULT_HOME)).resolve()
     config_path = prepare_home(home)
@@ -54,22 +54,30 @@ def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> di
         log(f"round {round_number}: sample data written to {home / 'landing'}")
         steps = {}
         for product in ("customers", "orders"):
-            outcome = sync_product(str(config_path), product)
-            registered = outcome.registered
-            steps[product] = {
-                "version": registered.number if registered else None,
-                "files": registered.files if registered else 0,
-                "new": registered.new if registered else 0,
-                "changed": registered.changed if registered else 0,
-                "removed": registered.removed if registered else 0,
-                "captured": [capture.status for capture in outcome.captures],
-            }
-            if registered:
-                summary.append(
-                    f"round {round_number}: {product} v{registered.number}: {registered.files} files captured "
-                    f"({registered.new} new, {registered.changed} changed, {registered.removed} removed)"
-                )
+            outcome = run_product(str(config_path), product)
+            steps[product] = {key: value for key, value in outcome.items() if key != "summary"}
+            summary += [f"round {round_number}: {line.strip()}" for line in outcome["summary"]]  # type: ignore[union-attr]
+            if not outcome["ok"]:
+                raise RuntimeError(f"demo step failed for {product}: {outcome['summary']}")
         report["rounds"].append(steps)
-    summary.append(f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} PLATFORM_CONFIG={config_path} dagster dev -m platform_assets.definitions")
+    report["iceberg_rows"] = iceberg_row_counts(str(config_path))
+    for product, per_version in report["iceberg_rows"].items():
+        summary.append(f"iceberg alpha.{product}: " + ", ".join(f"v{version}: {rows} rows" for version, rows in per_version.items()))
+    summary.append(f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} PLATFORM_CONFIG={config_path} dagster dev")
     report["summary"] = summary
     return report
+
+
+def iceberg_row_counts(config_path: str) -> dict[str, dict[int, int]]:
+    """Rows per version, read back from each product's Iceberg table."""
+    from collections import Counter
+
+    from platform_assets.platform import Platform
+
+    platform = Platform.from_path(config_path)
+    counts = {}
+    for product in platform.config.products:
+        table = platform.iceberg_catalog.load_table(platform.process_target(product.name).table)
+        versions = table.scan(selected_fields=("_version",)).to_arrow()["_version"].to_pylist()
+        counts[product.name] = dict(sorted(Counter(versions).items()))
+    return counts

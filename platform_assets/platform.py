@@ -76,6 +76,13 @@ class Platform:
         platform = self.config.platform
         return open_iceberg_catalog(platform.name, platform.state_db, platform.warehouse, platform.s3)
 
+    @cached_property
+    def merge_store(self) -> Any:
+        """This platform's merge store (tables are created per product on first merge)."""
+        from platform_assets.merge import MergeStore
+
+        return MergeStore(self.config.platform.merge_store)
+
     def process_target(self, product_name: str) -> "ProcessTarget":
         from platform_assets.ingest.processing import ProcessTarget, table_identifiers
 

@@ -10,6 +10,7 @@ from platform_assets.defs.ingest.assets import build_raw_files_asset
 from platform_assets.defs.ingest.jobs import build_partitioned_jobs, build_process_latest_job
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.ingest.staged import build_staged_asset
+from platform_assets.defs.merge.assets import build_merge_asset
 from platform_assets.defs.partitions import versions_partitions
 from platform_assets.defs.resources import platform_resource
 
@@ -37,6 +38,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         partitions = versions_partitions(product)
         assets.append(build_raw_files_asset(product, partitions, platform.raw_zone, platform.state_db))
         assets.append(build_staged_asset(product, partitions, config.engine_for(product), platform.state_db))
+        assets.append(build_merge_asset(product, partitions, platform.merge_store))
         sensors.append(build_discovery_sensor(product, partitions))
         jobs += build_partitioned_jobs(product, partitions)
         jobs.append(build_process_latest_job(product))

@@ -13,18 +13,21 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.catalog.db import transaction
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from platform_assets.catalog.models import FileStatus, RawFile, VersionStatus
 from platform_assets.catalog.products import ensure_product, get_product
 from platform_assets.catalog.versions import file_status_counts, get_version, pending_capture_numbers
 from platform_assets.config import CONFIG_ENV_VAR, ConfigError
 from platform_assets.defs.builder import build_definitions
-from platform_assets.defs.ingest.jobs import capture_job_name, process_job_name
+from platform_assets.defs.ingest.jobs import capture_job_name, merge_job_name, process_job_name
 from platform_assets.defs.partitions import versions_partitions_name
 from platform_assets.defs.resources import platform_resource
 from platform_assets.ingest.capture import CaptureResult
 from platform_assets.ingest.discovery import RegisteredVersion
+from platform_assets.merge import BatchLogEntry, batch_log
+from platform_assets.platform import Platform
+from platform_assets.versions.merging import pending_merges, version_numbers
 from platform_assets.versions.resolution import resolve_version
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
@@ -129,3 +132,83 @@ def _first_error(result: dg.ExecuteInProcessResult) -> str:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
             return event.step_failure_data.error.message.strip()
     return "the Dagster run failed"
+
+
+@dataclass
+class MergeOutcome:
+    merged: list[BatchLogEntry]
+    run_ids: list[str]
+    error: str | None
+    live_rows: int
+    table_rows: int
+
+
+def merge_product(config_path: str | None, product_name: str, up_to: int | None = None) -> MergeOutcome:
+    """Merge every processed, unmerged version up to ``up_to``, one Dagster run per version, in order."""
+    path = resolve_config_path(config_path)
+    platform = platform_resource(path).platform()
+    platform.product(product_name)
+    store = platform.merge_store
+    pending = pending_merges(platform, store, product_name, up_to)
+    instance = dagster_instance()
+    defs = build_definitions(platform.config, path)
+    job = defs.resolve_job_def(merge_job_name(product_name))
+    run_ids, error = [], None
+    add_version_partitions(instance, product_name, pending)
+    for number in pending:
+        result = job.execute_in_process(instance=instance, partition_key=str(number), raise_on_error=False, tags={"platform/command": "merge"})
+        run_ids.append(result.run_id)
+        if not result.success:
+            error = _first_error(result)
+            break
+    merged = [entry for entry in batch_log(store, product_name) if entry.batch in pending]
+    live, total = merge_table_counts(platform, product_name)
+    return MergeOutcome(merged, run_ids, error, live, total)
+
+
+def merge_table_counts(platform: Platform, product_name: str) -> tuple[int, int]:
+    """(live rows, all rows) of the product's merge table; (0, 0) before its first merge."""
+    from platform_assets.merge.names import live_view, merge_table, quote_ident
+
+    store = platform.merge_store
+    store.ensure_tables(platform.product(product_name))
+    with store.engine.connect() as connection:
+        live = connection.execute(text(f"SELECT COUNT(*) FROM {quote_ident(live_view(product_name))}")).scalar_one()
+        total = connection.execute(text(f"SELECT COUNT(*) FROM {quote_ident(merge_table(product_name))}")).scalar_one()
+    return int(live), int(total)
+
+
+def run_product(config_path: str | None, product_name: str) -> dict[str, object]:
+    """sync, then process every captured, unprocessed version in ascending order, then merge."""
+    from platform_assets.versions.resolution import UNPROCESSED_STATES
+
+    path = resolve_config_path(config_path)
+    platform = platform_resource(path).platform()
+    synced = sync_product(path, product_name)
+    summary = [f"{product_name}: " + (f"version {synced.registered.number} captured" if synced.registered else "source unchanged")]
+    processed = []
+    for number, status, excluded in version_numbers(platform, product_name):
+        if excluded or status not in UNPROCESSED_STATES:
+            continue
+        outcome = process_product(path, product_name, number)
+        processed.append({"version": number, "status": outcome.status, "rows": outcome.rows})
+        summary.append(f"  processed v{number}: {outcome.status}, {outcome.rows} rows")
+        if not outcome.success:
+            summary.append(f"  stopped: v{number} failed: " + "; ".join(f"{k}: {v}" for k, v in outcome.failures.items()))
+            return {"product": product_name, "ok": False, "processed": processed, "merged": [], "summary": summary}
+    merged = merge_product(path, product_name)
+    for entry in merged.merged:
+        summary.append(f"  merged batch {entry.batch}: {entry.status}, +{entry.inserted} ~{entry.updated} -{entry.deleted}")
+    summary.append(f"  {product_name}_merge: {merged.live_rows} live rows, {merged.table_rows} with history")
+    if merged.error:
+        summary.append(f"  merge failed: {merged.error}")
+    return {
+        "product": product_name,
+        "ok": merged.error is None,
+        "version": synced.registered.number if synced.registered else None,
+        "processed": processed,
+        "merged": [entry.batch for entry in merged.merged],
+        "live_rows": merged.live_rows,
+        "table_rows": merged.table_rows,
+        "summary": summary,
+    }

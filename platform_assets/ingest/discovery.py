@@ -17,13 +17,13 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog import audit
 from platform_assets.catalog.db import transaction
-from platform_assets.catalog.models import FileChange, FileStatus, ListingPage, RawFile, SourceObject, Version, VersionStatus, utc_now
+from platform_assets.catalog.models import FileChange, FileStatus, ListingPage, RawFile, SourceObject, Version, VersionStatus
 from platform_assets.catalog.products import allocate_version_number, lock_product
 from platform_assets.config import ProductConfig
 from platform_assets.storage.object_store import ObjectInfo, ObjectStore
@@ -90,6 +90,7 @@ def list_step(store: ObjectStore, glob: str, start_after: str | None, budget_sec
     Returns the objects and where to continue (None when the listing is complete).
     """
     deadline = time.monotonic() + budget_seconds
+    page_size = max(page_size, store.natural_page_size) if page_size >= 1000 else page_size
     objects: list[ObjectInfo] = []
     cursor = start_after
     while True:
@@ -133,7 +134,7 @@ def _save_pages(engine: Engine, product_name: str, scan_id: str, objects: list[O
             for o in objects
         ]
         for start in range(0, len(rows), INSERT_CHUNK):
-            session.execute(insert(ListingPage), rows[start : start + INSERT_CHUNK])
+            session.connection().execute(insert(ListingPage.__table__), rows[start : start + INSERT_CHUNK])
 
 
 def _load_pages(engine: Engine, product_name: str, scan_id: str) -> list[ObjectInfo]:
@@ -149,7 +150,8 @@ def _load_pages(engine: Engine, product_name: str, scan_id: str) -> list[ObjectI
 
 def known_source(session: Session, product_id: int) -> dict[str, tuple[str | None, int]]:
     """The catalog's picture of the source: key -> (etag, size), in one query."""
-    rows = session.execute(select(SourceObject.key, SourceObject.etag, SourceObject.size).where(SourceObject.product_id == product_id))
+    table = SourceObject.__table__
+    rows = session.connection().execute(select(table.c.key, table.c.etag, table.c.size).where(table.c.product_id == product_id))
     return {key: (etag, size) for key, etag, size in rows}
 
 
@@ -207,7 +209,8 @@ def _members(mode: str, diff: SourceDiff) -> list[tuple[ObjectInfo, FileChange]]
 
 
 def _insert_raw_files(session: Session, product_id: int, number: int, members: list[tuple[ObjectInfo, FileChange]]) -> None:
-    now = utc_now()
+    # Timestamps come from the database clock once per statement, not as 2 binds per row.
+    statement = insert(RawFile.__table__).values(created_at=func.current_timestamp(), updated_at=func.current_timestamp())
     rows = [
         {
             "product_id": product_id,
@@ -220,13 +223,11 @@ def _insert_raw_files(session: Session, product_id: int, number: int, members: l
             "is_empty": info.size == 0,
             "status": FileStatus.DISCOVERED.value,
             "retry_count": 0,
-            "created_at": now,
-            "updated_at": now,
         }
         for info, change in members
     ]
     for start in range(0, len(rows), INSERT_CHUNK):
-        session.execute(insert(RawFile), rows[start : start + INSERT_CHUNK])
+        session.connection().execute(statement, rows[start : start + INSERT_CHUNK])
 
 
 def _update_source_picture(session: Session, product_id: int, number: int, diff: SourceDiff) -> None:
@@ -248,7 +249,7 @@ def _update_source_picture(session: Session, product_id: int, number: int, diff:
         for info in diff.new
     ]
     for start in range(0, len(new), INSERT_CHUNK):
-        session.execute(insert(SourceObject), new[start : start + INSERT_CHUNK])
+        session.connection().execute(insert(SourceObject.__table__), new[start : start + INSERT_CHUNK])
 
 
 def _forget_removed(session: Session, product_id: int, removed: list[str]) -> None:

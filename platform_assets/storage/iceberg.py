@@ -26,6 +26,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from platform_assets.catalog.db import create_db_engine, normalize_db_url
 from platform_assets.config import S3Settings
@@ -51,6 +52,8 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "commit.manifest-merge.enabled": "true",
     "commit.manifest.min-count-to-merge": "20",
+    # No silent rebase-and-retry inside pyiceberg: with_commit_retries reloads and re-checks the markers.
+    "commit.retry.num-retries": "0",
 }
 COMMIT_ATTEMPTS = 12
 
@@ -74,7 +77,11 @@ def open_iceberg_catalog(platform_name: str, state_db_url: str, warehouse_url: s
     properties = {"uri": url, "warehouse": warehouse_url, "init_catalog_tables": "true"}
     if urlsplit(warehouse_url).scheme == "s3" and s3 is not None:
         properties.update(_s3_properties(s3))
-    catalog = SqlCatalog(platform_name, **properties)
+    try:
+        catalog = SqlCatalog(platform_name, **properties)
+    except DBAPIError:
+        # Another process created the catalog tables between our check and our CREATE TABLE.
+        catalog = SqlCatalog(platform_name, **properties)
     catalog.engine.dispose()
     catalog.engine = create_db_engine(url)
     try:

@@ -135,6 +135,8 @@ class _PinnedFile:
 class LocalStore(ObjectStore):
     """Objects as files under an absolute root directory (created on the first write)."""
 
+    natural_page_size = 50_000  # a page re-walks its directories: few large pages beat many small ones
+
     def __init__(self, root: str | os.PathLike[str]) -> None:
         root_text = os.fspath(root)
         if not os.path.isabs(root_text):

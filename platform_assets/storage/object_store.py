@@ -112,6 +112,7 @@ class ObjectStore(ABC):
     """A flat namespace of objects under a root URL. See the module docstring for the contracts."""
 
     url: str  # the root URL, e.g. file:///data/raw or s3://bucket/prefix
+    natural_page_size: int = 1000  # the listing page a backend serves best (S3's cap)
 
     @abstractmethod
     def list_page(self, glob: str, start_after: str | None, max_keys: int = 1000) -> tuple[list[ObjectInfo], str | None]:

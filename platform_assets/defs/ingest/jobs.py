@@ -21,6 +21,14 @@ def process_job_name(product_name: str) -> str:
     return f"{product_name}_process"
 
 
+def merge_job_name(product_name: str) -> str:
+    return f"{product_name}_merge"
+
+
+def ingest_job_name(product_name: str) -> str:
+    return f"{product_name}_ingest"
+
+
 def process_latest_job_name(product_name: str) -> str:
     return f"{product_name}_process_latest"
 
@@ -38,6 +46,18 @@ def build_partitioned_jobs(product: ProductConfig, partitions: dg.DynamicPartiti
             selection=dg.AssetSelection.assets(asset_key(product, "staged")),
             partitions_def=partitions,
             description=f"Process one version of {product.name} into its Iceberg table.",
+        ),
+        dg.define_asset_job(
+            merge_job_name(product.name),
+            selection=dg.AssetSelection.assets(asset_key(product, "merge")),
+            partitions_def=partitions,
+            description=f"Merge one processed version of {product.name} as its batch.",
+        ),
+        dg.define_asset_job(
+            ingest_job_name(product.name),
+            selection=dg.AssetSelection.assets(asset_key(product, "raw_files"), asset_key(product, "staged"), asset_key(product, "merge")),
+            partitions_def=partitions,
+            description=f"Capture, process and merge one version of {product.name}.",
         ),
     ]
 

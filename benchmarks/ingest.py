@@ -1,0 +1,160 @@
+"""Ingest benchmark: processing a version into Iceberg against the floor measured in the same run.
+
+Cases:
+  (a) 100 CSV files x 10,000 rows; (b) one 1,000,000-row CSV: each through
+      ``Platform.process`` (what ``<product>/staged`` runs) with the Arrow
+      engine and a warm Spark session, on SQLite and on PostgreSQL state;
+  (c) 200 one-file versions in a row (Arrow, SQLite): the first 20 against the
+      last 20, to show commit cost does not creep.
+Floor: pyarrow reading the same CSVs plus one pyiceberg append.
+Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark] [--skip-postgres]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from pyiceberg.catalog.sql import SqlCatalog
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from platform_assets.catalog.db import dispose_engines  # noqa: E402
+from platform_assets.config import load_config  # noqa: E402
+from platform_assets.ingest.parsing import declared_arrow_schema  # noqa: E402
+from platform_assets.platform import Platform  # noqa: E402
+from platform_assets_tests.conftest import write_platform_config  # noqa: E402
+
+COLUMNS = {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+
+
+def write_csvs(folder: Path, files: int, rows: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(files):
+        start = index * rows
+        lines = ["id,name,amount,updated\n"]
+        lines += [f"k{n:09d},name {n},{n % 100000}.{n % 100:02d},2026-{1 + n % 12:02d}-{1 + n % 28:02d}\n" for n in range(start, start + rows)]
+        (folder / f"part-{index:04d}.csv").write_text("".join(lines))
+
+
+def floor_seconds(folder: Path, work: Path) -> float:
+    """pyarrow reads the CSVs with the declared types, then one pyiceberg append."""
+    schema = declared_arrow_schema(COLUMNS)
+    catalog = SqlCatalog("floor", uri=f"sqlite:///{work}/floor-{uuid.uuid4().hex}.db", warehouse=f"file://{work}/floor-warehouse")
+    catalog.create_namespace("floor")
+    table = catalog.create_table("floor.t", schema=schema)
+    started = time.perf_counter()
+    options = pacsv.ConvertOptions(column_types=dict(zip(schema.names, schema.types)))
+    parts = [pacsv.read_csv(path, convert_options=options) for path in sorted(folder.glob("*.csv"))]
+    table.append(pa.concat_tables(parts).cast(schema))
+    return time.perf_counter() - started
+
+
+def make_platform(work: Path, landing: Path, state_db: str, engine: str) -> Platform:
+    folder = work / uuid.uuid4().hex[:8]
+    folder.mkdir()
+    products = [{"name": "bench", "source": {"url": f"file://{landing}", "glob": "*.csv", "format": "csv"}, "schema": {"columns": COLUMNS, "primary_key": ["id"]}}]
+    settings = {"processing": {"claim_batch_size": 100, "lease_seconds": 5, "snapshot_retention_seconds": 5}}
+    path = write_platform_config(folder, state_db, f"file://{landing}", f"file://{folder}/raw", products=products, extra_platform={**settings, "engine": engine})
+    return Platform(load_config(path), actor="bench")
+
+
+def fresh_state(kind: str, work: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{work}/{uuid.uuid4().hex[:8]}.db"
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def process_once(work: Path, landing: Path, state: str, engine: str, parser=None) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    """(seconds, catalog seconds, rows) of processing one captured version."""
+    platform = make_platform(work, landing, fresh_state(state, work), engine)
+    registered = platform.sync("bench")
+    assert registered is not None
+    platform.capture("bench", registered.number)
+    platform.iceberg_catalog  # noqa: B018 - catalog set-up is not part of the run
+    started = time.perf_counter()
+    report = platform.process("bench", registered.number, parser=parser)
+    seconds = time.perf_counter() - started
+    assert report.version_status == "PROCESSED", report.failures
+    return seconds, report.catalog_s, report.rows_written
+
+
+def case(label: str, work: Path, landing: Path, rows: int, files: int, repeat: int, engines: dict, states: list[str]) -> None:
+    floor = statistics.median(floor_seconds(landing, work) for _ in range(repeat))
+    print(f"({label}) floor: pyarrow read + one iceberg append: {floor:.3f}s = {rows / floor:,.0f} rows/s")
+    for engine_name, parser in engines.items():
+        for state in states:
+            runs = [process_once(work, landing, state, "spark" if engine_name == "spark" else "arrow", parser) for _ in range(repeat)]
+            seconds = statistics.median(run[0] for run in runs)
+            catalog = statistics.median(run[1] for run in runs)
+            print(
+                f"({label}) {engine_name:5s} {state:8s}: {seconds:.3f}s = {rows / seconds:,.0f} rows/s, {files / seconds:,.1f} files/s; "
+                f"{rows / seconds / (rows / floor):.2f}x floor; catalog work {catalog:.3f}s ({catalog / seconds:.1%})"
+            )
+            dispose_engines()
+
+
+def many_versions(work: Path, count: int) -> None:
+    landing = work / "versions"
+    landing.mkdir()
+    platform = make_platform(work, landing, fresh_state("sqlite", work), "arrow")
+    times = []
+    for number in range(1, count + 1):
+        (landing / f"v{number:04d}.csv").write_text("id,name,amount,updated\n" + "".join(f"k{number}-{i},n,1.00,2026-01-01\n" for i in range(100)))
+        registered = platform.sync("bench")
+        platform.capture("bench", registered.number)  # type: ignore[union-attr]
+        started = time.perf_counter()
+        platform.process("bench", registered.number)  # type: ignore[union-attr]
+        times.append(time.perf_counter() - started)
+    first, last = statistics.median(times[:20]), statistics.median(times[-20:])
+    snapshots = len(platform.iceberg_catalog.load_table("alpha.bench").metadata.snapshots)
+    print(f"(c) {count} one-file versions: median of the first 20 {first * 1000:.1f} ms, of the last 20 {last * 1000:.1f} ms: {last / first:.2f}x; retained snapshots at the end: {snapshots}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--skip-postgres", action="store_true")
+    parser.add_argument("--versions", type=int, default=200)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    states = ["sqlite"] + ([] if args.skip_postgres else ["postgres"])
+    engines: dict[str, object] = {"arrow": None}
+    try:
+        if not args.skip_spark:
+            from platform_assets.ingest.parsing import SparkEngine
+            from platform_assets.ingest.spark_session import get_spark_session
+
+            started = time.perf_counter()
+            spark = get_spark_session({"master": "local[*]", "conf": {"spark.ui.enabled": "false"}})
+            spark.range(1).count()
+            print(f"spark start-up (local[*], cold JVM): {time.perf_counter() - started:.2f}s")
+            engines["spark"] = SparkEngine(spark)
+        write_csvs(work / "a", 100, 10_000)
+        case("a: 100 files x 10,000 rows", work, work / "a", 1_000_000, 100, args.repeat, engines, states)
+        write_csvs(work / "b", 1, 1_000_000)
+        case("b: 1 file x 1,000,000 rows", work, work / "b", 1_000_000, 1, args.repeat, engines, states)
+        many_versions(work, args.versions)
+    finally:
+        dispose_engines()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""``<product>/merge``: merge each processed version as batch v into the milestoned merge table."""
+
+from __future__ import annotations
+
+import dagster as dg
+from sqlalchemy import func, select, text
+
+from platform_assets.catalog.db import transaction
+from platform_assets.catalog.models import FileStatus, RawFile
+from platform_assets.catalog.products import get_product
+from platform_assets.config import ProductConfig
+from platform_assets.defs.metadata import markdown_table
+from platform_assets.defs.partitions import asset_key, db_kind
+from platform_assets.defs.resources import PlatformResource
+from platform_assets.merge import BatchResult, batch_log
+from platform_assets.merge.names import live_view, merge_table, quote_ident
+from platform_assets.platform import Platform
+from platform_assets.versions.merging import merge_version
+
+CHECK_NAME = "live_rows_match_staged"
+
+
+def build_merge_asset(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, merge_store_url: str) -> dg.AssetsDefinition:
+    key = asset_key(product, "merge")
+    checks = []
+    if product.mode == "snapshot":
+        checks.append(dg.AssetCheckSpec(CHECK_NAME, asset=key, description="After merging a snapshot, the live rows equal the version's staged rows."))
+
+    @dg.asset(
+        key=key,
+        deps=[asset_key(product, "staged")],
+        partitions_def=partitions,
+        group_name=product.name,
+        kinds={db_kind(merge_store_url), "sql"},
+        description=f"{product.name}_merge: {product.milestone} milestoned merge table, one batch per version ({product.mode} mode).",
+        check_specs=checks,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+    )
+    def merge(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
+        service = platform.platform()
+        results = []
+        for version in sorted(int(partition) for partition in context.partition_keys):  # batches merge in version order
+            result = merge_version(service, service.merge_store, product.name, version)
+            context.log.info(f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} -{result.deleted}, {result.live_count} live")
+            results.append(result)
+        last = results[-1]
+        metadata = merge_metadata(service, product, last)
+        if len(results) > 1:
+            metadata["batches"] = dg.MetadataValue.md(
+                markdown_table(["batch", "status", "inserted", "updated", "deleted", "live"], [(r.batch, r.status, r.inserted, r.updated, r.deleted, r.live_count) for r in results])
+            )
+        check_results = [live_rows_check(service, product, last.batch)] if checks else []
+        return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+
+    return merge
+
+
+def merge_metadata(service: Platform, product: ProductConfig, result: BatchResult) -> dict[str, object]:
+    history = _count(service, f"SELECT COUNT(*) FROM {quote_ident(merge_table(product.name))}")
+    entries = batch_log(service.merge_store, product.name)[-10:]
+    return {
+        "batch": dg.MetadataValue.int(result.batch),
+        "status": dg.MetadataValue.text(result.status),
+        "inserted": dg.MetadataValue.int(result.inserted),
+        "updated": dg.MetadataValue.int(result.updated),
+        "deleted": dg.MetadataValue.int(result.deleted),
+        "live_rows": dg.MetadataValue.int(result.live_count),
+        "table_rows": dg.MetadataValue.int(history),
+        "load_s": dg.MetadataValue.float(round(result.load_s, 3)),
+        "merge_s": dg.MetadataValue.float(round(result.merge_s, 3)),
+        "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+        "dagster/row_count": dg.MetadataValue.int(result.live_count),
+        "merge_table": dg.MetadataValue.text(f"{product.name}_merge ({product.milestone})"),
+        "batch_log": dg.MetadataValue.md(
+            markdown_table(["batch", "status", "inserted", "updated", "deleted", "live", "committed_at"], [(e.batch, e.status, e.inserted, e.updated, e.deleted, e.live_count, e.committed_at) for e in entries])
+        ),
+    }
+
+
+def live_rows_check(service: Platform, product: ProductConfig, batch: int) -> dg.AssetCheckResult:
+    """The live view holds exactly the rows staged for the newest merged snapshot."""
+    live = _count(service, f"SELECT COUNT(*) FROM {quote_ident(live_view(product.name))}")
+    with transaction(service.state_engine) as session:
+        product_id = get_product(session, product.name).id
+        staged = int(
+            session.scalar(
+                select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
+                    RawFile.product_id == product_id, RawFile.version == batch, RawFile.status == FileStatus.PROCESSED.value
+                )
+            )
+            or 0
+        )
+    return dg.AssetCheckResult(
+        check_name=CHECK_NAME,
+        passed=live == staged,
+        metadata={"live_rows": dg.MetadataValue.int(live), "staged_rows": dg.MetadataValue.int(staged), "batch": dg.MetadataValue.int(batch)},
+        description=None if live == staged else f"{live} live rows after batch {batch}, but the version staged {staged} rows",
+    )
+
+
+def _count(service: Platform, sql: str) -> int:
+    with service.merge_store.engine.connect() as connection:
+        return int(connection.execute(text(sql)).scalar_one())

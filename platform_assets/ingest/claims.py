@@ -1,0 +1,237 @@
+"""Claims: workers take a version's files in batches under a renewable lease.
+
+Contract:
+- :func:`claim_files` hands each claimable file to exactly one worker:
+  PostgreSQL selects with ``FOR UPDATE SKIP LOCKED``, so concurrent workers
+  skip each other's rows instead of waiting; SQLite runs the claim in a
+  ``BEGIN IMMEDIATE`` transaction, one claimer at a time.
+- Claimable: INGESTED files; PROCESSING files whose lease expired (their worker
+  died); FAILED processing attempts whose backoff has passed and that have
+  retries left.
+- A lease is renewed while its worker works (:class:`LeaseKeeper`). State
+  changes after a claim only apply while the worker still owns the lease, so a
+  worker that lost its lease cannot overwrite the new owner's outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.engine import Engine
+
+from platform_assets.catalog import audit
+from platform_assets.catalog.db import is_postgres, transaction
+from platform_assets.catalog.models import FileStatus, RawFile, utc_now
+
+CAPTURE_ERROR_TYPES = ("vanished", "unsafe_key")
+
+
+@dataclass(frozen=True)
+class ClaimedFile:
+    id: int
+    key: str
+    raw_location: str
+    sha256: str
+    size: int
+    retry_count: int
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    batch_size: int
+    lease_seconds: int
+    max_retries: int
+    retry_backoff_seconds: float
+
+
+def _claimable(product_id: int, version: int, now: datetime, max_retries: int):  # type: ignore[no-untyped-def]
+    return and_(
+        RawFile.product_id == product_id,
+        RawFile.version == version,
+        or_(
+            RawFile.status == FileStatus.INGESTED.value,
+            and_(RawFile.status == FileStatus.PROCESSING.value, RawFile.lease_expires_at < now),
+            and_(
+                RawFile.status == FileStatus.FAILED.value,
+                RawFile.retry_count < max_retries,
+                or_(RawFile.next_attempt_at.is_(None), RawFile.next_attempt_at <= now),
+                RawFile.error_type.not_in(CAPTURE_ERROR_TYPES),
+                RawFile.sha256.is_not(None),
+            ),
+        ),
+    )
+
+
+def claim_files(
+    engine: Engine, product_name: str, product_id: int, version: int, worker: str, policy: ClaimPolicy, skip_ids: frozenset[int] = frozenset()
+) -> list[ClaimedFile]:
+    """Claim up to ``policy.batch_size`` files of the version for ``worker``, none of ``skip_ids``.
+
+    A worker passes the files it failed itself, so a retry waits for a later run.
+    """
+    now = utc_now()
+    expires = now + timedelta(seconds=policy.lease_seconds)
+    query = (
+        select(RawFile.id, RawFile.key, RawFile.raw_location, RawFile.sha256, RawFile.size, RawFile.retry_count, RawFile.status, RawFile.lease_owner)
+        .where(_claimable(product_id, version, now, policy.max_retries), RawFile.id.not_in(skip_ids) if skip_ids else RawFile.id.is_not(None))
+        .order_by(RawFile.key)
+        .limit(policy.batch_size)
+    )
+    if is_postgres(engine):
+        query = query.with_for_update(skip_locked=True)
+    with transaction(engine) as session:
+        rows = session.execute(query).all()
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        session.execute(
+            update(RawFile)
+            .where(RawFile.id.in_(ids))
+            .values(status=FileStatus.PROCESSING.value, lease_owner=worker, lease_expires_at=expires, updated_at=now)
+        )
+        reclaimed = [row.key for row in rows if row.status == FileStatus.PROCESSING.value]
+        change = {"worker": worker, "keys": [row.key for row in rows], "reclaimed_from_expired_leases": reclaimed}
+        audit.record(session, "version", audit.version_entity_id(product_name, version), "files_claimed", worker, change)
+    return [ClaimedFile(row.id, row.key, row.raw_location or "", row.sha256 or "", row.size, row.retry_count) for row in rows]
+
+
+def renew_leases(engine: Engine, worker: str, file_ids: list[int], lease_seconds: int) -> int:
+    """Push the lease of the worker's files forward; returns how many it still owns."""
+    if not file_ids:
+        return 0
+    now = utc_now()
+    with transaction(engine) as session:
+        result = session.execute(
+            update(RawFile)
+            .where(RawFile.id.in_(file_ids), RawFile.lease_owner == worker, RawFile.status == FileStatus.PROCESSING.value)
+            .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
+        )
+        return int(result.rowcount or 0)
+
+
+class LeaseKeeper:
+    """Renews a worker's leases every third of the lease window until stopped."""
+
+    def __init__(self, engine: Engine, worker: str, lease_seconds: int) -> None:
+        self._engine = engine
+        self._worker = worker
+        self._lease_seconds = lease_seconds
+        self._ids: list[int] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"lease-keeper-{worker}", daemon=True)
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def hold(self, file_ids: list[int]) -> None:
+        with self._lock:
+            self._ids = list(file_ids)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._lease_seconds / 3):
+            with self._lock:
+                ids = list(self._ids)
+            renew_leases(self._engine, self._worker, ids, self._lease_seconds)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """How processing one claimed file ended."""
+
+    file: ClaimedFile
+    status: FileStatus  # PROCESSED or FAILED
+    rows_written: int = 0
+    rows_rejected: int = 0
+    error_type: str | None = None
+    error_message: str | None = None
+    recovered: bool = False  # committed before a crash; marked now without writing again
+
+
+def record_outcomes(engine: Engine, product_name: str, version: int, worker: str, outcomes: list[FileOutcome], policy: ClaimPolicy) -> int:
+    """Write the outcomes of files the worker still owns, with their audit events; returns how many applied."""
+    if not outcomes:
+        return 0
+    now = utc_now()
+    table = RawFile.__table__
+    applied = 0
+    with transaction(engine) as session:
+        connection = session.connection()
+        processed = [
+            {"b_id": o.file.id, "b_written": o.rows_written, "b_rejected": o.rows_rejected, "b_now": now}
+            for o in outcomes
+            if o.status is FileStatus.PROCESSED
+        ]
+        if processed:
+            result = connection.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
+                .values(
+                    status=FileStatus.PROCESSED.value,
+                    rows_written=bindparam("b_written"),
+                    rows_rejected=bindparam("b_rejected"),
+                    processed_at=bindparam("b_now"),
+                    updated_at=bindparam("b_now"),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    error_type=None,
+                    error_message=None,
+                ),
+                processed,
+            )
+            applied += int(result.rowcount or 0)
+        failed = [
+            {
+                "b_id": o.file.id,
+                "b_type": o.error_type,
+                "b_message": o.error_message,
+                "b_retry": o.file.retry_count + 1,
+                "b_next": now + timedelta(seconds=policy.retry_backoff_seconds * 2**o.file.retry_count),
+                "b_rejected": o.rows_rejected,
+                "b_now": now,
+            }
+            for o in outcomes
+            if o.status is FileStatus.FAILED
+        ]
+        if failed:
+            result = connection.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
+                .values(
+                    status=FileStatus.FAILED.value,
+                    error_type=bindparam("b_type"),
+                    error_message=bindparam("b_message"),
+                    retry_count=bindparam("b_retry"),
+                    next_attempt_at=bindparam("b_next"),
+                    rows_rejected=bindparam("b_rejected"),
+                    updated_at=bindparam("b_now"),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                ),
+                failed,
+            )
+            applied += int(result.rowcount or 0)
+        audit.record_many(session, [_outcome_event(product_name, version, outcome) for outcome in outcomes], worker)
+    return applied
+
+
+def _outcome_event(product_name: str, version: int, outcome: FileOutcome) -> dict[str, object]:
+    change: dict[str, object] = {"rows_written": outcome.rows_written, "rows_rejected": outcome.rows_rejected}
+    if outcome.recovered:
+        change["recovered_from_commit_marker"] = True
+    if outcome.status is FileStatus.FAILED:
+        change.update({"error_type": outcome.error_type, "message": outcome.error_message, "attempt": outcome.file.retry_count + 1})
+    return {
+        "entity_type": "raw_file",
+        "entity_id": audit.file_entity_id(product_name, version, outcome.file.key),
+        "action": outcome.status.value.lower(),
+        "change": change,
+    }

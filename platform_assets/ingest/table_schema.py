@@ -1,0 +1,64 @@
+"""The product columns a table holds: declared in config, or inferred once and then held.
+
+Contract: :func:`held_columns` returns the declared column types when the
+product declares a schema (and checks an existing table agrees); otherwise
+the existing table's columns; otherwise a schema inferred from the first
+files, which the table created from it then holds for every later version.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pyarrow as pa
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NoSuchTableError
+
+from platform_assets.config import ProductConfig
+from platform_assets.ingest.parsing import InputFile, infer_schema, schema_differences
+from platform_assets.storage.iceberg import LINEAGE_FIELDS
+
+
+class TableSchemaMismatch(RuntimeError):
+    """The declared schema and the existing Iceberg table disagree."""
+
+
+def declared_type_of(arrow_type: pa.DataType) -> str:
+    """The config type name of an Arrow type used by product tables."""
+    if pa.types.is_decimal(arrow_type):
+        return f"decimal({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp"
+    names = {pa.string(): "string", pa.large_string(): "string", pa.int32(): "int", pa.int64(): "bigint", pa.float64(): "double", pa.bool_(): "boolean", pa.date32(): "date"}
+    if arrow_type in names:
+        return names[arrow_type]
+    raise TypeError(f"Arrow type {arrow_type} has no platform column type")
+
+
+def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, str] | None:
+    """The product columns of an existing table (lineage excluded), or None when there is no table."""
+    try:
+        schema = catalog.load_table(identifier).schema().as_arrow()
+    except NoSuchTableError:
+        return None
+    lineage = {field.name for field in LINEAGE_FIELDS}
+    return {field.name: declared_type_of(field.type) for field in schema if field.name not in lineage}
+
+
+def held_columns(catalog: SqlCatalog, identifier: str, product: ProductConfig, first_files: Callable[[], list[InputFile]]) -> dict[str, str]:
+    existing = table_columns(catalog, identifier)
+    declared = product.table_schema.columns if product.table_schema else None
+    if declared is not None:
+        if existing is not None and existing != declared:
+            differences = "; ".join(schema_differences(existing, declared))
+            raise TableSchemaMismatch(
+                f"the declared schema of {product.name} differs from its Iceberg table {identifier}: {differences}; "
+                "schema evolution is not automatic: restore the declared schema or migrate the table"
+            )
+        return dict(declared)
+    if existing is not None:
+        return existing
+    files = first_files()
+    if not files:
+        raise TableSchemaMismatch(f"{product.name} declares no schema and its first version has no non-empty file to infer one from; declare schema.columns")
+    return infer_schema(files, product.source)

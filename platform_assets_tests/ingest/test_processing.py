@@ -1,0 +1,254 @@
+"""Processing into Iceberg: exactly once per file, across workers and crashes; bad files and rows isolated."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+from pyiceberg.expressions import EqualTo
+from sqlalchemy import select, update
+
+from platform_assets.catalog.db import transaction
+from platform_assets.catalog.models import AuditEvent, RawFile, utc_now
+from platform_assets.catalog.products import get_product
+from platform_assets.config import load_config
+from platform_assets.ingest.claims import ClaimPolicy, claim_files
+from platform_assets.platform import Platform
+from platform_assets_tests.conftest import write_platform_config
+
+HEADER = "id,name,amount,updated\n"
+FAST_RETRIES = {"processing": {"lease_seconds": 5, "retry_backoff_seconds": 0, "max_retries": 2, "claim_batch_size": 16, "snapshot_retention_seconds": 5}}
+
+
+def make_platform(tmp_path: Path, db_url: str, products: list[dict] | None = None, **platform_settings: object) -> Platform:
+    landing = tmp_path / "landing"
+    landing.mkdir(exist_ok=True)
+    extra = {**FAST_RETRIES, **platform_settings}
+    path = write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw", products=products, extra_platform=extra)
+    return Platform(load_config(path), actor="test")
+
+
+def landing_of(platform: Platform, product: str = "customers") -> Path:
+    return Path(platform.product(product).source.url.removeprefix("file://"))
+
+
+def capture(platform: Platform, files: dict[str, str], product: str = "customers") -> int:
+    """Write ``files`` into the landing folder, sync and capture; return the version."""
+    landing = landing_of(platform, product)
+    for name, text in files.items():
+        path = landing / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    registered = platform.sync(product)
+    assert registered is not None
+    assert platform.capture(product, registered.number).status == "CAPTURED"
+    return registered.number
+
+
+def customer_rows(start: int, count: int) -> str:
+    return HEADER + "".join(f"c{i:05d},name {i},{i}.25,2026-01-{1 + i % 28:02d}\n" for i in range(start, start + count))
+
+
+def table_rows(platform: Platform, version: int | None = None, product: str = "customers") -> pa.Table:
+    table = platform.iceberg_catalog.load_table(f"alpha.{product}")
+    scan = table.scan(row_filter=EqualTo("_version", version)) if version is not None else table.scan()
+    return scan.to_arrow()
+
+
+def rejects(platform: Platform, product: str = "customers") -> pa.Table:
+    return platform.iceberg_catalog.load_table(f"alpha.{product}_rejects").scan().to_arrow()
+
+
+def file_states(platform: Platform, version: int) -> dict[str, tuple[str, str | None]]:
+    with transaction(platform.state_engine) as session:
+        rows = session.execute(select(RawFile.key, RawFile.status, RawFile.error_type).where(RawFile.version == version)).all()
+    return {key: (status, error) for key, status, error in rows}
+
+
+def test_version_lands_in_iceberg_with_lineage_and_reads_back_with_duckdb(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url)
+    version = capture(platform, {"a.csv": customer_rows(0, 3), "b/b.csv": customer_rows(3, 2), "empty.csv": ""})
+    report = platform.process("customers", version)
+    assert (report.version_status, report.rows_written, report.files_processed) == ("PROCESSED", 5, 3)
+    rows = table_rows(platform, version)
+    assert rows.num_rows == 5
+    assert rows.column_names == ["id", "name", "amount", "updated", "_version", "_source_file", "_source_sha256", "_ingested_at"]
+    first = rows.sort_by("id").to_pylist()[0]
+    assert (first["id"], first["amount"], first["_version"], first["_source_file"]) == ("c00000", Decimal("0.25"), 1, "a.csv")
+    with transaction(platform.state_engine) as session:
+        sha = session.scalar(select(RawFile.sha256).where(RawFile.key == "a.csv"))
+    assert first["_source_sha256"] == sha
+    table = platform.iceberg_catalog.load_table("alpha.customers")
+    assert [field.name for field in table.spec().fields] == ["_version"]
+    data_files = [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]
+    second_reader = duckdb.sql(f"SELECT id, amount FROM read_parquet({data_files!r}) ORDER BY id").fetchall()
+    assert second_reader == [(row["id"], row["amount"]) for row in rows.sort_by("id").to_pylist()]
+
+
+def _worker(config_path: str, version: int, queue: "multiprocessing.Queue[tuple[int, int]]") -> None:
+    report = Platform.from_path(config_path).process("customers", version)
+    queue.put((report.files_processed, report.rows_written))
+
+
+@pytest.mark.parametrize("files", [400])
+def test_four_worker_processes_write_each_file_exactly_once(tmp_path: Path, pg_database, files: int) -> None:  # type: ignore[no-untyped-def]
+    platform = make_platform(tmp_path, pg_database("workers"))
+    version = capture(platform, {f"f{index:03d}.csv": customer_rows(index * 2, 2) for index in range(files)})
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    workers = [context.Process(target=_worker, args=(platform.config.source_path, version, queue)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    results = [queue.get(timeout=300) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    assert sum(processed for processed, _ in results) == files, "every file processed by exactly one worker"
+    assert sum(1 for processed, _ in results if processed) >= 2, "the work was shared"
+    rows = table_rows(platform, version)
+    assert rows.num_rows == files * 2
+    per_file = Counter(rows["_source_file"].to_pylist())
+    assert set(per_file.values()) == {2} and len(per_file) == files
+    assert len(set(rows["id"].to_pylist())) == files * 2
+
+
+def test_crash_after_iceberg_commit_then_rerun_leaves_no_duplicate_and_no_gap(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url)
+    version = capture(platform, {f"f{index:02d}.csv": customer_rows(index * 3, 3) for index in range(40)})
+    code = f"from platform_assets.platform import Platform\nPlatform.from_path({platform.config.source_path!r}).process('customers', {version})\n"
+    crashed = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit=2"}, capture_output=True, text=True, timeout=180)
+    assert crashed.returncode == 86, crashed.stderr
+    assert table_rows(platform, version).num_rows == 32 * 3, "two claim batches of 16 committed before the crash"
+    states = Counter(status for status, _ in file_states(platform, version).values())
+    assert states == {"PROCESSED": 16, "PROCESSING": 16, "INGESTED": 8}
+    time.sleep(5.5)  # the dead worker's lease runs out
+    report = platform.process("customers", version)
+    assert report.version_status == "PROCESSED" and report.files_recovered == 16
+    rows = table_rows(platform, version)
+    assert rows.num_rows == 120
+    assert Counter(Counter(rows["_source_file"].to_pylist()).values()) == {3: 40}
+    with transaction(platform.state_engine) as session:
+        recovered = session.scalars(select(RawFile.rows_written).where(RawFile.status == "PROCESSED")).all()
+    assert sorted(set(recovered)) == [3], "recovered files carry their committed row counts"
+
+
+def test_expired_lease_is_reclaimed(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url)
+    version = capture(platform, {"a.csv": customer_rows(0, 2), "b.csv": customer_rows(2, 2)})
+    engine = platform.state_engine
+    with transaction(engine) as session:
+        product_id = get_product(session, "customers").id
+    held = claim_files(engine, "customers", product_id, version, "dead-worker", ClaimPolicy(10, 5, 3, 0))
+    assert len(held) == 2
+    assert claim_files(engine, "customers", product_id, version, "other", ClaimPolicy(10, 5, 3, 0)) == [], "a live lease is not taken"
+    with transaction(engine) as session:
+        session.execute(update(RawFile).values(lease_expires_at=utc_now() - timedelta(seconds=1)))  # the lease window passed
+    report = platform.process("customers", version, worker="rescuer")
+    assert report.version_status == "PROCESSED" and report.rows_written == 4
+    with transaction(engine) as session:
+        claims = [e.change for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "files_claimed").order_by(AuditEvent.id))]
+    assert claims[-1]["worker"] == "rescuer" and sorted(claims[-1]["reclaimed_from_expired_leases"]) == ["a.csv", "b.csv"]
+
+
+def test_checksum_mismatch_and_missing_raw_copy_fail_only_those_files(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url)
+    version = capture(platform, {"good.csv": customer_rows(0, 2), "altered.csv": customer_rows(2, 2), "lost.csv": customer_rows(4, 2)})
+    raw = tmp_path / "raw" / "customers" / f"v{version}"
+    (raw / "altered.csv").write_text(customer_rows(2, 2).replace("name", "NAME"))
+    (raw / "lost.csv").unlink()
+    report = platform.process("customers", version)
+    assert report.version_status == "FAILED"
+    states = file_states(platform, version)
+    assert states == {"good.csv": ("PROCESSED", None), "altered.csv": ("FAILED", "checksum_mismatch"), "lost.csv": ("FAILED", "missing")}
+    assert "catalog sha256" in report.failures["altered.csv"] and "raw copy sha256" in report.failures["altered.csv"]
+    assert "missing" in report.failures["lost.csv"] and "lost.csv" in report.failures["lost.csv"]
+    assert set(table_rows(platform, version)["_source_file"].to_pylist()) == {"good.csv"}
+
+
+def test_poison_file_is_isolated_retried_then_skipped(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url)
+    files = {f"ok{index}.csv": customer_rows(index * 2, 2) for index in range(3)}
+    files["poison.csv"] = "id,name\nx,y\n"  # wrong header: schema drift
+    version = capture(platform, files)
+    first = platform.process("customers", version)
+    assert first.version_status == "FAILED" and first.files_processed == 3 and list(first.failures) == ["poison.csv"]
+    second = platform.process("customers", version)
+    assert second.files_failed == 1, "retried on the next run (backoff 0)"
+    third = platform.process("customers", version)
+    assert third.files_failed == 0, "max_retries (2) reached: it stays FAILED and is not claimed again"
+    with transaction(platform.state_engine) as session:
+        assert session.scalar(select(RawFile.retry_count).where(RawFile.key == "poison.csv")) == 2
+    platform.skip("customers", version, "poison.csv", "sender re-delivers tomorrow")
+    assert file_states(platform, version)["poison.csv"] == ("SKIPPED", "schema_drift")
+    with transaction(platform.state_engine) as session:
+        from platform_assets.catalog.versions import list_versions
+
+        assert list_versions(session, "customers")[0].status == "PROCESSED"
+    assert table_rows(platform, version).num_rows == 6
+
+
+def test_bad_rows_go_to_rejects_with_line_numbers(tmp_path: Path, db_url: str) -> None:
+    products = [
+        {
+            "name": "customers",
+            "source": {"url": f"file://{tmp_path}/landing", "glob": "**/*.csv", "format": "csv"},
+            "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+            "max_bad_row_fraction": 0.6,
+        }
+    ]
+    platform = make_platform(tmp_path, db_url, products=products)
+    text = HEADER + "a,Ann,1.50,2026-01-01\nb,Bob,abc,2026-01-02\nc,Cy,2.00,2026-13-45\nd,Di,3.00,2026-01-04,extra\ne,Ed,4.00,2026-01-05\n"
+    version = capture(platform, {"mixed.csv": text, "worse.csv": HEADER + "x,X,bad,bad\ny,Y,1.00,2026-01-01\nz,Z,bad,2026-01-01\n"})
+    report = platform.process("customers", version)
+    assert file_states(platform, version) == {"mixed.csv": ("PROCESSED", None), "worse.csv": ("FAILED", "too_many_bad_rows")}
+    assert sorted(table_rows(platform, version)["id"].to_pylist()) == ["a", "e"]
+    found = sorted((row["_source_file"], row["_line_number"]) for row in rejects(platform).to_pylist())
+    assert found == [("mixed.csv", 3), ("mixed.csv", 4), ("mixed.csv", 5), ("worse.csv", 2), ("worse.csv", 4)]
+    reasons = {row["_line_number"]: row["_reason"] for row in rejects(platform).to_pylist() if row["_source_file"] == "mixed.csv"}
+    assert "amount" in reasons[3] and "updated" in reasons[4]
+    assert report.rows_rejected == 5
+
+
+def test_inferred_schema_is_held_and_drift_is_listed(tmp_path: Path, db_url: str) -> None:
+    products = [{"name": "events", "source": {"url": f"file://{tmp_path}/landing", "glob": "*.csv", "format": "csv"}, "mode": "incremental"}]
+    platform = make_platform(tmp_path, db_url, products=products)
+    first = capture(platform, {"a.csv": "id,count,label\n1,10,x\n2,20,y\n"}, product="events")
+    assert platform.process("events", first).version_status == "PROCESSED"
+    second = capture(platform, {"b.csv": "id,label,extra\n3,z,q\n"}, product="events")
+    report = platform.process("events", second)
+    assert report.version_status == "FAILED"
+    message = report.failures["b.csv"]
+    assert "schema_drift" in message and "count" in message and "extra" in message
+
+
+def test_processing_again_on_purpose_replaces_the_version(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url)
+    version = capture(platform, {"a.csv": customer_rows(0, 4)})
+    platform.process("customers", version)
+    again = platform.process("customers", version, reprocess=True)
+    assert again.version_status == "PROCESSED" and again.generation == 2
+    assert table_rows(platform, version).num_rows == 4, "replaced, not doubled"
+
+
+def test_s3_raw_zone_is_staged_and_processed(tmp_path: Path, db_url: str, moto_server: str, s3_bucket: str) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
+    s3.put_object(Bucket=s3_bucket, Key="in/a.csv", Body=customer_rows(0, 3).encode())
+    path = write_platform_config(tmp_path, db_url, f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/raw", s3_endpoint=moto_server, extra_platform=FAST_RETRIES)
+    platform = Platform(load_config(path))
+    registered = platform.sync("customers")
+    assert registered is not None
+    platform.capture("customers", registered.number)
+    assert platform.process("customers", registered.number).rows_written == 3
+    assert table_rows(platform, registered.number).num_rows == 3

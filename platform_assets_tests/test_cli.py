@@ -1,0 +1,65 @@
+"""The platform-assets command: JSON output, exit codes, runs recorded in the Dagster instance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_assets.cli import main
+from platform_assets_tests.conftest import write_csv, write_platform_config
+
+
+@pytest.fixture
+def cli_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> str:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    landing = tmp_path / "landing"
+    write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01"), ("2", "Bob", "2.00", "2026-01-02")])
+    return write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw", merge_store=None)
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]:
+    code = main([*argv, "--json"])
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(out[-1])
+
+
+def test_sync_process_merge_through_dagster(cli_config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, synced = run_json(capsys, "sync", "customers", "--config", cli_config)
+    assert code == 0 and synced["version"] == 1 and synced["captures"][0]["status"] == "CAPTURED"
+    code, unchanged = run_json(capsys, "sync", "customers", "--config", cli_config)
+    assert code == 0 and unchanged["version"] is None
+    code, processed = run_json(capsys, "process", "customers", "--config", cli_config)
+    assert code == 0 and (processed["version"], processed["status"], processed["rows"]) == (1, "PROCESSED", 2)
+    code, nothing = run_json(capsys, "process", "customers", "--config", cli_config)
+    assert code == 3 and "nothing to process" in nothing["error"]
+    code, missing = run_json(capsys, "process", "customers", "--version", "9", "--config", cli_config)
+    assert code == 1 and "newest captured version is 1" in missing["error"]
+    code, merged = run_json(capsys, "merge", "customers", "--config", cli_config)
+    assert code == 0 and merged["batches"][0]["inserted"] == 2 and merged["live_rows"] == 2
+    code, versions = run_json(capsys, "versions", "customers", "--config", cli_config)
+    assert [v["status"] for v in versions["versions"]] == ["PROCESSED"]
+    with dg.DagsterInstance.get() as instance:
+        materialized = {
+            key.to_user_string()
+            for key in (dg.AssetKey(["customers", "raw_files"]), dg.AssetKey(["customers", "staged"]), dg.AssetKey(["customers", "merge"]))
+            if instance.get_latest_materialization_event(key) is not None
+        }
+    assert materialized == {"customers/raw_files", "customers/staged", "customers/merge"}, "the UI shows what the command did"
+
+
+def test_config_errors_exit_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("platform: {name: Alpha}\n")
+    result = subprocess.run([sys.executable, "-m", "platform_assets.cli", "versions", "x", "--config", str(bad)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "platform.name" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_db_upgrade(cli_config: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, payload = run_json(capsys, "db", "upgrade", "--config", cli_config)
+    assert code == 0 and payload["revision"] == "0002"
