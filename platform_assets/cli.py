@@ -150,6 +150,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else EXIT_FAILED
 
 
+def cmd_replicate(args: argparse.Namespace) -> int:
+    from platform_assets.defs.replication.runs import replicate_product
+
+    result = replicate_product(args.config, args.product, args.to_batch)
+    start = "-" if result.from_batch is None else result.from_batch
+    lines = [
+        f"{args.product}: {result.mode} from {result.primary}, batch {start} -> {result.to_batch}: "
+        f"+{result.inserted} ~{result.updated} -{result.deleted} in {result.duration_s:.1f} s; "
+        f"{result.lag_batches} batch(es) behind {result.primary} (latest {result.primary_latest})"
+    ]
+    if result.reseed_reason:
+        lines.append(f"  reseeded: {result.reseed_reason}")
+    lines += [f"  primary {name} skipped: {reason}" for name, reason in result.skipped_primaries.items()]
+    _emit(args, result.as_json(), "\n".join(lines))
+    return 0
+
+
 def cmd_skip(args: argparse.Namespace) -> int:
     from platform_assets.platform import Platform
 
@@ -226,6 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="sync + process + merge")
     run.add_argument("product")
     run.set_defaults(handler=cmd_run)
+
+    replicate = commands.add_parser("replicate", parents=[common], help="sync a replicated product from a primary platform's merge table")
+    replicate.add_argument("product")
+    replicate.add_argument(
+        "--to-batch", type=int, help="the primary batch to sync to (default: its latest committed, at most replication.max_batches_per_sync past the last synced)"
+    )
+    replicate.set_defaults(handler=cmd_replicate)
 
     skip = commands.add_parser("skip", parents=[common], help="give up on one file of a version (audited)")
     skip.add_argument("product")

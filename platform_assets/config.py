@@ -100,6 +100,15 @@ class ProcessingSettings(_Strict):
     retry_backoff_seconds: float = Field(default=30.0, ge=0)
     snapshot_retention_seconds: int = Field(default=3600, ge=0)
 
+    @model_validator(mode="after")
+    def _retention_covers_leases(self) -> "ProcessingSettings":
+        if self.snapshot_retention_seconds < self.lease_seconds:
+            raise ValueError(
+                f"snapshot_retention_seconds ({self.snapshot_retention_seconds}) must be at least lease_seconds ({self.lease_seconds}): "
+                "a reclaimed file needs the commit markers of its lease window"
+            )
+        return self
+
 
 class DiscoverySettings(_Strict):
     tick_seconds_budget: float = Field(default=40.0, gt=0)

@@ -63,6 +63,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path, pg_database) -> str:  # typ
     return pg_database("db")
 
 
+@pytest.fixture(autouse=True)
+def _close_pools_after_each_test() -> Iterator[None]:
+    """Each test's databases are new: close the shared pools so connections do not pile up."""
+    yield
+    from platform_assets.catalog.db import dispose_engines
+
+    dispose_engines()
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto S3 server over HTTP on a free local port; yields its endpoint URL."""

@@ -12,6 +12,7 @@ from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.ingest.staged import build_staged_asset
 from platform_assets.defs.merge.assets import build_merge_asset
 from platform_assets.defs.partitions import versions_partitions
+from platform_assets.defs.replication import build_replication_defs, replication_resources
 from platform_assets.defs.resources import platform_resource
 
 
@@ -40,7 +41,11 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         assets.append(build_staged_asset(product, partitions, config.engine_for(product), platform.state_db))
         assets.append(build_merge_asset(product, partitions, platform.merge_store))
         sensors.append(build_discovery_sensor(product, partitions))
-        jobs += build_partitioned_jobs(product, partitions)
+        jobs += build_partitioned_jobs(product)
         jobs.append(build_process_latest_job(product))
-    resources = {"platform": platform_resource(config_path), "pyspark": spark_resource(config)}
+    replica_assets, replica_sensors, replica_jobs = build_replication_defs(config)
+    assets += replica_assets
+    sensors += replica_sensors
+    jobs += replica_jobs
+    resources = {"platform": platform_resource(config_path), "pyspark": spark_resource(config), **replication_resources(config_path)}
     return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, resources=resources)

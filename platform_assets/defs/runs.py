@@ -31,6 +31,7 @@ from platform_assets.versions.merging import pending_merges, version_numbers
 from platform_assets.versions.resolution import resolve_version
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": os.environ.get("PLATFORM_LOG_LEVEL", "WARNING")}}}}
 
 
 @dataclass
@@ -70,7 +71,7 @@ def sync_product(config_path: str | None, product_name: str) -> SyncOutcome:
     add_version_partitions(instance, product_name, pending)
     job = defs.resolve_job_def(capture_job_name(product_name))
     for number in pending:
-        result = job.execute_in_process(instance=instance, partition_key=str(number), raise_on_error=False, tags={"platform/command": "sync"})
+        result = job.execute_in_process(instance=instance, partition_key=str(number), run_config=QUIET_LOGGERS, raise_on_error=False, tags={"platform/command": "sync"})
         outcome.run_ids.append(result.run_id)
         outcome.captures.append(platform.capture(product_name, number))
     return outcome
@@ -107,7 +108,7 @@ def process_product(config_path: str | None, product_name: str, version: int | N
     add_version_partitions(instance, product_name, [number])
     defs = build_definitions(platform.config, path)
     job = defs.resolve_job_def(process_job_name(product_name))
-    run_config = {"ops": {f"{product_name}__staged": {"config": {"retry_failed": retry_failed, "reprocess": version is not None and not retry_failed}}}}
+    run_config = {**QUIET_LOGGERS, "ops": {f"{product_name}__staged": {"config": {"retry_failed": retry_failed, "reprocess": version is not None and not retry_failed}}}}
     result = job.execute_in_process(instance=instance, partition_key=str(number), run_config=run_config, raise_on_error=False, tags={"platform/command": "process"})
     with transaction(platform.state_engine) as session:
         row = get_version(session, get_product(session, product_name), number)
@@ -156,7 +157,7 @@ def merge_product(config_path: str | None, product_name: str, up_to: int | None 
     run_ids, error = [], None
     add_version_partitions(instance, product_name, pending)
     for number in pending:
-        result = job.execute_in_process(instance=instance, partition_key=str(number), raise_on_error=False, tags={"platform/command": "merge"})
+        result = job.execute_in_process(instance=instance, partition_key=str(number), run_config=QUIET_LOGGERS, raise_on_error=False, tags={"platform/command": "merge"})
         run_ids.append(result.run_id)
         if not result.success:
             error = _first_error(result)

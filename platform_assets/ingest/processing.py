@@ -431,7 +431,7 @@ def settle_version(engine: Engine, product_name: str, number: int, actor: str) -
 
 def _expire_snapshots(engine: Engine, target: ProcessTarget, product_id: int, version: int, generation: int, settings: ProcessingSettings) -> None:
     """Expire old snapshots of both tables, keeping markers of files the catalog has not settled."""
-    retention = timedelta(seconds=max(settings.snapshot_retention_seconds, settings.lease_seconds))
+    retention = timedelta(seconds=settings.snapshot_retention_seconds)
     with transaction(engine) as session:
         unsettled = set(
             session.scalars(

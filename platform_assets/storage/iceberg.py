@@ -28,7 +28,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from platform_assets.catalog.db import create_db_engine, normalize_db_url
+from platform_assets.catalog.db import normalize_db_url, shared_engine
 from platform_assets.config import S3Settings
 
 LINEAGE_FIELDS = (
@@ -83,7 +83,7 @@ def open_iceberg_catalog(platform_name: str, state_db_url: str, warehouse_url: s
         # Another process created the catalog tables between our check and our CREATE TABLE.
         catalog = SqlCatalog(platform_name, **properties)
     catalog.engine.dispose()
-    catalog.engine = create_db_engine(url)
+    catalog.engine = shared_engine(url)
     try:
         catalog.create_namespace(platform_name)
     except NamespaceAlreadyExistsError:

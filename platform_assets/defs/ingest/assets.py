@@ -1,6 +1,5 @@
 """``<product>/raw_files``: capture a version's source files into the raw zone."""
 
-from __future__ import annotations
 
 import dagster as dg
 from sqlalchemy import select
@@ -26,28 +25,32 @@ def build_raw_files_asset(product: ProductConfig, partitions: dg.DynamicPartitio
         kinds={storage_kind(raw_zone_url), db_kind(state_db_url)},
         description=f"Source files of {product.name} captured per version into the raw zone ({product.mode} mode), one catalog row per file.",
         check_specs=[dg.AssetCheckSpec("all_files_captured", asset=key, description="Every file of the version reached the raw zone.")],
+        backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def raw_files(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
-        version = int(context.partition_key)
         service = platform.platform()
-        result = service.capture(product.name, version)
-        context.log.info(f"{product.name} v{version}: {result.copied_now} copied now, {result.already_captured} already captured, {len(result.failed)} failed")
-        metadata = capture_metadata(service.state_engine, product.name, version)
+        results = []
+        for version in sorted(int(key) for key in context.partition_keys):  # a backfill runs once, oldest first
+            result = service.capture(product.name, version)
+            context.log.info(f"{product.name} v{version}: {result.copied_now} copied now, {result.already_captured} already captured, {len(result.failed)} failed")
+            results.append(result)
+        last = results[-1]
+        metadata = capture_metadata(service.state_engine, product.name, last.version)
         metadata.update(
             {
-                "copied_now": dg.MetadataValue.int(result.copied_now),
-                "empty_files": dg.MetadataValue.int(len(result.empty_files)),
-                "failed_files": dg.MetadataValue.int(len(result.failed)),
+                "copied_now": dg.MetadataValue.int(sum(result.copied_now for result in results)),
+                "empty_files": dg.MetadataValue.int(len(last.empty_files)),
+                "failed_files": dg.MetadataValue.int(len(last.failed)),
             }
         )
-        failed_rows = [(key_, message) for key_, message in sorted(result.failed.items())[:PREVIEW_FILES]]
+        failed = sorted((result.version, key_, message) for result in results for key_, message in result.failed.items())
         check = dg.AssetCheckResult(
             check_name="all_files_captured",
-            passed=not result.failed,
+            passed=not failed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
-                "failed_files": dg.MetadataValue.int(len(result.failed)),
-                "failures": dg.MetadataValue.md(markdown_table(["key", "reason"], failed_rows) if failed_rows else "none"),
+                "failed_files": dg.MetadataValue.int(len(failed)),
+                "failures": dg.MetadataValue.md(markdown_table(["version", "key", "reason"], failed[:PREVIEW_FILES]) if failed else "none"),
             },
         )
         return dg.MaterializeResult(metadata=metadata, check_results=[check])

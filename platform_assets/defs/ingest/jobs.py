@@ -1,6 +1,5 @@
 """Jobs of the ingest feature: capture and process one version, and process the latest one."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
@@ -33,30 +32,26 @@ def process_latest_job_name(product_name: str) -> str:
     return f"{product_name}_process_latest"
 
 
-def build_partitioned_jobs(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition) -> list[dg.UnresolvedAssetJobDefinition]:
+def build_partitioned_jobs(product: ProductConfig) -> list:
     return [
         dg.define_asset_job(
             capture_job_name(product.name),
             selection=dg.AssetSelection.assets(asset_key(product, "raw_files")),
-            partitions_def=partitions,
             description=f"Capture one version of {product.name} into the raw zone.",
         ),
         dg.define_asset_job(
             process_job_name(product.name),
             selection=dg.AssetSelection.assets(asset_key(product, "staged")),
-            partitions_def=partitions,
             description=f"Process one version of {product.name} into its Iceberg table.",
         ),
         dg.define_asset_job(
             merge_job_name(product.name),
             selection=dg.AssetSelection.assets(asset_key(product, "merge")),
-            partitions_def=partitions,
             description=f"Merge one processed version of {product.name} as its batch.",
         ),
         dg.define_asset_job(
             ingest_job_name(product.name),
             selection=dg.AssetSelection.assets(asset_key(product, "raw_files"), asset_key(product, "staged"), asset_key(product, "merge")),
-            partitions_def=partitions,
             description=f"Capture, process and merge one version of {product.name}.",
         ),
     ]

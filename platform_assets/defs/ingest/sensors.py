@@ -5,7 +5,6 @@ after), so a source too large for one tick is listed over several ticks, each
 bounded by ``discovery.tick_seconds_budget`` (Dagster stops a tick at 60 s).
 """
 
-from __future__ import annotations
 
 import json
 
@@ -42,19 +41,19 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
         )
         if not progress.complete:
             context.log.info(f"listing continues after {progress.start_after!r} on the next tick")
-            return dg.SensorResult(
-                cursor=json.dumps({"scan_id": progress.scan_id, "start_after": progress.start_after}),
-                skip_reason=f"listing of {product.source.url} continues on the next tick",
-            )
+            next_cursor = json.dumps({"scan_id": progress.scan_id, "start_after": progress.start_after})
+            return pending_captures_result(context, service.state_engine, product, partitions, next_cursor)
         registered = register_version(service.state_engine, product, progress.objects, service.actor, scan_id=progress.scan_id)
         if registered:
             context.log.info(f"registered version {registered.number} of {product.name}: {registered.files} files")
-        return pending_captures_result(context, service.state_engine, product, partitions)
+        return pending_captures_result(context, service.state_engine, product, partitions, "{}")
 
     return discovery
 
 
-def pending_captures_result(context: dg.SensorEvaluationContext, engine, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition) -> dg.SensorResult:  # type: ignore[no-untyped-def]
+def pending_captures_result(
+    context: dg.SensorEvaluationContext, engine, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, cursor: str  # type: ignore[no-untyped-def]
+) -> dg.SensorResult:
     """Partitions and run requests for every registered, not yet captured version.
 
     Re-requesting is safe: run keys (``<product>/<version>``) dedupe, and this
@@ -70,6 +69,6 @@ def pending_captures_result(context: dg.SensorEvaluationContext, engine, product
     return dg.SensorResult(
         run_requests=runs,
         dynamic_partitions_requests=requests,
-        cursor="{}",
-        skip_reason=None if runs else "the source has not changed",
+        cursor=cursor,
+        skip_reason=None if runs else ("the source has not changed" if cursor == "{}" else "the listing continues on the next tick"),
     )

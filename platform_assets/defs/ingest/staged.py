@@ -1,6 +1,5 @@
 """``<product>/staged``: process a captured version into the product's Iceberg table."""
 
-from __future__ import annotations
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource

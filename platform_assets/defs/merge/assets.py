@@ -1,6 +1,5 @@
 """``<product>/merge``: merge each processed version as batch v into the milestoned merge table."""
 
-from __future__ import annotations
 
 import dagster as dg
 from sqlalchemy import func, select, text

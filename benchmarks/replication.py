@@ -1,0 +1,256 @@
+"""Benchmark: replicating a 1,000,000-row forensic primary between two PostgreSQL databases.
+
+Product: id text (key), name text, amount numeric(12,2), updated date. The
+primary's merge store holds batch 1 (the rows) in its forensic merge table;
+each later batch changes 1% of the rows (0.8% updated, 0.1% deleted, 0.1% new).
+
+In one run of this script, on the same PostgreSQL server:
+
+- floor: ``COPY (SELECT <columns>, _batch_in FROM bench_merge WHERE live ORDER BY id)
+  TO STDOUT`` on the primary piped, while it runs, into ``COPY floor FROM STDIN``
+  (text format) on another database, into an unindexed table; a thread writes
+  the pipe. No chunks, no state, no indexes: the speed of the copy itself.
+- seed: ``replicate`` of a new replica as of batch 1 (``chunk_size`` rows per
+  chunk, each its own transaction into the shadow table, its progress saved
+  with it, then indexes, statistics and the switch), for a live-only replica
+  and a mirror. Time of the whole call.
+- incremental: after the primary merged one more batch (1% of the rows
+  changed), ``replicate`` of the replica from X to X+1 (one transaction:
+  delta copy, apply, state). Time of the whole call.
+
+Medians over ``--runs`` runs (the floor and the seeds interleaved, each on a
+fresh database; one incremental per run and form). Ratios: seed rows/s over
+the floor's rows/s; incremental time over the seed time.
+
+Usage::
+
+    python benchmarks/replication.py [--rows 1000000] [--runs 3] [--chunk-size 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analyze  # noqa: E402
+from platform_assets.catalog.db import create_db_engine  # noqa: E402
+from platform_assets.config import PlatformConfig, ProductConfig, parse_config  # noqa: E402
+from platform_assets.merge import MergeStore, merge_batch  # noqa: E402
+from platform_assets.merge.replication import dispose_primary_engines, replicate  # noqa: E402
+
+PRODUCT = "bench"
+FORMS = ("live_only", "forensic")
+
+
+def primary_product() -> ProductConfig:
+    return ProductConfig(
+        name=PRODUCT,
+        source={"url": "file:///unused"},
+        schema={"columns": SCHEMA, "primary_key": ["id"]},
+        mode="snapshot",
+        milestone="forensic",
+        primary_platforms=["beta"],
+    )
+
+
+def replica_config(replica_url: str, primary_url: str, milestone: str, chunk_size: int, workdir: Path) -> PlatformConfig:
+    """The replica platform ``alpha``: its merge store, the primary ``beta``, the product."""
+    document = {
+        "platform": {"name": "alpha", "state_db": f"sqlite:///{workdir / 'state.db'}", "merge_store": replica_url},
+        "platforms": {"beta": {"merge_store": primary_url}},
+        "products": [
+            {
+                "name": PRODUCT,
+                "source": {"url": "file:///unused"},
+                "schema": {"columns": SCHEMA, "primary_key": ["id"]},
+                "milestone": milestone,
+                "primary_platforms": ["beta"],
+                "replication": {"chunk_size": chunk_size, "max_batches_per_sync": 100, "max_lag_batches": 5},
+            }
+        ],
+    }
+    return parse_config(document, "benchmark")
+
+
+def _names(rng: np.random.Generator, count: int) -> pa.Array:
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", dtype=np.uint8)
+    return pa.array(letters[rng.integers(0, 26, size=(count, 12))].view("S12").ravel().astype(str), pa.string())
+
+
+def _amounts(rng: np.random.Generator, count: int) -> pa.Array:
+    cents = rng.integers(0, 10_000_000, size=count).tolist()
+    return pa.array([f"{value // 100}.{value % 100:02d}" for value in cents], pa.string()).cast(pa.decimal128(12, 2))
+
+
+def _dates(rng: np.random.Generator, count: int) -> pa.Array:
+    return pa.array(rng.integers(18_000, 20_000, size=count).astype(np.int32), pa.int32()).cast(pa.date32())
+
+
+def _ids(start: int, count: int) -> pa.Array:
+    return pa.array([f"c{number:09d}" for number in range(start, start + count)], pa.string())
+
+
+def first_snapshot(rows: int, rng: np.random.Generator) -> pa.Table:
+    return pa.table({"id": _ids(0, rows), "name": _names(rng, rows), "amount": _amounts(rng, rows), "updated": _dates(rng, rows)})
+
+
+def next_snapshot(current: pa.Table, rows: int, next_id: int, rng: np.random.Generator) -> pa.Table:
+    """``current`` with 1% of ``rows`` changed: 0.8% updated, 0.1% deleted, 0.1% new keys."""
+    count = current.num_rows
+    order = rng.permutation(count)
+    updated, deleted = order[: rows * 8 // 1000], order[rows * 8 // 1000 : rows * 9 // 1000]
+    keep = np.ones(count, dtype=bool)
+    keep[deleted] = False
+    is_updated = np.zeros(count, dtype=bool)
+    is_updated[updated] = True
+    changed = current.set_column(1, "name", pc.if_else(pa.array(is_updated), _names(rng, count), current.column("name")))
+    added = rows // 1000
+    new = pa.table({"id": _ids(next_id, added), "name": _names(rng, added), "amount": _amounts(rng, added), "updated": _dates(rng, added)})
+    return pa.concat_tables([changed.filter(pa.array(keep)), new])
+
+
+def run_floor(primary_url: str, floor_url: str) -> tuple[float, int]:
+    """Piped COPY of the live rows, ordered by key, into an unindexed table; (seconds, rows)."""
+    engine = create_db_engine(floor_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE IF EXISTS floor")
+        connection.exec_driver_sql("CREATE TABLE floor (id text, name text, amount numeric(12,2), updated date, _batch_id integer)")
+    engine.dispose()
+    import psycopg2
+
+    source, target = psycopg2.connect(primary_url), psycopg2.connect(floor_url)
+    try:
+        started = time.perf_counter()
+        read_end, write_end = os.pipe()
+        copy_out = (
+            f'COPY (SELECT id, name, amount, updated, "_batch_in" FROM "{PRODUCT}_merge" '
+            'WHERE "_batch_out" = 2147483647 ORDER BY id) TO STDOUT'
+        )
+
+        def produce() -> None:
+            with os.fdopen(write_end, "wb", buffering=1 << 16) as sink, source.cursor() as cursor:
+                cursor.copy_expert(copy_out, sink)
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        with os.fdopen(read_end, "rb", buffering=0) as pipe, target.cursor() as cursor:
+            cursor.copy_expert("COPY floor FROM STDIN", pipe, size=1 << 20)
+            rows = cursor.rowcount
+        thread.join()
+        target.commit()
+        return time.perf_counter() - started, rows
+    finally:
+        source.close()
+        target.close()
+
+
+def run_seed(primary_url: str, replica_url: str, milestone: str, chunk_size: int, workdir: Path) -> tuple[float, int, int, dict[str, float]]:
+    """(seconds, rows, chunks, phase seconds) of a seed into a new replica."""
+    config = replica_config(replica_url, primary_url, milestone, chunk_size, workdir)
+    started = time.perf_counter()
+    result = replicate(config, config.products[0], to_batch=1, actor="benchmark")
+    elapsed = time.perf_counter() - started
+    if result.mode != "seed" or result.to_batch != 1:
+        raise SystemExit(f"expected a seed to batch 1, got {result}")
+    return elapsed, result.inserted, result.chunks, result.timings
+
+
+def run_incremental(
+    primary_url: str, replica_url: str, milestone: str, chunk_size: int, workdir: Path, expected: tuple[int, int, int]
+) -> tuple[float, dict[str, float]]:
+    config = replica_config(replica_url, primary_url, milestone, chunk_size, workdir)
+    started = time.perf_counter()
+    result = replicate(config, config.products[0], actor="benchmark")
+    elapsed = time.perf_counter() - started
+    got = (result.updated, result.deleted, result.inserted)
+    if result.mode != "incremental" or got != expected:
+        raise SystemExit(f"incremental sync counts {got} ({result.mode}) differ from the expected {expected}")
+    rest = elapsed - sum(result.timings.values())
+    return elapsed, {**result.timings, "other_s": rest}
+
+
+def medians(phases: list[dict[str, float]]) -> str:
+    return ", ".join(f"{name} {statistics.median(p[name] for p in phases):.3f}" for name in phases[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--chunk-size", type=int, default=50_000)
+    args = parser.parse_args()
+    workdir = Path(__file__).resolve().parent / ".work" / "replication"
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}")
+
+    databases = Databases(ADMIN_URL)
+    try:
+        rng = np.random.default_rng(11)
+        primary_url = databases.new("primary")
+        primary = MergeStore(primary_url)
+        snapshot = first_snapshot(args.rows, rng)
+        started = time.perf_counter()
+        merge_batch(primary, primary_product(), 1, snapshot)
+        vacuum_analyze(primary_url, f'"{PRODUCT}_merge"')
+        print(f"primary batch 1: {args.rows} rows merged in {time.perf_counter() - started:.1f} s")
+
+        floors: list[float] = []
+        seeds: dict[str, list[float]] = {form: [] for form in FORMS}
+        seed_phases: dict[str, list[dict[str, float]]] = {form: [] for form in FORMS}
+        replicas = {}
+        for run in range(args.runs):
+            seconds, rows = run_floor(primary_url, databases.new("floor"))
+            floors.append(seconds)
+            print(f"run {run + 1}: floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
+            for form in FORMS:
+                replicas[form] = databases.new(f"replica_{form}")
+                seconds, rows, chunks, phases = run_seed(primary_url, replicas[form], form, args.chunk_size, workdir)
+                seeds[form].append(seconds)
+                seed_phases[form].append(phases)
+                print(f"run {run + 1}: seed {form} {seconds:.3f} s ({rows} rows, {chunks} chunks, {rows / seconds:,.0f} rows/s)")
+        for form in FORMS:
+            vacuum_analyze(replicas[form], f'"{PRODUCT}_merge"')
+
+        increments: dict[str, list[float]] = {form: [] for form in FORMS}
+        increment_phases: dict[str, list[dict[str, float]]] = {form: [] for form in FORMS}
+        next_id = args.rows
+        for run in range(args.runs):
+            snapshot = next_snapshot(snapshot, args.rows, next_id, rng)
+            next_id += args.rows // 1000
+            merge_batch(primary, primary_product(), run + 2, snapshot, earlier_batches=range(1, run + 2))
+            expected = (args.rows * 8 // 1000, args.rows // 1000, args.rows // 1000)
+            for form in FORMS:
+                seconds, phases = run_incremental(primary_url, replicas[form], form, args.chunk_size, workdir, expected)
+                increments[form].append(seconds)
+                increment_phases[form].append(phases)
+                print(f"run {run + 1}: incremental {form} batch {run + 1} -> {run + 2}: {seconds:.3f} s")
+
+        floor = statistics.median(floors)
+        print(f"\nfloor (piped COPY, ordered by key, unindexed target): median {floor:.3f} s, {args.rows / floor:,.0f} rows/s")
+        for form in FORMS:
+            seed = statistics.median(seeds[form])
+            increment = statistics.median(increments[form])
+            print(
+                f"{form}: seed median {seed:.3f} s, {args.rows / seed:,.0f} rows/s = {floor / seed:.2f}x the floor's rows/s "
+                f"(target >= 0.6); 1% incremental median {increment:.3f} s = {increment / seed:.1%} of the seed (target <= 5%)"
+            )
+            print(f"  seed phases (medians, s): {medians(seed_phases[form])}")
+            print(f"  incremental phases (medians, s): {medians(increment_phases[form])}")
+    finally:
+        dispose_primary_engines()
+        databases.drop_all()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The incremental sync (X, Y]: apply what changed on the primary between two batches.
+
+Contract of :func:`apply_delta`: in ONE transaction on the replica store, the
+primary's rows that began in (X, Y], or began by X and ended in [X, Y-1], are
+copied into a temporary delta table; then
+
+- a live-only replica replaces, for every key of the delta, its row live at X
+  by the row live at Y: the keys live at X but not at Y are deleted, and the
+  rows live at Y are upserted by key (``_batch_id`` = the row's ``_batch_in``);
+- a mirror inserts the rows that began in (X, Y] (``_batch_out`` shown as
+  2147483647 when still live at Y) and closes its live rows that ended by Y-1
+  (``_batch_out`` = the primary's);
+
+and Y (with its fingerprint) becomes the last synced batch. The failpoint
+``replicate.incremental.before_commit`` is just before COMMIT: a crash there
+leaves the replica and its state as they were.
+
+The replica as of X holds exactly the primary's state at X, so the delta alone
+says which keys change and how (a key with a row live at X has a row in the
+delta's second branch): the counts come from the delta, and only the changed
+keys are looked up in the replica, by its key index. On PostgreSQL a
+delta smaller than ``INDEX_DRIVEN_FRACTION`` of the replica's rows is applied
+with hash and merge joins off for the transaction, so every statement is
+driven by the delta: the cost follows the changes, not the table.
+
+Counts are changes of the live state from X to Y, per key: inserted (live at
+Y, not at X), updated (live at both, another row), deleted (live at X, not at Y).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from platform_assets.failpoints import failpoint
+from platform_assets.merge.batch_log import lock_product
+from platform_assets.merge.names import quote_ident, quote_list
+from platform_assets.merge.replication.errors import ReplicationBusy
+from platform_assets.merge.replication.primaries import Primary
+from platform_assets.merge.replication.queries import delta_select
+from platform_assets.merge.replication.seed import column_types
+from platform_assets.merge.replication.state import Fingerprint, load_state, record_synced
+from platform_assets.merge.replication.transfer import copy_select
+from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec, sql_type
+from platform_assets.merge.store import MergeStore
+from platform_assets.merge.tables import work_table
+
+DELTA_TABLE = "_pa_replica_delta"
+LIVE = f"{LIVE_BATCH_OUT:d}"
+INDEX_DRIVEN_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class DeltaOutcome:
+    """Counts of the delta, and seconds spent copying it and applying it (with the commit)."""
+
+    inserted: int
+    updated: int
+    deleted: int
+    rows_copied: int
+    copy_s: float
+    apply_s: float
+
+
+def apply_delta(
+    store: MergeStore, primary: Primary, spec: MergeSpec, from_batch: int, to_batch: int, fingerprint: Fingerprint, layout: str
+) -> DeltaOutcome:
+    """Apply (X, Y] = (``from_batch``, ``to_batch``] to the replica (see the module contract)."""
+    postgres = store.postgres
+    started = time.monotonic()
+    with store.engine.connect() as connection:
+        transaction = connection.begin()
+        try:
+            lock_product(connection, spec.product, postgres)
+            _check_last_batch(connection, spec, from_batch)
+            delta = create_work_table(connection, spec, DELTA_TABLE, ['"_batch_in" INTEGER NOT NULL', '"_batch_out" INTEGER NOT NULL'], postgres)
+            copied = copy_select(primary, delta_select(spec, from_batch, to_batch), connection, delta, postgres, column_types(spec)).rows
+            copied_at = time.monotonic()
+            _plan_joins(connection, spec, delta, copied, postgres)
+            counts = count_changes(connection, spec, delta, from_batch, to_batch)
+            if spec.forensic:
+                apply_mirror(connection, spec, delta, from_batch, to_batch)
+            else:
+                apply_live_only(connection, spec, delta, from_batch, to_batch)
+            record_synced(connection, spec.product, primary.name, to_batch, fingerprint, layout)
+            _drop_work_tables(connection, postgres)
+            failpoint("replicate.incremental.before_commit")
+            transaction.commit()
+        except BaseException:
+            if transaction.is_active:
+                transaction.rollback()
+            raise
+    inserted, updated, deleted = counts
+    return DeltaOutcome(inserted, updated, deleted, copied, copied_at - started, time.monotonic() - copied_at)
+
+
+def _check_last_batch(connection: Connection, spec: MergeSpec, expected: int) -> None:
+    current = load_state(connection, spec.product).last_batch
+    if current != expected:
+        raise ReplicationBusy(
+            f"replica {spec.product!r}: its last synced batch changed from {expected} to {current} during this sync "
+            "(another sync of the product ran against the same replica store); run the sync again"
+        )
+
+
+def create_work_table(connection: Connection, spec: MergeSpec, name: str, extra: list[str], postgres: bool) -> str:
+    """A temporary table with the product's columns and ``extra`` column definitions; its qualified name."""
+    columns = ", ".join([f"{quote_ident(column)} {sql_type(column_type, postgres)}" for column, column_type in spec.columns] + extra)
+    if postgres:
+        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({columns}) ON COMMIT DROP")
+    else:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {work_table(name, postgres)}")
+        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({columns})")
+    return work_table(name, postgres)
+
+
+def _drop_work_tables(connection: Connection, postgres: bool) -> None:
+    """SQLite keeps temp tables per connection (PostgreSQL drops them at commit)."""
+    if not postgres:
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {work_table(DELTA_TABLE, postgres)}")
+
+
+def replica_rows_estimate(connection: Connection, table: str) -> float:
+    """PostgreSQL: the planner's row count of ``table`` (the sum over its partitions when partitioned)."""
+    return float(
+        connection.execute(
+            text(
+                "SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0) FROM pg_class AS c WHERE c.relkind <> 'p' AND "
+                "(c.oid = to_regclass(:name) OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(:name)))"
+            ),
+            {"name": quote_ident(table)},
+        ).scalar_one()
+    )
+
+
+def _plan_joins(connection: Connection, spec: MergeSpec, delta: str, delta_rows: int, postgres: bool) -> None:
+    """Make the apply statements delta-driven: see the module contract."""
+    if not postgres:
+        index = f"temp.{quote_ident(DELTA_TABLE + '$key')}"
+        connection.exec_driver_sql(f'CREATE INDEX {index} ON {quote_ident(DELTA_TABLE)} ({quote_list(spec.key)}, "_batch_in")')
+        return
+    if delta_rows <= INDEX_DRIVEN_FRACTION * replica_rows_estimate(connection, spec.table):
+        connection.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+        connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
+    else:
+        connection.exec_driver_sql(f"ANALYZE {delta}")
+
+
+def _key_match(left: str, right: str, spec: MergeSpec) -> str:
+    return " AND ".join(f"{left}.{quote_ident(name)} = {right}.{quote_ident(name)}" for name in spec.key)
+
+
+def count_changes(connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int) -> tuple[int, int, int]:
+    """(inserted, updated, deleted) keys between the live states at X and at Y, from the delta."""
+    keys = quote_list(spec.key)
+    row = connection.execute(
+        text(
+            "SELECT COALESCE(SUM(CASE WHEN at_y = 1 AND at_x = 0 THEN 1 ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN at_y = 1 AND at_x = 1 THEN 1 ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN at_y = 0 AND at_x = 1 THEN 1 ELSE 0 END), 0) "
+            'FROM (SELECT MAX(CASE WHEN "_batch_out" >= :y THEN 1 ELSE 0 END) AS at_y, '
+            f'MAX(CASE WHEN "_batch_in" <= :x THEN 1 ELSE 0 END) AS at_x FROM {delta} GROUP BY {keys}) AS per_key'
+        ),
+        {"x": from_batch, "y": to_batch},
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def apply_live_only(connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int) -> None:
+    """Delete the keys live at X but not at Y; upsert the rows live at Y (``_batch_id`` = their ``_batch_in``).
+
+    The upsert goes in key order: the replica was seeded in key order, so its
+    key index and heap are touched in one sweep.
+    """
+    table, keys = quote_ident(spec.table), quote_list(spec.key)
+    connection.execute(
+        text(
+            f"DELETE FROM {table} WHERE ({keys}) IN (SELECT {keys} FROM {delta} GROUP BY {keys} "
+            'HAVING MAX(CASE WHEN "_batch_out" >= :y THEN 1 ELSE 0 END) = 0 AND MAX(CASE WHEN "_batch_in" <= :x THEN 1 ELSE 0 END) = 1)'
+        ),
+        {"x": from_batch, "y": to_batch},
+    )
+    columns = quote_list(spec.names)
+    assignments = [f"{quote_ident(name)} = excluded.{quote_ident(name)}" for name in spec.non_key] + ['"_batch_id" = excluded."_batch_id"']
+    connection.execute(
+        text(
+            f'INSERT INTO {table} ({columns}, "_batch_id") SELECT {columns}, "_batch_in" FROM {delta} '
+            f'WHERE "_batch_out" >= :y ORDER BY {keys} ON CONFLICT ({keys}) DO UPDATE SET {", ".join(assignments)}'
+        ),
+        {"y": to_batch},
+    )
+
+
+def apply_mirror(connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int) -> None:
+    """Close the mirror's rows that ended by Y-1, insert the rows that began in (X, Y]."""
+    table = quote_ident(spec.table)
+    connection.execute(
+        text(
+            f'UPDATE {table} AS m SET "_batch_out" = d."_batch_out" FROM {delta} AS d '
+            f'WHERE {_key_match("m", "d", spec)} AND m."_batch_in" = d."_batch_in" AND m."_batch_out" = {LIVE} '
+            'AND d."_batch_in" <= :x'
+        ),
+        {"x": from_batch},
+    )
+    columns = quote_list(spec.names)
+    connection.execute(
+        text(
+            f'INSERT INTO {table} ({columns}, "_batch_in", "_batch_out") SELECT {quote_list(spec.names, "d.")}, '
+            f'd."_batch_in", CASE WHEN d."_batch_out" >= :y THEN {LIVE} ELSE d."_batch_out" END '
+            f'FROM {delta} AS d WHERE d."_batch_in" > :x'
+        ),
+        {"x": from_batch, "y": to_batch},
+    )

@@ -1,0 +1,77 @@
+"""One sync per product and replica store at a time.
+
+Contract: :func:`replica_lock` holds, for the whole sync, a PostgreSQL
+session-level advisory lock (keyed by the product) or, for a SQLite store, an
+exclusive ``flock`` on ``<store file>.replica-<product>.lock``. Both vanish
+with the process, so a crashed sync never blocks the next one. A second sync
+of the same product fails at once with :class:`ReplicationBusy`.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from platform_assets.merge.replication.errors import ReplicationBusy
+from platform_assets.merge.store import MergeStore
+
+_PG_REPLICA_LOCK = 7_341_926_003  # advisory lock class: one replication sync per product
+
+
+def _busy(product: str) -> ReplicationBusy:
+    return ReplicationBusy(
+        f"replica {product!r}: another sync of it is running against this replica store; "
+        "wait for it to finish (its run or command), then sync again if needed"
+    )
+
+
+@contextmanager
+def replica_lock(store: MergeStore, product: str) -> Iterator[None]:
+    """Hold the product's replication lock for the ``with`` block; ReplicationBusy if it is taken."""
+    if store.postgres:
+        with _postgres_lock(store, product):
+            yield
+    else:
+        with _file_lock(store, product):
+            yield
+
+
+@contextmanager
+def _postgres_lock(store: MergeStore, product: str) -> Iterator[None]:
+    params = {"lock_class": _PG_REPLICA_LOCK % 2**31, "product": product}
+    with store.engine.connect() as connection:
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(:lock_class, hashtext(:product))"), params).scalar_one()
+        connection.commit()
+        if not taken:
+            raise _busy(product)
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:lock_class, hashtext(:product))"), params)
+            connection.commit()
+
+
+@contextmanager
+def _file_lock(store: MergeStore, product: str) -> Iterator[None]:
+    import fcntl
+
+    database = make_url(store.url).database
+    if not database or database == ":memory:":
+        yield
+        return
+    path = Path(f"{database}.replica-{product}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _busy(product) from None
+        yield
+    finally:
+        os.close(descriptor)

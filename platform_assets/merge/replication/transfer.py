@@ -1,0 +1,307 @@
+"""Moving the rows of one primary SELECT into a table of the replica store.
+
+Contract of :func:`copy_select`: every row the :class:`Select` returns lands in
+``table`` (columns ``select.columns``) inside the caller's transaction on the
+replica, values unchanged (NULL kept apart from ''), and the result says how
+many rows moved and the keyset values of the last one. If the primary fails
+midway, the error is raised (the caller rolls back: a partial copy is never
+committed).
+
+- PostgreSQL to PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` on the primary is
+  piped, while it runs, into ``COPY ... FROM STDIN`` on the replica (text
+  format; a thread writes the pipe). Nothing is held in memory but the pipe's
+  buffer and the last line, whose leading fields give the last key, as text.
+  The primary's session writes UTF-8, ISO dates and exact floats.
+- Any other pair: the rows are fetched in batches and written with
+  ``executemany`` (SQLite) or COPY (PostgreSQL). Between different backends
+  they go through Arrow, so SQLite's canonical text for date, timestamp and
+  decimal (see ``merge.spec``) and PostgreSQL's types map exactly as the merge
+  maps them.
+
+Keys are kept as the primary's text form when the primary is PostgreSQL (bound
+back with a CAST to the column's type) and as the stored values when it is
+SQLite.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, BinaryIO, Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, text
+
+from platform_assets.merge.names import quote_list
+from platform_assets.merge.replication.primaries import Primary
+from platform_assets.merge.replication.queries import Select
+from platform_assets.merge.spec import arrow_type, is_text_on_sqlite
+from platform_assets.merge.staging import csv_bytes
+
+FETCH_ROWS = 10_000
+COPY_READ_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20
+WRITE_BUFFER = 1 << 16
+"""The producer flushes into the pipe every 64 KB, so the replica starts loading at once."""
+SOURCE_SETTINGS = ("SET client_encoding TO 'UTF8'", "SET DateStyle TO 'ISO, YMD'", "SET extra_float_digits TO 3")
+"""The primary's text output must read back exactly on the replica, whatever the servers' defaults."""
+_TEXT_ESCAPES = {ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t", ord("v"): "\v", ord("\\"): "\\"}
+
+
+@dataclass(frozen=True)
+class Copied:
+    """Rows moved by one copy and the keyset values of the last row (None when no row moved)."""
+
+    rows: int
+    last_key: list[Any] | None
+
+
+def copy_select(primary: Primary, select: Select, target: Connection, table: str, target_postgres: bool, types: dict[str, str]) -> Copied:
+    """Copy the rows of ``select`` into ``table`` (a quoted, possibly qualified name); see the module contract.
+
+    ``types`` maps each replica column to its declared type (``int`` for batch columns).
+    """
+    if primary.postgres and target_postgres:
+        return _stream_postgres(primary, select, target, table)
+    return _fetch_and_load(primary, select, target, table, target_postgres, types)
+
+
+# --- PostgreSQL to PostgreSQL: COPY piped into COPY -------------------------------------------------
+
+
+class _TailReader:
+    """A file-like reader over the pipe that remembers the stream's last line."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        if data:
+            combined = self.tail + data
+            cut = combined.rfind(b"\n", 0, len(combined) - 1)
+            self.tail = combined[cut + 1 :]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:  # pragma: no cover - psycopg2 only calls read()
+        return self.read(size)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _bound_sql(primary: Primary, cursor: Any, select: Select) -> str:
+    """``select.sql`` with its parameters bound by the driver (COPY takes no server-side parameters)."""
+    compiled = text(select.sql).bindparams(**select.params).compile(dialect=primary.engine.dialect)
+    return cursor.mogrify(str(compiled), compiled.params).decode("utf-8")
+
+
+def _open_pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()
+    try:
+        import fcntl
+
+        fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+    except (ImportError, OSError):
+        pass
+    return read_end, write_end
+
+
+def _stream_postgres(primary: Primary, select: Select, target: Connection, table: str) -> Copied:
+    source = primary.engine.raw_connection()
+    healthy = False
+    try:
+        cursor = source.cursor()
+        for setting in SOURCE_SETTINGS:
+            cursor.execute(setting)
+        copy_out = f"COPY ({_bound_sql(primary, cursor, select)}) TO STDOUT"
+        cursor.close()
+        target.exec_driver_sql("SET LOCAL client_encoding TO 'UTF8'")
+        rows, tail = _pipe_copy(source, copy_out, target, f"COPY {table} ({quote_list(select.columns)}) FROM STDIN")
+        healthy = True
+    finally:
+        if healthy:
+            source.close()
+        else:
+            source.invalidate()
+    if rows == 0:
+        return Copied(0, None)
+    return Copied(rows, parse_text_line(tail, len(select.keyset)) if select.keyset else None)
+
+
+def _pipe_copy(source: Any, copy_out: str, target: Connection, copy_in: str) -> tuple[int, bytes]:
+    """Run COPY TO STDOUT on ``source`` in a thread, feeding COPY FROM STDIN on ``target``; (rows, last line)."""
+    read_end, write_end = _open_pipe()
+    reader = _TailReader(os.fdopen(read_end, "rb", buffering=0))
+    errors: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_end, "wb", buffering=WRITE_BUFFER) as sink:
+                out = source.cursor()
+                try:
+                    out.copy_expert(copy_out, sink)
+                finally:
+                    out.close()
+        except BaseException as error:  # re-raised in the calling thread
+            errors.append(error)
+
+    thread = threading.Thread(target=produce, name="replica-copy-out", daemon=True)
+    thread.start()
+    try:
+        cursor = target.connection.cursor()
+        try:
+            cursor.copy_expert(copy_in, reader, size=COPY_READ_SIZE)
+            rows = int(cursor.rowcount)
+        finally:
+            cursor.close()
+    finally:
+        reader.close()
+        thread.join()
+    if errors:
+        raise errors[0]
+    return rows, reader.tail
+
+
+def parse_text_line(line: bytes, count: int) -> list[str | None]:
+    """The first ``count`` fields of one line of COPY text format, unescaped (``\\N`` is None)."""
+    fields = line.rstrip(b"\n").split(b"\t")[:count]
+    return [None if field == b"\\N" else _unescape(field.decode("utf-8")) for field in fields]
+
+
+def _unescape(field: str) -> str:
+    if "\\" not in field:
+        return field
+    out: list[str] = []
+    index = 0
+    while index < len(field):
+        char = field[index]
+        if char != "\\" or index + 1 == len(field):
+            out.append(char)
+            index += 1
+            continue
+        following = field[index + 1]
+        if ord(following) in _TEXT_ESCAPES:
+            out.append(_TEXT_ESCAPES[ord(following)])
+            index += 2
+        elif following == "x" and index + 2 < len(field):
+            digits = _take(field, index + 2, "0123456789abcdefABCDEF", 2)
+            out.append(chr(int(digits, 16)) if digits else "x")
+            index += 2 + len(digits)
+        elif following in "01234567":
+            digits = _take(field, index + 1, "01234567", 3)
+            out.append(chr(int(digits, 8)))
+            index += 1 + len(digits)
+        else:
+            out.append(following)
+            index += 2
+    return "".join(out)
+
+
+def _take(field: str, start: int, allowed: str, most: int) -> str:
+    end = start
+    while end < len(field) and end - start < most and field[end] in allowed:
+        end += 1
+    return field[start:end]
+
+
+# --- every other pair: fetch in batches, write in batches --------------------------------------------
+
+
+def _fetch_and_load(
+    primary: Primary, select: Select, target: Connection, table: str, target_postgres: bool, types: dict[str, str]
+) -> Copied:
+    rows = 0
+    last: Sequence[Any] | None = None
+    column_types = [types[name] for name in select.columns]
+    with primary.engine.connect() as source:
+        result = source.execution_options(stream_results=True).execute(text(select.sql), select.params)
+        while batch := result.fetchmany(FETCH_ROWS):
+            values = [tuple(row) for row in batch]
+            _load(values, select.columns, column_types, primary.postgres, target, table, target_postgres)
+            rows += len(values)
+            last = values[-1]
+    if last is None or not select.keyset:
+        return Copied(rows, None)
+    key = list(last[: len(select.keyset)])
+    return Copied(rows, [key_text(value) for value in key] if primary.postgres else key)
+
+
+def _load(
+    rows: list[tuple[Any, ...]],
+    columns: Sequence[str],
+    column_types: list[str],
+    source_postgres: bool,
+    target: Connection,
+    table: str,
+    target_postgres: bool,
+) -> None:
+    if not target_postgres and not source_postgres:
+        _insert_sqlite(target, table, columns, rows)
+        return
+    arrow = to_arrow(rows, columns, column_types, source_postgres)
+    if target_postgres:
+        cursor = target.connection.cursor()
+        try:
+            statement = f"COPY {table} ({quote_list(columns)}) FROM STDIN WITH (FORMAT csv)"
+            cursor.copy_expert(statement, io.BytesIO(csv_bytes(arrow)))
+        finally:
+            cursor.close()
+    else:
+        _insert_sqlite(target, table, columns, list(zip(*sqlite_columns(arrow, column_types))))
+
+
+def _insert_sqlite(target: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    placeholders = ", ".join("?" for _ in columns)
+    cursor = target.connection.cursor()
+    try:
+        cursor.executemany(f"INSERT INTO {table} ({quote_list(columns)}) VALUES ({placeholders})", rows)
+    finally:
+        cursor.close()
+
+
+def to_arrow(rows: list[tuple[Any, ...]], columns: Sequence[str], column_types: list[str], source_postgres: bool) -> pa.Table:
+    """Rows as an Arrow table of the declared types; SQLite's canonical text and 0/1 booleans are parsed."""
+    arrays = []
+    for index, column_type in enumerate(column_types):
+        values = [row[index] for row in rows]
+        wanted = arrow_type(column_type)
+        if not source_postgres and is_text_on_sqlite(column_type):
+            arrays.append(pc.cast(pa.array(values, pa.string()), wanted))
+        elif not source_postgres and column_type == "boolean":
+            arrays.append(pc.cast(pa.array(values, pa.int64()), wanted))
+        else:
+            arrays.append(pa.array(values, wanted))
+    return pa.Table.from_arrays(arrays, names=list(columns))
+
+
+def sqlite_columns(table: pa.Table, column_types: list[str]) -> list[list[Any]]:
+    """The columns of ``table`` as what SQLite stores (canonical text for date, timestamp, decimal)."""
+    columns = []
+    for index, column_type in enumerate(column_types):
+        column = table.column(index)
+        if is_text_on_sqlite(column_type):
+            column = pc.cast(column, pa.string())
+        columns.append(column.to_pylist())
+    return columns
+
+
+def key_text(value: Any) -> str:
+    """A PostgreSQL key value as text that ``CAST(... AS its type)`` reads back exactly."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

@@ -1,0 +1,103 @@
+"""Pure parts of replication: the sync plan, COPY text parsing, keyset SQL, schema differences."""
+
+from __future__ import annotations
+
+import pytest
+
+from platform_assets.merge.replication.errors import BatchOutOfRange
+from platform_assets.merge.replication.plan import plan_sync, reset_reason, sync_point
+from platform_assets.merge.replication.queries import keyset_after, seed_parts
+from platform_assets.merge.replication.schema import column_differences
+from platform_assets.merge.replication.state import Fingerprint, ReplicaState, SeedProgress
+from platform_assets.merge.replication.transfer import parse_text_line
+from platform_assets.merge.spec import merge_spec
+from platform_assets_tests.merge.replication_support import primary_product
+
+FP = {batch: Fingerprint(f"2024-01-0{batch}T00:00:00.000000+00:00", "epoch-1") for batch in range(1, 10)}
+
+
+def test_sync_point_caps_skips_excluded_batches_and_validates_requests() -> None:
+    committed = [1, 2, 3, 5, 6, 9]
+    assert sync_point("p", "beta", 1, 9, committed, None, 100) == 9
+    assert sync_point("p", "beta", 1, 9, committed, None, 3) == 3  # 4 is excluded: the highest committed in (1, 4]
+    assert sync_point("p", "beta", 6, 9, committed, None, 2) == 9  # 7, 8 excluded: the next committed batch
+    assert sync_point("p", "beta", 9, 9, committed, None, 2) == 9
+    with pytest.raises(BatchOutOfRange, match="--to-batch 12 is beyond the latest committed batch 9 of primary 'beta'"):
+        sync_point("p", "beta", 1, 9, committed, 12, 2)
+    with pytest.raises(BatchOutOfRange, match="batch 4 is not committed .* nearest committed batch below is 3"):
+        sync_point("p", "beta", 1, 9, committed, 4, 2)
+    with pytest.raises(BatchOutOfRange, match="cannot go back to batch 2"):
+        sync_point("p", "beta", 3, 9, committed, 2, 2)
+
+
+def _plan(state: ReplicaState, latest: int = 5, primary: str = "beta", fingerprints: dict[int, Fingerprint] = FP, requested: int | None = None):  # type: ignore[no-untyped-def]
+    return plan_sync(
+        state,
+        product="p",
+        primary=primary,
+        latest=latest,
+        committed=list(range(1, latest + 1)),
+        layout="L",
+        requested=requested,
+        max_batches=100,
+        fingerprint_of=fingerprints.get,
+    )
+
+
+def test_plan_first_seed_incremental_noop_and_resets() -> None:
+    assert _plan(ReplicaState("p")).mode == "seed"
+    synced = ReplicaState("p", layout="L", primary="beta", last_batch=3, fingerprint=FP[3])
+    assert (_plan(synced).mode, _plan(synced).from_batch, _plan(synced).to_batch) == ("incremental", 3, 5)
+    assert _plan(synced, latest=3).mode == "noop"
+    assert "below the last synced batch 3" in _plan(synced, latest=2).reseed_reason
+    rebuilt = {**FP, 3: Fingerprint(FP[3].committed_at, "epoch-2")}
+    assert "rebuilt" in _plan(synced, fingerprints=rebuilt).reseed_reason
+    assert "now 'gamma'" in _plan(synced, primary="gamma").reseed_reason
+    assert "milestone" in _plan(ReplicaState("p", layout="other", primary="beta", last_batch=3, fingerprint=FP[3])).reseed_reason
+
+
+def test_plan_resumes_a_valid_seed_and_drops_a_stale_one() -> None:
+    seed = SeedProgress("beta", 2, FP[2], "L", part=0, last_key=["k7"], rows=8, chunks=2)
+    resumed = _plan(ReplicaState("p", seed=seed), latest=9)
+    assert (resumed.mode, resumed.to_batch, resumed.resume) == ("seed", 2, seed)
+    stale = _plan(ReplicaState("p", seed=seed), fingerprints={**FP, 2: None})  # type: ignore[dict-item]
+    assert (stale.mode, stale.to_batch, stale.discard_seed, stale.resume) == ("seed", 5, True, None)
+    # a reseed from gamma was interrupted; beta (followed before, unchanged) answers again: plain incremental
+    synced = ReplicaState("p", layout="L", primary="beta", last_batch=3, fingerprint=FP[3], seed=SeedProgress("gamma", 4, FP[4], "L"))
+    back = _plan(synced)
+    assert (back.mode, back.from_batch, back.discard_seed) == ("incremental", 3, True)
+
+
+def test_reset_reason_is_none_for_a_healthy_primary() -> None:
+    state = ReplicaState("p", layout="L", primary="beta", last_batch=3, fingerprint=FP[3])
+    assert reset_reason(state, "beta", 3, "L", FP.get) is None
+
+
+def test_parse_text_line_unescapes_copy_text_format() -> None:
+    line = b"tab\\there\tnew\\nline\t\\N\tback\\\\slash\t\\\\N\t\\x41\\101\t\xc3\xbc\n"
+    assert parse_text_line(line, 7) == ["tab\there", "new\nline", None, "back\\slash", "\\N", "AA", "ü"]
+    assert parse_text_line(b"a\tb\n", 1) == ["a"]
+
+
+def test_keyset_predicates_and_seed_parts() -> None:
+    assert keyset_after(["id"], ["text"], cast=False) == '"id" > :k0'
+    assert keyset_after(["a", "b"], ["text", "bigint"], cast=True) == (
+        '"a" >= CAST(:k0 AS text) AND ("a", "b") > (CAST(:k0 AS text), CAST(:k1 AS bigint))'
+    )
+    spec = merge_spec(primary_product())
+    live_only = merge_spec(primary_product(milestone="live_only"))
+    assert [part.name for part in seed_parts(spec)] == ["live_at", "history"]
+    assert [part.name for part in seed_parts(live_only)] == ["live_at"]
+    chunk = seed_parts(spec)[1].chunk("customers_merge", 4, [3, "k"], 10, cast_keys=False)
+    assert chunk.keyset == ("_batch_out", "id") and chunk.params == {"y": 4, "limit": 10, "k0": 3, "k1": "k"}
+    assert "OFFSET" not in chunk.sql.upper()
+
+
+def test_column_differences_name_added_removed_and_retyped_columns() -> None:
+    primary = [("id", "text"), ("amount", "numeric(12,2)"), ("extra", "integer")]
+    expected = [("id", "text"), ("amount", "numeric(10,2)"), ("gone", "date")]
+    assert column_differences(primary, expected) == [
+        "column 'extra' (integer) is on the primary but not declared here",
+        "column 'gone' (date) is declared here but not on the primary",
+        "column 'amount' is numeric(12,2) on the primary but numeric(10,2) here",
+    ]
