@@ -77,13 +77,16 @@ def make_local_source(root: Path, files: int) -> None:
         (folder / f"f{index:07d}.csv").write_bytes(b"id\n1\n")
 
 
+INSTANCE = dg.DagsterInstance.ephemeral()
+
+
 def run_tick(config_path: str) -> dg.SensorResult:
+    """One evaluation of the product's discovery sensor, as the sensor daemon runs it."""
     config = load_config(config_path)
     product = config.products[0]
     sensor = build_discovery_sensor(product, versions_partitions(product))
-    with dg.DagsterInstance.ephemeral() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"platform": PlatformResource(config_path=config_path)})
-        return sensor(context)
+    context = dg.build_sensor_context(instance=INSTANCE, resources={"platform": PlatformResource(config_path=config_path)})
+    return sensor(context)
 
 
 def tick_timings(work: Path, source_url: str, raw_zone: str, repeat: int, s3_endpoint: str | None) -> tuple[float, float]:

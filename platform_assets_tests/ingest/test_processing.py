@@ -252,3 +252,33 @@ def test_s3_raw_zone_is_staged_and_processed(tmp_path: Path, db_url: str, moto_s
     platform.capture("customers", registered.number)
     assert platform.process("customers", registered.number).rows_written == 3
     assert table_rows(platform, registered.number).num_rows == 3
+
+
+@pytest.mark.spark
+def test_spark_engine_writes_the_same_table_as_arrow(tmp_path: Path, spark_session) -> None:  # type: ignore[no-untyped-def]
+    from platform_assets.ingest.parsing import SparkEngine
+
+    products = [
+        {
+            "name": "customers",
+            "source": {"url": f"file://{tmp_path}/landing", "glob": "**/*.csv", "format": "csv"},
+            "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+            "max_bad_row_fraction": 0.5,
+        }
+    ]
+    files = {"a.csv": customer_rows(0, 5), "b.csv": HEADER + "x,X,1.00,2026-01-01\ny,Y,oops,2026-01-01\nz,\"Z, Jr\",2.50,2026-02-03\n"}
+    outputs = {}
+    for engine in ("arrow", "spark"):
+        folder = tmp_path / engine
+        folder.mkdir()
+        products[0]["source"]["url"] = f"file://{folder}/landing"
+        platform = make_platform(folder, f"sqlite:///{folder}/state.db", products=products, engine=engine)
+        version = capture(platform, files)
+        parser = SparkEngine(spark_session) if engine == "spark" else None
+        report = platform.process("customers", version, parser=parser)
+        assert report.version_status == "PROCESSED"
+        rows = table_rows(platform, version).drop_columns(["_ingested_at", "_source_sha256"]).sort_by([("_source_file", "ascending"), ("id", "ascending")])
+        rejected = rejects(platform).select(["_source_file", "_line_number", "_raw", "_reason"]).sort_by("_line_number")
+        outputs[engine] = (rows.to_pylist(), rejected.to_pylist())
+    assert outputs["spark"] == outputs["arrow"]
+    assert len(outputs["arrow"][0]) == 7 and len(outputs["arrow"][1]) == 1
