@@ -10,29 +10,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 
 from platform_assets.config import ProductConfig
 from platform_assets.ingest.parsing import InputFile, infer_schema, schema_differences
+from platform_assets.ingest.parsing.types import declared_type_of
 from platform_assets.storage.iceberg import LINEAGE_FIELDS
 
 
 class TableSchemaMismatch(RuntimeError):
     """The declared schema and the existing Iceberg table disagree."""
-
-
-def declared_type_of(arrow_type: pa.DataType) -> str:
-    """The config type name of an Arrow type used by product tables."""
-    if pa.types.is_decimal(arrow_type):
-        return f"decimal({arrow_type.precision},{arrow_type.scale})"
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp"
-    names = {pa.string(): "string", pa.large_string(): "string", pa.int32(): "int", pa.int64(): "bigint", pa.float64(): "double", pa.bool_(): "boolean", pa.date32(): "date"}
-    if arrow_type in names:
-        return names[arrow_type]
-    raise TypeError(f"Arrow type {arrow_type} has no platform column type")
 
 
 def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, str] | None:
@@ -42,7 +30,7 @@ def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, str] | None
     except NoSuchTableError:
         return None
     lineage = {field.name for field in LINEAGE_FIELDS}
-    return {field.name: declared_type_of(field.type) for field in schema if field.name not in lineage}
+    return {field.name: declared_type_of(field.type) or str(field.type) for field in schema if field.name not in lineage}
 
 
 def held_columns(catalog: SqlCatalog, identifier: str, product: ProductConfig, first_files: Callable[[], list[InputFile]]) -> dict[str, str]:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from platform_assets.ingest.parsing.types import arrow_type as parsed_arrow_type
+
 from platform_assets.config import ProductConfig, decimal_precision_scale
 from platform_assets.merge.errors import MergeError
 from platform_assets.merge.names import live_view, merge_table
@@ -39,15 +41,6 @@ LIVE_ONLY = "live_only"
 SNAPSHOT = "snapshot"
 INCREMENTAL = "incremental"
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "int": pa.int32(),
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-}
 _PG_TYPES = {
     "string": "text",
     "int": "integer",
@@ -128,11 +121,8 @@ def merge_spec(product: ProductConfig) -> MergeSpec:
 
 
 def arrow_type(column_type: str) -> pa.DataType:
-    """The Arrow type the merge takes for a declared column type."""
-    decimal = decimal_precision_scale(column_type)
-    if decimal is not None:
-        return pa.decimal128(*decimal)
-    return _ARROW_TYPES[column_type]
+    """The Arrow type the merge takes for a declared column type (the parsers' mapping)."""
+    return parsed_arrow_type(column_type)
 
 
 def arrow_schema(spec: MergeSpec) -> pa.Schema:

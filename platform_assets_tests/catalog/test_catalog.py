@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
