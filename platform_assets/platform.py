@@ -91,11 +91,13 @@ class Platform:
 
     def parser_for(self, product: ProductConfig, spark_session: Callable[[], Any] | None = None) -> "ParsingEngine":
         """The product's engine: Arrow in process, or Spark on the session ``spark_session`` gives."""
-        from platform_assets.ingest.parsing import ArrowEngine, SparkEngine
-        from platform_assets.ingest.spark_session import get_spark_session
+        from platform_assets.ingest.parsing import ArrowEngine
 
         if self.config.engine_for(product) == "arrow":
             return ArrowEngine()
+        from platform_assets.ingest.parsing import SparkEngine
+        from platform_assets.ingest.spark_session import get_spark_session
+
         session = spark_session() if spark_session else get_spark_session(self.config.platform.spark.model_dump())
         return SparkEngine(session)
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -347,49 +347,74 @@ def _append_exactly_once(
 ) -> int | None:
     """Append the rows of ``keys`` that no retained snapshot has committed yet, with their markers.
 
-    The data table records a marker even for files without rows (the file is
-    done); the rejects table only commits when there are rejected rows.
+    The Parquet files are written once; each commit attempt reloads the table
+    and re-checks the markers, so a file another worker committed meanwhile is
+    never committed twice. The data table records a marker even for files
+    without rows (the file is done); the rejects table only commits rows.
     """
-    if not keys:
-        return None
-    ingested_at = utc_now()
-
-    def attempt(table) -> None:  # type: ignore[no-untyped-def]
+    while keys:
+        table = catalog.load_table(identifier)
         done = iceberg.committed_file_ids(table, version, generation)
-        todo = sorted(key for key in keys if id_by_key[key] not in done)
+        todo = {key for key in keys if id_by_key[key] not in done}
         if not todo:
-            return
-        selected = rows.filter(pc.is_in(rows["_source_file"], value_set=pa.array(todo, pa.string()))) if rows.num_rows else rows
+            return None
+        selected = _rows_of(rows, todo)
         if markers_only_with_rows and selected.num_rows == 0:
-            return
-        counts = _rows_per_key(selected)
-        lineage = _with_lineage(selected, version, sha_by_key, ingested_at, table.schema().as_arrow())
-        files = [(id_by_key[key], sha_by_key[key]) for key in todo]
-        properties = iceberg.marker_properties("append", version, generation, files)
-        properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts({id_by_key[key]: counts.get(key, 0) for key in todo})
-        table.append(lineage, snapshot_properties=properties)
+            return None
+        lineage = _with_lineage(selected, version, sha_by_key, utc_now(), table.schema().as_arrow())
+        files = iceberg.write_partition_files(table, lineage, version) if lineage.num_rows else []
+        properties = iceberg.marker_properties("append", version, generation, [(id_by_key[key], sha_by_key[key]) for key in todo])
+        properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts({id_by_key[key]: count for key, count in _rows_per_key(selected, todo).items()})
+        todo_ids = {id_by_key[key] for key in todo}
 
-    table = iceberg.with_commit_retries(catalog, identifier, attempt)
-    snapshot = table.current_snapshot()
-    return snapshot.snapshot_id if snapshot else None
+        def attempt(fresh) -> None:  # type: ignore[no-untyped-def]
+            if iceberg.committed_file_ids(fresh, version, generation) & todo_ids:
+                raise _CommittedMeanwhile
+            iceberg.commit_files(fresh, files, properties)
+
+        try:
+            table = iceberg.with_commit_retries(catalog, identifier, attempt)
+        except _CommittedMeanwhile:
+            iceberg.delete_files(table, files)
+            continue  # rare: another worker committed some of these files; redo without them
+        snapshot = table.current_snapshot()
+        return snapshot.snapshot_id if snapshot else None
+    return None
 
 
-def _rows_per_key(rows: pa.Table) -> dict[str, int]:
+class _CommittedMeanwhile(Exception):
+    """Another writer committed some of the files between our check and our commit."""
+
+
+def _rows_of(rows: pa.Table, keys: set[str]) -> pa.Table:
+    """The rows whose ``_source_file`` is in ``keys`` (no copy when that is all of them)."""
     if rows.num_rows == 0:
-        return {}
-    counted = rows.group_by("_source_file").aggregate([("_source_file", "count")])
-    return dict(zip(counted["_source_file"].to_pylist(), counted["_source_file_count"].to_pylist()))
+        return rows
+    present = set(pc.unique(rows["_source_file"]).to_pylist())
+    if present <= keys:
+        return rows
+    return rows.filter(pc.is_in(rows["_source_file"], value_set=pa.array(sorted(keys), pa.string())))
 
 
-def _with_lineage(rows: pa.Table, version: int, sha_by_key: dict[str, str], ingested_at, schema: pa.Schema) -> pa.Table:  # type: ignore[no-untyped-def]
+def _rows_per_key(rows: pa.Table, keys: set[str]) -> dict[str, int]:
+    """Row count of each key in ``keys`` (0 for keys without rows)."""
+    counts = dict.fromkeys(keys, 0)
+    if rows.num_rows:
+        counted = rows.group_by("_source_file").aggregate([("_source_file", "count")])
+        counts.update(zip(counted["_source_file"].to_pylist(), counted["_source_file_count"].to_pylist()))
+    return counts
+
+
+def _with_lineage(rows: pa.Table, version: int, sha_by_key: dict[str, str], ingested_at: datetime, schema: pa.Schema) -> pa.Table:
     """``rows`` (columns + _source_file) completed with the lineage columns, in the table's column order."""
     count = rows.num_rows
     keys = rows["_source_file"]
-    shas = pa.array([sha_by_key[key] for key in keys.to_pylist()], pa.string()) if count else pa.array([], pa.string())
+    distinct = pc.unique(keys)
+    shas = pa.array([sha_by_key[key] for key in distinct.to_pylist()], pa.string())
     extra = {
-        "_version": pa.array([version] * count, pa.int32()),
-        "_source_sha256": shas,
-        "_ingested_at": pa.array([ingested_at] * count, pa.timestamp("us", tz="UTC")),
+        "_version": pa.repeat(pa.scalar(version, pa.int32()), count),
+        "_source_sha256": pc.take(shas, pc.index_in(keys, value_set=distinct)),
+        "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), count),
     }
     arrays = [rows[name] if name in rows.column_names else extra[name] for name in schema.names]
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
@@ -25,7 +26,11 @@ import pyarrow as pa
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import EqualTo
-from pyiceberg.table import Table
+from pyiceberg.io.pyarrow import bin_pack_arrow_table, write_file
+from pyiceberg.manifest import DataFile
+from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
+from pyiceberg.table import Table, TableProperties, WriteTask
+from pyiceberg.utils.properties import property_as_int
 from sqlalchemy.exc import DBAPIError
 
 from platform_assets.catalog.db import normalize_db_url, shared_engine
@@ -188,12 +193,39 @@ def with_commit_retries(catalog: SqlCatalog, identifier: str, attempt: Callable[
     raise AssertionError("unreachable")
 
 
-def append_with_markers(catalog: SqlCatalog, identifier: str, rows: pa.Table, properties: dict[str, str]) -> int:
-    """Append ``rows`` in one snapshot carrying ``properties``; return the new snapshot id."""
-    table = with_commit_retries(catalog, identifier, lambda table: table.append(rows, snapshot_properties=properties))
-    snapshot = table.current_snapshot()
-    assert snapshot is not None
-    return snapshot.snapshot_id
+def write_partition_files(table: Table, rows: pa.Table, version: int) -> list[DataFile]:
+    """Write ``rows`` (all of one ``_version``, in the table's Arrow schema) as data files; commit nothing.
+
+    Every row of one append has the same version, so the rows go straight to
+    that partition's files, skipping pyiceberg's generic split by partition.
+    """
+    metadata = table.metadata
+    spec = metadata.spec()
+    schema = metadata.schema()
+    key = PartitionKey(field_values=[PartitionFieldValue(field=spec.fields[0], value=version)], partition_spec=spec, schema=schema)
+    target = property_as_int(metadata.properties, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT)
+    write_uuid = uuid.uuid4()
+    tasks = (
+        WriteTask(write_uuid=write_uuid, task_id=number, schema=schema, record_batches=batches, partition_key=key)
+        for number, batches in enumerate(bin_pack_arrow_table(rows, target or TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT))
+        if batches
+    )
+    return list(write_file(table.io, metadata, iter(tasks)))
+
+
+def commit_files(table: Table, files: list[DataFile], properties: dict[str, str]) -> None:
+    """One append snapshot of ``files`` (possibly none: the markers still land) carrying ``properties``."""
+    with table.transaction() as transaction:
+        update = transaction.update_snapshot(snapshot_properties=properties)
+        with update.merge_append() as append:
+            for data_file in files:
+                append.append_data_file(data_file)
+
+
+def delete_files(table: Table, files: list[DataFile]) -> None:
+    """Remove written but never committed data files."""
+    for data_file in files:
+        table.io.delete(data_file.file_path)
 
 
 def reset_version(catalog: SqlCatalog, identifier: str, version: int, generation: int) -> None:
