@@ -97,7 +97,7 @@ class ArrowEngine:
             with ThreadPoolExecutor(max_workers=min(self._max_workers, len(files))) as pool:
                 parts = list(pool.map(run, files))
         else:
-            parts = [run(item) for item in files]
+            parts = [parse_file(item, source, schema, threads=self._max_workers > 1) for item in files]
         errors = {item.key: part.error for item, part in zip(files, parts) if part.error is not None}
         rows = [part.rows for part in parts if part.rows is not None and part.rows.num_rows]
         rejects = [part.rejects for part in parts if part.rejects is not None and part.rejects.num_rows]
@@ -111,7 +111,7 @@ class _FilePart:
     error: FileError | None = None
 
 
-def parse_file(item: InputFile, source: SourceSettings, schema: dict[str, str]) -> _FilePart:
+def parse_file(item: InputFile, source: SourceSettings, schema: dict[str, str], threads: bool = False) -> _FilePart:
     """Parse one file; never raises for bad content (that becomes rejects or a file error)."""
     try:
         if os.path.getsize(item.path) == 0:
@@ -129,7 +129,7 @@ def parse_file(item: InputFile, source: SourceSettings, schema: dict[str, str]) 
     try:
         if source.format == "json":
             return _parse_json(item.key, text, schema)
-        return _parse_csv(item.key, text, source, schema)
+        return _parse_csv(item.key, text, source, schema, threads)
     except (pa.ArrowInvalid, ValueError) as error:
         return _FilePart(error=parse_error(item.key, str(error)))
 
@@ -218,7 +218,7 @@ def _header_names(line: bytes, dialect: _Dialect) -> list[str]:
     return [name.strip(TRIM_CHARACTERS) for name in _split_line(line, dialect)]
 
 
-def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, str]) -> _FilePart:
+def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, str], threads: bool = False) -> _FilePart:
     declared = list(schema)
     dialect = _Dialect.of(source)
     if source.header:
@@ -239,21 +239,13 @@ def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, 
         body, first_body_line = data, 1
     if _NON_BREAK.search(body) is None:
         return _FilePart()
-    invalid: list[tuple[int, int, str]] = []
-
-    def on_invalid(row: Any) -> str:
-        invalid.append((row.number, row.actual_columns, row.text))
-        return "skip"
-
     width = len(declared)
     names = [f"c{index}" for index in range(width)]
     multiline = dialect.quote.encode() in body or (dialect.escape is not None and dialect.escape.encode() in body)
-    table = pacsv.read_csv(
-        io.BytesIO(body),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 24),
-        parse_options=dialect.parse_options(on_invalid, multiline),
-        convert_options=_string_options(names),
-    )
+    # Threads only help one large file; they lose the line numbers of invalid rows, so such a file is read again without.
+    table, invalid = _read_text_columns(body, names, dialect, multiline, threads and not multiline)
+    if invalid and invalid[0][0] is None:
+        table, invalid = _read_text_columns(body, names, dialect, multiline, False)
     raw_columns = [_single_chunk(table.column(position)) for position in positions]
     typed, reasons = cast_columns(schema, raw_columns)
     rows = _rows_table(key, schema, typed, reasons)
@@ -261,6 +253,23 @@ def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, 
         return _FilePart(rows=rows)
     rejects = _csv_rejects(key, body, first_body_line, dialect, table.num_rows, invalid, reasons, width)
     return _FilePart(rows=rows, rejects=rejects)
+
+
+def _read_text_columns(body: bytes, names: list[str], dialect: "_Dialect", multiline: bool, threads: bool) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
+    """Every field as text, and the rows with a wrong column count as (line number, columns, text)."""
+    invalid: list[tuple[Any, int, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append((row.number, row.actual_columns, row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        io.BytesIO(body),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 22 if threads else 1 << 24),
+        parse_options=dialect.parse_options(on_invalid, multiline),
+        convert_options=_string_options(names),
+    )
+    return table, invalid
 
 
 def _single_chunk(column: pa.ChunkedArray) -> pa.Array:
