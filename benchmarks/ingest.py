@@ -60,10 +60,10 @@ def floor_seconds(folder: Path, work: Path) -> float:
     return time.perf_counter() - started
 
 
-def make_platform(work: Path, landing: Path, state_db: str, engine: str) -> Platform:
+def make_platform(work: Path, landing: Path, state_db: str, engine: str, mode: str = "snapshot") -> Platform:
     folder = work / uuid.uuid4().hex[:8]
     folder.mkdir()
-    products = [{"name": "bench", "source": {"url": f"file://{landing}", "glob": "*.csv", "format": "csv"}, "schema": {"columns": COLUMNS, "primary_key": ["id"]}}]
+    products = [{"name": "bench", "source": {"url": f"file://{landing}", "glob": "*.csv", "format": "csv"}, "schema": {"columns": COLUMNS, "primary_key": ["id"]}, "mode": mode}]
     settings = {"processing": {"claim_batch_size": 100, "lease_seconds": 5, "snapshot_retention_seconds": 5}}
     path = write_platform_config(folder, state_db, f"file://{landing}", f"file://{folder}/raw", products=products, extra_platform={**settings, "engine": engine})
     return Platform(load_config(path), actor="bench")
@@ -112,7 +112,7 @@ def case(label: str, work: Path, landing: Path, rows: int, files: int, repeat: i
 def many_versions(work: Path, count: int) -> None:
     landing = work / "versions"
     landing.mkdir()
-    platform = make_platform(work, landing, fresh_state("sqlite", work), "arrow")
+    platform = make_platform(work, landing, fresh_state("sqlite", work), "arrow", mode="incremental")  # each version: one new file
     times = []
     for number in range(1, count + 1):
         (landing / f"v{number:04d}.csv").write_text("id,name,amount,updated\n" + "".join(f"k{number}-{i},n,1.00,2026-01-01\n" for i in range(100)))
