@@ -33,27 +33,16 @@ def process_latest_job_name(product_name: str) -> str:
 
 
 def build_partitioned_jobs(product: ProductConfig) -> list:
+    """Per-version jobs: capture, process, merge, and all three in one run (``ingest``)."""
+    steps = {
+        capture_job_name(product.name): (["raw_files"], f"Capture one version of {product.name} into the raw zone."),
+        process_job_name(product.name): (["staged"], f"Process one version of {product.name} into its Iceberg table."),
+        merge_job_name(product.name): (["merge"], f"Merge one processed version of {product.name} as its batch."),
+        ingest_job_name(product.name): (["raw_files", "staged", "merge"], f"Capture, process and merge one version of {product.name}."),
+    }
     return [
-        dg.define_asset_job(
-            capture_job_name(product.name),
-            selection=dg.AssetSelection.assets(asset_key(product, "raw_files")),
-            description=f"Capture one version of {product.name} into the raw zone.",
-        ),
-        dg.define_asset_job(
-            process_job_name(product.name),
-            selection=dg.AssetSelection.assets(asset_key(product, "staged")),
-            description=f"Process one version of {product.name} into its Iceberg table.",
-        ),
-        dg.define_asset_job(
-            merge_job_name(product.name),
-            selection=dg.AssetSelection.assets(asset_key(product, "merge")),
-            description=f"Merge one processed version of {product.name} as its batch.",
-        ),
-        dg.define_asset_job(
-            ingest_job_name(product.name),
-            selection=dg.AssetSelection.assets(asset_key(product, "raw_files"), asset_key(product, "staged"), asset_key(product, "merge")),
-            description=f"Capture, process and merge one version of {product.name}.",
-        ),
+        dg.define_asset_job(name, selection=dg.AssetSelection.assets(*(asset_key(product, asset) for asset in assets)), description=description)
+        for name, (assets, description) in steps.items()
     ]
 
 
