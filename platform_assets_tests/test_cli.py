@@ -63,3 +63,23 @@ def test_config_errors_exit_2_without_traceback(tmp_path: Path) -> None:
 def test_db_upgrade(cli_config: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, payload = run_json(capsys, "db", "upgrade", "--config", cli_config)
     assert code == 0 and payload["revision"] == "0002"
+
+
+def test_exclude_a_bad_version_then_merge_the_next(cli_config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    assert run_json(capsys, "run", "customers", "--config", cli_config)[0] == 0
+    (landing / "bad.csv").write_text("id,name\n9,x\n")
+    code, failed = run_json(capsys, "run", "customers", "--config", cli_config)
+    assert code == 1 and failed["processed"][-1] == {"version": 2, "status": "FAILED", "rows": 2}
+    (landing / "bad.csv").unlink()
+    write_csv(landing / "c.csv", [("3", "Cy", "3.00", "2026-01-03")])
+    run_json(capsys, "sync", "customers", "--config", cli_config)
+    assert run_json(capsys, "process", "customers", "--version", "3", "--config", cli_config)[0] == 0
+    code, blocked = run_json(capsys, "merge", "customers", "--config", cli_config)
+    assert code == 1 and "version 2 of customers is FAILED" in blocked["error"]
+    code, excluded = run_json(capsys, "exclude", "customers", "2", "--reason", "sender sent a broken file", "--config", cli_config)
+    assert code == 0 and excluded["excluded"]
+    code, merged = run_json(capsys, "merge", "customers", "--config", cli_config)
+    assert code == 0 and [b["batch"] for b in merged["batches"]] == [3] and merged["live_rows"] == 3
+    code, versions = run_json(capsys, "versions", "customers", "--config", cli_config)
+    assert [v["excluded"] for v in versions["versions"]] == [False, True, False]

@@ -129,9 +129,13 @@ def process_product(config_path: str | None, product_name: str, version: int | N
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
+    """The message of the error that failed the run's first failed step (the user error, not Dagster's wrapper)."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            return event.step_failure_data.error.message.strip()
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            return error.message.strip()
     return "the Dagster run failed"
 
 
