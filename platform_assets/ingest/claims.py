@@ -161,66 +161,54 @@ def record_outcomes(engine: Engine, product_name: str, version: int, worker: str
     if not outcomes:
         return 0
     now = utc_now()
-    table = RawFile.__table__
-    applied = 0
+    processed = [
+        {"b_id": o.file.id, "b_written": o.rows_written, "b_rejected": o.rows_rejected, "b_now": now} for o in outcomes if o.status is FileStatus.PROCESSED
+    ]
+    failed = [
+        {
+            "b_id": o.file.id,
+            "b_type": o.error_type,
+            "b_message": o.error_message,
+            "b_retry": o.file.retry_count + 1,
+            "b_next": now + timedelta(seconds=policy.retry_backoff_seconds * 2**o.file.retry_count),
+            "b_rejected": o.rows_rejected,
+            "b_now": now,
+        }
+        for o in outcomes
+        if o.status is FileStatus.FAILED
+    ]
+    processed_values = {
+        "status": FileStatus.PROCESSED.value,
+        "rows_written": bindparam("b_written"),
+        "processed_at": bindparam("b_now"),
+        "error_type": None,
+        "error_message": None,
+    }
+    failed_values = {
+        "status": FileStatus.FAILED.value,
+        "error_type": bindparam("b_type"),
+        "error_message": bindparam("b_message"),
+        "retry_count": bindparam("b_retry"),
+        "next_attempt_at": bindparam("b_next"),
+    }
     with transaction(engine) as session:
         connection = session.connection()
-        processed = [
-            {"b_id": o.file.id, "b_written": o.rows_written, "b_rejected": o.rows_rejected, "b_now": now}
-            for o in outcomes
-            if o.status is FileStatus.PROCESSED
-        ]
-        if processed:
-            result = connection.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
-                .values(
-                    status=FileStatus.PROCESSED.value,
-                    rows_written=bindparam("b_written"),
-                    rows_rejected=bindparam("b_rejected"),
-                    processed_at=bindparam("b_now"),
-                    updated_at=bindparam("b_now"),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    error_type=None,
-                    error_message=None,
-                ),
-                processed,
-            )
-            applied += int(result.rowcount or 0)
-        failed = [
-            {
-                "b_id": o.file.id,
-                "b_type": o.error_type,
-                "b_message": o.error_message,
-                "b_retry": o.file.retry_count + 1,
-                "b_next": now + timedelta(seconds=policy.retry_backoff_seconds * 2**o.file.retry_count),
-                "b_rejected": o.rows_rejected,
-                "b_now": now,
-            }
-            for o in outcomes
-            if o.status is FileStatus.FAILED
-        ]
-        if failed:
-            result = connection.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
-                .values(
-                    status=FileStatus.FAILED.value,
-                    error_type=bindparam("b_type"),
-                    error_message=bindparam("b_message"),
-                    retry_count=bindparam("b_retry"),
-                    next_attempt_at=bindparam("b_next"),
-                    rows_rejected=bindparam("b_rejected"),
-                    updated_at=bindparam("b_now"),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                ),
-                failed,
-            )
-            applied += int(result.rowcount or 0)
+        applied = _update_owned(connection, worker, processed_values, processed) + _update_owned(connection, worker, failed_values, failed)
         audit.record_many(session, [_outcome_event(product_name, version, outcome) for outcome in outcomes], worker)
     return applied
+
+
+def _update_owned(connection, worker: str, values: dict[str, object], rows: list[dict[str, object]]) -> int:  # type: ignore[no-untyped-def]
+    """Apply ``values`` to the rows (by ``b_id``) the worker still holds in PROCESSING, releasing their lease."""
+    if not rows:
+        return 0
+    table = RawFile.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
+        .values(**values, rows_rejected=bindparam("b_rejected"), updated_at=bindparam("b_now"), lease_owner=None, lease_expires_at=None)
+    )
+    return int(connection.execute(statement, rows).rowcount or 0)
 
 
 def _outcome_event(product_name: str, version: int, outcome: FileOutcome) -> dict[str, object]:
