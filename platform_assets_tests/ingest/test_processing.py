@@ -100,9 +100,9 @@ def _worker(config_path: str, version: int, queue: "multiprocessing.Queue[tuple[
     queue.put((report.files_processed, report.rows_written))
 
 
-@pytest.mark.parametrize("files", [400])
-def test_four_worker_processes_write_each_file_exactly_once(tmp_path: Path, pg_database, files: int) -> None:  # type: ignore[no-untyped-def]
-    platform = make_platform(tmp_path, pg_database("workers"))
+def test_four_worker_processes_write_each_file_exactly_once(tmp_path: Path, db_url: str) -> None:
+    files = 400
+    platform = make_platform(tmp_path, db_url)
     version = capture(platform, {f"f{index:03d}.csv": customer_rows(index * 2, 2) for index in range(files)})
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
