@@ -10,6 +10,10 @@ In one run of this script, on the same PostgreSQL server:
   TO STDOUT`` on the primary piped, while it runs, into ``COPY floor FROM STDIN``
   (text format) on another database, into an unindexed table; a thread writes
   the pipe. No chunks, no state, no indexes: the speed of the copy itself.
+  The targets are against this floor.
+- binary floor (a reference, no target): the same pipe in COPY binary format,
+  which the seed uses between two PostgreSQL servers; it shows how much of
+  the seed's speed comes from the format rather than from the rest.
 - seed: ``replicate`` of a new replica as of batch 1 (``chunk_size`` rows per
   chunk, each its own transaction into the shadow table, its progress saved
   with it, then indexes, statistics and the switch), for a live-only replica
@@ -120,8 +124,8 @@ def next_snapshot(current: pa.Table, rows: int, next_id: int, rng: np.random.Gen
     return pa.concat_tables([changed.filter(pa.array(keep)), new])
 
 
-def run_floor(primary_url: str, floor_url: str) -> tuple[float, int]:
-    """Piped COPY of the live rows, ordered by key, into an unindexed table; (seconds, rows)."""
+def run_floor(primary_url: str, floor_url: str, binary: bool = False) -> tuple[float, int]:
+    """Piped COPY of the live rows, ordered by key, into an unindexed table (text or binary format); (seconds, rows)."""
     engine = create_db_engine(floor_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE IF EXISTS floor")
@@ -133,9 +137,10 @@ def run_floor(primary_url: str, floor_url: str) -> tuple[float, int]:
     try:
         started = time.perf_counter()
         read_end, write_end = os.pipe()
+        option = " (FORMAT binary)" if binary else ""
         copy_out = (
             f'COPY (SELECT id, name, amount, updated, "_batch_in" FROM "{PRODUCT}_merge" '
-            'WHERE "_batch_out" = 2147483647 ORDER BY id) TO STDOUT'
+            f'WHERE "_batch_out" = 2147483647 ORDER BY id) TO STDOUT{option}'
         )
 
         def produce() -> None:
@@ -145,7 +150,7 @@ def run_floor(primary_url: str, floor_url: str) -> tuple[float, int]:
         thread = threading.Thread(target=produce)
         thread.start()
         with os.fdopen(read_end, "rb", buffering=0) as pipe, target.cursor() as cursor:
-            cursor.copy_expert("COPY floor FROM STDIN", pipe, size=1 << 20)
+            cursor.copy_expert(f"COPY floor FROM STDIN{option}", pipe, size=1 << 20)
             rows = cursor.rowcount
         thread.join()
         target.commit()
@@ -206,6 +211,7 @@ def main() -> None:
         print(f"primary batch 1: {args.rows} rows merged in {time.perf_counter() - started:.1f} s")
 
         floors: list[float] = []
+        binary_floors: list[float] = []
         seeds: dict[str, list[float]] = {form: [] for form in FORMS}
         seed_phases: dict[str, list[dict[str, float]]] = {form: [] for form in FORMS}
         replicas = {}
@@ -213,6 +219,9 @@ def main() -> None:
             seconds, rows = run_floor(primary_url, databases.new("floor"))
             floors.append(seconds)
             print(f"run {run + 1}: floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
+            seconds, rows = run_floor(primary_url, databases.new("floor_binary"), binary=True)
+            binary_floors.append(seconds)
+            print(f"run {run + 1}: binary floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
             for form in FORMS:
                 replicas[form] = databases.new(f"replica_{form}")
                 seconds, rows, chunks, phases = run_seed(primary_url, replicas[form], form, args.chunk_size, workdir)
@@ -238,12 +247,15 @@ def main() -> None:
 
         floor = statistics.median(floors)
         print(f"\nfloor (piped COPY, ordered by key, unindexed target): median {floor:.3f} s, {args.rows / floor:,.0f} rows/s")
+        binary_floor = statistics.median(binary_floors)
+        print(f"binary floor (the same in COPY binary format, reference): median {binary_floor:.3f} s, {args.rows / binary_floor:,.0f} rows/s")
         for form in FORMS:
             seed = statistics.median(seeds[form])
             increment = statistics.median(increments[form])
             print(
                 f"{form}: seed median {seed:.3f} s, {args.rows / seed:,.0f} rows/s = {floor / seed:.2f}x the floor's rows/s "
-                f"(target >= 0.6); 1% incremental median {increment:.3f} s = {increment / seed:.1%} of the seed (target <= 5%)"
+                f"(target >= 0.6), {binary_floor / seed:.2f}x the binary floor's; "
+                f"1% incremental median {increment:.3f} s = {increment / seed:.1%} of the seed (target <= 5%)"
             )
             print(f"  seed phases (medians, s): {medians(seed_phases[form])}")
             print(f"  incremental phases (medians, s): {medians(increment_phases[form])}")

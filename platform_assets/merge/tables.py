@@ -84,17 +84,22 @@ def expected_columns(spec: MergeSpec, postgres: bool) -> list[tuple[str, str]]:
     return columns + [(name, integer) for name in batch_columns]
 
 
-def ensure_product_tables(connection: Connection, spec: MergeSpec, postgres: bool) -> None:
-    """Create the product's merge table, its indexes and live view if missing; check an existing one first."""
+def ensure_product_tables(connection: Connection, spec: MergeSpec, postgres: bool, *, batch_indexes: bool = True) -> None:
+    """Create the product's merge table, its indexes and live view if missing; check an existing one first.
+
+    ``batch_indexes=False`` leaves out the indexes on the batch columns
+    (``_batch_id``; ``_batch_in`` and ``_batch_out``), keeping the key's: for
+    replicas, which never look rows up by batch (see ``merge.replication.shadow``).
+    """
     if postgres:
         connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _PG_DDL_LOCK})
     _check_columns(connection, spec, postgres)
     if not spec.forensic:
-        _create_live_only_table(connection, spec, postgres)
+        _create_live_only_table(connection, spec, postgres, batch_indexes)
     elif postgres:
-        _create_postgres_forensic_table(connection, spec)
+        _create_postgres_forensic_table(connection, spec, batch_indexes)
     else:
-        _create_sqlite_forensic_table(connection, spec)
+        _create_sqlite_forensic_table(connection, spec, batch_indexes)
     _create_live_view(connection, spec, postgres)
 
 
@@ -123,8 +128,8 @@ def _create(connection: Connection, postgres: bool, name: str, statement: str) -
     connection.exec_driver_sql(statement)
 
 
-def _create_live_only_table(connection: Connection, spec: MergeSpec, postgres: bool) -> None:
-    """Live-only: primary key = the product's key, an index on ``_batch_id``."""
+def _create_live_only_table(connection: Connection, spec: MergeSpec, postgres: bool, batch_indexes: bool = True) -> None:
+    """Live-only: primary key = the product's key, an index on ``_batch_id`` (unless ``batch_indexes`` is False)."""
     table = quote_ident(spec.table)
     columns = _column_definitions(spec, postgres)
     by_batch = index_name(spec.product, "bid")
@@ -134,11 +139,12 @@ def _create_live_only_table(connection: Connection, spec: MergeSpec, postgres: b
         spec.table,
         f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({quote_list(spec.key)}))",
     )
-    _create(connection, postgres, by_batch, f'CREATE INDEX IF NOT EXISTS {quote_ident(by_batch)} ON {table} ("_batch_id")')
+    if batch_indexes:
+        _create(connection, postgres, by_batch, f'CREATE INDEX IF NOT EXISTS {quote_ident(by_batch)} ON {table} ("_batch_id")')
 
 
-def _create_postgres_forensic_table(connection: Connection, spec: MergeSpec) -> None:
-    """Forensic on PostgreSQL: partitions for live and closed rows; one live row per key."""
+def _create_postgres_forensic_table(connection: Connection, spec: MergeSpec, batch_indexes: bool = True) -> None:
+    """Forensic on PostgreSQL: partitions for live and closed rows; one live row per key; batch indexes unless told not to."""
     table = quote_ident(spec.table)
     columns = _column_definitions(spec, postgres=True)
     live_name, hist_name = live_partition(spec.product), history_partition(spec.product)
@@ -155,15 +161,18 @@ def _create_postgres_forensic_table(connection: Connection, spec: MergeSpec) -> 
             f"CREATE TABLE IF NOT EXISTS {hist} PARTITION OF {table} FOR VALUES FROM (MINVALUE) TO ({LIVE_BATCH_OUT:d})",
         ),
         (key_index, f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_ident(key_index)} ON {live} ({quote_list(spec.key)})"),
-        (in_index, f'CREATE INDEX IF NOT EXISTS {quote_ident(in_index)} ON {table} ("_batch_in")'),
-        (out_index, f'CREATE INDEX IF NOT EXISTS {quote_ident(out_index)} ON {hist} ("_batch_out")'),
     ]
+    if batch_indexes:
+        statements += [
+            (in_index, f'CREATE INDEX IF NOT EXISTS {quote_ident(in_index)} ON {table} ("_batch_in")'),
+            (out_index, f'CREATE INDEX IF NOT EXISTS {quote_ident(out_index)} ON {hist} ("_batch_out")'),
+        ]
     for name, statement in statements:
         _create(connection, True, name, statement)
 
 
-def _create_sqlite_forensic_table(connection: Connection, spec: MergeSpec) -> None:
-    """Forensic on SQLite: one table, a unique partial index on the live rows' key."""
+def _create_sqlite_forensic_table(connection: Connection, spec: MergeSpec, batch_indexes: bool = True) -> None:
+    """Forensic on SQLite: one table, a unique partial index on the live rows' key; batch indexes unless told not to."""
     table = quote_ident(spec.table)
     columns = _column_definitions(spec, postgres=False)
     key_index, in_index, out_index = (quote_ident(index_name(spec.product, p)) for p in ("key", "bin", "bout"))
@@ -172,6 +181,8 @@ def _create_sqlite_forensic_table(connection: Connection, spec: MergeSpec) -> No
         f"CREATE UNIQUE INDEX IF NOT EXISTS {key_index} ON {table} "
         f'({quote_list(spec.key)}) WHERE "_batch_out" = {LIVE_BATCH_OUT:d}'
     )
+    if not batch_indexes:
+        return
     connection.exec_driver_sql(f'CREATE INDEX IF NOT EXISTS {in_index} ON {table} ("_batch_in")')
     connection.exec_driver_sql(
         f'CREATE INDEX IF NOT EXISTS {out_index} ON {table} ("_batch_out") WHERE "_batch_out" < {LIVE_BATCH_OUT:d}'

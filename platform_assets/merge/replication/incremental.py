@@ -23,6 +23,13 @@ delta smaller than ``INDEX_DRIVEN_FRACTION`` of the replica's rows is applied
 with hash and merge joins off for the transaction, so every statement is
 driven by the delta: the cost follows the changes, not the table.
 
+On PostgreSQL a live-only replica is brought from X to Y by ONE statement
+(:func:`apply_live_only_postgres`): one pass over the delta gives, per key,
+its row live at Y and whether it was live at X; the keys live at both are UPDATEd in
+place (no index column changes, so on the replica's fillfactor these are HOT
+updates), the new keys INSERTed, the gone keys DELETEd, and the counts come
+from the same per-key rows. SQLite deletes, then upserts.
+
 Counts are changes of the live state from X to Y, per key: inserted (live at
 Y, not at X), updated (live at both, another row), deleted (live at X, not at Y).
 """
@@ -79,10 +86,13 @@ def apply_delta(
             copied = copy_select(primary, delta_select(spec, from_batch, to_batch), connection, delta, postgres, column_types(spec)).rows
             copied_at = time.monotonic()
             _plan_joins(connection, spec, delta, copied, postgres)
-            counts = count_changes(connection, spec, delta, from_batch, to_batch)
             if spec.forensic:
+                counts = count_changes(connection, spec, delta, from_batch, to_batch)
                 apply_mirror(connection, spec, delta, from_batch, to_batch)
+            elif postgres:
+                counts = apply_live_only_postgres(connection, spec, delta, from_batch, to_batch)
             else:
+                counts = count_changes(connection, spec, delta, from_batch, to_batch)
                 apply_live_only(connection, spec, delta, from_batch, to_batch)
             record_synced(connection, spec.product, primary.name, to_batch, fingerprint, layout)
             _drop_work_tables(connection, postgres)
@@ -193,14 +203,59 @@ def apply_live_only(connection: Connection, spec: MergeSpec, delta: str, from_ba
     )
 
 
+def apply_live_only_postgres(connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int) -> tuple[int, int, int]:
+    """PostgreSQL: the live-only apply in one statement; (inserted, updated, deleted) keys.
+
+    ``per_key`` groups the delta by key (one aggregate, no join of the delta
+    with itself): ``at_y``, whether the key has a row live at Y (at most one: the
+    primary keeps one live row per key), the values of that row (each column's
+    aggregate over that one row), and ``at_x``, whether one of its rows began
+    by X (the row live at X). From it: live at X and at Y -> UPDATE, at Y only
+    -> INSERT, at X only -> DELETE. The three key sets are disjoint, so the
+    order PostgreSQL runs the three parts in does not matter. ``per_key`` is
+    in key order, so the replica (seeded in key order) is visited in one sweep
+    rather than at random.
+    """
+    table, keys = quote_ident(spec.table), quote_list(spec.key)
+    live = '"_batch_out" >= :y'
+    types = dict(spec.columns)
+    values = [
+        f"{'bool_or' if types[name] == 'boolean' else 'max'}({quote_ident(name)}) FILTER (WHERE {live}) AS {quote_ident(name)}"
+        for name in spec.non_key
+    ]
+    values.append(f'max("_batch_in") FILTER (WHERE {live}) AS "_batch_in"')
+    columns = quote_list(spec.names)
+    match = _key_match("t", "k", spec)
+    assignments = ", ".join(
+        [f"{quote_ident(name)} = k.{quote_ident(name)}" for name in spec.non_key] + ['"_batch_id" = k."_batch_in"']
+    )
+    statement = (
+        f"WITH per_key AS MATERIALIZED (SELECT {keys}, {', '.join(values)}, "
+        f'bool_or({live}) AS at_y, bool_or("_batch_in" <= :x) AS at_x FROM {delta} GROUP BY {keys} ORDER BY {keys}), '
+        f"updated AS (UPDATE {table} AS t SET {assignments} FROM per_key AS k WHERE k.at_y AND k.at_x AND {match}), "
+        f'inserted AS (INSERT INTO {table} ({columns}, "_batch_id") SELECT {columns}, "_batch_in" FROM per_key '
+        "WHERE at_y AND NOT at_x), "
+        f"deleted AS (DELETE FROM {table} AS t USING per_key AS k WHERE NOT k.at_y AND k.at_x AND {match}) "
+        "SELECT count(*) FILTER (WHERE at_y AND NOT at_x), count(*) FILTER (WHERE at_y AND at_x), "
+        "count(*) FILTER (WHERE at_x AND NOT at_y) FROM per_key"
+    )
+    row = connection.execute(text(statement), {"x": from_batch, "y": to_batch}).one()
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def apply_mirror(connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int) -> None:
-    """Close the mirror's rows that ended by Y-1, insert the rows that began in (X, Y]."""
-    table = quote_ident(spec.table)
+    """Close the mirror's rows that ended by Y-1, insert the rows that began in (X, Y].
+
+    Both go in key order: the mirror was seeded in key order, so its key index
+    and live rows are visited in one sweep rather than at random.
+    """
+    table, keys = quote_ident(spec.table), quote_list(spec.key)
+    closing = ", ".join([*(quote_ident(name) for name in spec.key), '"_batch_in"', '"_batch_out"'])
     connection.execute(
         text(
-            f'UPDATE {table} AS m SET "_batch_out" = d."_batch_out" FROM {delta} AS d '
-            f'WHERE {_key_match("m", "d", spec)} AND m."_batch_in" = d."_batch_in" AND m."_batch_out" = {LIVE} '
-            'AND d."_batch_in" <= :x'
+            f'UPDATE {table} AS m SET "_batch_out" = d."_batch_out" '
+            f'FROM (SELECT {closing} FROM {delta} WHERE "_batch_in" <= :x ORDER BY {keys}) AS d '
+            f'WHERE {_key_match("m", "d", spec)} AND m."_batch_in" = d."_batch_in" AND m."_batch_out" = {LIVE}'
         ),
         {"x": from_batch},
     )
@@ -209,7 +264,7 @@ def apply_mirror(connection: Connection, spec: MergeSpec, delta: str, from_batch
         text(
             f'INSERT INTO {table} ({columns}, "_batch_in", "_batch_out") SELECT {quote_list(spec.names, "d.")}, '
             f'd."_batch_in", CASE WHEN d."_batch_out" >= :y THEN {LIVE} ELSE d."_batch_out" END '
-            f'FROM {delta} AS d WHERE d."_batch_in" > :x'
+            f'FROM {delta} AS d WHERE d."_batch_in" > :x ORDER BY {quote_list(spec.key, "d.")}'
         ),
         {"x": from_batch, "y": to_batch},
     )

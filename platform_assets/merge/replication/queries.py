@@ -42,12 +42,16 @@ BATCH_IN, BATCH_OUT, BATCH_ID = "_batch_in", "_batch_out", "_batch_id"
 
 @dataclass(frozen=True)
 class Select:
-    """One SELECT on the primary: SQL with ``:name`` parameters, output column names, keyset width."""
+    """One SELECT on the primary: SQL with ``:name`` parameters, output column names, keyset columns and their types.
+
+    ``keyset_types`` are the keyset columns' PostgreSQL types (as ``CAST`` spells them).
+    """
 
     sql: str
     params: dict[str, Any]
     columns: tuple[str, ...]
     keyset: tuple[str, ...] = ()
+    keyset_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,9 +86,9 @@ class SeedPart:
             for where in self.branches
         ]
         if len(selects) == 1:
-            return Select(selects[0], params, self.columns, self.keyset)
+            return Select(selects[0], params, self.columns, self.keyset, self.keyset_types)
         union = " UNION ALL ".join(f"SELECT * FROM ({branch}) AS b{index}" for index, branch in enumerate(selects))
-        return Select(f"{union} ORDER BY {order} LIMIT :limit", params, self.columns, self.keyset)
+        return Select(f"{union} ORDER BY {order} LIMIT :limit", params, self.columns, self.keyset, self.keyset_types)
 
 
 def keyset_after(columns: Sequence[str], types: Sequence[str], cast: bool) -> str:

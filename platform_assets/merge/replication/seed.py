@@ -15,12 +15,23 @@ Contract of :func:`run_seed`:
   transaction switches the replica to the shadow and records Y as the last
   synced batch. Nobody ever reads a half-finished seed; the old replica stays
   readable until that commit.
+
+Between two PostgreSQL stores the chunks are read ahead: a thread runs each
+chunk's ``COPY (SELECT ...) TO STDOUT`` on the primary into memory (COPY
+binary format where :mod:`.binary` allows) while the replica loads and commits
+the chunk before it, so the primary's and the replica's backends work at the
+same time. The reader runs at most one chunk ahead of the queue, so at most
+three chunks are in memory (one being read, one queued, one being loaded):
+about ``3 x chunk_size x row width`` bytes. It reads as of the same Y and the
+same keyset, so what each chunk's transaction commits, and how a seed resumes,
+is as above. Other pairs (SQLite on either side) copy chunk by chunk.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
@@ -28,12 +39,33 @@ from sqlalchemy import Connection
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import lock_product
 from platform_assets.merge.names import quote_ident
+from platform_assets.merge.replication import binary as copy_binary
 from platform_assets.merge.replication.errors import ReplicationBusy, ReplicationError
 from platform_assets.merge.replication.primaries import Primary, batch_fingerprint
-from platform_assets.merge.replication.queries import seed_parts
-from platform_assets.merge.replication.shadow import create_shadow, prepare_swap, shadow_exists, shadow_spec, swap_in_shadow
-from platform_assets.merge.replication.state import SeedProgress, advance_seed, load_state, record_synced, start_seed
-from platform_assets.merge.replication.transfer import copy_select
+from platform_assets.merge.replication.queries import SeedPart, seed_parts
+from platform_assets.merge.replication.shadow import (
+    create_shadow,
+    prepare_swap,
+    shadow_exists,
+    shadow_spec,
+    swap_in_shadow,
+)
+from platform_assets.merge.replication.state import (
+    SeedProgress,
+    advance_seed,
+    load_state,
+    record_synced,
+    start_seed,
+)
+from platform_assets.merge.replication.transfer import (
+    SOURCE_SETTINGS,
+    Buffered,
+    Prefetch,
+    binary_compatible,
+    buffer_select,
+    copy_select,
+    load_buffered,
+)
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.store import MergeStore
 
@@ -42,7 +74,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SeedOutcome:
-    """Rows and chunks of the whole seed (including chunks of earlier, interrupted runs); this run's rows and seconds."""
+    """Rows and chunks of the whole seed (including chunks of earlier, interrupted runs); this run's rows and seconds.
+
+    ``copy_s`` includes creating the shadow (a new seed), ``index_s`` the index builds, ``switch_s`` the switch.
+    """
 
     rows: int
     chunks: int
@@ -75,11 +110,16 @@ def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedPro
             spec.product, seed.batch, seed.chunks, shadow_spec(spec).table,
         )
         progress = replace(progress, chunks=0)
-    if progress.chunks == 0:
-        progress = begin_seed(store, spec, progress)
+    begin = progress.chunks == 0
+    if begin:
+        progress = replace(progress, part=0, last_key=None, rows=0, chunks=0)
     rows_before = progress.rows
     parts = seed_parts(spec)
     started = time.monotonic()
+    if primary.postgres and store.postgres:
+        progress = copy_chunks_read_ahead(store, primary, spec, progress, chunk_size, begin=begin)
+    elif begin:
+        begin_seed(store, spec, progress)
     while progress.part < len(parts):
         progress = copy_chunk(store, primary, spec, progress, chunk_size)
         failpoint("replicate.seed.after_chunk")
@@ -93,6 +133,25 @@ def _has_shadow(store: MergeStore, spec: MergeSpec) -> bool:
         return shadow_exists(connection, spec, store.postgres)
 
 
+def _after(seed: SeedProgress, rows: int, last_key: list | None, chunk_size: int) -> SeedProgress:
+    """The progress once a chunk of ``rows`` rows ending at ``last_key`` is in: a short chunk ends its part."""
+    done = rows < chunk_size
+    return replace(
+        seed,
+        part=seed.part + 1 if done else seed.part,
+        last_key=None if done else last_key,
+        rows=seed.rows + rows,
+        chunks=seed.chunks + 1,
+    )
+
+
+def _log_chunk(spec: MergeSpec, seed: SeedProgress, part: SeedPart, rows: int, following: SeedProgress) -> None:
+    log.info(
+        "replica %s: seed as of batch %d, part %s: %d rows (chunk %d, %d rows so far)",
+        spec.product, seed.batch, part.name, rows, following.chunks, following.rows,
+    )
+
+
 def copy_chunk(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int) -> SeedProgress:
     """Copy the next chunk of ``seed`` into the shadow and save the progress, in one transaction."""
     part = seed_parts(spec)[seed.part]
@@ -101,20 +160,97 @@ def copy_chunk(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedP
     with store.engine.begin() as connection:
         _check_progress(connection, spec, seed)
         copied = copy_select(primary, select, connection, target, store.postgres, column_types(spec))
-        done = copied.rows < chunk_size
-        following = replace(
-            seed,
-            part=seed.part + 1 if done else seed.part,
-            last_key=None if done else copied.last_key,
-            rows=seed.rows + copied.rows,
-            chunks=seed.chunks + 1,
-        )
+        following = _after(seed, copied.rows, copied.last_key, chunk_size)
         advance_seed(connection, spec.product, following.part, following.last_key, following.rows, following.chunks)
-    log.info(
-        "replica %s: seed as of batch %d, part %s: %d rows (chunk %d, %d rows so far)",
-        spec.product, seed.batch, part.name, copied.rows, following.chunks, following.rows,
-    )
+    _log_chunk(spec, seed, part, copied.rows, following)
     return following
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One chunk read ahead from the primary: the progress it starts from, and its rows in memory."""
+
+    start: SeedProgress
+    buffered: Buffered
+
+
+def _binary_ok(source_cursor: object, store: MergeStore, parts: list[SeedPart]) -> bool:
+    """COPY binary for the seed: both servers store UTF-8 text and every keyset type has a decoder."""
+    if not all(copy_binary.supported(column_type) for part in parts for column_type in part.keyset_types):
+        return False
+    with store.engine.connect() as connection:
+        return binary_compatible(source_cursor, connection)
+
+
+def _read_chunks(primary: Primary, spec: MergeSpec, store: MergeStore, seed: SeedProgress, chunk_size: int) -> Iterator[_Chunk]:
+    """The remaining chunks of ``seed``, read from the primary one after the other on one connection."""
+    parts = seed_parts(spec)
+    source = primary.engine.raw_connection()
+    healthy = False
+    try:
+        cursor = source.cursor()
+        for setting in SOURCE_SETTINGS:
+            cursor.execute(setting)
+        binary = _binary_ok(cursor, store, parts)
+        source.commit()  # keeps the session settings (a rollback would undo them)
+        progress = seed
+        while progress.part < len(parts):
+            select = parts[progress.part].chunk(spec.table, progress.batch, progress.last_key, chunk_size, cast_keys=True)
+            buffered = buffer_select(primary, cursor, select, binary)
+            source.commit()  # end the read-only transaction: nothing is held on the primary between chunks
+            yield _Chunk(progress, buffered)
+            progress = _after(progress, buffered.rows, buffered.last_key, chunk_size)
+        cursor.close()
+        healthy = True
+    finally:
+        if healthy:
+            source.close()
+        else:
+            source.invalidate()
+
+
+def copy_chunks_read_ahead(
+    store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int, begin: bool = False
+) -> SeedProgress:
+    """PostgreSQL to PostgreSQL: copy every remaining chunk of ``seed``, reading the next while loading one.
+
+    Each chunk commits in its own transaction with the progress, exactly as
+    :func:`copy_chunk` does; the failpoint follows each commit. With ``begin``
+    the seed is recorded and its shadow created (:func:`begin_seed`) while the
+    first chunk is being read.
+
+    Every chunk goes through the same replica session: PostgreSQL remembers,
+    per session, the page a table's inserts go to, so each chunk is appended
+    after the one before it. Chunks loaded from different sessions may start
+    in free space the free-space map offers on earlier pages, which breaks the
+    shadow's physical key order, and with it the fast path of the key index
+    build (an already sorted input).
+    """
+    parts = seed_parts(spec)
+    target = quote_ident(shadow_spec(spec).table)
+    progress = seed
+    reader = Prefetch(lambda: _read_chunks(primary, spec, store, seed, chunk_size), ahead=1, name="replica-seed-reader")
+    with reader, store.engine.connect() as session:
+        if begin:
+            begin_seed(store, spec, seed)
+        for chunk in reader:
+            if chunk.start != progress:
+                raise ReplicationError(f"replica {spec.product!r}: the seed's reader and writer disagree on its progress (a bug)")
+            part = parts[progress.part]
+            with session.begin():
+                _check_progress(session, spec, progress)
+                loaded = load_buffered(session, target, part.columns, chunk.buffered)
+                if loaded != chunk.buffered.rows:
+                    raise ReplicationError(
+                        f"replica {spec.product!r}: a seed chunk of {chunk.buffered.rows} rows loaded {loaded}; "
+                        "the chunk was rolled back, run the sync again"
+                    )
+                following = _after(progress, loaded, chunk.buffered.last_key, chunk_size)
+                advance_seed(session, spec.product, following.part, following.last_key, following.rows, following.chunks)
+            _log_chunk(spec, progress, part, loaded, following)
+            progress = following
+            failpoint("replicate.seed.after_chunk")
+    return progress
 
 
 def _check_progress(connection: Connection, spec: MergeSpec, expected: SeedProgress) -> None:

@@ -16,6 +16,16 @@ Contract:
   DDL's named indexes, and the primary key of a live-only table) in its own
   transaction, so the switch itself is only renames. Statistics are left to
   autovacuum, which analyzes a freshly loaded table on its own.
+- A replica differs from a merge table of its milestone in physical details
+  only, none in its columns, key or view: it has its key's index and no index
+  on the batch columns (a live-only replica no ``_batch_id`` index, a mirror no
+  ``_batch_in`` / ``_batch_out`` index; see :data:`MIRROR_BATCH_INDEXES`). A
+  replica never looks rows up by batch: the incremental sync works by key
+  (see :mod:`.incremental`), and a replica is never a primary. On PostgreSQL a
+  live-only replica's fillfactor is :data:`LIVE_ONLY_FILLFACTOR`, so the
+  incremental sync's updates, which then change no indexed column, can stay
+  on their page (HOT updates: no new index entry, and no full-page image of
+  an index page after a checkpoint).
 - :func:`swap_in_shadow` runs inside the caller's transaction: it drops the
   replica's live view and merge table and renames the shadow's objects to the
   replica's names, then lets the merge DDL recreate the view (and, on SQLite,
@@ -38,6 +48,15 @@ INDEX_PURPOSES = ("key", "bin", "bout", "bid")
 """Suffixes of the merge table's named indexes (see ``merge.tables``)."""
 INDEX_BUILD_MEMORY = "256MB"
 """maintenance_work_mem for the index builds of a seed: the sorts stay in memory, parallel workers may help."""
+MIRROR_BATCH_INDEXES = False
+"""Whether a mirror gets a forensic merge table's ``_batch_in`` / ``_batch_out`` indexes.
+
+Off: nothing in replication uses them (they cost a mirror's seed about a third
+of its index build and every incremental sync their upkeep); a user's query by
+batch on a mirror scans the table instead.
+"""
+LIVE_ONLY_FILLFACTOR = 90
+"""Free space left in each page of a live-only replica for HOT updates (PostgreSQL)."""
 
 
 def shadow_spec(spec: MergeSpec) -> MergeSpec:
@@ -56,8 +75,10 @@ def create_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> No
     """A new, empty shadow without its view and secondary indexes (an old one is dropped first)."""
     shadow = shadow_spec(spec)
     drop_shadow(connection, spec)
-    ensure_product_tables(connection, shadow, postgres)
+    ensure_product_tables(connection, shadow, postgres, batch_indexes=MIRROR_BATCH_INDEXES if spec.forensic else False)
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
+    if postgres and not spec.forensic:
+        connection.exec_driver_sql(f"ALTER TABLE {quote_ident(shadow.table)} SET (fillfactor = {LIVE_ONLY_FILLFACTOR:d})")
     for purpose in INDEX_PURPOSES:
         connection.exec_driver_sql(f"DROP INDEX IF EXISTS {quote_ident(index_name(shadow.product, purpose))}")
     if postgres:
@@ -84,7 +105,7 @@ def prepare_swap(connection: Connection, spec: MergeSpec, postgres: bool) -> Non
         table = quote_ident(shadow.table)
         constraint = quote_ident(f"{shadow.table}_pkey")
         connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({quote_list(spec.key)})")
-    ensure_product_tables(connection, shadow, postgres)
+    ensure_product_tables(connection, shadow, postgres, batch_indexes=MIRROR_BATCH_INDEXES if spec.forensic else False)
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
 
 
@@ -102,7 +123,7 @@ def swap_in_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> N
             old, new = quote_ident(index_name(shadow.product, purpose)), quote_ident(index_name(spec.product, purpose))
             connection.exec_driver_sql(f"ALTER INDEX IF EXISTS {old} RENAME TO {new}")
         _rename_primary_key(connection, spec.table)
-    ensure_product_tables(connection, spec, postgres)
+    ensure_product_tables(connection, spec, postgres, batch_indexes=MIRROR_BATCH_INDEXES if spec.forensic else False)
 
 
 def _rename_table(connection: Connection, old: str, new: str) -> None:

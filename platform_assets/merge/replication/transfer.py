@@ -8,10 +8,12 @@ midway, the error is raised (the caller rolls back: a partial copy is never
 committed).
 
 - PostgreSQL to PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` on the primary is
-  piped, while it runs, into ``COPY ... FROM STDIN`` on the replica (text
-  format; a thread writes the pipe). Nothing is held in memory but the pipe's
-  buffer and the last line, whose leading fields give the last key, as text.
-  The primary's session writes UTF-8, ISO dates and exact floats.
+  piped, while it runs, into ``COPY ... FROM STDIN`` on the replica (a thread
+  writes the pipe). Nothing is held in memory but the pipe's buffer and the
+  last line, whose leading fields give the last key, as text. The format is
+  binary (see :mod:`.binary`) when the SELECT has no keyset and both servers
+  store text as UTF-8, else text, with the primary's session writing UTF-8,
+  ISO dates and exact floats.
 - Any other pair: the rows are fetched in batches and written with
   ``executemany`` (SQLite) or COPY (PostgreSQL). Between different backends
   they go through Arrow, so SQLite's canonical text for date, timestamp and
@@ -21,23 +23,31 @@ committed).
 Keys are kept as the primary's text form when the primary is PostgreSQL (bound
 back with a CAST to the column's type) and as the stored values when it is
 SQLite.
+
+A seed between two PostgreSQL stores uses :func:`buffer_select` and
+:func:`load_buffered` instead, through :class:`Prefetch`: a thread reads the
+next chunk from the primary into memory while the replica loads the current
+one (see :mod:`.seed`).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import queue
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Generic, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
 from platform_assets.merge.names import quote_list
+from platform_assets.merge.replication import binary as copy_binary
 from platform_assets.merge.replication.primaries import Primary
 from platform_assets.merge.replication.queries import Select
 from platform_assets.merge.spec import arrow_type, is_text_on_sqlite
@@ -50,6 +60,7 @@ WRITE_BUFFER = 1 << 16
 """The producer flushes into the pipe every 64 KB, so the replica starts loading at once."""
 SOURCE_SETTINGS = ("SET client_encoding TO 'UTF8'", "SET DateStyle TO 'ISO, YMD'", "SET extra_float_digits TO 3")
 """The primary's text output must read back exactly on the replica, whatever the servers' defaults."""
+BINARY = " (FORMAT binary)"
 _TEXT_ESCAPES = {ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t", ord("v"): "\v", ord("\\"): "\\"}
 
 
@@ -113,6 +124,17 @@ def _open_pipe() -> tuple[int, int]:
     return read_end, write_end
 
 
+def server_encoding(cursor: Any) -> str:
+    """The server encoding of a PostgreSQL session (DBAPI cursor)."""
+    cursor.execute("SHOW server_encoding")
+    return str(cursor.fetchone()[0])
+
+
+def binary_compatible(source_cursor: Any, target: Connection) -> bool:
+    """True when COPY binary may move text between the two servers: both store it as UTF-8."""
+    return server_encoding(source_cursor) == "UTF8" == str(target.exec_driver_sql("SHOW server_encoding").scalar())
+
+
 def _stream_postgres(primary: Primary, select: Select, target: Connection, table: str) -> Copied:
     source = primary.engine.raw_connection()
     healthy = False
@@ -120,10 +142,12 @@ def _stream_postgres(primary: Primary, select: Select, target: Connection, table
         cursor = source.cursor()
         for setting in SOURCE_SETTINGS:
             cursor.execute(setting)
-        copy_out = f"COPY ({_bound_sql(primary, cursor, select)}) TO STDOUT"
+        binary = not select.keyset and binary_compatible(cursor, target)
+        option = BINARY if binary else ""
+        copy_out = f"COPY ({_bound_sql(primary, cursor, select)}) TO STDOUT{option}"
         cursor.close()
         target.exec_driver_sql("SET LOCAL client_encoding TO 'UTF8'")
-        rows, tail = _pipe_copy(source, copy_out, target, f"COPY {table} ({quote_list(select.columns)}) FROM STDIN")
+        rows, tail = _pipe_copy(source, copy_out, target, f"COPY {table} ({quote_list(select.columns)}) FROM STDIN{option}")
         healthy = True
     finally:
         if healthy:
@@ -167,6 +191,141 @@ def _pipe_copy(source: Any, copy_out: str, target: Connection, copy_in: str) -> 
     if errors:
         raise errors[0]
     return rows, reader.tail
+
+
+# --- PostgreSQL to PostgreSQL, a chunk at a time in memory (the seed) ------------------------------
+
+
+@dataclass(frozen=True)
+class Buffered:
+    """The COPY data of one SELECT, held in memory: rows, the last row's keyset values (text), the format."""
+
+    data: bytes
+    rows: int
+    last_key: list[str | None] | None
+    binary: bool
+
+
+class _Messages:
+    """A COPY TO sink whose ``write`` is ``list.append``: no Python frame per row, one list item per message."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.write = self.messages.append
+
+
+def buffer_select(primary: Primary, cursor: Any, select: Select, binary: bool) -> Buffered:
+    """Run ``COPY (select) TO STDOUT`` on the primary (DBAPI ``cursor``) into memory; see :class:`Buffered`.
+
+    The primary sends one CopyData message per row (and, in binary format, the
+    file header with the first row and the trailer on its own), so the last
+    row is the last message (the one before the trailer): its leading fields
+    are the keyset values. ``binary`` needs every keyset type to be
+    :func:`.binary.supported`; the text format needs :data:`SOURCE_SETTINGS`
+    on the cursor's session.
+    """
+    sink = _Messages()
+    cursor.copy_expert(f"COPY ({_bound_sql(primary, cursor, select)}) TO STDOUT{BINARY if binary else ''}", sink)
+    messages = sink.messages
+    rows = len(messages)
+    if binary:
+        rows -= 1  # the trailer, alone or (no row) after the header
+        if not messages or not (messages[-1] == copy_binary.TRAILER or (rows == 0 and messages[0].endswith(copy_binary.TRAILER))):
+            raise copy_binary.BinaryFormatError("a COPY binary stream without its trailer")
+    if rows != cursor.rowcount:
+        raise copy_binary.BinaryFormatError(f"COPY sent {cursor.rowcount} rows in {rows} messages: not one message per row")
+    last_key = None
+    if rows > 0 and select.keyset:
+        last = messages[-2] if binary else messages[-1]
+        if binary:
+            row = last[copy_binary.header_size(last) :] if rows == 1 else last
+            last_key = copy_binary.key_texts(row, select.keyset_types)
+        else:
+            last_key = parse_text_line(last, len(select.keyset))
+    return Buffered(b"".join(messages), rows, last_key, binary)
+
+
+def load_buffered(target: Connection, table: str, columns: Sequence[str], buffered: Buffered) -> int:
+    """``COPY table (columns) FROM STDIN`` of ``buffered`` in the caller's transaction; the rows loaded."""
+    if not buffered.binary:
+        target.exec_driver_sql("SET LOCAL client_encoding TO 'UTF8'")
+    cursor = target.connection.cursor()
+    try:
+        statement = f"COPY {table} ({quote_list(columns)}) FROM STDIN{BINARY if buffered.binary else ''}"
+        cursor.copy_expert(statement, io.BytesIO(buffered.data), size=COPY_READ_SIZE)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+class Prefetch(Generic[T]):
+    """Runs a generator in a thread, at most ``ahead`` items ahead of the consumer that iterates this object.
+
+    Items come out in order; an exception in the thread is raised in the
+    consumer at the point it happened; :meth:`close` (or leaving the ``with``
+    block) stops the thread after the item it is producing and waits for it.
+    The generator's own ``finally`` blocks run in the thread.
+    """
+
+    def __init__(self, produce: Callable[[], Iterator[T]], ahead: int = 1, name: str = "prefetch") -> None:
+        self._produce = produce
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def __enter__(self) -> Prefetch[T]:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            items = self._produce()
+            try:
+                for item in items:
+                    if not self._put((item, None)):
+                        return
+            finally:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+            self._put((_DONE, None))
+        except BaseException as error:  # handed to the consumer
+            self._put((_DONE, error))
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item, error = self._queue.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        if self._thread.ident is not None:
+            self._thread.join()
 
 
 def parse_text_line(line: bytes, count: int) -> list[str | None]:
