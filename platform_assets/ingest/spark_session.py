@@ -3,11 +3,15 @@
 Contract: :func:`get_spark_session` returns ``SparkSession.builder...getOrCreate()``,
 so a process has one session and later settings are ignored by Spark (tests use
 one session-scoped fixture). Defaults: session time zone UTC (the parsing
-engines rely on it), UI off, modest driver memory; ``conf`` overrides them.
+engines rely on it); without Spark Connect also UI off, no console progress
+bar, driver memory for collecting a parse result, Arrow transfers for pandas,
+and for a local master a shuffle partition count sized to the machine;
+``conf`` overrides them.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 from pyspark.sql import SparkSession
@@ -16,9 +20,12 @@ APP_NAME = "platform_assets"
 RUNTIME_DEFAULTS = {"spark.sql.session.timeZone": "UTC"}
 LOCAL_DEFAULTS = {
     "spark.ui.enabled": "false",
-    "spark.driver.memory": "1g",
     "spark.ui.showConsoleProgress": "false",
+    # a parse collects its rows to the driver as Arrow (about 80 bytes a row of four columns)
+    "spark.driver.memory": "4g",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
+LOCAL_MASTER_DEFAULTS = {"spark.sql.shuffle.partitions": str(max(2, 2 * (os.cpu_count() or 1)))}
 
 
 def get_spark_session(settings: Mapping[str, Any] | Any | None = None) -> SparkSession:
@@ -30,9 +37,11 @@ def get_spark_session(settings: Mapping[str, Any] | Any | None = None) -> SparkS
     """
     values = _as_dict(settings)
     remote = values.get("remote")
-    conf = {**RUNTIME_DEFAULTS, **({} if remote else LOCAL_DEFAULTS), **dict(values.get("conf") or {})}
+    master = values.get("master") or "local[*]"
+    defaults = {} if remote else {**LOCAL_DEFAULTS, **(LOCAL_MASTER_DEFAULTS if master.startswith("local") else {})}
+    conf = {**RUNTIME_DEFAULTS, **defaults, **dict(values.get("conf") or {})}
     builder = SparkSession.builder.appName(APP_NAME)
-    builder = builder.remote(remote) if remote else builder.master(values.get("master") or "local[*]")
+    builder = builder.remote(remote) if remote else builder.master(master)
     for key, value in conf.items():
         builder = builder.config(key, str(value))
     session = builder.getOrCreate()

@@ -1,12 +1,25 @@
 """The Spark engine: the same contract as the Arrow engine, computed by Spark.
 
-CSV and JSON: all files of a call are read by one ``binaryFile`` scan (each
-file whole, so it must stay well under 2 GB), decoded, split into physical
-lines with their numbers (``posexplode``), then tokenized, checked and cast
-with Spark SQL expressions that implement the rules in ``types.py``. One
-action (``toArrow``) brings back good rows, rejects and one status row per
-file; the driver sorts them and builds the file errors with the same message
-functions as the Arrow engine.
+CSV and JSON lines, in one Spark job per call (the "main pass"):
+
+- The driver looks at the start of each file only: a CSV header is checked
+  with the Arrow engine's own functions (its line, names, drift and
+  blank-header errors); files in an encoding Spark cannot decode line by line
+  (anything but UTF-8 and ISO-8859-1) are first decoded into a UTF-8 copy in
+  a scratch folder, streaming.
+- Spark's text reader reads all files of the call in one scan, split into
+  blocks, so no file has to fit in memory and a big file is read in parallel.
+  Each line is checked (UTF-8), split, cast and judged with Spark SQL
+  expressions that implement the rules in ``types.py`` (``spark_rules``).
+  Each row carries a hash of its file's path and the offset of its block;
+  one more tiny scan names the path of each hash. One ``toArrow`` brings back
+  the typed good rows and a flag per rejected row; the driver orders them by
+  file and block, drops each file's header line, and builds the file errors
+  with the Arrow engine's message functions.
+- Only files that have rejects are read a second time (a second job, with
+  one partition per file): there the row number within the partition is the
+  physical line number, which the Arrow engine reports with the raw text and
+  reason of each rejected row.
 
 Parquet: the driver checks every file's footer (as the Arrow engine does),
 then one read with the declared schema covers the files that passed.
@@ -14,11 +27,10 @@ then one read with the declared schema covers the files that passed.
 Differences from the Arrow engine (documented gaps):
 
 - A quoted CSV value that spans lines is not supported: each of its lines is
-  rejected ("unterminated quoted field ..." or a column count).
-- Encodings other than UTF-8 and ISO-8859-1 are decoded by a Python UDF, so
-  executors need Python (as PySpark always has).
-- The line and offset reported for an invalid UTF-8 byte are found through
-  the first U+FFFD after repair: a U+FFFD earlier in the file moves them.
+  judged on its own ("unterminated quoted field ..." or a column count).
+- Encodings other than UTF-8 and ISO-8859-1 are decoded on the driver into a
+  scratch copy (streaming), so the driver must be able to read the files (as
+  it must anyway: the engine takes local paths).
 - Naive Parquet timestamps are read in the session time zone, which
   ``get_spark_session`` sets to UTC.
 - A JSON line holding a value followed by another value that ends with the
@@ -31,20 +43,27 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
 
-from platform_assets.config import SourceSettings, decimal_precision_scale
-from platform_assets.ingest.parsing.inference import header_differences, parquet_differences
+from platform_assets.config import SourceSettings
+from platform_assets.ingest.parsing.inference import parquet_differences
 from platform_assets.ingest.parsing.result import (
+    LINE_NUMBER,
+    RAW,
+    REASON,
     REJECTS_SCHEMA,
-    DecodeFailure,
+    SOURCE_FILE,
     FileError,
     InputFile,
     ParseResult,
@@ -53,41 +72,72 @@ from platform_assets.ingest.parsing.result import (
     check_call,
     drift_error,
     encoding_error,
-    make_text_decoder,
-    no_header_error,
     parse_error,
     read_error,
 )
-from platform_assets.ingest.parsing.types import (
-    DECIMAL_DIGITS_PATTERN,
-    INT_LIMITS,
-    MAX_SHOWN_VALUE,
-    NUMERIC_TYPES,
-    TIMESTAMP_PATTERN,
-    YEAR_ZERO_PREFIX,
-    is_decimal,
-    json_kind_reason,
-    normalize_schema,
-    rows_arrow_schema,
-    text_pattern,
-    value_reason_parts,
+from platform_assets.ingest.parsing.spark_files import (
+    UTF8_BOM,
+    Header,
+    check_header,
+    find_decode_failure,
+    read_head,
+    spark_xxhash64,
+    starts_with,
+    transcode,
 )
+from platform_assets.ingest.parsing.spark_rules import UNTERMINATED_REASON, LineRules
+from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_schema
 
-BREAK = r"\r\n|\r|\n"
-UNTERMINATED_REASON = "unterminated quoted field (the spark engine does not support quoted values that span lines)"
-_KIND, _PATH, _LINE, _STATUS, _HEADER = "_kind", "_path", "_line_number", "_status", "_header"
-_ENC_LINE, _ENC_OFFSET, _ENC_BYTE = "_enc_line", "_enc_offset", "_enc_byte"
-_NATIVE_UTF8 = ("utf-8", "utf-8-sig")
-_NATIVE_LATIN1 = "iso8859-1"
+__all__ = ["SparkEngine", "UNTERMINATED_REASON"]
+
+_UTF8_NAMES = ("utf-8", "utf-8-sig")
+_LATIN1 = "iso8859-1"
+# kinds of the rows the main pass returns (bit flags)
+_REJECT, _HEADER, _UNDECODABLE = 1, 2, 4
+_LINE_MASK = (1 << 33) - 1  # monotonically_increasing_id: the row number within the partition
+_WHOLE_FILE_BYTES = str(1 << 40)
+# explicit local files: list them on the driver (a listing job per call costs more than it saves)
+_LISTING = {"spark.sql.sources.parallelPartitionDiscovery.threshold": str(1 << 20)}
+_WHOLE_FILES = {
+    **_LISTING,
+    "spark.sql.files.maxPartitionBytes": _WHOLE_FILE_BYTES,
+    "spark.sql.files.openCostInBytes": _WHOLE_FILE_BYTES,
+}
+_UNSET = ("spark.sql.files.maxPartitionNum",)
+# the main pass: blocks of about a quarter of a core's share, so results stream while tasks run
+_BLOCKS_PER_CORE = 4
+_MIN_BLOCK_BYTES = 2 << 20
+_MAX_BLOCK_BYTES = 128 << 20
+_OPEN_COST_BYTES = 256 << 10
+
+
+@dataclass
+class _Text:
+    """One CSV or JSON file as Spark reads it."""
+
+    index: int  # in the call's file list
+    item: InputFile
+    path: str  # the file Spark reads: the input, or its UTF-8 copy
+    latin1: bool  # Spark decodes the bytes as ISO-8859-1 (else they must be valid UTF-8)
+    header: Header | None = None
+    check_only: bool = False  # the header failed: read only to find undecodable bytes (they win)
 
 
 class SparkEngine:
-    """Parses with the given SparkSession (one read and one action per call)."""
+    """Parses with the given SparkSession (one job per call; a second one only for files with rejects).
+
+    The jobs run in child sessions of the given one (``newSession``: the same
+    SparkContext, settings of their own), so the engine can size file blocks
+    per call without changing the caller's settings; on Spark Connect, which
+    has no child sessions, the settings are changed for the duration.
+    """
 
     name = "spark"
 
     def __init__(self, spark: SparkSession) -> None:
         self._spark = spark
+        self._children: dict[str, SparkSession | None] = {}
+        self._child_settings: dict[str, dict[str, str]] = {}
 
     def parse(self, files: list[InputFile], source: SourceSettings, schema: dict[str, str]) -> ParseResult:
         schema = normalize_schema(schema)
@@ -96,91 +146,77 @@ class SparkEngine:
         if len(set(paths)) != len(paths):
             raise ValueError("two inputs of one parse call name the same path")
         errors: dict[str, FileError] = {}
-        readable: list[InputFile] = []
-        for item in files:
+        readable: list[tuple[int, InputFile]] = []
+        for index, item in enumerate(files):
             try:
                 if os.path.getsize(item.path) > 0:
-                    readable.append(item)
+                    readable.append((index, item))
             except OSError as error:
                 errors[item.key] = read_error(item.key, error.strerror or str(error))
         rows_schema = rows_arrow_schema(schema)
         if source.format == "parquet":
-            rows = self._parquet(readable, schema, errors)
+            rows = self._parquet([item for _, item in readable], schema, errors)
             return assemble(files, [rows] if rows is not None else [], [], errors, rows_schema)
-        if not readable:
-            return assemble(files, [], [], errors, rows_schema)
-        collected = self._text_frame(readable, source, schema).toArrow()
-        order = _file_order(collected.column(_PATH), readable)
-        collected = collected.append_column("_order", order).sort_by([("_order", "ascending"), (_LINE, "ascending")])
-        keys = pa.array([item.key for item in readable], pa.string()).take(collected.column("_order"))
-        collected = collected.append_column("_source_file", keys)
-        _file_errors(collected, source, list(schema), errors)
-        kinds = collected.column(_KIND)
-        rows = collected.filter(pc.equal(kinds, "row")).select([*schema, "_source_file"])
-        rejects = collected.filter(pc.equal(kinds, "reject")).select(["_source_file", _LINE, "_raw", "_reason"])
-        return assemble(files, [rows.cast(rows_schema)], [rejects.cast(REJECTS_SCHEMA)], errors, rows_schema)
-
-    # ------------------------------------------------------------- text
-
-    def _text_frame(self, files: list[InputFile], source: SourceSettings, schema: dict[str, str]) -> DataFrame:
-        """One row per file (status) and one per kept line (a good row or a reject).
-
-        Built as a chain of projections, each computing an expensive expression
-        once (Spark keeps them apart rather than duplicating the work).
-        """
-        declared = list(schema)
-        raw = self._spark.read.format("binaryFile").load([_glob_escape(os.path.abspath(item.path)) for item in files])
-        text, valid, detail = _decode(F.col("content"), source.encoding)
-        frame = raw.select(
-            F.col("_metadata.file_path").alias(_PATH),
-            text.alias("_decoded"),
-            valid.alias("_valid"),
-            *[column.alias(name) for name, column in detail.items()],
+        with tempfile.TemporaryDirectory(prefix="platform-spark-") as scratch:
+            texts = _prepare(readable, source, schema, errors, scratch)
+            if not texts:
+                return assemble(files, [], [], errors, rows_schema)
+            parsed = _TextParse(self, source, schema, texts, errors)
+            rows, rejects = parsed.run()
+        # what ``assemble`` gives, with the counts Spark's rows already carry (no group-by on the keys)
+        rows_per_file = {item.key: 0 for item in files if item.key not in errors}
+        rejects_per_file = dict(rows_per_file)
+        for text, good, bad in zip(texts, parsed.row_counts.tolist(), parsed.reject_counts.tolist()):
+            if text.item.key in rows_per_file:
+                rows_per_file[text.item.key], rejects_per_file[text.item.key] = good, bad
+        return ParseResult(
+            rows=rows.cast(rows_schema),
+            rejects=rejects.cast(REJECTS_SCHEMA) if rejects is not None else REJECTS_SCHEMA.empty_table(),
+            rows_per_file=rows_per_file,
+            rejects_per_file=rejects_per_file,
+            file_errors=dict(errors),
         )
-        frame = frame.withColumn("_t", F.regexp_replace("_decoded", "^\ufeff", "")).drop("_decoded")
-        status = F.when(~F.col("_valid"), "encoding").when(F.col("_t").rlike(r"^[\r\n]*\z"), "empty")
-        csv = _Csv(source) if source.format == "csv" else None
-        if csv is not None and source.header:
-            frame, header_ok, positions = csv.header_stage(frame, declared)
-            status = status.when(~header_ok, "header")
-        else:
-            frame = frame.withColumns({"_header_line": F.lit(0), _HEADER: F.lit(None).cast("array<string>")})
-            positions = [F.lit(index + 1) for index in range(len(declared))]
-        frame = frame.withColumns({_STATUS: status.otherwise("ok"), **{f"_pos{i}": p for i, p in enumerate(positions)}})
-        lines = F.when(F.col(_STATUS) == "ok", F.split("_t", BREAK, -1)).otherwise(F.array().cast("array<string>"))
-        frame = frame.select(
-            _PATH,
-            _STATUS,
-            _HEADER,
-            "_header_line",
-            *detail,
-            *[f"_pos{index}" for index in range(len(declared))],
-            F.posexplode(F.concat(F.array(F.lit(None).cast("string")), lines)).alias("_index", "_text"),
-        )
-        line, is_file = F.col("_text"), F.col("_index") == 0
-        if csv is None:
-            frame = frame.where(is_file | ~line.rlike(r"^[ \t]*\z"))
-            frame, typed = _json_stage(frame, schema)
-        else:
-            frame = frame.where(is_file | ((line != "") & (F.col("_index") > F.col("_header_line"))))
-            frame, typed = csv.line_stage(frame, schema)
-        kind = F.when(is_file, "file").when(F.col("_reason").isNull(), "row").otherwise("reject")
-        frame = frame.withColumn(_KIND, kind)
-        kind = F.col(_KIND)
-        return frame.select(
-            _PATH,
-            _KIND,
-            F.when(~is_file, F.col("_index")).cast("long").alias(_LINE),
-            F.when(kind == "reject", line).alias("_raw"),
-            F.when(~is_file, F.col("_reason")).alias("_reason"),
-            F.when(is_file, F.col(_STATUS)).alias(_STATUS),
-            F.when(is_file, F.col(_HEADER)).alias(_HEADER),
-            *[F.when(is_file, F.col(name)).alias(name) for name in detail],
-            *[
-                F.when(kind == "row", F.col(column)).cast(schema[name]).alias(name)
-                for name, column in zip(declared, typed)
-            ],
-        )
+
+    # ---------------------------------------------------------- sessions
+
+    @contextmanager
+    def session(self, kind: str, settings: dict[str, str]) -> Iterator[SparkSession]:
+        """A session for one kind of job ("main", "whole_files") with ``settings`` applied."""
+        if kind not in self._children:
+            try:
+                child = self._spark.newSession()
+                child.conf.set("spark.sql.session.timeZone", self._spark.conf.get("spark.sql.session.timeZone"))
+                for key in _UNSET:
+                    child.conf.unset(key)
+                for key, value in _LISTING.items():
+                    child.conf.set(key, value)
+            except Exception:  # noqa: BLE001 - Spark Connect has no newSession
+                child = None
+            self._children[kind] = child
+            self._child_settings[kind] = dict(_LISTING)
+        child = self._children[kind]
+        if child is not None:
+            current = self._child_settings[kind]
+            for key, value in settings.items():
+                if current.get(key) != value:
+                    child.conf.set(key, value)
+                    current[key] = value
+            yield child
+            return
+        with _settings(self._spark, {**_LISTING, **settings}, _UNSET):
+            yield self._spark
+
+    def main_settings(self, total_bytes: int) -> dict[str, str]:
+        """Block sizes for a main pass over ``total_bytes``: a few blocks per core, small files packed."""
+        try:
+            cores = max(1, int(self._spark.sparkContext.defaultParallelism))
+        except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
+            return {}
+        block = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, total_bytes // (cores * _BLOCKS_PER_CORE) + 1))
+        return {
+            "spark.sql.files.maxPartitionBytes": str(block),
+            "spark.sql.files.openCostInBytes": str(min(block, _OPEN_COST_BYTES)),
+        }
 
     # ---------------------------------------------------------- parquet
 
@@ -199,369 +235,390 @@ class SparkEngine:
         if not passed:
             return None
         ddl = ", ".join(f"`{name}` {column_type}" for name, column_type in schema.items())
-        frame = self._spark.read.schema(ddl).parquet(*[_glob_escape(os.path.abspath(item.path)) for item in passed])
-        collected = frame.select(
-            *[F.col(f"`{name}`") for name in schema],
-            F.col("_metadata.file_path").alias(_PATH),
-            F.col("_metadata.row_index").alias(_LINE),
-        ).toArrow()
-        order = _file_order(collected.column(_PATH), passed)
-        collected = collected.append_column("_order", order).sort_by([("_order", "ascending"), (_LINE, "ascending")])
-        keys = pa.array([item.key for item in passed], pa.string()).take(collected.column("_order"))
-        return collected.select(list(schema)).append_column("_source_file", keys)
+        paths = [os.path.abspath(item.path) for item in passed]
+        rules = _rules(self._spark, SourceSettings(url="file:///", format="json"), schema)
+        with _settings(self._spark, _LISTING):
+            frame = self._spark.read.schema(ddl).parquet(*[_glob_escape(path) for path in paths])
+        file_of = _file_hashes(frame, paths)
+        data = frame.select(
+            rules.file_hash,
+            F.col("_metadata.row_index").alias("_bs"),
+            *[F.col(f"`{name}`").alias(f"_c{index}") for index, name in enumerate(schema)],
+        )
+        data_rows = data.toArrow()
+        order, file_index = _file_order(data_rows, file_of)
+        if order is not None:
+            data_rows = data_rows.take(order)
+        keys = pa.array([item.key for item in passed], pa.string())
+        columns = [data_rows.column(f"_c{index}") for index in range(len(schema))]
+        return pa.Table.from_arrays([*columns, keys.take(pa.array(file_index))], names=[*schema, SOURCE_FILE])
 
 
-def _file_errors(
-    collected: pa.Table, source: SourceSettings, declared: list[str], errors: dict[str, FileError]
-) -> None:
-    """Add the error of each file whose status row says it could not be parsed."""
-    statuses = collected.filter(pc.equal(collected.column(_KIND), "file"))
-    for record in statuses.select(["_source_file", _STATUS, _HEADER, _ENC_LINE, _ENC_OFFSET, _ENC_BYTE]).to_pylist():
-        key = record["_source_file"]
-        if record[_STATUS] == "encoding":
-            failure = DecodeFailure(record[_ENC_LINE] or 1, record[_ENC_OFFSET] or 0, record[_ENC_BYTE] or 0)
-            errors[key] = encoding_error(key, source.encoding, failure)
-        elif record[_STATUS] == "header":
-            names = record[_HEADER] or []
-            errors[key] = drift_error(key, header_differences(declared, names)) if any(names) else no_header_error(key)
+# ----------------------------------------------------------------- driver prep
 
 
-# --------------------------------------------------------------- decoding
+def _prepare(
+    readable: list[tuple[int, InputFile]],
+    source: SourceSettings,
+    schema: dict[str, str],
+    errors: dict[str, FileError],
+    scratch: str,
+) -> list[_Text]:
+    """The files Spark reads, after the checks the driver does on their first bytes."""
+    encoding = canonical_encoding(source.encoding)
+    declared = list(schema)
+    texts: list[_Text] = []
+    for index, item in readable:
+        path, latin1 = item.path, encoding == _LATIN1
+        try:
+            # Spark's line reader drops a leading UTF-8 byte-order mark, which ISO-8859-1 reads as text
+            copy = encoding not in _UTF8_NAMES and (not latin1 or starts_with(path, UTF8_BOM))
+            if copy:
+                path, latin1 = os.path.join(scratch, f"{index}.txt"), False
+                failure = transcode(item.path, source.encoding, path)
+                if failure is not None:
+                    errors[item.key] = encoding_error(item.key, source.encoding, failure)
+                    continue
+            text = _Text(index, item, path, latin1)
+            if source.format == "csv" and source.header:
+                head, skipped = read_head(path, strip_bom=not latin1)
+                if latin1:
+                    head = head.decode("iso8859-1").encode("utf-8")  # only line breaks come before the header
+                check = check_header(item.key, head, skipped, source, declared)
+                if check.undecodable:
+                    failure = find_decode_failure(item.path, source.encoding)
+                    if failure is None:
+                        raise RuntimeError(f"{item.key}: the header line is not UTF-8, but the file decodes")
+                    errors[item.key] = encoding_error(item.key, source.encoding, failure)
+                    continue
+                if check.error is not None:
+                    errors[item.key] = check.error
+                    if latin1 or copy:
+                        continue  # decodes in full: the header error stands
+                    text.check_only = True
+                elif check.header is None:
+                    continue  # no non-blank line: no rows
+                text.header = check.header
+            texts.append(text)
+        except OSError as error:
+            errors[item.key] = read_error(item.key, error.strerror or str(error))
+    return texts
 
 
-def _decode(content: Column, encoding: str) -> tuple[Column, Column, dict[str, Column]]:
-    """(text, valid, {detail column: where decoding failed}) for the declared encoding."""
-    name = canonical_encoding(encoding)
-    if name in _NATIVE_UTF8:
-        valid = F.is_valid_utf8(content)
-        repaired = F.make_valid_utf8(content)
-        prefix = F.substring(repaired, F.lit(1), F.instr(repaired, F.lit("\ufffd")) - 1)
-        offset = F.octet_length(prefix)
-        detail = {
-            _ENC_LINE: F.when(~valid, F.size(F.split(prefix, BREAK, -1))).cast("long"),
-            _ENC_OFFSET: F.when(~valid, offset).cast("long"),
-            _ENC_BYTE: F.when(~valid, F.conv(F.hex(F.substring(content, offset + 1, F.lit(1))), 16, 10)).cast("int"),
-        }
-        return F.when(valid, content.cast("string")), valid, detail
-    if name == _NATIVE_LATIN1:
-        none = F.lit(None)
-        detail = {_ENC_LINE: none.cast("long"), _ENC_OFFSET: none.cast("long"), _ENC_BYTE: none.cast("int")}
-        return F.decode(content, "ISO-8859-1"), F.lit(True), detail
-    decoded = _decoder_udf(name)(content)
-    detail = {_ENC_LINE: decoded["line"], _ENC_OFFSET: decoded["offset"], _ENC_BYTE: decoded["byte"]}
-    return decoded["text"], decoded["text"].isNotNull(), detail
+# ------------------------------------------------------------------ text parse
 
 
-def _decoder_udf(encoding: str):  # type: ignore[no-untyped-def]
-    decode = make_text_decoder(encoding)
+class _TextParse:
+    """One call's CSV or JSON files through the main pass and, for files with rejects, the line pass."""
 
-    def run(data: bytes | None) -> tuple[str | None, int | None, int | None, int | None]:
-        if data is None:
-            return None, None, None, None
-        text, failure = decode(bytes(data))
-        if failure is None:
-            return text, None, None, None
-        return None, failure[0], failure[1], failure[2]
+    def __init__(
+        self, engine: SparkEngine, source: SourceSettings, schema: dict[str, str], texts: list[_Text], errors: dict[str, FileError]
+    ) -> None:
+        self.engine, self.source, self.schema = engine, source, schema
+        self.texts, self.errors = texts, errors
+        self.rules = _rules(engine._spark, source, schema)
+        self.paths = [os.path.abspath(text.path) for text in texts]
+        self.position_of = {path: position for position, path in enumerate(self.paths)}
+        self.header_mode = source.format == "csv" and source.header
+        self.file_of: dict[int, int] = {}
+        self.row_counts = np.zeros(len(texts), np.int64)
+        self.reject_counts = np.zeros(len(texts), np.int64)
 
-    result = StructType(
-        [
-            StructField("text", StringType()),
-            StructField("line", LongType()),
-            StructField("offset", LongType()),
-            StructField("byte", IntegerType()),
-        ]
-    )
-    return F.udf(run, result, useArrow=False)
+    def run(self) -> tuple[pa.Table, pa.Table | None]:
+        """(good rows, rejects or None), in file order; sets ``row_counts`` and ``reject_counts``."""
+        total = sum(os.path.getsize(path) for path in self.paths)
+        with self.engine.session("main", self.engine.main_settings(total)) as session:
+            data = self._main_frame(session).toArrow()
+        order, file_index = _file_order(data, self.file_of)
+        if order is not None:
+            data = data.take(order)
+        kinds = data.column("_k").to_numpy(zero_copy_only=False).astype(np.int64)
+        keep = self._file_errors(kinds, file_index)
+        keep &= ~self._header_rows(kinds, file_index)
+        rejected = keep & ((kinds & _REJECT) != 0)
+        good = keep & ((kinds & (_REJECT | _UNDECODABLE)) == 0)
+        self.reject_counts = np.bincount(file_index[rejected], minlength=len(self.texts))
+        self.row_counts = np.bincount(file_index[good], minlength=len(self.texts))
+        rows = self._rows(data, good, file_index)
+        with_rejects = [text for position, text in enumerate(self.texts) if self.reject_counts[position]]
+        return rows, (self._rejects(with_rejects, self.reject_counts) if with_rejects else None)
 
+    # ------------------------------------------------------------ frames
 
-# -------------------------------------------------------------------- CSV
+    def _lines(self, session: SparkSession, texts: list[_Text], line_numbers: bool) -> DataFrame:
+        """``_fh`` (path hash), ``_bs`` (block offset) or ``_ln`` (line number), ``_line`` (raw), of every line."""
+        paths = [os.path.abspath(text.path) for text in texts]
+        frame = session.read.text([_glob_escape(path) for path in paths])
+        for path_hash, index in _file_hashes(frame, paths).items():
+            position = self.position_of[paths[index]]
+            if self.file_of.setdefault(path_hash, position) != position:
+                raise RuntimeError(f"two files of one call have the same path hash ({paths[index]!r})")
+        rules = self.rules
+        return frame.select(rules.file_hash, rules.line_number if line_numbers else rules.block_start, rules.line)
 
+    def _main_frame(self, session: SparkSession) -> DataFrame:
+        frames = []
+        parsed = [text for text in self.texts if not text.check_only]
+        for (positions, latin1), members in _groups(parsed, lambda text: (_positions(text), text.latin1)):
+            headers = [text.header for text in members if text.header is not None]
+            first = (tuple(sorted({header.text for header in headers})), max(header.offset for header in headers)) if headers else None
+            plan = self.rules.plan(positions, with_reason=False)
+            main = self.rules.main_columns(positions, latin1, first)
+            frame = self._lines(session, members, line_numbers=False).where(~self.rules.blank)
+            frames.append(plan.apply(frame, self.rules.decoding[latin1]).select(*main))
+        checks = [text for text in self.texts if text.check_only]
+        if checks:
+            frame = self._lines(session, checks, line_numbers=False).where(self.rules.undecodable)
+            frames.append(frame.select(*self.rules.check_columns()))
+        return _union(frames)
 
-def _java_char(char: str) -> str:
-    return "\\x{%x}" % ord(char)
+    # ------------------------------------------------------------ driver
 
+    def _file_errors(self, kinds: np.ndarray, file_index: np.ndarray) -> np.ndarray:
+        """Record the encoding errors Spark found; the mask of rows of files without an error."""
+        undecodable = np.unique(file_index[(kinds & _UNDECODABLE) != 0])
+        for position in undecodable.tolist():
+            text = self.texts[position]
+            failure = find_decode_failure(text.item.path, self.source.encoding)
+            if failure is None:
+                raise RuntimeError(f"{text.item.key}: Spark found bytes that are not UTF-8, but the file decodes")
+            self.errors[text.item.key] = encoding_error(text.item.key, self.source.encoding, failure)
+        failed = np.array([text.item.key in self.errors for text in self.texts], dtype=bool)
+        return ~failed[file_index]
 
-def _java_replacement(char: str) -> str:
-    return "\\" + char if char in "\\$" else char
+    def _header_rows(self, kinds: np.ndarray, file_index: np.ndarray) -> np.ndarray:
+        """The mask of header lines: the first line of each file that reads as its header."""
+        mask = np.zeros(len(kinds), dtype=bool)
+        if not self.header_mode:
+            return mask
+        candidates = np.flatnonzero((kinds & _HEADER) != 0)
+        files, first = np.unique(file_index[candidates], return_index=True)
+        mask[candidates[first]] = True
+        found = set(files.tolist())
+        for position, text in enumerate(self.texts):
+            if text.header is not None and position not in found and text.item.key not in self.errors:
+                raise RuntimeError(f"{text.item.key}: spark did not read the header line {text.header.line}")
+        return mask
 
-
-class _Csv:
-    """Java regular expressions that split and unquote CSV lines as pyarrow.csv does.
-
-    A field starting with the quote runs to the closing quote (a doubled quote,
-    or the escape character, protects a quote), then takes any characters up
-    to the next delimiter as they are; other fields run to the next delimiter.
-    With an escape character, it protects the next character anywhere.
-    """
-
-    def __init__(self, source: SourceSettings) -> None:
-        self.delimiter, self.quote = source.delimiter, source.quote
-        self.escape = source.escape if source.escape and source.escape != source.quote else None
-        d, q = _java_char(self.delimiter), _java_char(self.quote)
-        if self.escape is None:
-            inner = f"[^{q}]*+(?:{q}{q}[^{q}]*+)*+"
-            rest = f"[^{d}]*+"
+    def _rows(self, data: pa.Table, good: np.ndarray, file_index: np.ndarray) -> pa.Table:
+        """The good rows with their ``_source_file``: slices around the dropped rows when they are few."""
+        table = data.select([f"_c{index}" for index in range(len(self.schema))])
+        dropped = np.flatnonzero(~good)
+        if len(dropped) <= max(256, len(good) // 1000):
+            starts, ends = np.concatenate(([0], dropped + 1)), np.concatenate((dropped, [len(good)]))
+            pieces = [table.slice(start, end - start) for start, end in zip(starts.tolist(), ends.tolist()) if end > start]
+            table = pa.concat_tables(pieces) if pieces else table.slice(0, 0)
         else:
-            e = _java_char(self.escape)
-            inner = f"[^{q}{e}]*+(?:{e}.[^{q}{e}]*+)*+"
-            rest = f"[^{d}{e}]*+(?:{e}.?[^{d}{e}]*+)*+"
-        token = f"(?:{q}{inner}{q}{rest}|(?!{q}){rest})"
-        self.line_ok = f"(?s)^(?:{d}{token})++\\z"
-        self._extract = f"(?s){d}({token})"
-        self._inner = f"(?s)^{q}({inner}){q}"
-        self._rest = f"(?s)^{q}{inner}{q}(.*)\\z"
+            table = table.filter(pa.array(good))
+        keys = pa.array([text.item.key for text in self.texts], pa.string())
+        source_file = keys.take(pa.array(file_index[good]))
+        return pa.Table.from_arrays([*table.columns, source_file], names=[*self.schema, SOURCE_FILE])
 
-    def tokens(self, line: Column) -> Column:
-        """The raw fields of ``line`` (quotes still in place)."""
-        return F.regexp_extract_all(F.concat(F.lit(self.delimiter), line), F.lit(self._extract), 1)
+    # ------------------------------------------------------------ rejects
 
-    def _unescape(self, text: Column) -> Column:
-        if self.escape is None:
-            return text
-        return F.regexp_replace(text, f"(?s){_java_char(self.escape)}(.)", "$1")
+    def _rejects(self, texts: list[_Text], expected: np.ndarray) -> pa.Table:
+        """The rejects of ``texts`` with line numbers, raw text and reasons (the line pass).
 
-    def unquote(self, token: Column) -> Column:
-        """The value of a raw field: NULL when empty and unquoted."""
-        if self.escape is None:
-            q = _java_char(self.quote)
-            inner = F.regexp_replace(F.regexp_extract(token, self._inner, 1), f"{q}{q}", _java_replacement(self.quote))
-        else:
-            inner = self._unescape(F.regexp_extract(token, self._inner, 1))
-        quoted = F.concat(inner, self._unescape(F.regexp_extract(token, self._rest, 1)))
-        return (
-            F.when(token.isNull(), F.lit(None))
-            .when(token.startswith(self.quote), quoted)
-            .when(token == "", F.lit(None))
-            .otherwise(self._unescape(token))
+        Each file is read whole by one task, so the row number within the
+        task is the physical line number.
+        """
+        frames = []
+        with self.engine.session("whole_files", _WHOLE_FILES) as session:
+            key = lambda text: (_positions(text), text.latin1, text.header.line if text.header else 0)  # noqa: E731
+            for (positions, latin1, header_line), members in _groups(texts, key):
+                plan = self.rules.plan(positions, with_reason=True)
+                keep = ~self.rules.blank
+                if header_line:
+                    keep = keep & (F.col("_ln") > header_line)
+                frame = self._lines(session, members, line_numbers=True).where(keep)
+                frame = plan.apply(frame, self.rules.decoding[latin1])
+                frames.append(frame.select(*self.rules.reject_columns(positions)).where(F.col("_reason").isNotNull()))
+            collected = _union(frames).toArrow()
+        file_index = _file_indexes(collected, self.file_of)
+        found = np.bincount(file_index, minlength=len(self.texts))
+        for position, text in enumerate(self.texts):
+            if found[position] != expected[position]:
+                raise RuntimeError(
+                    f"{text.item.key}: the line pass found {found[position]} rejected rows, the main pass {expected[position]}"
+                )
+        lines = collected.column("_ln").to_numpy(zero_copy_only=False)
+        order = pa.array(np.lexsort((lines, file_index)))
+        keys = pa.array([text.item.key for text in self.texts], pa.string())
+        return pa.Table.from_arrays(
+            [
+                keys.take(pa.array(file_index).take(order)),
+                collected.column("_ln").take(order),
+                collected.column("_raw").take(order),
+                collected.column("_reason").take(order),
+            ],
+            schema=REJECTS_SCHEMA,
         )
 
-    def header_stage(self, frame: DataFrame, declared: list[str]) -> tuple[DataFrame, Column, list[Column]]:
-        """Add the header names (first non-blank line) and its line number; return (frame, ok, positions)."""
-        frame = frame.withColumns(
-            {
-                "_first": F.regexp_extract("_t", r"^[\r\n]*([^\r\n]*)", 1),
-                "_header_line": F.size(F.split(F.regexp_extract("_t", r"^[\r\n]*", 0), BREAK, -1)),
-            }
-        )
-        first = F.col("_first")
-        frame = frame.withColumns(
-            {
-                "_first_ok": F.concat(F.lit(self.delimiter), first).rlike(self.line_ok),
-                "_first_tokens": self.tokens(first),
-            }
-        )
-        def name_of(token: Column) -> Column:
-            return F.trim(F.coalesce(self.unquote(token), F.lit("")), F.lit(" \t"))
 
-        trimmed = F.transform("_first_tokens", name_of)
-        frame = frame.withColumn(_HEADER, F.when(F.col("_first_ok"), trimmed).otherwise(F.array(first)))
-        names = F.col(_HEADER)
-        declared_array = F.array(*[F.lit(name) for name in declared])
-        ok = (
-            (F.size(names) == len(declared))
-            & (F.size(F.array_distinct(names)) == len(declared))
-            & (F.size(F.array_except(names, declared_array)) == 0)
-        )
-        return frame, ok, [F.array_position(names, F.lit(name)).cast("int") for name in declared]
-
-    def line_stage(self, frame: DataFrame, schema: dict[str, str]) -> tuple[DataFrame, list[str]]:
-        """Add ``_reason`` (NULL for a good row) and one typed column per declared column (names returned)."""
-        width = len(schema)
-        frame = frame.withColumn("_dl", F.concat(F.lit(self.delimiter), F.col("_text")))
-        frame = frame.withColumns(
-            {"_ok": F.col("_dl").rlike(self.line_ok), "_tokens": F.regexp_extract_all("_dl", F.lit(self._extract), 1)}
-        )
-        frame = frame.withColumns({f"_v{i}": F.try_element_at("_tokens", F.col(f"_pos{i}")) for i in range(width)})
-        frame = frame.withColumns({f"_u{i}": self.unquote(F.col(f"_v{i}")) for i in range(width)})
-        specs = [(f"_u{i}", name, column_type) for i, (name, column_type) in enumerate(schema.items())]
-        frame, typed, reasons = _cast_stage(frame, specs)
-        count = F.size("_tokens")
-        reason = (
-            F.when(~F.col("_ok"), F.lit(UNTERMINATED_REASON))
-            .when(count != width, F.concat(F.lit(f"expected {width} columns, found "), count.cast("string")))
-            .otherwise(_join_reasons([F.col(name) for name in reasons]))
-        )
-        return frame.withColumn("_reason", reason), typed
+# ----------------------------------------------------------------- expressions
 
 
-def _join_reasons(reasons: list[Column]) -> Column:
-    if not reasons:
-        return F.lit(None).cast("string")
-    joined = F.concat_ws("; ", *reasons)
-    return F.when(joined != "", joined)
+class _Rules(LineRules):
+    """:class:`LineRules` plus the engine's own columns, built once and kept (see :func:`_rules`)."""
+
+    def __init__(self, source: SourceSettings, schema: dict[str, str]) -> None:
+        super().__init__(source, schema)
+        self._columns: dict[tuple[object, ...], list[Column]] = {}
+        self.nulls = [F.lit(None).cast(column_type).alias(f"_c{index}") for index, column_type in enumerate(schema.values())]
+        self.file_hash = F.xxhash64(F.input_file_name()).alias("_fh")
+        self.block_start = F.input_file_block_start().alias("_bs")
+        self.line_number = (F.monotonically_increasing_id().bitwiseAND(_LINE_MASK) + 1).alias("_ln")
+        self.line = F.col("value").alias("_line")
+        valid = F.is_valid_utf8(F.col("_line"))
+        self.undecodable = ~valid
+        self.decoding = {
+            True: {"_valid": F.lit(True), "_text": F.decode(F.col("_line").cast("binary"), "ISO-8859-1")},
+            False: {"_valid": valid, "_text": F.when(valid, F.col("_line"))},
+        }
+        """``_valid`` (the line is UTF-8) and ``_text`` (the line decoded, NULL where it is not), by latin1."""
+
+    def main_columns(self, positions: tuple[int, ...] | None, latin1: bool, first: tuple[tuple[str, ...], int] | None) -> list[Column]:
+        """``_fh``, ``_bs``, ``_k`` (kind) and the typed values ``_c0``... of the main pass.
+
+        ``first``: the header texts of the files and the largest byte offset of
+        a header line: a line that reads as a header there is flagged.
+        """
+        key = ("main", positions, latin1, first)
+        if key not in self._columns:
+            plan = self.plan(positions, with_reason=False)
+            kind = F.when(plan.reject, F.lit(_REJECT)).otherwise(F.lit(0))
+            if first is not None:
+                names, offset = first
+                header = (F.col("_bs") <= offset) & F.col("_text").isin(*names)
+                kind = kind + F.when(header, F.lit(_HEADER)).otherwise(F.lit(0))
+            kind = F.when(~F.col("_valid"), F.lit(_UNDECODABLE)).otherwise(kind)
+            typed = [value.cast(column_type).alias(f"_c{i}") for i, (value, column_type) in enumerate(zip(plan.typed, self.schema.values()))]
+            self._columns[key] = [F.col("_fh"), F.col("_bs"), kind.cast("byte").alias("_k"), *typed]
+        return self._columns[key]
+
+    def check_columns(self) -> list[Column]:
+        """The main pass's columns for an undecodable line of a file read only for that."""
+        key = ("check",)
+        if key not in self._columns:
+            kind = F.lit(_UNDECODABLE).cast("byte").alias("_k")
+            self._columns[key] = [F.col("_fh"), F.col("_bs"), kind, *self.nulls]
+        return self._columns[key]
+
+    def reject_columns(self, positions: tuple[int, ...] | None) -> list[Column]:
+        """``_fh``, ``_ln``, ``_raw`` and ``_reason`` of the line pass."""
+        key = ("reject", positions)
+        if key not in self._columns:
+            plan = self.plan(positions, with_reason=True)
+            assert plan.reason is not None
+            self._columns[key] = [F.col("_fh"), F.col("_ln"), F.col("_text").alias("_raw"), plan.reason.alias("_reason")]
+        return self._columns[key]
 
 
-# ----------------------------------------------------------------- casting
+_RULES: dict[tuple[object, ...], _Rules] = {}
+_RULES_KEPT = 32
 
 
-def _cast_stage(frame: DataFrame, specs: list[tuple[str, str, str]]) -> tuple[DataFrame, list[str], list[str]]:
-    """Cast text columns by the rules in ``types.py``.
+def _rules(session: SparkSession, source: SourceSettings, schema: dict[str, str]) -> _Rules:
+    """The rules for a dialect and schema, kept for later calls (building them costs JVM round trips)."""
+    flavour = type(session).__module__  # classic and Spark Connect columns differ
+    key = (flavour, source.format, source.delimiter, source.quote, source.escape, tuple(schema.items()))
+    rules = _RULES.pop(key, None) or _Rules(source, schema)
+    _RULES[key] = rules
+    while len(_RULES) > _RULES_KEPT:
+        _RULES.pop(next(iter(_RULES)))
+    return rules
 
-    ``specs`` holds (text column, declared name, declared type). Returns the
-    frame, the typed column per spec (NULL where rejected) and the reason
-    columns (NULL where the value is good) of the non-string specs.
+
+def _union(frames: list[DataFrame]) -> DataFrame:
+    result = frames[0]
+    for frame in frames[1:]:
+        result = result.union(frame)
+    return result
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _positions(text: _Text) -> tuple[int, ...] | None:
+    return text.header.positions if text.header is not None else None
+
+
+def _groups(texts: list[_Text], key) -> list[tuple[object, list[_Text]]]:  # type: ignore[no-untyped-def]
+    """``texts`` grouped by ``key`` (first-seen order)."""
+    groups: dict[object, list[_Text]] = {}
+    for text in texts:
+        groups.setdefault(key(text), []).append(text)
+    return list(groups.items())
+
+
+def _file_hashes(frame: DataFrame, paths: list[str]) -> dict[int, int]:
+    """{hash of a file's ``input_file_name()``: its index in ``paths``} for the files ``frame`` reads."""
+    wanted = {path: index for index, path in enumerate(paths)}
+    found: dict[int, int] = {}
+    for uri in frame.inputFiles():
+        local = unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
+        index = wanted.get(local)
+        if index is None:
+            index = wanted.get(os.path.realpath(local))
+        if index is None:
+            raise RuntimeError(f"spark reads {uri!r}, which is none of the files asked for")
+        path_hash = spark_xxhash64(uri)
+        if found.get(path_hash, index) != index:
+            raise RuntimeError(f"two files of one call have the same path hash ({uri!r})")
+        found[path_hash] = index
+    return found
+
+
+def _file_indexes(data: pa.Table, file_of: dict[int, int]) -> np.ndarray:
+    """The index of each row's file, from its ``_fh`` path hash."""
+    if not data.num_rows:
+        return np.zeros(0, np.int64)
+    position = pc.index_in(data.column("_fh"), value_set=pa.array(list(file_of), pa.int64()))
+    if position.null_count:
+        raise RuntimeError("spark returned rows of a file it did not name")
+    indexes = np.asarray(list(file_of.values()), dtype=np.int64)
+    return indexes[position.to_numpy(zero_copy_only=False).astype(np.int64)]
+
+
+def _file_order(data: pa.Table, file_of: dict[int, int]) -> tuple[np.ndarray | None, np.ndarray]:
+    """(the permutation that orders ``data`` by file, then ``_bs``, or None if it is in order; file per row).
+
+    ``_bs`` is the offset of a row's block (text) or its row number (Parquet);
+    the sort is stable, as Spark returns the rows of a block in order.
     """
-    cast = [(column, name, column_type) for column, name, column_type in specs if column_type != "string"]
-    frame = frame.withColumns({f"{c}_r": F.regexp_replace(c, r"^[ \t]+|[ \t]+\z", "") for c, _, _ in cast})
-    frame = frame.withColumns({f"{c}_x": F.when(F.col(f"{c}_r") != "", F.col(f"{c}_r")) for c, _, _ in cast})
-    frame = frame.withColumns(
-        {
-            f"{c}_y": F.when(F.col(f"{c}_x").rlike(text_pattern(t) or ""), _convert(F.col(f"{c}_x"), t))
-            for c, _, t in cast
-        }
-    )
-    reasons = {}
-    for column, name, column_type in cast:
-        prefix, suffix = value_reason_parts(name, column_type)
-        bad = F.col(f"{column}_x").isNotNull() & F.col(f"{column}_y").isNull()
-        shown = F.substring(column, 1, MAX_SHOWN_VALUE)
-        reasons[f"{column}_e"] = F.when(bad, F.concat(F.lit(prefix), shown, F.lit(suffix)))
-    frame = frame.withColumns(reasons)
-    typed = [column if column_type == "string" else f"{column}_y" for column, _, column_type in specs]
-    return frame, typed, list(reasons)
+    file_index = _file_indexes(data, file_of)
+    if len(file_index) < 2:
+        return None, file_index
+    offsets = data.column("_bs").to_numpy(zero_copy_only=False).astype(np.int64)
+    if offsets.max() < (1 << 40):
+        key = (file_index << 40) | offsets
+        if (np.diff(key) >= 0).all():
+            return None, file_index
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((offsets, file_index))
+    return order, file_index[order]
 
 
-def _convert(text: Column, column_type: str) -> Column:
-    """Cast text that matched the type's pattern; NULL when out of range or not a calendar value."""
-    if column_type in INT_LIMITS or column_type == "double":
-        return text.try_cast(column_type)
-    if column_type == "boolean":
-        lowered = F.lower(text)
-        return F.when(lowered.isin("true", "1"), F.lit(True)).when(lowered.isin("false", "0"), F.lit(False))
-    if column_type == "date":
-        return F.when(~text.startswith(YEAR_ZERO_PREFIX), text.try_cast("date"))
-    if column_type == "timestamp":
-        date, time, fraction, hours, minutes = (F.regexp_extract(text, TIMESTAMP_PATTERN, i) for i in range(1, 6))
-        offset = F.when(hours == "", F.lit("Z")).otherwise(
-            F.concat(hours, F.lit(":"), F.when(minutes == "", F.lit("00")).otherwise(minutes))
-        )
-        normalized = F.concat(date, F.lit("T"), F.when(time == "", F.lit("00:00:00")).otherwise(time), fraction, offset)
-        return F.when(~text.startswith(YEAR_ZERO_PREFIX), normalized.try_cast("timestamp"))
-    precision, scale = decimal_precision_scale(column_type)  # type: ignore[misc]
-    integer = F.length(F.regexp_extract(text, DECIMAL_DIGITS_PATTERN, 1))
-    fraction_digits = F.length(F.regexp_extract(text, DECIMAL_DIGITS_PATTERN, 2))
-    fits = (integer <= precision - scale) & (fraction_digits <= scale)
-    return F.when(fits, text.try_cast(column_type))
-
-
-# -------------------------------------------------------------------- JSON
-
-
-def _json_stage(frame: DataFrame, schema: dict[str, str]) -> tuple[DataFrame, list[str]]:
-    """Add ``_reason`` (NULL for a good row) and one typed column per declared column (names returned)."""
-    declared = F.array(*[F.lit(name) for name in schema])
-    frame = frame.withColumns({"_v": F.try_parse_json("_text"), "_keys": F.json_object_keys("_text")})
-    frame = frame.withColumns(
-        {
-            "_top": F.schema_of_variant("_v"),
-            "_missing": F.array_except(declared, F.col("_keys")),
-            "_unknown": F.array_except(F.col("_keys"), declared),
-        }
-    )
-    missing, unknown = F.col("_missing"), F.col("_unknown")
-    key_reason = F.concat_ws(
-        "; ",
-        F.when(F.size(missing) > 0, F.concat(F.lit("missing column(s): "), F.array_join(missing, ", "))),
-        F.when(F.size(unknown) > 0, F.concat(F.lit("unknown column(s): "), F.array_join(unknown, ", "))),
-    )
-    indexes = range(len(schema))
-    frame = frame.withColumns(
-        {
-            "_key_reason": key_reason,
-            **{f"_x{i}": F.variant_get("_v", f"$.{name}", "variant") for i, name in zip(indexes, schema)},
-        }
-    )
-    frame = frame.withColumns(
-        {
-            **{f"_k{i}": F.schema_of_variant(f"_x{i}") for i in indexes},
-            **{f"_s{i}": F.variant_get(f"_x{i}", "$", "string") for i in indexes},
-        }
-    )
-    specs = [(f"_s{i}", name, column_type) for i, (name, column_type) in enumerate(schema.items())]
-    frame, text_typed, _ = _cast_stage(frame, specs)
-    frame = frame.withColumns(
-        {f"_n{i}": _json_number(i, column_type, text_typed[i]) for i, column_type in enumerate(schema.values())}
-    )
-    values = {}
-    for i, (name, column_type) in enumerate(schema.items()):
-        typed, reason = _json_value(i, name, column_type, text_typed[i])
-        values[f"_j{i}"], values[f"_je{i}"] = typed, reason
-    frame = frame.withColumns(values)
-    top, line = F.col("_top"), F.col("_text")
-    # try_parse_json ignores text after the value: the line must end where the value does
-    complete = (
-        F.when(top.startswith("OBJECT"), line.rlike(r"\}[ \t]*\z"))
-        .when(top.startswith("ARRAY"), line.rlike(r"\][ \t]*\z"))
-        .when(top == "STRING", line.rlike(r"\"[ \t]*\z"))
-        .when(top == "BOOLEAN", line.rlike(r"e[ \t]*\z"))
-        .when(top == "VOID", line.rlike(r"l[ \t]*\z"))
-        .otherwise(line.rlike(r"[0-9][ \t]*\z"))
-    )
-    reason = (
-        F.when(F.col("_v").isNull() | ~complete, F.lit("invalid JSON"))
-        .when(~top.startswith("OBJECT<"), F.lit("not a JSON object"))
-        .when(F.col("_key_reason") != "", F.col("_key_reason"))
-        .otherwise(_join_reasons([F.col(f"_je{i}") for i in indexes]))
-    )
-    return frame.withColumn("_reason", reason), [f"_j{i}" for i in indexes]
-
-
-def _json_number(index: int, column_type: str, text_typed: str) -> Column:
-    """The typed value of a JSON number (NULL when the type cannot take it)."""
-    kind, value = F.col(f"_k{index}"), F.col(f"_x{index}")
-    if column_type in INT_LIMITS:
-        return F.when(kind == "BIGINT", F.try_variant_get(value, "$", column_type))
-    if column_type == "double":
-        return F.col(f"_s{index}").try_cast("double")
-    if is_decimal(column_type):
-        return F.when(kind != "DOUBLE", F.col(text_typed))
-    return F.lit(None)
-
-
-def _json_value(index: int, name: str, column_type: str, text_typed: str) -> tuple[Column, Column]:
-    """(typed value, reason or NULL) of one JSON value by its kind (see ``arrow_engine._json_value``)."""
-    kind, value, number = F.col(f"_k{index}"), F.col(f"_x{index}"), F.col(f"_n{index}")
-    is_number = kind.isin("BIGINT", "DOUBLE", "FLOAT") | kind.startswith("DECIMAL")
-    numeric = column_type in NUMERIC_TYPES or is_decimal(column_type)
-    text_reason = F.col(f"_s{index}_e") if column_type != "string" else F.lit(None)
-    number_reason = F.lit(json_kind_reason(name, column_type, "number"))
-    boolean_reason = F.lit(None) if column_type == "boolean" else F.lit(json_kind_reason(name, column_type, "boolean"))
-    typed = (
-        F.when(kind == "STRING", F.col(text_typed))
-        .when(is_number, number if numeric else F.lit(None))
-        .when(kind == "BOOLEAN", F.variant_get(value, "$", "boolean") if column_type == "boolean" else F.lit(None))
-    )
-    reason = (
-        F.when(kind == "VOID", F.lit(None))
-        .when(kind == "STRING", text_reason)
-        .when(is_number, F.when(number.isNull(), number_reason) if numeric else number_reason)
-        .when(kind == "BOOLEAN", boolean_reason)
-        .when(kind.startswith("OBJECT"), F.lit(json_kind_reason(name, column_type, "object")))
-        .when(kind.startswith("ARRAY"), F.lit(json_kind_reason(name, column_type, "array")))
-    )
-    return typed.cast(column_type), reason
-
-
-# ----------------------------------------------------------------- helpers
+@contextmanager
+def _settings(session: SparkSession, values: dict[str, str], unset: tuple[str, ...] = ()) -> Iterator[None]:
+    """Set SQL settings of ``session`` for the duration (and unset ``unset``), then restore them."""
+    previous = {key: session.conf.get(key, None) for key in [*values, *unset]}
+    try:
+        for key, value in values.items():
+            session.conf.set(key, value)
+        for key in unset:
+            session.conf.unset(key)
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                session.conf.unset(key)
+            else:
+                session.conf.set(key, value)
 
 
 def _glob_escape(path: str) -> str:
     """``path`` with Hadoop glob characters escaped, so it names exactly one file."""
     return re.sub(r"([\\*?\[\]{}])", r"\\\1", path)
 
-
-def _file_order(paths: pa.ChunkedArray, files: list[InputFile]) -> pa.Array:
-    """The index in ``files`` of each row's Spark file path (``file:`` URI, percent-encoded)."""
-    wanted = {os.path.abspath(item.path): index for index, item in enumerate(files)}
-    distinct = pc.unique(paths).to_pylist()
-    order = []
-    for uri in distinct:
-        local = unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
-        index = wanted.get(local)
-        if index is None:
-            index = wanted.get(os.path.realpath(local))
-        if index is None:
-            raise RuntimeError(f"spark read {uri!r}, which is none of the files asked for")
-        order.append(index)
-    positions = pc.index_in(paths, value_set=pa.array(distinct, pa.string()))
-    return pa.array(order, pa.int64()).take(positions)
