@@ -22,6 +22,7 @@ declaration raises :class:`SchemaMismatch` (the store does not migrate).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from sqlalchemy import Connection, text
@@ -240,27 +241,44 @@ def work_table(name: str, postgres: bool) -> str:
 
 def create_stage_table(connection: Connection, spec: MergeSpec, postgres: bool) -> str:
     """A temporary table for the batch's rows (dropped at commit on PostgreSQL); returns its name."""
-    return _create_work_table(connection, spec, STAGE_TABLE, postgres, extra="")
+    return create_work_table(connection, spec, STAGE_TABLE, postgres)
 
 
 def create_changes_table(connection: Connection, spec: MergeSpec, postgres: bool) -> str:
     """A temporary table for the classified changes: product columns + ``_action`` (I, U, D)."""
-    return _create_work_table(connection, spec, CHANGES_TABLE, postgres, extra=f", {quote_ident(ACTION_COLUMN)} TEXT NOT NULL")
+    return create_work_table(connection, spec, CHANGES_TABLE, postgres, extra=(f"{quote_ident(ACTION_COLUMN)} TEXT NOT NULL",))
 
 
-def _create_work_table(connection: Connection, spec: MergeSpec, name: str, postgres: bool, extra: str) -> str:
-    columns = ", ".join(f"{quote_ident(column)} {sql_type(column_type, postgres)}" for column, column_type in spec.columns)
-    if postgres:
-        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({columns}{extra}) ON COMMIT DROP")
+def create_work_table(
+    connection: Connection, spec: MergeSpec, name: str, postgres: bool, extra: tuple[str, ...] = (), *, reuse: bool = False
+) -> str:
+    """An empty temporary table ``name``: the product's columns, then the ``extra`` column definitions; its qualified name.
+
+    PostgreSQL drops it at commit (``ON COMMIT DROP``). With ``reuse``, it is
+    instead kept by the session and emptied at each commit (``ON COMMIT DELETE
+    ROWS``; a rollback takes back its rows too), so a pooled session creates it
+    once rather than once per transaction (no catalog rows written and deleted
+    again); its name then carries a hash of its columns, so two layouts never
+    share one. SQLite keeps temporary tables per connection, so an earlier one
+    of the same name is dropped first and the caller drops it when done
+    (:func:`drop_work_tables`).
+    """
+    columns = [f"{quote_ident(column)} {sql_type(column_type, postgres)}" for column, column_type in spec.columns]
+    definition = ", ".join(columns + list(extra))
+    if postgres and reuse:
+        name = f"{name}_{hashlib.sha1(definition.encode()).hexdigest()[:12]}"
+        connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {quote_ident(name)} ({definition}) ON COMMIT DELETE ROWS")
+    elif postgres:
+        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({definition}) ON COMMIT DROP")
     else:
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS {work_table(name, postgres)}")
-        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({columns}{extra})")
+        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({definition})")
     return work_table(name, postgres)
 
 
-def drop_work_tables(connection: Connection, postgres: bool) -> None:
-    """Drop the work tables (SQLite keeps temp tables per connection; PostgreSQL drops them at commit)."""
+def drop_work_tables(connection: Connection, postgres: bool, names: tuple[str, ...] = (STAGE_TABLE, CHANGES_TABLE)) -> None:
+    """Drop the work tables ``names`` (SQLite keeps temp tables per connection; PostgreSQL drops them at commit)."""
     if postgres:
         return
-    for name in (STAGE_TABLE, CHANGES_TABLE):
+    for name in names:
         connection.exec_driver_sql(f"DROP TABLE IF EXISTS {work_table(name, postgres)}")

@@ -50,11 +50,12 @@ from platform_assets.merge.replication.queries import delta_select
 from platform_assets.merge.replication.seed import column_types
 from platform_assets.merge.replication.state import Fingerprint, load_state, record_synced
 from platform_assets.merge.replication.transfer import copy_select
-from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec, sql_type
+from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec
 from platform_assets.merge.store import MergeStore
-from platform_assets.merge.tables import work_table
+from platform_assets.merge.tables import create_work_table, drop_work_tables
 
 DELTA_TABLE = "_pa_replica_delta"
+DELTA_BATCH_COLUMNS = ('"_batch_in" INTEGER NOT NULL', '"_batch_out" INTEGER NOT NULL')
 LIVE = f"{LIVE_BATCH_OUT:d}"
 INDEX_DRIVEN_FRACTION = 0.05
 
@@ -82,7 +83,7 @@ def apply_delta(
         try:
             lock_product(connection, spec.product, postgres)
             _check_last_batch(connection, spec, from_batch)
-            delta = create_work_table(connection, spec, DELTA_TABLE, ['"_batch_in" INTEGER NOT NULL', '"_batch_out" INTEGER NOT NULL'], postgres)
+            delta = create_work_table(connection, spec, DELTA_TABLE, postgres, extra=DELTA_BATCH_COLUMNS, reuse=True)
             copied = copy_select(primary, delta_select(spec, from_batch, to_batch), connection, delta, postgres, column_types(spec)).rows
             copied_at = time.monotonic()
             _plan_joins(connection, spec, delta, copied, postgres)
@@ -95,7 +96,7 @@ def apply_delta(
                 counts = count_changes(connection, spec, delta, from_batch, to_batch)
                 apply_live_only(connection, spec, delta, from_batch, to_batch)
             record_synced(connection, spec.product, primary.name, to_batch, fingerprint, layout)
-            _drop_work_tables(connection, postgres)
+            drop_work_tables(connection, postgres, (DELTA_TABLE,))
             failpoint("replicate.incremental.before_commit")
             transaction.commit()
         except BaseException:
@@ -113,23 +114,6 @@ def _check_last_batch(connection: Connection, spec: MergeSpec, expected: int) ->
             f"replica {spec.product!r}: its last synced batch changed from {expected} to {current} during this sync "
             "(another sync of the product ran against the same replica store); run the sync again"
         )
-
-
-def create_work_table(connection: Connection, spec: MergeSpec, name: str, extra: list[str], postgres: bool) -> str:
-    """A temporary table with the product's columns and ``extra`` column definitions; its qualified name."""
-    columns = ", ".join([f"{quote_ident(column)} {sql_type(column_type, postgres)}" for column, column_type in spec.columns] + extra)
-    if postgres:
-        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({columns}) ON COMMIT DROP")
-    else:
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {work_table(name, postgres)}")
-        connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({columns})")
-    return work_table(name, postgres)
-
-
-def _drop_work_tables(connection: Connection, postgres: bool) -> None:
-    """SQLite keeps temp tables per connection (PostgreSQL drops them at commit)."""
-    if not postgres:
-        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {work_table(DELTA_TABLE, postgres)}")
 
 
 def replica_rows_estimate(connection: Connection, table: str) -> float:
