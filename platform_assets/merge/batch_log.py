@@ -144,6 +144,15 @@ def batch_statuses(connection: Connection, product_name: str) -> dict[int, str]:
     return {int(batch): status for batch, status in rows}
 
 
+def committed_times(connection: Connection, product_name: str) -> dict[int, datetime | None]:
+    """batch -> commit time (aware UTC) of every committed batch of the product, in one query."""
+    rows = connection.execute(
+        text(f"SELECT batch, committed_at FROM {_LOG} WHERE product = :product AND status = :status"),
+        {"product": product_name, "status": COMMITTED},
+    ).all()
+    return {int(batch): from_db(committed_at) for batch, committed_at in rows}
+
+
 def batch_entry(connection: Connection, product_name: str, batch: int) -> BatchLogEntry | None:
     row = connection.execute(
         text(f"SELECT {_COLUMNS} FROM {_LOG} WHERE product = :product AND batch = :batch"),

@@ -77,6 +77,16 @@ def read_epoch(connection: Connection) -> str:
     ).scalar_one()
 
 
+def missing_tables(connection: Connection, names: tuple[str, ...], postgres: bool) -> list[str]:
+    """Those of ``names`` (tables of the connection's default schema / main database) that do not exist; one query."""
+    if postgres:
+        checks = ", ".join(f"to_regclass(:t{index}) IS NOT NULL" for index in range(len(names)))
+        found = connection.execute(text(f"SELECT {checks}"), {f"t{index}": quote_ident(name) for index, name in enumerate(names)}).one()
+        return [name for name, exists in zip(names, found) if not exists]
+    rows = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+    return [name for name in names if name not in set(rows)]
+
+
 def expected_columns(spec: MergeSpec, postgres: bool) -> list[tuple[str, str]]:
     """(name, type) of the product's merge table, in order, as the catalog reports them."""
     columns = [(name, sql_type(column_type, postgres)) for name, column_type in spec.columns]

@@ -116,29 +116,32 @@ def _check_last_batch(connection: Connection, spec: MergeSpec, expected: int) ->
         )
 
 
-def replica_rows_estimate(connection: Connection, table: str) -> float:
-    """PostgreSQL: the planner's row count of ``table`` (the sum over its partitions when partitioned)."""
-    return float(
-        connection.execute(
-            text(
-                "SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0) FROM pg_class AS c WHERE c.relkind <> 'p' AND "
-                "(c.oid = to_regclass(:name) OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(:name)))"
-            ),
-            {"name": quote_ident(table)},
-        ).scalar_one()
-    )
+ROWS_ESTIMATE = (
+    "SELECT COALESCE(SUM(GREATEST(c.reltuples, 0)), 0) FROM pg_class AS c WHERE c.relkind <> 'p' AND "
+    "(c.oid = to_regclass(:name) OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(:name)))"
+)
+"""PostgreSQL: the planner's row count of a table (the sum over its partitions when partitioned)."""
 
 
 def _plan_joins(connection: Connection, spec: MergeSpec, delta: str, delta_rows: int, postgres: bool) -> None:
-    """Make the apply statements delta-driven: see the module contract."""
+    """Make the apply statements delta-driven: see the module contract.
+
+    PostgreSQL: one statement compares the delta with the replica's row
+    estimate and, when it is below :data:`INDEX_DRIVEN_FRACTION`, turns hash and
+    merge joins off for the transaction (``set_config(..., true)``).
+    """
     if not postgres:
         index = f"temp.{quote_ident(DELTA_TABLE + '$key')}"
         connection.exec_driver_sql(f'CREATE INDEX {index} ON {quote_ident(DELTA_TABLE)} ({quote_list(spec.key)}, "_batch_in")')
         return
-    if delta_rows <= INDEX_DRIVEN_FRACTION * replica_rows_estimate(connection, spec.table):
-        connection.exec_driver_sql("SET LOCAL enable_hashjoin = off")
-        connection.exec_driver_sql("SET LOCAL enable_mergejoin = off")
-    else:
+    index_driven = connection.execute(
+        text(
+            "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true) "
+            f"WHERE :rows <= :fraction * ({ROWS_ESTIMATE})"
+        ),
+        {"rows": delta_rows, "fraction": INDEX_DRIVEN_FRACTION, "name": quote_ident(spec.table)},
+    ).first()
+    if index_driven is None:
         connection.exec_driver_sql(f"ANALYZE {delta}")
 
 

@@ -5,6 +5,11 @@ session-level advisory lock (keyed by the product) or, for a SQLite store, an
 exclusive ``flock`` on ``<store file>.replica-<product>.lock``. Both vanish
 with the process, so a crashed sync never blocks the next one. A second sync
 of the same product fails at once with :class:`ReplicationBusy`.
+
+On PostgreSQL the lock's session is in autocommit mode (taking and releasing
+the lock costs one statement each, no transaction) and :func:`replica_lock`
+yields it: the sync may read through it (each statement its own
+transaction) rather than check out another session. On SQLite it yields None.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from platform_assets.merge.replication.errors import ReplicationBusy
@@ -31,29 +36,31 @@ def _busy(product: str) -> ReplicationBusy:
 
 
 @contextmanager
-def replica_lock(store: MergeStore, product: str) -> Iterator[None]:
-    """Hold the product's replication lock for the ``with`` block; ReplicationBusy if it is taken."""
+def replica_lock(store: MergeStore, product: str) -> Iterator[Connection | None]:
+    """Hold the product's replication lock for the ``with`` block; ReplicationBusy if it is taken.
+
+    Yields the lock's autocommit session on PostgreSQL, None on SQLite (see the module contract).
+    """
     if store.postgres:
-        with _postgres_lock(store, product):
-            yield
+        with _postgres_lock(store, product) as session:
+            yield session
     else:
         with _file_lock(store, product):
-            yield
+            yield None
 
 
 @contextmanager
-def _postgres_lock(store: MergeStore, product: str) -> Iterator[None]:
+def _postgres_lock(store: MergeStore, product: str) -> Iterator[Connection]:
     params = {"lock_class": _PG_REPLICA_LOCK % 2**31, "product": product}
     with store.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
         taken = connection.execute(text("SELECT pg_try_advisory_lock(:lock_class, hashtext(:product))"), params).scalar_one()
-        connection.commit()
         if not taken:
             raise _busy(product)
         try:
-            yield
+            yield connection
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:lock_class, hashtext(:product))"), params)
-            connection.commit()
 
 
 @contextmanager

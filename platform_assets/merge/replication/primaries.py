@@ -14,30 +14,43 @@ Contract:
   batch log, a store epoch and at least one committed batch of the product.
   When none answers, :class:`NoPrimaryAvailable` lists every primary and its
   error.
+- :func:`probe_primary` reads, in one session and four queries (no schema
+  reflection), everything a sync decides on: the product's committed batches
+  with their commit times (so the latest, the sync point and the fingerprints
+  of X and Y need no further reads), the epoch, and the columns of the
+  product's merge table (for the drift check). :func:`batch_fingerprint`
+  reads one batch's fingerprint afresh (a seed checks Y again before its
+  switch).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, inspect
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from platform_assets.catalog.db import is_postgres, normalize_db_url
 from platform_assets.config import PlatformConfig, ProductConfig, mask_url
-from platform_assets.merge.batch_log import COMMITTED, batch_entry, batch_statuses, latest_committed_batch
-from platform_assets.merge.names import BATCH_LOG_TABLE, META_TABLE
+from platform_assets.merge.batch_log import COMMITTED, batch_entry, committed_times
+from platform_assets.merge.names import BATCH_LOG_TABLE, META_TABLE, merge_table, quote_ident
 from platform_assets.merge.replication.errors import NoPrimaryAvailable
 from platform_assets.merge.replication.state import Fingerprint, stamp
-from platform_assets.merge.tables import read_epoch
+from platform_assets.merge.tables import existing_columns, missing_tables, read_epoch
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
+SESSION_SETTINGS = ("default_transaction_read_only=on", "client_encoding=UTF8", "DateStyle=ISO,YMD", "extra_float_digits=3")
+"""Every session on a PostgreSQL primary: read-only, and text output (COPY text format, keys) that reads back
+exactly on the replica whatever the servers' defaults: UTF-8, ISO dates, exact floats. Set at connect, so no
+statement per copy."""
 APPLICATION_NAME = "platform_assets_replica"
 
 _engines: dict[str, Engine] = {}
@@ -46,7 +59,12 @@ _lock = threading.Lock()
 
 @dataclass(frozen=True)
 class Primary:
-    """A primary that answered: its read-only engine, latest committed batch and store epoch."""
+    """A primary that answered: its read-only engine, latest committed batch and store epoch.
+
+    ``commit_times``: the product's committed batches and their commit times
+    (ISO text, see :func:`.state.stamp`) as the probe read them; ``columns``:
+    (name, type) of the product's merge table then (empty when it has none).
+    """
 
     name: str
     url: str
@@ -54,10 +72,22 @@ class Primary:
     postgres: bool
     latest: int
     epoch: str
+    commit_times: Mapping[int, str | None] = field(default_factory=dict)
+    columns: tuple[tuple[str, str], ...] = ()
 
     @property
     def masked_url(self) -> str:
         return mask_url(self.url)
+
+    @property
+    def committed(self) -> list[int]:
+        """The product's committed batch numbers as of the probe, ascending."""
+        return sorted(self.commit_times)
+
+    def fingerprint(self, batch: int) -> Fingerprint | None:
+        """Batch ``batch``'s fingerprint as of the probe (commit time + epoch); None unless it was committed."""
+        committed_at = self.commit_times.get(batch)
+        return None if committed_at is None else Fingerprint(committed_at, self.epoch)
 
 
 class PrimaryUnusable(Exception):
@@ -84,7 +114,7 @@ def dispose_primary_engines() -> None:
 
 def _create_read_only_engine(url: str) -> Engine:
     if is_postgres(url):
-        options = "-c default_transaction_read_only=on"
+        options = " ".join(f"-c {setting}" for setting in SESSION_SETTINGS)
         return create_engine(
             normalize_db_url(url),
             pool_pre_ping=True,
@@ -111,18 +141,41 @@ def primary_urls(config: PlatformConfig, product: ProductConfig) -> list[tuple[s
 
 
 def probe_primary(name: str, url: str, product_name: str) -> Primary:
-    """Connect to one primary and read its latest committed batch and epoch; raise if it cannot serve."""
+    """Connect to one primary and read what a sync decides on (see the module contract); raise if it cannot serve."""
     engine = primary_engine(url)
-    tables = set(inspect(engine).get_table_names())
-    missing = [table for table in (BATCH_LOG_TABLE, META_TABLE) if table not in tables]
-    if missing:
-        raise PrimaryUnusable(f"its merge store has no {' or '.join(missing)} table (nothing was ever merged there)")
-    latest = latest_committed_batch(engine, product_name)
-    if latest is None:
-        raise PrimaryUnusable(f"no committed batch of {product_name!r} in its batch log yet")
+    postgres = is_postgres(url)
     with engine.connect() as connection:
+        missing = missing_tables(connection, (BATCH_LOG_TABLE, META_TABLE), postgres)
+        if missing:
+            raise PrimaryUnusable(f"its merge store has no {' or '.join(missing)} table (nothing was ever merged there)")
+        times = committed_times(connection, product_name)
+        if not times:
+            raise PrimaryUnusable(f"no committed batch of {product_name!r} in its batch log yet")
         epoch = read_epoch(connection)
-    return Primary(name=name, url=url, engine=engine, postgres=is_postgres(url), latest=latest, epoch=epoch)
+        columns = tuple(existing_columns(connection, merge_table(product_name), postgres))
+    commit_times = {batch: _stamp_or_none(committed_at) for batch, committed_at in times.items()}
+    return Primary(name, url, engine, postgres, max(times), epoch, commit_times, columns)
+
+
+def _stamp_or_none(value: datetime | None) -> str | None:
+    return None if value is None else stamp(value)
+
+
+def read_latest(primary: Primary, product_name: str) -> int:
+    """The product's latest committed batch on ``primary`` now (one query); the probe's when it cannot be read.
+
+    For the lag a sync reports after it ran: a failure here must not fail a sync that succeeded.
+    """
+    try:
+        with primary.engine.connect() as connection:
+            value = connection.execute(
+                text(f"SELECT max(batch) FROM {quote_ident(BATCH_LOG_TABLE)} WHERE product = :product AND status = :status"),
+                {"product": product_name, "status": COMMITTED},
+            ).scalar()
+    except (SQLAlchemyError, OSError) as error:
+        log.warning("replica %s: could not read primary %s's latest batch after the sync (%s)", product_name, primary.name, describe_error(error))
+        return primary.latest
+    return primary.latest if value is None else int(value)
 
 
 def describe_error(error: BaseException) -> str:
@@ -170,16 +223,9 @@ def choose_primary(config: PlatformConfig, product: ProductConfig) -> tuple[Prim
 
 
 def batch_fingerprint(primary: Primary, product_name: str, batch: int) -> Fingerprint | None:
-    """Batch ``batch``'s fingerprint on ``primary`` (commit time + store epoch); None unless it is committed."""
+    """Batch ``batch``'s fingerprint on ``primary`` read now (commit time + store epoch); None unless it is committed."""
     with primary.engine.connect() as connection:
         entry = batch_entry(connection, product_name, batch)
     if entry is None or entry.status != COMMITTED or entry.committed_at is None:
         return None
     return Fingerprint(stamp(entry.committed_at), primary.epoch)
-
-
-def committed_batches(primary: Primary, product_name: str) -> list[int]:
-    """The product's committed batch numbers on ``primary``, ascending."""
-    with primary.engine.connect() as connection:
-        statuses = batch_statuses(connection, product_name)
-    return sorted(batch for batch, status in statuses.items() if status == COMMITTED)

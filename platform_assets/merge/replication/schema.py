@@ -1,8 +1,9 @@
 """What the replica reads from a primary: its merge table's form and columns.
 
 Contract of :func:`check_primary_table`: it returns when the primary's
-``<product>_merge`` is a forensic merge table whose product columns are exactly
-the replica's declared columns (names, order-insensitive, and types as the
+``<product>_merge`` (its columns as the probe read them, ``Primary.columns``)
+is a forensic merge table whose product columns are exactly the replica's
+declared columns (names, order-insensitive, and types as the
 primary's backend spells them). Otherwise it raises:
 
 - :class:`LiveOnlyPrimary` when the primary's table is live-only (``_batch_id``):
@@ -17,19 +18,13 @@ from __future__ import annotations
 from platform_assets.merge.replication.errors import LiveOnlyPrimary, ReplicationError, SchemaDrift
 from platform_assets.merge.replication.primaries import Primary
 from platform_assets.merge.spec import FORENSIC, MergeSpec
-from platform_assets.merge.tables import existing_columns, expected_columns
+from platform_assets.merge.tables import expected_columns
 
 BATCH_COLUMNS = frozenset({"_batch_in", "_batch_out", "_batch_id"})
 
 
 def _normalized(column_type: str) -> str:
     return column_type.replace(" ", "").lower()
-
-
-def primary_columns(primary: Primary, table: str) -> list[tuple[str, str]]:
-    """(name, type) of the primary's table, in order; empty when it does not exist."""
-    with primary.engine.connect() as connection:
-        return existing_columns(connection, table, primary.postgres)
 
 
 def column_differences(primary: list[tuple[str, str]], expected: list[tuple[str, str]]) -> list[str]:
@@ -48,7 +43,7 @@ def column_differences(primary: list[tuple[str, str]], expected: list[tuple[str,
 
 def check_primary_table(primary: Primary, spec: MergeSpec) -> None:
     """Raise unless the primary's merge table is forensic with the replica's columns (see module contract)."""
-    columns = primary_columns(primary, spec.table)
+    columns = list(primary.columns)
     if not columns:
         raise ReplicationError(
             f"primary {primary.name!r} ({primary.masked_url}) has committed batches of {spec.product!r} but no "

@@ -181,9 +181,18 @@ def advance_seed(connection: Connection, product: str, part: int, last_key: list
 
 
 def record_synced(connection: Connection, product: str, primary: str, batch: int, fingerprint: Fingerprint, layout: str) -> None:
-    """Batch ``batch`` of ``primary`` is now the last synced batch; any seed progress is cleared."""
-    _ensure_row(connection, product)
-    connection.execute(
+    """Batch ``batch`` of ``primary`` is now the last synced batch; any seed progress is cleared.
+
+    One statement when the product has its row already (every sync after the first seed started).
+    """
+    if _update_synced(connection, product, primary, batch, fingerprint, layout) == 0:
+        _ensure_row(connection, product)
+        _update_synced(connection, product, primary, batch, fingerprint, layout)
+
+
+def _update_synced(connection: Connection, product: str, primary: str, batch: int, fingerprint: Fingerprint, layout: str) -> int:
+    """The UPDATE of :func:`record_synced`; the rows it changed (0 or 1)."""
+    return connection.execute(
         text(
             f"UPDATE {_TABLE} SET layout = :layout, primary_name = :primary, last_batch = :batch, "
             "last_committed_at = :committed_at, last_epoch = :epoch, synced_at = :synced_at, seed_primary = NULL, "
@@ -200,7 +209,7 @@ def record_synced(connection: Connection, product: str, primary: str, batch: int
             "epoch": fingerprint.epoch,
             "synced_at": stamp(),
         },
-    )
+    ).rowcount
 
 
 def clear_seed(connection: Connection, product: str) -> None:

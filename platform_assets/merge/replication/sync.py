@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from platform_assets.catalog.audit import default_actor, record
@@ -37,19 +37,14 @@ from platform_assets.merge.replication.errors import NotAReplica, ReplicationErr
 from platform_assets.merge.replication.incremental import apply_delta
 from platform_assets.merge.replication.lock import replica_lock
 from platform_assets.merge.replication.plan import Plan, plan_sync, reset_reason
-from platform_assets.merge.replication.primaries import (
-    Primary,
-    batch_fingerprint,
-    choose_primary,
-    committed_batches,
-    describe_error,
-    probe_all,
-)
+from platform_assets.merge.names import META_TABLE
+from platform_assets.merge.replication.primaries import Primary, choose_primary, describe_error, probe_all, read_latest
 from platform_assets.merge.replication.schema import check_primary_table
 from platform_assets.merge.replication.seed import run_seed
 from platform_assets.merge.replication.shadow import drop_shadow
 from platform_assets.merge.replication.state import (
     STATE_TABLE,
+    Fingerprint,
     ReplicaState,
     SeedProgress,
     clear_seed,
@@ -60,6 +55,7 @@ from platform_assets.merge.replication.state import (
 )
 from platform_assets.merge.spec import MergeSpec, merge_spec
 from platform_assets.merge.store import MergeStore
+from platform_assets.merge.tables import missing_tables, read_epoch
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +157,12 @@ def check_replica(config: PlatformConfig, product: ProductConfig) -> MergeSpec:
     return merge_spec(product)
 
 
-def _check_not_self(store: MergeStore, primary: Primary, spec: MergeSpec) -> None:
-    """A replica must never be its own primary: the seed's switch would drop the primary's table."""
-    if store.epoch() == primary.epoch:
+def _check_not_self(replica_epoch: str | None, primary: Primary, spec: MergeSpec) -> None:
+    """A replica must never be its own primary: the seed's switch would drop the primary's table.
+
+    ``replica_epoch`` is None when the replica store has no meta table: then it is not the primary's store.
+    """
+    if replica_epoch == primary.epoch:
         raise ReplicationError(
             f"replica {spec.product!r}: primary {primary.name!r} ({primary.masked_url}) is this platform's own merge "
             "store (same epoch); fix its merge_store URL under platforms: in platform.yaml"
@@ -182,10 +181,23 @@ def _check_not_merged_here(store: MergeStore, spec: MergeSpec) -> None:
         )
 
 
-def _read_state(store: MergeStore, product: str) -> ReplicaState:
+def _read_replica(store: MergeStore, product: str, session: Connection | None) -> tuple[str | None, ReplicaState]:
+    """The replica store's epoch (None without a meta table; nothing is created for it) and the product's state.
+
+    Through ``session`` (the lock's autocommit session) when given, else in a transaction of its own.
+    """
+    if session is not None:
+        return _replica_epoch_and_state(session, store.postgres, product)
     with store.engine.begin() as connection:
+        return _replica_epoch_and_state(connection, store.postgres, product)
+
+
+def _replica_epoch_and_state(connection: Connection, postgres: bool, product: str) -> tuple[str | None, ReplicaState]:
+    missing = missing_tables(connection, (STATE_TABLE, META_TABLE), postgres)
+    if STATE_TABLE in missing:
         ensure_state_table(connection)
-        return load_state(connection, product)
+    epoch = None if META_TABLE in missing else read_epoch(connection)
+    return epoch, load_state(connection, product)
 
 
 def replicate(
@@ -195,28 +207,28 @@ def replicate(
     started = time.monotonic()
     spec = check_replica(config, product)
     store = MergeStore(config.platform.merge_store)
-    with replica_lock(store, product.name):
+    with replica_lock(store, product.name) as session:
         primary, skipped = choose_primary(config, product)
-        _check_not_self(store, primary, spec)
+        replica_epoch, state = _read_replica(store, product.name, session)
+        _check_not_self(replica_epoch, primary, spec)
         check_primary_table(primary, spec)
-        state = _read_state(store, product.name)
         plan = plan_sync(
             state,
             product=product.name,
             primary=primary.name,
             latest=primary.latest,
-            committed=committed_batches(primary, product.name),
+            committed=primary.committed,
             layout=layout_of(spec),
             requested=to_batch,
             max_batches=product.replication.max_batches_per_sync,
-            fingerprint_of=lambda batch: batch_fingerprint(primary, product.name, batch),
+            fingerprint_of=primary.fingerprint,
         )
         if plan.mode == "seed" and state.last_batch is None:
             _check_not_merged_here(store, spec)
         if plan.discard_seed:
             _discard_seed(store, spec)
         result = _execute(config, store, primary, spec, plan, actor or default_actor(), product.replication.chunk_size)
-    latest = latest_committed_batch(primary.engine, product.name) or primary.latest
+    latest = read_latest(primary, product.name)
     return ReplicationResult(
         **{
             **result,
@@ -260,9 +272,7 @@ def _run(
         return {}
     if plan.mode == "incremental":
         assert plan.from_batch is not None
-        fingerprint = batch_fingerprint(primary, spec.product, plan.to_batch)
-        if fingerprint is None:
-            raise ReplicationError(f"batch {plan.to_batch} of {spec.product!r} is not committed on primary {primary.name!r} any more; run the sync again")
+        fingerprint = _fingerprint_of_y(primary, spec, plan)
         delta = apply_delta(store, primary, spec, plan.from_batch, plan.to_batch, fingerprint, layout_of(spec))
         timings = {"copy_s": delta.copy_s, "apply_s": delta.apply_s}
         return {"inserted": delta.inserted, "updated": delta.updated, "deleted": delta.deleted, "rows_copied": delta.rows_copied, "timings": timings}
@@ -272,10 +282,16 @@ def _run(
     return {"inserted": outcome.rows, "rows_copied": outcome.rows_now, "chunks": outcome.chunks, "resumed": plan.resume is not None, "timings": timings}
 
 
-def _new_seed(config: PlatformConfig, primary: Primary, spec: MergeSpec, plan: Plan, actor: str) -> SeedProgress:
-    fingerprint = batch_fingerprint(primary, spec.product, plan.to_batch)
+def _fingerprint_of_y(primary: Primary, spec: MergeSpec, plan: Plan) -> Fingerprint:
+    """Y's fingerprint as the probe read it (the plan only picks committed batches; a requested one is checked)."""
+    fingerprint = primary.fingerprint(plan.to_batch)
     if fingerprint is None:
         raise ReplicationError(f"batch {plan.to_batch} of {spec.product!r} is not committed on primary {primary.name!r} any more; run the sync again")
+    return fingerprint
+
+
+def _new_seed(config: PlatformConfig, primary: Primary, spec: MergeSpec, plan: Plan, actor: str) -> SeedProgress:
+    fingerprint = _fingerprint_of_y(primary, spec, plan)
     if plan.reseed_reason is not None:
         log.warning("replica %s: reseeding from %s as of batch %d: %s", spec.product, primary.name, plan.to_batch, plan.reseed_reason)
         audit_reseed(config, spec.product, actor, primary, plan)
@@ -338,9 +354,7 @@ def _lag(state: ReplicaState, spec: MergeSpec, serving: Primary | None) -> tuple
         return None, None
     if state.last_batch is None:
         return None, serving.latest
-    reason = reset_reason(
-        state, serving.name, serving.latest, layout_of(spec), lambda batch: batch_fingerprint(serving, spec.product, batch)
-    )
+    reason = reset_reason(state, serving.name, serving.latest, layout_of(spec), serving.fingerprint)
     if reason is not None:
         return reason, serving.latest
     return None, max(0, serving.latest - state.last_batch)

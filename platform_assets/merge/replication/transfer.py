@@ -124,29 +124,47 @@ def _open_pipe() -> tuple[int, int]:
     return read_end, write_end
 
 
+def _parameter(dbapi_connection: Any, name: str) -> str | None:
+    """A parameter the server reported at connect (libpq ParameterStatus: no round trip), or None."""
+    info = getattr(dbapi_connection, "info", None)
+    value = info.parameter_status(name) if info is not None else None
+    return None if value is None else str(value)
+
+
 def server_encoding(cursor: Any) -> str:
-    """The server encoding of a PostgreSQL session (DBAPI cursor)."""
+    """The server encoding of a PostgreSQL session (DBAPI cursor): as reported at connect, else ``SHOW``."""
+    reported = _parameter(cursor.connection, "server_encoding")
+    if reported is not None:
+        return reported
     cursor.execute("SHOW server_encoding")
     return str(cursor.fetchone()[0])
 
 
 def binary_compatible(source_cursor: Any, target: Connection) -> bool:
     """True when COPY binary may move text between the two servers: both store it as UTF-8."""
-    return server_encoding(source_cursor) == "UTF8" == str(target.exec_driver_sql("SHOW server_encoding").scalar())
+    target_encoding = _parameter(target.connection.dbapi_connection, "server_encoding")
+    if target_encoding is None:
+        target_encoding = str(target.exec_driver_sql("SHOW server_encoding").scalar())
+    return server_encoding(source_cursor) == "UTF8" == target_encoding
+
+
+def use_utf8_client(target: Connection) -> None:
+    """Make the replica session read COPY data as UTF-8 for this transaction (a no-op when it already does)."""
+    if _parameter(target.connection.dbapi_connection, "client_encoding") != "UTF8":
+        target.exec_driver_sql("SET LOCAL client_encoding TO 'UTF8'")
 
 
 def _stream_postgres(primary: Primary, select: Select, target: Connection, table: str) -> Copied:
+    """The piped COPY; the primary's session carries :data:`.primaries.SESSION_SETTINGS` from its connect."""
     source = primary.engine.raw_connection()
     healthy = False
     try:
         cursor = source.cursor()
-        for setting in SOURCE_SETTINGS:
-            cursor.execute(setting)
         binary = not select.keyset and binary_compatible(cursor, target)
         option = BINARY if binary else ""
         copy_out = f"COPY ({_bound_sql(primary, cursor, select)}) TO STDOUT{option}"
         cursor.close()
-        target.exec_driver_sql("SET LOCAL client_encoding TO 'UTF8'")
+        use_utf8_client(target)
         rows, tail = _pipe_copy(source, copy_out, target, f"COPY {table} ({quote_list(select.columns)}) FROM STDIN{option}")
         healthy = True
     finally:
@@ -247,8 +265,7 @@ def buffer_select(primary: Primary, cursor: Any, select: Select, binary: bool) -
 
 def load_buffered(target: Connection, table: str, columns: Sequence[str], buffered: Buffered) -> int:
     """``COPY table (columns) FROM STDIN`` of ``buffered`` in the caller's transaction; the rows loaded."""
-    if not buffered.binary:
-        target.exec_driver_sql("SET LOCAL client_encoding TO 'UTF8'")
+    use_utf8_client(target)
     cursor = target.connection.cursor()
     try:
         statement = f"COPY {table} ({quote_list(columns)}) FROM STDIN{BINARY if buffered.binary else ''}"
