@@ -31,7 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from platform_assets.catalog.db import dispose_engines  # noqa: E402
 from platform_assets.config import load_config  # noqa: E402
 from platform_assets.ingest.parsing import declared_arrow_schema  # noqa: E402
+from platform_assets.ingest.processing import table_identifiers  # noqa: E402
 from platform_assets.platform import Platform  # noqa: E402
+from platform_assets.storage import iceberg  # noqa: E402
 from platform_assets_tests.conftest import write_platform_config  # noqa: E402
 
 COLUMNS = {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}
@@ -80,13 +82,20 @@ def fresh_state(kind: str, work: Path) -> str:
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
+def create_tables(platform: Platform) -> None:
+    """The product's data and rejects tables, as the first processing of a product creates them."""
+    table, rejects = table_identifiers(platform.name, "bench")
+    iceberg.ensure_table(platform.iceberg_catalog, table, iceberg.product_arrow_schema(declared_arrow_schema(COLUMNS)))
+    iceberg.ensure_table(platform.iceberg_catalog, rejects, iceberg.rejects_arrow_schema())
+
+
 def process_once(work: Path, landing: Path, state: str, engine: str, parser=None) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
     """(seconds, catalog seconds, rows) of processing one captured version."""
     platform = make_platform(work, landing, fresh_state(state, work), engine)
     registered = platform.sync("bench")
     assert registered is not None
     platform.capture("bench", registered.number)
-    platform.iceberg_catalog  # noqa: B018 - catalog set-up is not part of the run
+    create_tables(platform)  # as for the floor, creating the tables is not part of the run
     started = time.perf_counter()
     report = platform.process("bench", registered.number, parser=parser)
     seconds = time.perf_counter() - started

@@ -30,6 +30,7 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Table
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
@@ -44,7 +45,7 @@ from platform_assets.ingest.capture import raw_key
 from platform_assets.ingest.claims import ClaimedFile, ClaimPolicy, FileOutcome, LeaseKeeper, claim_files, record_outcomes
 from platform_assets.ingest.parsing import InputFile, ParseResult, ParsingEngine
 from platform_assets.ingest.table_schema import held_columns
-from platform_assets.storage import iceberg
+from platform_assets.storage import data_files, iceberg
 from platform_assets.storage.object_store import ObjectStore
 
 PROCESSABLE = (
@@ -126,6 +127,7 @@ def process_version(
         columns = _ensure_tables_and_reset(engine, target, raw_zone, product, version, generation)
         with transaction(engine) as session:
             product_id = get_product(session, product.name).id
+        expiry = _expiry(engine, product_id, settings)
         with LeaseKeeper(engine, worker, settings.lease_seconds) as keeper, tempfile.TemporaryDirectory(prefix="platform-process-") as scratch:
             failed_here: set[int] = set()
             while True:
@@ -135,7 +137,7 @@ def process_version(
                 if not claimed:
                     break
                 keeper.hold([item.id for item in claimed])
-                outcomes = _process_batch(target, raw_zone, product, version, generation, columns, parser, claimed, Path(scratch), report)
+                outcomes = _process_batch(target, raw_zone, product, version, generation, columns, parser, claimed, Path(scratch), report, expiry)
                 tick = time.perf_counter()
                 record_outcomes(engine, product.name, version, worker, outcomes, policy)
                 report.catalog_s += time.perf_counter() - tick
@@ -144,7 +146,6 @@ def process_version(
                 _tally(report, outcomes)
                 if on_batch:
                     on_batch(report)
-        _expire_snapshots(engine, target, product_id, version, generation, settings)
     except BaseException as error:
         _finish_run(engine, run_id, "FAILED", report, repr(error))
         raise
@@ -244,6 +245,7 @@ def _process_batch(
     claimed: list[ClaimedFile],
     scratch: Path,
     report: ProcessReport,
+    expiry: Callable[[Table], list[int]],
 ) -> list[FileOutcome]:
     data_table = target.catalog.load_table(target.table)
     committed = iceberg.committed_file_ids(data_table, version, generation)
@@ -268,8 +270,8 @@ def _process_batch(
     id_by_key = {item.key: item.id for item, _ in inputs.values()}
     reject_keys = {item.key for item, _ in inputs.values() if item.key not in parsed.file_errors}
     # Rejects first: a crash between the two commits redoes only the data append.
-    _append_exactly_once(target.catalog, target.rejects_table, parsed.rejects, reject_keys, id_by_key, sha_by_key, version, generation, markers_only_with_rows=True)
-    snapshot = _append_exactly_once(target.catalog, target.table, parsed.rows, accepted, id_by_key, sha_by_key, version, generation)
+    _append_exactly_once(target.catalog, target.rejects_table, parsed.rejects, reject_keys, id_by_key, sha_by_key, version, generation, expiry, markers_only_with_rows=True)
+    snapshot = _append_exactly_once(target.catalog, target.table, parsed.rows, accepted, id_by_key, sha_by_key, version, generation, expiry)
     if snapshot is not None:
         report.snapshot_id = snapshot
     failpoint("process.after_iceberg_commit")
@@ -343,6 +345,7 @@ def _append_exactly_once(
     sha_by_key: dict[str, str],
     version: int,
     generation: int,
+    expiry: Callable[[Table], list[int]],
     markers_only_with_rows: bool = False,
 ) -> int | None:
     """Append the rows of ``keys`` that no retained snapshot has committed yet, with their markers.
@@ -352,6 +355,7 @@ def _append_exactly_once(
     never committed twice. The data table records a marker even for files
     without rows (the file is done); the rejects table only commits rows.
     """
+    rows = _by_file(rows)
     while keys:
         table = catalog.load_table(identifier)
         done = iceberg.committed_file_ids(table, version, generation)
@@ -362,7 +366,7 @@ def _append_exactly_once(
         if markers_only_with_rows and selected.num_rows == 0:
             return None
         lineage = _with_lineage(selected, version, sha_by_key, utc_now(), table.schema().as_arrow())
-        files = iceberg.write_partition_files(table, lineage, version) if lineage.num_rows else []
+        files = data_files.write_partition_files(table, lineage, version) if lineage.num_rows else []
         properties = iceberg.marker_properties("append", version, generation, [(id_by_key[key], sha_by_key[key]) for key in todo])
         properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts({id_by_key[key]: count for key, count in _rows_per_key(selected, todo).items()})
         todo_ids = {id_by_key[key] for key in todo}
@@ -370,7 +374,7 @@ def _append_exactly_once(
         def attempt(fresh) -> None:  # type: ignore[no-untyped-def]
             if iceberg.committed_file_ids(fresh, version, generation) & todo_ids:
                 raise _CommittedMeanwhile
-            iceberg.commit_files(fresh, files, properties)
+            iceberg.commit_files(fresh, files, properties, expire=expiry(fresh))
 
         try:
             table = iceberg.with_commit_retries(catalog, identifier, attempt)
@@ -386,38 +390,59 @@ class _CommittedMeanwhile(Exception):
     """Another writer committed some of the files between our check and our commit."""
 
 
+def _by_file(rows: pa.Table) -> pa.Table:
+    """``rows`` with ``_source_file`` dictionary-encoded: one hash pass, then per-file steps work on indices."""
+    position = rows.schema.get_field_index("_source_file")
+    files = _files_column(rows)
+    return rows.set_column(position, rows.schema.field(position).with_type(files.type), files)
+
+
+def _files_column(rows: pa.Table) -> pa.DictionaryArray:
+    column = rows["_source_file"].combine_chunks()
+    return column if pa.types.is_dictionary(column.type) else pc.dictionary_encode(column)
+
+
 def _rows_of(rows: pa.Table, keys: set[str]) -> pa.Table:
     """The rows whose ``_source_file`` is in ``keys`` (no copy when that is all of them)."""
     if rows.num_rows == 0:
         return rows
-    present = set(pc.unique(rows["_source_file"]).to_pylist())
-    if present <= keys:
+    files = _files_column(rows)
+    names = files.dictionary.to_pylist()
+    if set(names) <= keys:
         return rows
-    return rows.filter(pc.is_in(rows["_source_file"], value_set=pa.array(sorted(keys), pa.string())))
+    wanted = pa.array([index for index, name in enumerate(names) if name in keys], files.indices.type)
+    return rows.filter(pc.is_in(files.indices, value_set=wanted))
 
 
 def _rows_per_key(rows: pa.Table, keys: set[str]) -> dict[str, int]:
     """Row count of each key in ``keys`` (0 for keys without rows)."""
     counts = dict.fromkeys(keys, 0)
     if rows.num_rows:
-        counted = rows.group_by("_source_file").aggregate([("_source_file", "count")])
-        counts.update(zip(counted["_source_file"].to_pylist(), counted["_source_file_count"].to_pylist()))
+        files = _files_column(rows)
+        tally = pc.value_counts(files.indices)
+        names = files.dictionary.to_pylist()
+        for index, count in zip(tally.field("values").to_pylist(), tally.field("counts").to_pylist()):
+            counts[names[index]] = count
     return counts
 
 
 def _with_lineage(rows: pa.Table, version: int, sha_by_key: dict[str, str], ingested_at: datetime, schema: pa.Schema) -> pa.Table:
-    """``rows`` (columns + _source_file) completed with the lineage columns, in the table's column order."""
+    """``rows`` (columns + _source_file) completed with the lineage columns, in the table's column order.
+
+    ``_source_file`` and ``_source_sha256`` are dictionary-encoded (a few
+    distinct values over many rows), which the Parquet writer stores as is.
+    """
     count = rows.num_rows
-    keys = rows["_source_file"]
-    distinct = pc.unique(keys)
-    shas = pa.array([sha_by_key[key] for key in distinct.to_pylist()], pa.string())
+    files = _files_column(rows)
+    shas = pa.array([sha_by_key[key] for key in files.dictionary.to_pylist()], pa.string())
     extra = {
         "_version": pa.repeat(pa.scalar(version, pa.int32()), count),
-        "_source_sha256": pc.take(shas, pc.index_in(keys, value_set=distinct)),
+        "_source_file": files,
+        "_source_sha256": pa.DictionaryArray.from_arrays(files.indices, shas),
         "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), count),
     }
-    arrays = [rows[name] if name in rows.column_names else extra[name] for name in schema.names]
-    return pa.Table.from_arrays(arrays, schema=schema)
+    arrays = [extra[name] if name in extra else rows[name] for name in schema.names]
+    return pa.Table.from_arrays(arrays, schema=pa.schema([field.with_type(array.type) for field, array in zip(schema, arrays)]))
 
 
 def _committed_rows(table, version: int, generation: int, file_id: int) -> int:  # type: ignore[no-untyped-def]
@@ -454,21 +479,20 @@ def settle_version(engine: Engine, product_name: str, number: int, actor: str) -
         return version.status, counts
 
 
-def _expire_snapshots(engine: Engine, target: ProcessTarget, product_id: int, version: int, generation: int, settings: ProcessingSettings) -> None:
-    """Expire old snapshots of both tables, keeping markers of files the catalog has not settled."""
+def _expiry(engine: Engine, product_id: int, settings: ProcessingSettings) -> Callable[[Table], list[int]]:
+    """What an append may expire: snapshots past retention, except those marking files the catalog has not settled."""
     retention = timedelta(seconds=settings.snapshot_retention_seconds)
-    with transaction(engine) as session:
-        unsettled = set(
-            session.scalars(
-                select(RawFile.id).where(RawFile.product_id == product_id, RawFile.status.in_([FileStatus.PROCESSING.value, FileStatus.INGESTED.value]))
+
+    def expirable(table: Table) -> list[int]:
+        with transaction(engine) as session:
+            unsettled = set(
+                session.scalars(
+                    select(RawFile.id).where(RawFile.product_id == product_id, RawFile.status.in_([FileStatus.PROCESSING.value, FileStatus.INGESTED.value]))
+                )
             )
-        )
+        return iceberg.expirable_snapshots(table, retention, lambda marker: bool(marker.file_ids & unsettled))
 
-    def keep(marker: iceberg.CommitMarker) -> bool:
-        return bool(marker.file_ids & unsettled)
-
-    for identifier in (target.table, target.rejects_table):
-        iceberg.expire_old_snapshots(target.catalog.load_table(identifier), retention, keep)
+    return expirable
 
 
 def _start_run(engine: Engine, product_name: str, version: int, worker: str) -> int:

@@ -15,22 +15,24 @@ Contract:
 from __future__ import annotations
 
 import json
+import threading
 import time
-import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 import pyarrow as pa
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import EqualTo
-from pyiceberg.io.pyarrow import bin_pack_arrow_table, write_file
 from pyiceberg.manifest import DataFile
-from pyiceberg.partitioning import PartitionFieldValue, PartitionKey
-from pyiceberg.table import Table, TableProperties, WriteTask
-from pyiceberg.utils.properties import property_as_int
+from pyiceberg.table import CommitTableResponse, Table, Transaction
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.update import TableRequirement, TableUpdate, update_table_metadata
+from pyiceberg.table.update.snapshot import ExpireSnapshots
 from sqlalchemy.exc import DBAPIError
 
 from platform_assets.catalog.db import normalize_db_url, shared_engine
@@ -76,6 +78,55 @@ class CommitMarker:
     rows: dict[int, int]
 
 
+class PlatformCatalog(SqlCatalog):
+    """A SqlCatalog that parses each metadata file once.
+
+    Iceberg metadata files are immutable, so the parsed metadata at a location
+    is reused for as long as the catalog row points there; every load still
+    reads the row, so other writers' commits are always seen.
+    """
+
+    CACHED_LOCATIONS = 16
+
+    def __init__(self, name: str, **properties: str) -> None:
+        super().__init__(name, **properties)
+        self._parsed: OrderedDict[str, TableMetadata] = OrderedDict()
+        self._parsed_lock = threading.Lock()
+
+    def _convert_orm_to_iceberg(self, orm_table: IcebergTables) -> Table:
+        location = orm_table.metadata_location
+        metadata = self._cached(location) if location else None
+        if metadata is None:
+            table = super()._convert_orm_to_iceberg(orm_table)
+            self._remember(table.metadata_location, table.metadata)
+            return table
+        return Table(
+            identifier=Catalog.identifier_to_tuple(orm_table.table_namespace) + (orm_table.table_name,),
+            metadata=metadata,
+            metadata_location=location,
+            io=self._load_file_io(metadata.properties, location),
+            catalog=self,
+        )
+
+    def commit_table(self, table: Table, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]) -> CommitTableResponse:
+        response = super().commit_table(table, requirements, updates)
+        self._remember(response.metadata_location, response.metadata)
+        return response
+
+    def _cached(self, location: str) -> TableMetadata | None:
+        with self._parsed_lock:
+            metadata = self._parsed.get(location)
+            if metadata is not None:
+                self._parsed.move_to_end(location)
+            return metadata
+
+    def _remember(self, location: str, metadata: TableMetadata) -> None:
+        with self._parsed_lock:
+            self._parsed[location] = metadata
+            while len(self._parsed) > self.CACHED_LOCATIONS:
+                self._parsed.popitem(last=False)
+
+
 def open_iceberg_catalog(platform_name: str, state_db_url: str, warehouse_url: str, s3: S3Settings | None = None) -> SqlCatalog:
     """The platform's SqlCatalog, its engine swapped for one that is safe under concurrent writers."""
     url = normalize_db_url(state_db_url)
@@ -83,10 +134,10 @@ def open_iceberg_catalog(platform_name: str, state_db_url: str, warehouse_url: s
     if urlsplit(warehouse_url).scheme == "s3" and s3 is not None:
         properties.update(_s3_properties(s3))
     try:
-        catalog = SqlCatalog(platform_name, **properties)
+        catalog = PlatformCatalog(platform_name, **properties)
     except DBAPIError:
         # Another process created the catalog tables between our check and our CREATE TABLE.
-        catalog = SqlCatalog(platform_name, **properties)
+        catalog = PlatformCatalog(platform_name, **properties)
     catalog.engine.dispose()
     catalog.engine = shared_engine(url)
     try:
@@ -193,33 +244,39 @@ def with_commit_retries(catalog: SqlCatalog, identifier: str, attempt: Callable[
     raise AssertionError("unreachable")
 
 
-def write_partition_files(table: Table, rows: pa.Table, version: int) -> list[DataFile]:
-    """Write ``rows`` (all of one ``_version``, in the table's Arrow schema) as data files; commit nothing.
+class _Transaction(Transaction):
+    """A pyiceberg Transaction that applies its staged updates once per change.
 
-    Every row of one append has the same version, so the rows go straight to
-    that partition's files, skipping pyiceberg's generic split by partition.
+    pyiceberg's own re-applies every staged update and deep-copies the whole
+    table metadata each time ``table_metadata`` is read, some twenty times per
+    commit, so commit cost grew with the number of retained snapshots. The
+    metadata is immutable, so the applied result is reused until the base
+    metadata or the staged updates change.
     """
-    metadata = table.metadata
-    spec = metadata.spec()
-    schema = metadata.schema()
-    key = PartitionKey(field_values=[PartitionFieldValue(field=spec.fields[0], value=version)], partition_spec=spec, schema=schema)
-    target = property_as_int(metadata.properties, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT)
-    write_uuid = uuid.uuid4()
-    tasks = (
-        WriteTask(write_uuid=write_uuid, task_id=number, schema=schema, record_batches=batches, partition_key=key)
-        for number, batches in enumerate(bin_pack_arrow_table(rows, target or TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT))
-        if batches
-    )
-    return list(write_file(table.io, metadata, iter(tasks)))
+
+    _applied: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
+
+    @property
+    def table_metadata(self) -> TableMetadata:
+        base, updates = self._table.metadata, self._updates
+        if self._applied is None or self._applied[0] is not base or self._applied[1] is not updates:
+            self._applied = (base, updates, update_table_metadata(base, updates))
+        return self._applied[2]
 
 
-def commit_files(table: Table, files: list[DataFile], properties: dict[str, str]) -> None:
-    """One append snapshot of ``files`` (possibly none: the markers still land) carrying ``properties``."""
-    with table.transaction() as transaction:
+def commit_files(table: Table, files: list[DataFile], properties: dict[str, str], expire: list[int] | None = None) -> None:
+    """One append snapshot of ``files`` (possibly none: the markers still land) carrying ``properties``.
+
+    The snapshots in ``expire`` are removed in the same commit, so expiry
+    costs no commit of its own.
+    """
+    with _Transaction(table) as transaction:
         update = transaction.update_snapshot(snapshot_properties=properties)
         with update.merge_append() as append:
             for data_file in files:
                 append.append_data_file(data_file)
+        if expire:
+            ExpireSnapshots(transaction=transaction).by_ids(expire).commit()
 
 
 def delete_files(table: Table, files: list[DataFile]) -> None:
@@ -245,16 +302,13 @@ def reset_version(catalog: SqlCatalog, identifier: str, version: int, generation
     with_commit_retries(catalog, identifier, attempt)
 
 
-def expire_old_snapshots(table: Table, retention: timedelta, keep: Callable[[CommitMarker], bool]) -> int:
-    """Expire snapshots older than ``retention`` except the current one and those ``keep`` protects."""
+def expirable_snapshots(table: Table, retention: timedelta, keep: Callable[[CommitMarker], bool]) -> list[int]:
+    """Snapshots older than ``retention``, except the current one and those whose marker ``keep`` protects."""
     cutoff_ms = int((datetime.now(timezone.utc) - retention).timestamp() * 1000)
     current = table.current_snapshot()
     protected = {marker.snapshot_id for marker in commit_markers(table) if keep(marker)}
-    expired = [
+    return [
         snapshot.snapshot_id
         for snapshot in table.metadata.snapshots
         if snapshot.timestamp_ms < cutoff_ms and snapshot.snapshot_id not in protected and (current is None or snapshot.snapshot_id != current.snapshot_id)
     ]
-    if expired:
-        table.maintenance.expire_snapshots().by_ids(expired).commit()
-    return len(expired)
