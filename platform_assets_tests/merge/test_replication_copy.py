@@ -9,7 +9,7 @@ from typing import Any
 import psycopg2
 import pyarrow as pa
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from platform_assets.config import ProductConfig
 from platform_assets.merge import MergeStore, merge_batch
@@ -18,11 +18,15 @@ from platform_assets.merge.replication import seed as seed_module
 from platform_assets.merge.spec import arrow_schema, merge_spec
 from platform_assets_tests.merge.replication_support import (
     PRODUCT,
+    History,
     live_view_count,
     primary_rows_at,
     product_dict,
     replica_config,
+    replica_live_only,
+    replica_mirror,
     replica_rows,
+    row,
 )
 
 CASES: dict[str, list[str]] = {
@@ -170,6 +174,39 @@ def test_replica_keeps_only_the_key_index(tmp_path, pg_database, milestone) -> N
         assert indexes == [(f"{PRODUCT}_merge$key", f"{PRODUCT}_merge$live")]
         assert options is None
     assert live_view_count(replica_url) == 48
+
+
+@pytest.mark.parametrize("milestone", ["live_only", "forensic"])
+def test_first_incremental_after_a_seed_looks_changed_keys_up_by_index(tmp_path, pg_database, milestone) -> None:  # type: ignore[no-untyped-def]
+    """Before the replica has statistics (no ANALYZE after the seed), a small delta must not scan the replica."""
+    primary_url, replica_url = pg_database("beta"), pg_database("alpha")
+    history = History(MergeStore(primary_url))
+    first = {f"k{index:04d}": row(f"name {index}") for index in range(2000)}
+    history.merge(1, first)
+    config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, milestone=milestone)
+    assert replicate(config, config.products[0]).mode == "seed"
+    second = {key: (row("changed") if key < "k0005" else values) for key, values in first.items() if key != "k1999"}
+    history.merge(2, {**second, "k2000": row("new")})
+    plans: list[str] = []
+
+    def explain(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE", "WITH")) and f'"{PRODUCT}_merge"' in statement:
+            cursor.execute("EXPLAIN " + statement, parameters)
+            plans.append("\n".join(line for (line,) in cursor.fetchall()))
+
+    engine = MergeStore(replica_url).engine
+    event.listen(engine, "before_cursor_execute", explain)
+    try:
+        synced = replicate(config, config.products[0])
+    finally:
+        event.remove(engine, "before_cursor_execute", explain)
+    assert (synced.mode, synced.inserted, synced.updated, synced.deleted) == ("incremental", 1, 5, 1)
+    assert plans and not [plan for plan in plans if f"Seq Scan on {PRODUCT}_merge" in plan or f'Seq Scan on "{PRODUCT}_merge' in plan]
+    assert all("Index Scan" in plan for plan in plans if "Join" in plan or "Nested Loop" in plan)
+    if milestone == "live_only":
+        assert replica_live_only(replica_url) == history.live_only_at(2)
+    else:
+        assert replica_mirror(replica_url) == history.mirror_at(2)
 
 
 def test_prefetch_hands_over_items_and_errors_in_order() -> None:

@@ -20,8 +20,10 @@ says which keys change and how (a key with a row live at X has a row in the
 delta's second branch): the counts come from the delta, and only the changed
 keys are looked up in the replica, by its key index. On PostgreSQL a
 delta smaller than ``INDEX_DRIVEN_FRACTION`` of the replica's rows is applied
-with hash and merge joins off for the transaction, so every statement is
-driven by the delta: the cost follows the changes, not the table.
+with hash joins, merge joins and sequential scans off for the transaction, so
+every statement is driven by the delta, also before the replica has statistics
+(the first sync after a seed): the cost follows the changes, not the table.
+A larger delta is applied with nested loops off (one hash or merge join).
 
 On PostgreSQL a live-only replica is brought from X to Y by ONE statement
 (:func:`apply_live_only_postgres`): one pass over the delta gives, per key,
@@ -58,6 +60,10 @@ DELTA_TABLE = "_pa_replica_delta"
 DELTA_BATCH_COLUMNS = ('"_batch_in" INTEGER NOT NULL', '"_batch_out" INTEGER NOT NULL')
 LIVE = f"{LIVE_BATCH_OUT:d}"
 INDEX_DRIVEN_FRACTION = 0.05
+SMALL_DELTA_OFF = tuple((name, "true") for name in ("enable_hashjoin", "enable_mergejoin", "enable_seqscan", "jit"))
+"""Off for a small delta's transaction. ``jit``: the disabled scans' cost penalty would otherwise pass the JIT
+threshold and compile every statement (≈ 0.1 s each) although each touches a few rows per changed key."""
+LARGE_DELTA_OFF = (("enable_nestloop", "false"),)
 
 
 @dataclass(frozen=True)
@@ -124,24 +130,29 @@ ROWS_ESTIMATE = (
 
 
 def _plan_joins(connection: Connection, spec: MergeSpec, delta: str, delta_rows: int, postgres: bool) -> None:
-    """Make the apply statements delta-driven: see the module contract.
+    """Make the apply statements' plans follow the delta's size, with or without statistics on the replica.
 
-    PostgreSQL: one statement compares the delta with the replica's row
-    estimate and, when it is below :data:`INDEX_DRIVEN_FRACTION`, turns hash and
-    merge joins off for the transaction (``set_config(..., true)``).
+    PostgreSQL, one statement: a delta of at most :data:`INDEX_DRIVEN_FRACTION`
+    of the replica's estimated rows turns hash joins, merge joins, sequential
+    scans and JIT off for the transaction, so each changed key is one
+    descent of the replica's key index (never a scan of the replica, even
+    when the replica was never analyzed and the planner underestimates its
+    live rows); a larger delta is analyzed and nested loops are turned off, so
+    the replica is joined once, by hash or merge. SQLite: an index on the delta.
     """
     if not postgres:
         index = f"temp.{quote_ident(DELTA_TABLE + '$key')}"
         connection.exec_driver_sql(f'CREATE INDEX {index} ON {quote_ident(DELTA_TABLE)} ({quote_list(spec.key)}, "_batch_in")')
         return
-    index_driven = connection.execute(
-        text(
-            "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true) "
-            f"WHERE :rows <= :fraction * ({ROWS_ESTIMATE})"
-        ),
+    settings = ", ".join(
+        f"set_config('{name}', CASE WHEN small = {small} THEN 'off' ELSE current_setting('{name}') END, true)"
+        for name, small in SMALL_DELTA_OFF + LARGE_DELTA_OFF
+    )
+    small = connection.execute(
+        text(f"SELECT small, {settings} FROM (SELECT :rows <= :fraction * ({ROWS_ESTIMATE}) AS small) AS choice"),
         {"rows": delta_rows, "fraction": INDEX_DRIVEN_FRACTION, "name": quote_ident(spec.table)},
-    ).first()
-    if index_driven is None:
+    ).scalar_one()
+    if not small:
         connection.exec_driver_sql(f"ANALYZE {delta}")
 
 
