@@ -31,6 +31,7 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import CommitTableResponse, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import TableRequirement, TableUpdate, update_table_metadata
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 from sqlalchemy.exc import DBAPIError
@@ -185,22 +186,37 @@ def ensure_table(catalog: SqlCatalog, identifier: str, schema: pa.Schema) -> Tab
 def commit_markers(table: Table) -> list[CommitMarker]:
     """Every platform marker among the table's retained snapshots, oldest first."""
     markers = []
+    table_uuid = str(table.metadata.table_uuid)
     for snapshot in table.metadata.snapshots:
-        summary = snapshot.summary.additional_properties if snapshot.summary else {}
-        if MARKER_KIND not in summary:
-            continue
-        markers.append(
-            CommitMarker(
-                snapshot_id=snapshot.snapshot_id,
-                timestamp_ms=snapshot.timestamp_ms,
-                kind=summary[MARKER_KIND],
-                version=int(summary[MARKER_VERSION]),
-                generation=int(summary[MARKER_GENERATION]),
-                file_ids=frozenset(int(item[0]) for item in json.loads(summary.get(MARKER_FILES, "[]"))),
-                rows=decode_row_counts(summary.get(MARKER_ROWS, "{}")),
-            )
-        )
+        key = (table_uuid, snapshot.snapshot_id)
+        if key not in _MARKERS:
+            if len(_MARKERS) >= _MARKERS_KEPT:
+                _MARKERS.clear()
+            _MARKERS[key] = _marker_of(snapshot)
+        marker = _MARKERS[key]
+        if marker is not None:
+            markers.append(marker)
     return markers
+
+
+# Parsed markers by (table uuid, snapshot id): a snapshot never changes, and tables keep their uuid.
+_MARKERS: dict[tuple[str, int], CommitMarker | None] = {}
+_MARKERS_KEPT = 65536
+
+
+def _marker_of(snapshot: Snapshot) -> CommitMarker | None:
+    summary = snapshot.summary.additional_properties if snapshot.summary else {}
+    if MARKER_KIND not in summary:
+        return None
+    return CommitMarker(
+        snapshot_id=snapshot.snapshot_id,
+        timestamp_ms=snapshot.timestamp_ms,
+        kind=summary[MARKER_KIND],
+        version=int(summary[MARKER_VERSION]),
+        generation=int(summary[MARKER_GENERATION]),
+        file_ids=frozenset(int(item[0]) for item in json.loads(summary.get(MARKER_FILES, "[]"))),
+        rows=decode_row_counts(summary.get(MARKER_ROWS, "{}")),
+    )
 
 
 def marker_properties(kind: str, version: int, generation: int, files: Iterable[tuple[int, str]]) -> dict[str, str]:
@@ -259,6 +275,8 @@ class _Transaction(Transaction):
     @property
     def table_metadata(self) -> TableMetadata:
         base, updates = self._table.metadata, self._updates
+        if not updates:
+            return base
         if self._applied is None or self._applied[0] is not base or self._applied[1] is not updates:
             self._applied = (base, updates, update_table_metadata(base, updates))
         return self._applied[2]
