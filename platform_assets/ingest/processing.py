@@ -22,6 +22,7 @@ import socket
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,7 @@ from platform_assets.ingest.table_schema import held_columns
 from platform_assets.storage import data_files, iceberg
 from platform_assets.storage.object_store import ObjectStore
 
+CHECK_THREADS = 8  # raw copies read (or downloaded) and hashed at once
 PROCESSABLE = (
     VersionStatus.CAPTURED.value,
     VersionStatus.CAPTURE_FAILED.value,
@@ -251,11 +253,13 @@ def _process_batch(
     committed = iceberg.committed_file_ids(data_table, version, generation)
     outcomes: list[FileOutcome] = []
     inputs: dict[int, tuple[ClaimedFile, InputFile]] = {}
+    unsettled = []
     for item in claimed:
         if item.id in committed:
             outcomes.append(FileOutcome(item, FileStatus.PROCESSED, rows_written=_committed_rows(data_table, version, generation, item.id), recovered=True))
-            continue
-        checked = _check_raw_copy(raw_zone, raw_key(product.name, version, item.key), item, scratch)
+        else:
+            unsettled.append(item)
+    for item, checked in zip(unsettled, _check_raw_copies(raw_zone, product.name, version, unsettled, scratch)):
         if isinstance(checked, FileOutcome):
             outcomes.append(checked)
         else:
@@ -276,6 +280,18 @@ def _process_batch(
         report.snapshot_id = snapshot
     failpoint("process.after_iceberg_commit")
     return outcomes
+
+
+def _check_raw_copies(raw_zone: ObjectStore, product_name: str, version: int, items: list[ClaimedFile], scratch: Path) -> list[InputFile | FileOutcome]:
+    """:func:`_check_raw_copy` of each item, in order; files are read and hashed on parallel threads."""
+
+    def check(item: ClaimedFile) -> InputFile | FileOutcome:
+        return _check_raw_copy(raw_zone, raw_key(product_name, version, item.key), item, scratch)
+
+    if len(items) < 2:
+        return [check(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, len(items))) as pool:
+        return list(pool.map(check, items))
 
 
 def _check_raw_copy(raw_zone: ObjectStore, key: str, item: ClaimedFile, scratch: Path) -> InputFile | FileOutcome:

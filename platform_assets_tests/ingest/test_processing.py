@@ -244,14 +244,18 @@ def test_s3_raw_zone_is_staged_and_processed(tmp_path: Path, db_url: str, moto_s
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
-    s3.put_object(Bucket=s3_bucket, Key="in/a.csv", Body=customer_rows(0, 3).encode())
+    for index in range(5):  # the raw copies are downloaded and checked on parallel threads
+        s3.put_object(Bucket=s3_bucket, Key=f"in/f{index}.csv", Body=customer_rows(index * 3, 3).encode())
     path = write_platform_config(tmp_path, db_url, f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/raw", s3_endpoint=moto_server, extra_platform=FAST_RETRIES)
     platform = Platform(load_config(path))
     registered = platform.sync("customers")
     assert registered is not None
     platform.capture("customers", registered.number)
-    assert platform.process("customers", registered.number).rows_written == 3
-    assert table_rows(platform, registered.number).num_rows == 3
+    s3.put_object(Bucket=s3_bucket, Key=f"raw/customers/v{registered.number}/f4.csv", Body=b"altered")
+    report = platform.process("customers", registered.number)
+    assert report.rows_written == 12 and report.files_failed == 1
+    assert file_states(platform, registered.number)["f4.csv"] == ("FAILED", "checksum_mismatch")
+    assert sorted(table_rows(platform, registered.number)["id"].to_pylist()) == [f"c{i:05d}" for i in range(12)]
 
 
 @pytest.mark.spark
