@@ -4,7 +4,23 @@ Product: id text (key), name text, amount numeric(12,2), updated date. The
 primary's merge store holds batch 1 (the rows) in its forensic merge table;
 each later batch changes 1% of the rows (0.8% updated, 0.1% deleted, 0.1% new).
 
-In one run of this script, on the same PostgreSQL server:
+The primary is a database of the shared server (``PLATFORM_BENCH_PG``, by
+default 127.0.0.1:5432). The replica platform's merge store is, with
+``--replica-server``:
+
+- ``own`` (default): a PostgreSQL server of its own, as a replica platform's
+  merge store normally is (another platform, another database server). The
+  script runs ``initdb`` into a temporary directory, starts the server on
+  ``--replica-port`` (trust auth, 127.0.0.1 only) with the settings of
+  :data:`REPLICA_SERVER_SETTINGS` (a replica server sized for this machine:
+  shared_buffers 25% of RAM, and so on), and stops and removes it at the end,
+  also on errors. As root, the server runs as the ``postgres`` user.
+- ``shared``: another database of the primary's server (its settings
+  unchanged), as before: the replica competes with the primary for that
+  server's shared buffers.
+- ``both``: the two setups in one run, interleaved, against the same primary.
+
+Per setup, in one run of this script:
 
 - floor: ``COPY (SELECT <columns>, _batch_in FROM bench_merge WHERE live ORDER BY id)
   TO STDOUT`` on the primary piped, while it runs, into ``COPY floor FROM STDIN``
@@ -16,29 +32,40 @@ In one run of this script, on the same PostgreSQL server:
   the seed's speed comes from the format rather than from the rest.
 - seed: ``replicate`` of a new replica as of batch 1 (``chunk_size`` rows per
   chunk, each its own transaction into the shadow table, its progress saved
-  with it, then indexes, statistics and the switch), for a live-only replica
-  and a mirror. Time of the whole call.
+  with it, then the key index and the switch), for a live-only replica and a
+  mirror. Time of the whole call.
 - incremental: after the primary merged one more batch (1% of the rows
   changed), ``replicate`` of the replica from X to X+1 (one transaction:
   delta copy, apply, state). Time of the whole call.
 
+The floor's target database is on the replica's server of the setup.
+
 Medians over ``--runs`` runs (the floor and the seeds interleaved, each on a
 fresh database; one incremental per run and form). Ratios: seed rows/s over
-the floor's rows/s; incremental time over the seed time.
+the floor's rows/s; incremental time over the seed time, per setup.
 
 Usage::
 
     python benchmarks/replication.py [--rows 1000000] [--runs 3] [--chunk-size 50000]
+        [--replica-server own|shared|both] [--replica-port 55432]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
+import signal
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -189,79 +216,205 @@ def medians(phases: list[dict[str, float]]) -> str:
     return ", ".join(f"{name} {statistics.median(p[name] for p in phases):.3f}" for name in phases[0])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--chunk-size", type=int, default=50_000)
-    args = parser.parse_args()
-    workdir = Path(__file__).resolve().parent / ".work" / "replication"
-    workdir.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {machine()}")
+# --- the replica's own PostgreSQL server -----------------------------------------------------------
 
-    databases = Databases(ADMIN_URL)
+REPLICA_SERVER_SETTINGS: dict[str, str] = {
+    "shared_buffers": "6GB",  # 25% of the machine's 24 GiB (PostgreSQL's guidance for a dedicated server)
+    "effective_cache_size": "18GB",  # 75% of RAM: what the OS cache adds
+    "maintenance_work_mem": "1GB",
+    "work_mem": "32MB",
+    "wal_buffers": "16MB",
+    "max_wal_size": "4GB",  # a server that takes bulk loads: fewer forced checkpoints
+    "min_wal_size": "1GB",
+    "checkpoint_timeout": "15min",
+    "checkpoint_completion_target": "0.9",
+    "random_page_cost": "1.1",  # SSD
+    "effective_io_concurrency": "200",
+    "listen_addresses": "'127.0.0.1'",
+}
+"""Settings of the replica's own server: those a tuning guide (pgtune, "mixed" workload) gives a
+24 GiB, 2-core machine with SSD storage. Durability is PostgreSQL's default, as on the shared
+server: fsync, synchronous_commit and full_page_writes on; autovacuum on (the default)."""
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    """``command`` run as the ``postgres`` user when this process is root (PostgreSQL refuses root)."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+def _pg_binary(name: str) -> str:
+    found = shutil.which(name) or f"/usr/lib/postgresql/15/bin/{name}"
+    if not Path(found).exists():
+        raise SystemExit(f"{name} not found: install PostgreSQL's server binaries or run with --replica-server shared")
+    return found
+
+
+@contextlib.contextmanager
+def own_server(port: int) -> Iterator[str]:
+    """A new PostgreSQL server for the replica on ``port``: its admin URL; stopped and removed on exit."""
+    if not _port_free(port):
+        raise SystemExit(f"port {port} is in use: pass another --replica-port")
+    folder = Path(tempfile.mkdtemp(prefix="replica_pg_"))
+    data = folder / "data"
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    started = False
+    try:
+        subprocess.run(
+            _as_postgres_user([_pg_binary("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]),
+            check=True,
+            capture_output=True,
+        )
+        with open(data / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
+            conf.writelines(f"{name} = {value}\n" for name, value in REPLICA_SERVER_SETTINGS.items())
+        options = f"-p {port} -k {folder}"
+        log = folder / "server.log"
+        command = [_pg_binary("pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start"]
+        if subprocess.run(_as_postgres_user(command), capture_output=True).returncode != 0:
+            raise SystemExit(f"the replica's server did not start:\n{log.read_text() if log.exists() else ''}")
+        started = True
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            subprocess.run(_as_postgres_user([_pg_binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def server_settings(admin_url: str) -> str:
+    names = ("shared_buffers", "work_mem", "maintenance_work_mem", "max_wal_size", "checkpoint_timeout", "autovacuum", "synchronous_commit")
+    engine = create_db_engine(admin_url)
+    with engine.connect() as connection:
+        values = {name: connection.exec_driver_sql(f"SHOW {name}").scalar_one() for name in names}
+    engine.dispose()
+    return ", ".join(f"{name}={value}" for name, value in values.items())
+
+
+# --- one setup: where the replica's databases live -------------------------------------------------
+
+
+@dataclass
+class Setup:
+    """The replica's server of one setup and what was measured on it."""
+
+    name: str
+    databases: Databases
+    floors: list[float] = field(default_factory=list)
+    binary_floors: list[float] = field(default_factory=list)
+    seeds: dict[str, list[float]] = field(default_factory=lambda: {form: [] for form in FORMS})
+    seed_phases: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {form: [] for form in FORMS})
+    increments: dict[str, list[float]] = field(default_factory=lambda: {form: [] for form in FORMS})
+    increment_phases: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {form: [] for form in FORMS})
+    replicas: dict[str, str] = field(default_factory=dict)
+
+
+def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, workdir: Path) -> None:
+    """One run's floor, binary floor and seeds (both forms) into new databases of ``setup``'s server."""
+    label = f"run {run + 1} [{setup.name}]"
+    seconds, rows = run_floor(primary_url, setup.databases.new("floor"))
+    setup.floors.append(seconds)
+    print(f"{label}: floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
+    seconds, rows = run_floor(primary_url, setup.databases.new("floor_binary"), binary=True)
+    setup.binary_floors.append(seconds)
+    print(f"{label}: binary floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
+    for form in FORMS:
+        setup.replicas[form] = setup.databases.new(f"replica_{form}")
+        seconds, rows, chunks, phases = run_seed(primary_url, setup.replicas[form], form, chunk_size, workdir)
+        setup.seeds[form].append(seconds)
+        setup.seed_phases[form].append(phases)
+        print(f"{label}: seed {form} {seconds:.3f} s ({rows} rows, {chunks} chunks, {rows / seconds:,.0f} rows/s)")
+
+
+def measure_increments(setup: Setup, primary_url: str, run: int, chunk_size: int, expected: tuple[int, int, int], workdir: Path) -> None:
+    """One run's incremental sync of ``setup``'s live-only replica and mirror from batch run+1 to run+2."""
+    for form in FORMS:
+        seconds, phases = run_incremental(primary_url, setup.replicas[form], form, chunk_size, workdir, expected)
+        setup.increments[form].append(seconds)
+        setup.increment_phases[form].append(phases)
+        print(f"run {run + 1} [{setup.name}]: incremental {form} batch {run + 1} -> {run + 2}: {seconds:.3f} s")
+
+
+def report(setup: Setup, rows: int) -> None:
+    floor = statistics.median(setup.floors)
+    binary_floor = statistics.median(setup.binary_floors)
+    print(f"\n[{setup.name}] floor (piped COPY, ordered by key, unindexed target): median {floor:.3f} s, {rows / floor:,.0f} rows/s")
+    print(f"[{setup.name}] binary floor (the same in COPY binary format, reference): median {binary_floor:.3f} s, {rows / binary_floor:,.0f} rows/s")
+    for form in FORMS:
+        seed = statistics.median(setup.seeds[form])
+        increment = statistics.median(setup.increments[form])
+        print(
+            f"[{setup.name}] {form}: seed median {seed:.3f} s, {rows / seed:,.0f} rows/s = {floor / seed:.2f}x the floor's rows/s "
+            f"(target >= 0.6), {binary_floor / seed:.2f}x the binary floor's; "
+            f"1% incremental median {increment:.3f} s = {increment / seed:.1%} of the seed (target <= 5%)"
+        )
+        print(f"  seed phases (medians, s): {medians(setup.seed_phases[form])}")
+        print(f"  incremental phases (medians, s): {medians(setup.increment_phases[form])}")
+        print(f"  incrementals (s): {', '.join(f'{value:.3f}' for value in setup.increments[form])}")
+
+
+def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> None:
+    """Primary batch 1, then per run every setup's floors and seeds, then per run one more batch and the incrementals."""
+    shared = Databases(ADMIN_URL)
     try:
         rng = np.random.default_rng(11)
-        primary_url = databases.new("primary")
+        primary_url = shared.new("primary")
         primary = MergeStore(primary_url)
         snapshot = first_snapshot(args.rows, rng)
         started = time.perf_counter()
         merge_batch(primary, primary_product(), 1, snapshot)
         vacuum_analyze(primary_url, f'"{PRODUCT}_merge"')
         print(f"primary batch 1: {args.rows} rows merged in {time.perf_counter() - started:.1f} s")
-
-        floors: list[float] = []
-        binary_floors: list[float] = []
-        seeds: dict[str, list[float]] = {form: [] for form in FORMS}
-        seed_phases: dict[str, list[dict[str, float]]] = {form: [] for form in FORMS}
-        replicas = {}
         for run in range(args.runs):
-            seconds, rows = run_floor(primary_url, databases.new("floor"))
-            floors.append(seconds)
-            print(f"run {run + 1}: floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
-            seconds, rows = run_floor(primary_url, databases.new("floor_binary"), binary=True)
-            binary_floors.append(seconds)
-            print(f"run {run + 1}: binary floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
+            for setup in setups[run % 2 :] + setups[: run % 2]:
+                measure_copies(setup, primary_url, run, args.chunk_size, workdir)
+        for setup in setups:
             for form in FORMS:
-                replicas[form] = databases.new(f"replica_{form}")
-                seconds, rows, chunks, phases = run_seed(primary_url, replicas[form], form, args.chunk_size, workdir)
-                seeds[form].append(seconds)
-                seed_phases[form].append(phases)
-                print(f"run {run + 1}: seed {form} {seconds:.3f} s ({rows} rows, {chunks} chunks, {rows / seconds:,.0f} rows/s)")
-        for form in FORMS:
-            vacuum_analyze(replicas[form], f'"{PRODUCT}_merge"')
-
-        increments: dict[str, list[float]] = {form: [] for form in FORMS}
-        increment_phases: dict[str, list[dict[str, float]]] = {form: [] for form in FORMS}
+                vacuum_analyze(setup.replicas[form], f'"{PRODUCT}_merge"')
         next_id = args.rows
+        expected = (args.rows * 8 // 1000, args.rows // 1000, args.rows // 1000)
         for run in range(args.runs):
             snapshot = next_snapshot(snapshot, args.rows, next_id, rng)
             next_id += args.rows // 1000
             merge_batch(primary, primary_product(), run + 2, snapshot, earlier_batches=range(1, run + 2))
-            expected = (args.rows * 8 // 1000, args.rows // 1000, args.rows // 1000)
-            for form in FORMS:
-                seconds, phases = run_incremental(primary_url, replicas[form], form, args.chunk_size, workdir, expected)
-                increments[form].append(seconds)
-                increment_phases[form].append(phases)
-                print(f"run {run + 1}: incremental {form} batch {run + 1} -> {run + 2}: {seconds:.3f} s")
-
-        floor = statistics.median(floors)
-        print(f"\nfloor (piped COPY, ordered by key, unindexed target): median {floor:.3f} s, {args.rows / floor:,.0f} rows/s")
-        binary_floor = statistics.median(binary_floors)
-        print(f"binary floor (the same in COPY binary format, reference): median {binary_floor:.3f} s, {args.rows / binary_floor:,.0f} rows/s")
-        for form in FORMS:
-            seed = statistics.median(seeds[form])
-            increment = statistics.median(increments[form])
-            print(
-                f"{form}: seed median {seed:.3f} s, {args.rows / seed:,.0f} rows/s = {floor / seed:.2f}x the floor's rows/s "
-                f"(target >= 0.6), {binary_floor / seed:.2f}x the binary floor's; "
-                f"1% incremental median {increment:.3f} s = {increment / seed:.1%} of the seed (target <= 5%)"
-            )
-            print(f"  seed phases (medians, s): {medians(seed_phases[form])}")
-            print(f"  incremental phases (medians, s): {medians(increment_phases[form])}")
+            for setup in setups[run % 2 :] + setups[: run % 2]:
+                measure_increments(setup, primary_url, run, args.chunk_size, expected, workdir)
+        for setup in setups:
+            report(setup, args.rows)
     finally:
         dispose_primary_engines()
-        databases.drop_all()
+        for setup in setups:
+            setup.databases.drop_all()
+        shared.drop_all()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--chunk-size", type=int, default=50_000)
+    parser.add_argument("--replica-server", choices=("own", "shared", "both"), default="own")
+    parser.add_argument("--replica-port", type=int, default=55432)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup (databases, the replica's server) on kill
+    workdir = Path(__file__).resolve().parent / ".work" / "replication"
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}")
+    print(f"shared server (primary): {server_settings(ADMIN_URL)}")
+    with contextlib.ExitStack() as stack:
+        setups = []
+        if args.replica_server in ("shared", "both"):
+            setups.append(Setup("shared", Databases(ADMIN_URL)))
+        if args.replica_server in ("own", "both"):
+            own_url = stack.enter_context(own_server(args.replica_port))
+            print(f"replica's own server (port {args.replica_port}): {server_settings(own_url)}")
+            setups.append(Setup("own", Databases(own_url)))
+        benchmark(setups, args, workdir)
 
 
 if __name__ == "__main__":
