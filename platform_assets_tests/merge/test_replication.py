@@ -20,14 +20,6 @@ from platform_assets_tests.merge.replication_support import (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def stores(request: pytest.FixtureRequest, tmp_path, pg_database) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """(primary merge store URL, replica merge store URL) on one backend."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'beta_merge.db'}", f"sqlite:///{tmp_path / 'alpha_merge.db'}"
-    return pg_database("beta"), pg_database("alpha")
-
-
 def five_batches(history: History) -> None:
     """Insert, update, delete, re-insert, and a key that lives for batch 3 only."""
     history.merge(1, {"a": row("Ann"), "b": row("Bob"), "c": row("Cy"), "d": row("Di")})

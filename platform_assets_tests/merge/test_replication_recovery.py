@@ -37,13 +37,6 @@ from platform_assets_tests.merge.replication_support import (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def stores(request: pytest.FixtureRequest, tmp_path, pg_database) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'beta_merge.db'}", f"sqlite:///{tmp_path / 'alpha_merge.db'}"
-    return pg_database("beta"), pg_database("alpha")
-
-
 def unreachable(stores: tuple[str, str], tmp_path) -> str:  # type: ignore[no-untyped-def]
     """A merge-store URL of the same backend that nothing answers."""
     if stores[0].startswith("sqlite"):
