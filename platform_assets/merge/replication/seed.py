@@ -58,13 +58,13 @@ from platform_assets.merge.replication.state import (
     start_seed,
 )
 from platform_assets.merge.replication.transfer import (
-    SOURCE_SETTINGS,
     Buffered,
     Prefetch,
     binary_compatible,
     buffer_select,
     copy_select,
     load_buffered,
+    primary_session,
 )
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.store import MergeStore
@@ -185,14 +185,9 @@ def _binary_ok(source_cursor: object, store: MergeStore, parts: list[SeedPart]) 
 def _read_chunks(primary: Primary, spec: MergeSpec, store: MergeStore, seed: SeedProgress, chunk_size: int) -> Iterator[_Chunk]:
     """The remaining chunks of ``seed``, read from the primary one after the other on one connection."""
     parts = seed_parts(spec)
-    source = primary.engine.raw_connection()
-    healthy = False
-    try:
+    with primary_session(primary) as source:
         cursor = source.cursor()
-        for setting in SOURCE_SETTINGS:
-            cursor.execute(setting)
         binary = _binary_ok(cursor, store, parts)
-        source.commit()  # keeps the session settings (a rollback would undo them)
         progress = seed
         while progress.part < len(parts):
             select = parts[progress.part].chunk(spec.table, progress.batch, progress.last_key, chunk_size, cast_keys=True)
@@ -201,12 +196,6 @@ def _read_chunks(primary: Primary, spec: MergeSpec, store: MergeStore, seed: See
             yield _Chunk(progress, buffered)
             progress = _after(progress, buffered.rows, buffered.last_key, chunk_size)
         cursor.close()
-        healthy = True
-    finally:
-        if healthy:
-            source.close()
-        else:
-            source.invalidate()
 
 
 def copy_chunks_read_ahead(

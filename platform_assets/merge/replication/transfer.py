@@ -37,6 +37,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -58,8 +59,6 @@ COPY_READ_SIZE = 1 << 20
 PIPE_SIZE = 1 << 20
 WRITE_BUFFER = 1 << 16
 """The producer flushes into the pipe every 64 KB, so the replica starts loading at once."""
-SOURCE_SETTINGS = ("SET client_encoding TO 'UTF8'", "SET DateStyle TO 'ISO, YMD'", "SET extra_float_digits TO 3")
-"""The primary's text output must read back exactly on the replica, whatever the servers' defaults."""
 BINARY = " (FORMAT binary)"
 _TEXT_ESCAPES = {ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t", ord("v"): "\v", ord("\\"): "\\"}
 
@@ -154,11 +153,25 @@ def use_utf8_client(target: Connection) -> None:
         target.exec_driver_sql("SET LOCAL client_encoding TO 'UTF8'")
 
 
-def _stream_postgres(primary: Primary, select: Select, target: Connection, table: str) -> Copied:
-    """The piped COPY; the primary's session carries :data:`.primaries.SESSION_SETTINGS` from its connect."""
+@contextmanager
+def primary_session(primary: Primary) -> Iterator[Any]:
+    """A raw DBAPI session on a PostgreSQL primary for the block (it carries :data:`.primaries.SESSION_SETTINGS`).
+
+    Back to the pool when the block ends normally; discarded when it raises
+    (or a generator holding it is closed early): a COPY may have been cut midway.
+    """
     source = primary.engine.raw_connection()
-    healthy = False
     try:
+        yield source
+    except BaseException:
+        source.invalidate()
+        raise
+    source.close()
+
+
+def _stream_postgres(primary: Primary, select: Select, target: Connection, table: str) -> Copied:
+    """The piped COPY of :func:`copy_select` between two PostgreSQL stores."""
+    with primary_session(primary) as source:
         cursor = source.cursor()
         binary = not select.keyset and binary_compatible(cursor, target)
         option = BINARY if binary else ""
@@ -166,12 +179,6 @@ def _stream_postgres(primary: Primary, select: Select, target: Connection, table
         cursor.close()
         use_utf8_client(target)
         rows, tail = _pipe_copy(source, copy_out, target, f"COPY {table} ({quote_list(select.columns)}) FROM STDIN{option}")
-        healthy = True
-    finally:
-        if healthy:
-            source.close()
-        else:
-            source.invalidate()
     if rows == 0:
         return Copied(0, None)
     return Copied(rows, parse_text_line(tail, len(select.keyset)) if select.keyset else None)
@@ -239,8 +246,8 @@ def buffer_select(primary: Primary, cursor: Any, select: Select, binary: bool) -
     file header with the first row and the trailer on its own), so the last
     row is the last message (the one before the trailer): its leading fields
     are the keyset values. ``binary`` needs every keyset type to be
-    :func:`.binary.supported`; the text format needs :data:`SOURCE_SETTINGS`
-    on the cursor's session.
+    :func:`.binary.supported`; the text format needs
+    :data:`.primaries.SESSION_SETTINGS` on the cursor's session (every primary session has them).
     """
     sink = _Messages()
     cursor.copy_expert(f"COPY ({_bound_sql(primary, cursor, select)}) TO STDOUT{BINARY if binary else ''}", sink)
