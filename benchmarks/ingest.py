@@ -122,17 +122,21 @@ def many_versions(work: Path, count: int) -> None:
     landing = work / "versions"
     landing.mkdir()
     platform = make_platform(work, landing, fresh_state("sqlite", work), "arrow", mode="incremental")  # each version: one new file
-    times = []
+    walls, cpus = [], []
     for number in range(1, count + 1):
         (landing / f"v{number:04d}.csv").write_text("id,name,amount,updated\n" + "".join(f"k{number}-{i},n,1.00,2026-01-01\n" for i in range(100)))
         registered = platform.sync("bench")
         platform.capture("bench", registered.number)  # type: ignore[union-attr]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         platform.process("bench", registered.number)  # type: ignore[union-attr]
-        times.append(time.perf_counter() - started)
-    first, last = statistics.median(times[:20]), statistics.median(times[-20:])
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
     snapshots = len(platform.iceberg_catalog.load_table("alpha.bench").metadata.snapshots)
-    print(f"(c) {count} one-file versions: median of the first 20 {first * 1000:.1f} ms, of the last 20 {last * 1000:.1f} ms: {last / first:.2f}x; retained snapshots at the end: {snapshots}")
+    for label, times in (("wall", walls), ("cpu", cpus)):
+        first, last = statistics.median(times[:20]), statistics.median(times[-20:])
+        print(f"(c) {count} one-file versions, {label}: median of the first 20 {first * 1000:.1f} ms, of the last 20 {last * 1000:.1f} ms: {last / first:.2f}x")
+    marks = ", ".join(f"{index}: {statistics.median(walls[max(0, index - 10) : index]) * 1000:.0f} ms" for index in range(20, count + 1, 20))
+    print(f"(c) wall medians of the 10 versions up to: {marks}; retained snapshots at the end: {snapshots}")
 
 
 def main() -> None:
