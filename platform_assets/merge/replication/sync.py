@@ -33,11 +33,11 @@ from platform_assets.catalog.audit import default_actor, record
 from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.merge.batch_log import latest_committed_batch, lock_product
+from platform_assets.merge.names import META_TABLE
 from platform_assets.merge.replication.errors import NotAReplica, ReplicationError
 from platform_assets.merge.replication.incremental import apply_delta
 from platform_assets.merge.replication.lock import replica_lock
 from platform_assets.merge.replication.plan import Plan, plan_sync, reset_reason
-from platform_assets.merge.names import META_TABLE
 from platform_assets.merge.replication.primaries import Primary, choose_primary, describe_error, probe_all, read_latest
 from platform_assets.merge.replication.schema import check_primary_table
 from platform_assets.merge.replication.seed import run_seed
