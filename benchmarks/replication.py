@@ -78,6 +78,7 @@ from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analy
 from platform_assets.catalog.db import create_db_engine  # noqa: E402
 from platform_assets.config import PlatformConfig, ProductConfig, parse_config  # noqa: E402
 from platform_assets.merge import MergeStore, merge_batch  # noqa: E402
+from platform_assets.merge.names import quote_ident  # noqa: E402
 from platform_assets.merge.replication import dispose_primary_engines, replicate  # noqa: E402
 
 PRODUCT = "bench"
@@ -156,7 +157,9 @@ def run_floor(primary_url: str, floor_url: str, binary: bool = False) -> tuple[f
     engine = create_db_engine(floor_url)
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE IF EXISTS floor")
-        connection.exec_driver_sql("CREATE TABLE floor (id text, name text, amount numeric(12,2), updated date, _batch_id integer)")
+        connection.exec_driver_sql(
+            "CREATE TABLE floor (id text, name text, amount numeric(12,2), updated date, _batch_id integer) WITH (autovacuum_enabled = off)"
+        )
     engine.dispose()
     import psycopg2
 
@@ -314,6 +317,19 @@ class Setup:
     replicas: dict[str, str] = field(default_factory=dict)
 
 
+def no_autovacuum(url: str) -> None:
+    """Autovacuum off for every table of a superseded replica, never used again (no background vacuum of it while
+    later runs are timed). The floors' tables are created so. The replicas that take the incrementals keep it on."""
+    engine = create_db_engine(url)
+    with engine.begin() as connection:
+        tables = connection.exec_driver_sql(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+        ).scalars().all()
+        for table in tables:
+            connection.exec_driver_sql(f"ALTER TABLE {quote_ident(table)} SET (autovacuum_enabled = off)")
+    engine.dispose()
+
+
 def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, workdir: Path) -> None:
     """One run's floor, binary floor and seeds (both forms) into new databases of ``setup``'s server."""
     label = f"run {run + 1} [{setup.name}]"
@@ -324,6 +340,8 @@ def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, wo
     setup.binary_floors.append(seconds)
     print(f"{label}: binary floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
     for form in FORMS:
+        if form in setup.replicas:
+            no_autovacuum(setup.replicas[form])
         setup.replicas[form] = setup.databases.new(f"replica_{form}")
         seconds, rows, chunks, phases = run_seed(primary_url, setup.replicas[form], form, chunk_size, workdir)
         setup.seeds[form].append(seconds)
@@ -384,6 +402,7 @@ def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> N
             merge_batch(primary, primary_product(), run + 2, snapshot, earlier_batches=range(1, run + 2))
             for setup in setups[run % 2 :] + setups[: run % 2]:
                 measure_increments(setup, primary_url, run, args.chunk_size, expected, workdir)
+        print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.getloadavg()[1]:.2f} (5 min)")
         for setup in setups:
             report(setup, args.rows)
     finally:
@@ -404,7 +423,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup (databases, the replica's server) on kill
     workdir = Path(__file__).resolve().parent / ".work" / "replication"
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     print(f"shared server (primary): {server_settings(ADMIN_URL)}")
     with contextlib.ExitStack() as stack:
         setups = []
