@@ -101,7 +101,7 @@ class ArrowEngine:
         errors = {item.key: part.error for item, part in zip(files, parts) if part.error is not None}
         rows = [part.rows for part in parts if part.rows is not None and part.rows.num_rows]
         rejects = [part.rejects for part in parts if part.rejects is not None and part.rejects.num_rows]
-        return assemble(files, rows, rejects, errors, rows_schema)
+        return assemble(files, rows, rejects, errors, rows_schema, one_file_per_table=True)
 
 
 @dataclass
@@ -246,8 +246,7 @@ def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, 
     table, invalid = _read_text_columns(body, names, dialect, multiline, threads and not multiline)
     if invalid and invalid[0][0] is None:
         table, invalid = _read_text_columns(body, names, dialect, multiline, False)
-    raw_columns = [_single_chunk(table.column(position)) for position in positions]
-    typed, reasons = cast_columns(schema, raw_columns)
+    typed, reasons = _cast_blocks(schema, table.select(positions), threads)
     rows = _rows_table(key, schema, typed, reasons)
     if reasons is None and not invalid:
         return _FilePart(rows=rows)
@@ -270,6 +269,31 @@ def _read_text_columns(body: bytes, names: list[str], dialect: "_Dialect", multi
         convert_options=_string_options(names),
     )
     return table, invalid
+
+
+def _cast_blocks(schema: dict[str, str], table: pa.Table, threads: bool) -> tuple[list[pa.ChunkedArray], pa.ChunkedArray | None]:
+    """:func:`cast_columns` of ``table`` (text columns in declared order), block by block.
+
+    With ``threads`` the blocks the reader produced are cast on parallel
+    threads; the results keep the rows' order as chunked arrays.
+    """
+    blocks = table.to_batches() if threads else [table.combine_chunks().to_batches()[0]] if table.num_rows else []
+    if not blocks:
+        return cast_columns(schema, [_single_chunk(column) for column in table.columns])  # type: ignore[return-value]
+
+    def cast(block: pa.RecordBatch) -> tuple[list[pa.Array], pa.Array | None]:
+        return cast_columns(schema, block.columns)
+
+    if len(blocks) > 1:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            results = list(pool.map(cast, blocks))
+    else:
+        results = [cast(blocks[0])]
+    typed = [pa.chunked_array([result[0][index] for result in results]) for index in range(len(schema))]
+    if all(result[1] is None for result in results):
+        return typed, None
+    reasons = [result[1] if result[1] is not None else pa.nulls(len(block), pa.string()) for result, block in zip(results, blocks)]
+    return typed, pa.chunked_array(reasons, pa.string())
 
 
 def _single_chunk(column: pa.ChunkedArray) -> pa.Array:

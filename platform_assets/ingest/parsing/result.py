@@ -100,18 +100,31 @@ def assemble(
     rejects: list[pa.Table],
     file_errors: dict[str, FileError],
     rows_schema: pa.Schema,
+    one_file_per_table: bool = False,
 ) -> ParseResult:
-    """Concatenate per-file tables (already in file order) and count them per key."""
+    """Concatenate per-file tables (already in file order) and count them per key.
+
+    With ``one_file_per_table`` each table holds the rows of a single file, so
+    the counts are the tables' lengths instead of a pass over ``_source_file``.
+    """
     rows_table = pa.concat_tables(rows) if rows else rows_schema.empty_table()
     rejects_table = pa.concat_tables(rejects) if rejects else empty_rejects()
     ok_keys = [item.key for item in files if item.key not in file_errors]
     return ParseResult(
         rows=rows_table.cast(rows_schema),
         rejects=rejects_table.cast(REJECTS_SCHEMA),
-        rows_per_file=_count(rows_table, ok_keys),
-        rejects_per_file=_count(rejects_table, ok_keys),
+        rows_per_file=_count_parts(rows, ok_keys) if one_file_per_table else _count(rows_table, ok_keys),
+        rejects_per_file=_count_parts(rejects, ok_keys) if one_file_per_table else _count(rejects_table, ok_keys),
         file_errors=dict(file_errors),
     )
+
+
+def _count_parts(tables: list[pa.Table], keys: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(keys, 0)
+    for part in tables:
+        if part.num_rows:
+            counts[part[SOURCE_FILE][0].as_py()] = part.num_rows
+    return counts
 
 
 def _count(table: pa.Table, keys: list[str]) -> dict[str, int]:
