@@ -121,3 +121,118 @@ def test_one_spark_job_per_call_and_utc_session(tmp_path: Path, spark_session: A
     assert len(context.statusTracker().getJobIdsForGroup("parsing-one-job")) == 1
     assert spark_session.conf.get("spark.sql.session.timeZone") == "UTC"
     assert get_spark_session(SparkSettings(master="local[2]")) is spark_session
+
+
+# ------------------------------------------------------------------ big files, line numbers, jobs
+
+
+def _csv_lines(rows: int, header: bool) -> list[str]:
+    """Good rows with bad ones, blank and repeated-header lines sprinkled through (about 35 bytes a row)."""
+    lines = ["id,name,amount,updated"] if header else []
+    for n in range(rows):
+        if n % 9973 == 5:
+            lines.append(f"b{n},bad,{n}x,2024-01-01")
+        elif n % 7919 == 7:
+            lines.append(f"c{n},short")
+        elif n % 15013 == 11:
+            lines.append("")
+        elif n % 20011 == 13:
+            lines.append("id,name,amount,updated")  # data, not a header: amount 'amount' is rejected
+        elif n % 25013 == 17:
+            lines.append(" \t")
+        elif n % 30011 == 19:
+            lines.append(f'q{n},"quoted, name",{n}.5,2024-01-01')
+        else:
+            lines.append(f"k{n},name {n},{n % 1000}.{n % 100:02d},2024-{1 + n % 12:02d}-{1 + n % 28:02d}")
+    return lines
+
+
+def test_files_read_in_several_blocks_match_arrow(tmp_path: Path, spark_session: Any) -> None:
+    rows = 120_000
+    files = [
+        write(tmp_path, "lf.csv", "\n".join(_csv_lines(rows, True)) + "\n"),
+        write(tmp_path, "crlf_bom.csv", b"\xef\xbb\xbf" + ("\r\n\r\n" + "\r\n".join(_csv_lines(rows, True))).encode()),
+        write(tmp_path, "small.csv", "id,name,amount,updated\nid,name,amount,updated\ns1,x,1,2024-01-01\n"),
+    ]
+    size = sum(Path(item.path).stat().st_size for item in files)
+    block = int(SparkEngine(spark_session).main_settings(size)["spark.sql.files.maxPartitionBytes"])
+    assert block * 2 < Path(files[0].path).stat().st_size  # each big file is read as several blocks
+    result = assert_same(files, source(), SCHEMA, spark_session)
+    assert result.rejects_per_file["landing/lf.csv"] > 20 and result.rejects_per_file["landing/small.csv"] == 1
+    bare = [write(tmp_path, "bare_bom.csv", b"\xef\xbb\xbf" + "\n".join(_csv_lines(rows, False)).encode())]
+    assert_same(bare, source(header=False), SCHEMA, spark_session)
+    json_lines = [(f'{{"id":"{n}","n":{"x" if n % 10007 == 3 else n}}}' if n % 13001 else "  ") for n in range(rows)]
+    jsonl = [write(tmp_path, "big.jsonl", "\ufeff" + "\r\n".join(json_lines))]
+    result = assert_same(jsonl, source(format="json"), {"id": "string", "n": "bigint"}, spark_session)
+    assert result.rejects.num_rows == len(range(3, rows, 10007))
+
+
+def test_line_numbers_by_lookup_or_by_judging_again(tmp_path: Path, spark_session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from platform_assets.ingest.parsing import spark_engine
+
+    files = kitchen_sink_csv(tmp_path)
+    assert_same(files, source(), ALL_TYPES, spark_session)
+    monkeypatch.setattr(spark_engine, "_MATCH_TEXTS", 0)  # too many texts to look up: judge every line again
+    assert_same(files, source(), ALL_TYPES, spark_session)
+    assert_same(kitchen_sink_json(tmp_path), source(format="json"), JSON_SCHEMA, spark_session)
+
+
+def _jobs(spark_session: Any, group: str, run: Any) -> int:
+    context = spark_session.sparkContext
+    context.setJobGroup(group, "parse", interruptOnCancel=False)
+    try:
+        run()
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)
+    return len(context.statusTracker().getJobIdsForGroup(group))
+
+
+def test_a_second_job_only_for_files_with_rejects(tmp_path: Path, spark_session: Any) -> None:
+    engine = SparkEngine(spark_session)
+    clean = [write(tmp_path, f"clean{index}.csv", f"id,name,amount,updated\n{index},x,1,2024-01-01\n") for index in range(40)]
+    assert _jobs(spark_session, "clean-call", lambda: engine.parse(clean, source(), SCHEMA)) == 1
+    dirty = clean + [write(tmp_path, "dirty.csv", "id,name,amount,updated\nd,x,oops,2024-01-01\n")]
+    assert _jobs(spark_session, "dirty-call", lambda: engine.parse(dirty, source(), SCHEMA)) == 2
+
+
+def test_encodings_decoded_on_the_driver_match(tmp_path: Path, spark_session: Any) -> None:
+    schema = {"id": "int", "name": "string"}
+    utf16 = [
+        write(tmp_path, "utf16.csv", "id,name\r\n1,Grüße\r\n2,x,extra\r\n\r\n3,日本\r\n", "utf-16"),
+        write(tmp_path, "utf16_bad.csv", "id,name\n1,ok\n".encode("utf-16-le") + b"\x00\xd8\x41\x00"),
+    ]
+    assert_same(utf16, source(encoding="utf-16"), schema, spark_session)
+    # ISO-8859-1 bytes that look like a UTF-8 byte-order mark are text, not a mark
+    latin = [write(tmp_path, "latin_mark.csv", b"\xef\xbb\xbf1,a\n2,\xe9\n")]
+    assert_same(latin, source(encoding="latin-1", header=False), schema, spark_session)
+    bom_mark = [write(tmp_path, "cp_mark.csv", b"\xef\xbb\xbfid,name\n1,\x80\n")]
+    assert_same(bom_mark, source(encoding="cp1252"), schema, spark_session)
+
+
+def test_undecodable_bytes_win_over_header_errors(tmp_path: Path, spark_session: Any) -> None:
+    files = [
+        write(tmp_path, "drift_bad.csv", b"id,other\n1,ok\n2,caf\xe9\n"),
+        write(tmp_path, "header_bad.csv", b"\n\nid,na\xffme\n1,x\n"),
+        write(tmp_path, "bom_bad.csv", b"\xef\xbb\xbfid,name\r\n1,x\r\n\xc0\xaf\r\n"),
+        write(tmp_path, "drift_good.csv", b"id,other\n1,ok\n"),
+        write(tmp_path, "blank_bad.csv", b" \n\xff\n"),
+    ]
+    result = assert_same(files, source(), {"id": "int", "name": "string"}, spark_session)
+    assert {key: error.error_type for key, error in result.file_errors.items()} == {
+        "landing/drift_bad.csv": "encoding_error",
+        "landing/header_bad.csv": "encoding_error",
+        "landing/bom_bad.csv": "encoding_error",
+        "landing/drift_good.csv": "schema_drift",
+        "landing/blank_bad.csv": "encoding_error",
+    }
+
+
+def test_path_hash_is_sparks_xxhash64(spark_session: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from platform_assets.ingest.parsing.spark_files import spark_xxhash64
+
+    texts = ["", "a", "abcd", "abcdefgh", "file:///tmp/x y/é.csv", "日本語のパス", "x" * 31, "y" * 32, "z" * 33, "file:" + "/dir" * 40]
+    frame = spark_session.createDataFrame([(text,) for text in texts], "t string")
+    found = {row.t: row.h for row in frame.select("t", F.xxhash64("t").alias("h")).collect()}
+    assert {text: spark_xxhash64(text) for text in texts} == found

@@ -1,28 +1,37 @@
 """The Spark engine: the same contract as the Arrow engine, computed by Spark.
 
-CSV and JSON lines, in one Spark job per call (the "main pass"):
+CSV and JSON lines: one Spark job per call (the main pass), and a second one
+only when some file has rejected rows (the line pass).
 
-- The driver looks at the start of each file only: a CSV header is checked
-  with the Arrow engine's own functions (its line, names, drift and
-  blank-header errors); files in an encoding Spark cannot decode line by line
-  (anything but UTF-8 and ISO-8859-1) are first decoded into a UTF-8 copy in
-  a scratch folder, streaming.
-- Spark's text reader reads all files of the call in one scan, split into
-  blocks, so no file has to fit in memory and a big file is read in parallel.
-  Each line is checked (UTF-8), split, cast and judged with Spark SQL
-  expressions that implement the rules in ``types.py`` (``spark_rules``).
-  Each row carries a hash of its file's path and the offset of its block;
-  one more tiny scan names the path of each hash. One ``toArrow`` brings back
-  the typed good rows and a flag per rejected row; the driver orders them by
-  file and block, drops each file's header line, and builds the file errors
-  with the Arrow engine's message functions.
-- Only files that have rejects are read a second time (a second job, with
-  one partition per file): there the row number within the partition is the
-  physical line number, which the Arrow engine reports with the raw text and
-  reason of each rejected row.
+- The driver reads only the start of each file: a CSV header is found and
+  checked with the Arrow engine's own functions (same line, names, drift and
+  blank-header errors). A file in an encoding Spark cannot decode line by line
+  (anything but UTF-8 and ISO-8859-1) is first decoded, streaming, into a
+  UTF-8 copy in a scratch folder.
+- Main pass: Spark's text reader reads all files of the call in one scan, in
+  blocks sized for the cores, so no file has to fit in memory and a big file
+  is read in parallel. Each line is checked (UTF-8), split, cast and judged
+  by Spark SQL expressions that implement the rules in ``types.py``
+  (``spark_rules``); the text and reason are computed for rejected lines
+  only. Each row carries the hash of its file's ``input_file_name()`` (the
+  driver hashes the names Spark reports) and the offset of its block. One
+  ``toArrow`` brings the rows back; the driver orders them by file and block,
+  drops each file's header line (the first line in the file's first blocks
+  that reads as its header) and builds the file errors with the Arrow
+  engine's message functions.
+- Line pass: the files with rejects are read again, each whole by one task,
+  so the row number within the task is the physical line number; the lines
+  whose text is a rejected text are kept. A line's verdict depends on its text
+  only, so those are the rejected lines in order (the header line is left out
+  by its number). With very many distinct rejected texts, every line is
+  judged again instead.
 
 Parquet: the driver checks every file's footer (as the Arrow engine does),
 then one read with the declared schema covers the files that passed.
+
+The jobs run in child sessions of the given session (``newSession``: same
+SparkContext, own settings), so block sizes can follow each call without
+changing the caller's settings. Use one engine from one thread at a time.
 
 Differences from the Arrow engine (documented gaps):
 
@@ -44,9 +53,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -59,9 +68,6 @@ from pyspark.sql import functions as F
 from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.inference import parquet_differences
 from platform_assets.ingest.parsing.result import (
-    LINE_NUMBER,
-    RAW,
-    REASON,
     REJECTS_SCHEMA,
     SOURCE_FILE,
     FileError,
@@ -88,7 +94,7 @@ from platform_assets.ingest.parsing.spark_files import (
 from platform_assets.ingest.parsing.spark_rules import UNTERMINATED_REASON, LineRules
 from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_schema
 
-__all__ = ["SparkEngine", "UNTERMINATED_REASON"]
+__all__ = ["UNTERMINATED_REASON", "SparkEngine"]
 
 _UTF8_NAMES = ("utf-8", "utf-8-sig")
 _LATIN1 = "iso8859-1"
@@ -96,10 +102,15 @@ _LATIN1 = "iso8859-1"
 _REJECT, _HEADER, _UNDECODABLE = 1, 2, 4
 _LINE_MASK = (1 << 33) - 1  # monotonically_increasing_id: the row number within the partition
 _WHOLE_FILE_BYTES = str(1 << 40)
-# explicit local files: list them on the driver (a listing job per call costs more than it saves)
-_LISTING = {"spark.sql.sources.parallelPartitionDiscovery.threshold": str(1 << 20)}
+# settings of every job of the engine: list the explicit local files on the driver (a listing
+# job costs more than it saves), and keep generated methods small enough for the JIT to compile
+# (HotSpot leaves methods over 8000 bytes interpreted; Spark then splits the stage instead)
+_ENGINE_SETTINGS = {
+    "spark.sql.sources.parallelPartitionDiscovery.threshold": str(1 << 20),
+    "spark.sql.codegen.hugeMethodLimit": "8000",
+}
 _WHOLE_FILES = {
-    **_LISTING,
+    **_ENGINE_SETTINGS,
     "spark.sql.files.maxPartitionBytes": _WHOLE_FILE_BYTES,
     "spark.sql.files.openCostInBytes": _WHOLE_FILE_BYTES,
 }
@@ -109,6 +120,9 @@ _BLOCKS_PER_CORE = 4
 _MIN_BLOCK_BYTES = 2 << 20
 _MAX_BLOCK_BYTES = 128 << 20
 _OPEN_COST_BYTES = 256 << 10
+# the line pass looks rejected texts up in a set held in the plan, up to these sizes
+_MATCH_TEXTS = 10_000
+_MATCH_CHARACTERS = 4 << 20
 
 
 @dataclass
@@ -124,12 +138,12 @@ class _Text:
 
 
 class SparkEngine:
-    """Parses with the given SparkSession (one job per call; a second one only for files with rejects).
+    """Parses with the given SparkSession (see the module docstring).
 
     The jobs run in child sessions of the given one (``newSession``: the same
     SparkContext, settings of their own), so the engine can size file blocks
     per call without changing the caller's settings; on Spark Connect, which
-    has no child sessions, the settings are changed for the duration.
+    has no child sessions, the settings are changed for the duration of a job.
     """
 
     name = "spark"
@@ -188,12 +202,12 @@ class SparkEngine:
                 child.conf.set("spark.sql.session.timeZone", self._spark.conf.get("spark.sql.session.timeZone"))
                 for key in _UNSET:
                     child.conf.unset(key)
-                for key, value in _LISTING.items():
+                for key, value in _ENGINE_SETTINGS.items():
                     child.conf.set(key, value)
             except Exception:  # noqa: BLE001 - Spark Connect has no newSession
                 child = None
             self._children[kind] = child
-            self._child_settings[kind] = dict(_LISTING)
+            self._child_settings[kind] = dict(_ENGINE_SETTINGS)
         child = self._children[kind]
         if child is not None:
             current = self._child_settings[kind]
@@ -203,7 +217,7 @@ class SparkEngine:
                     current[key] = value
             yield child
             return
-        with _settings(self._spark, {**_LISTING, **settings}, _UNSET):
+        with _settings(self._spark, {**_ENGINE_SETTINGS, **settings}, _UNSET):
             yield self._spark
 
     def main_settings(self, total_bytes: int) -> dict[str, str]:
@@ -236,16 +250,15 @@ class SparkEngine:
             return None
         ddl = ", ".join(f"`{name}` {column_type}" for name, column_type in schema.items())
         paths = [os.path.abspath(item.path) for item in passed]
-        rules = _rules(self._spark, SourceSettings(url="file:///", format="json"), schema)
-        with _settings(self._spark, _LISTING):
-            frame = self._spark.read.schema(ddl).parquet(*[_glob_escape(path) for path in paths])
-        file_of = _file_hashes(frame, paths)
-        data = frame.select(
-            rules.file_hash,
-            F.col("_metadata.row_index").alias("_bs"),
-            *[F.col(f"`{name}`").alias(f"_c{index}") for index, name in enumerate(schema)],
-        )
-        data_rows = data.toArrow()
+        with self.session("main", self.main_settings(sum(os.path.getsize(path) for path in paths))) as session:
+            frame = session.read.schema(ddl).parquet(*[_glob_escape(path) for path in paths])
+            file_of = _file_hashes(frame, paths)
+            data = frame.select(
+                F.xxhash64(F.input_file_name()).alias("_fh"),
+                F.col("_metadata.row_index").alias("_bs"),
+                *[F.col(f"`{name}`").alias(f"_c{index}") for index, name in enumerate(schema)],
+            )
+            data_rows = data.toArrow()
         order, file_index = _file_order(data_rows, file_of)
         if order is not None:
             data_rows = data_rows.take(order)
@@ -340,8 +353,7 @@ class _TextParse:
         self.reject_counts = np.bincount(file_index[rejected], minlength=len(self.texts))
         self.row_counts = np.bincount(file_index[good], minlength=len(self.texts))
         rows = self._rows(data, good, file_index)
-        with_rejects = [text for position, text in enumerate(self.texts) if self.reject_counts[position]]
-        return rows, (self._rejects(with_rejects, self.reject_counts) if with_rejects else None)
+        return rows, (self._rejects(data, np.flatnonzero(rejected), file_index) if rejected.any() else None)
 
     # ------------------------------------------------------------ frames
 
@@ -362,7 +374,7 @@ class _TextParse:
         for (positions, latin1), members in _groups(parsed, lambda text: (_positions(text), text.latin1)):
             headers = [text.header for text in members if text.header is not None]
             first = (tuple(sorted({header.text for header in headers})), max(header.offset for header in headers)) if headers else None
-            plan = self.rules.plan(positions, with_reason=False)
+            plan = self.rules.plan(positions, with_reason=True)
             main = self.rules.main_columns(positions, latin1, first)
             frame = self._lines(session, members, line_numbers=False).where(~self.rules.blank)
             frames.append(plan.apply(frame, self.rules.decoding[latin1]).select(*main))
@@ -416,43 +428,81 @@ class _TextParse:
 
     # ------------------------------------------------------------ rejects
 
-    def _rejects(self, texts: list[_Text], expected: np.ndarray) -> pa.Table:
-        """The rejects of ``texts`` with line numbers, raw text and reasons (the line pass).
+    def _rejects(self, data: pa.Table, positions: np.ndarray, file_index: np.ndarray) -> pa.Table:
+        """The rejected rows at ``positions`` of ``data`` (in file and line order) with their line numbers.
 
-        Each file is read whole by one task, so the row number within the
-        task is the physical line number.
+        A second job reads each file that has rejects whole in one task, so
+        the row number within the task is the physical line number, and keeps
+        the lines whose text is the text of a rejected row: as a line's verdict
+        depends on its text only, those are exactly the rejected lines (and
+        maybe the header line, which is left out by number), in the same order.
+        When the rejected texts are too many to look up, the line pass judges
+        every line again instead.
         """
+        files = file_index[positions]
+        raws = data.column("_raw").take(pa.array(positions))
+        reasons = data.column("_reason").take(pa.array(positions))
+        texts = [self.texts[position] for position in np.unique(files).tolist()]
+        wanted = set(raws.to_pylist())
+        if len(wanted) <= _MATCH_TEXTS and sum(map(len, wanted)) <= _MATCH_CHARACTERS:
+            lines = self._line_numbers(texts, sorted(wanted), files, raws)
+        else:
+            found = self._judged_again(texts)
+            if found.column("_raw") != raws or found.column("_reason") != reasons:
+                raise RuntimeError("the line pass judged the rejected rows differently from the main pass")
+            lines = found.column("_ln")
+        keys = pa.array([text.item.key for text in self.texts], pa.string())
+        return pa.Table.from_arrays([keys.take(pa.array(files)), lines, raws, reasons], schema=REJECTS_SCHEMA)
+
+    def _line_numbers(self, texts: list[_Text], wanted: list[str], files: np.ndarray, raws: pa.ChunkedArray) -> pa.Array:
+        """The line number of each rejected row (``files``, ``raws``: its file and text, in order)."""
         frames = []
         with self.engine.session("whole_files", _WHOLE_FILES) as session:
-            key = lambda text: (_positions(text), text.latin1, text.header.line if text.header else 0)  # noqa: E731
+            for latin1, members in _groups(texts, lambda text: text.latin1):
+                frame = self._lines(session, members, line_numbers=True).withColumns(self.rules.decoding[latin1])
+                frames.append(frame.where(F.col("_text").isin(*wanted)).select("_fh", "_ln", F.col("_text").alias("_raw")))
+            found = _union(frames).toArrow()
+        found_files = _file_indexes(found, self.file_of)
+        lines = found.column("_ln").to_numpy(zero_copy_only=False)
+        order = np.lexsort((lines, found_files))
+        found_files, lines = found_files[order], lines[order]
+        found_raws = found.column("_raw").take(pa.array(order)).to_pylist()
+        result = np.zeros(len(files), np.int64)
+        expected = raws.to_pylist()
+        start = 0
+        for position in np.unique(files).tolist():
+            text = self.texts[position]
+            count = int(np.count_nonzero(files == position))
+            own = set(expected[start : start + count])
+            header = text.header.line if text.header is not None else 0
+            picked = [
+                index
+                for index in np.flatnonzero(found_files == position).tolist()
+                if lines[index] != header and found_raws[index] in own
+            ]
+            if len(picked) != count or [found_raws[index] for index in picked] != expected[start : start + count]:
+                raise RuntimeError(f"{text.item.key}: the line pass found {len(picked)} rejected lines, the main pass {count}")
+            result[start : start + count] = lines[picked]
+            start += count
+        return pa.array(result, pa.int64())
+
+    def _judged_again(self, texts: list[_Text]) -> pa.Table:
+        """``_ln``, ``_raw``, ``_reason`` of every rejected line of ``texts``, each line judged again, in order."""
+        frames = []
+        with self.engine.session("whole_files", _WHOLE_FILES) as session:
+            key = lambda text: (_positions(text), text.latin1, text.header.line if text.header else 0)
             for (positions, latin1, header_line), members in _groups(texts, key):
                 plan = self.rules.plan(positions, with_reason=True)
                 keep = ~self.rules.blank
                 if header_line:
-                    keep = keep & (F.col("_ln") > header_line)
+                    keep = keep & (F.col("_ln") != header_line)
                 frame = self._lines(session, members, line_numbers=True).where(keep)
                 frame = plan.apply(frame, self.rules.decoding[latin1])
                 frames.append(frame.select(*self.rules.reject_columns(positions)).where(F.col("_reason").isNotNull()))
             collected = _union(frames).toArrow()
         file_index = _file_indexes(collected, self.file_of)
-        found = np.bincount(file_index, minlength=len(self.texts))
-        for position, text in enumerate(self.texts):
-            if found[position] != expected[position]:
-                raise RuntimeError(
-                    f"{text.item.key}: the line pass found {found[position]} rejected rows, the main pass {expected[position]}"
-                )
-        lines = collected.column("_ln").to_numpy(zero_copy_only=False)
-        order = pa.array(np.lexsort((lines, file_index)))
-        keys = pa.array([text.item.key for text in self.texts], pa.string())
-        return pa.Table.from_arrays(
-            [
-                keys.take(pa.array(file_index).take(order)),
-                collected.column("_ln").take(order),
-                collected.column("_raw").take(order),
-                collected.column("_reason").take(order),
-            ],
-            schema=REJECTS_SCHEMA,
-        )
+        order = pa.array(np.lexsort((collected.column("_ln").to_numpy(zero_copy_only=False), file_index)))
+        return collected.select(["_ln", "_raw", "_reason"]).take(order)
 
 
 # ----------------------------------------------------------------- expressions
@@ -471,21 +521,23 @@ class _Rules(LineRules):
         self.line = F.col("value").alias("_line")
         valid = F.is_valid_utf8(F.col("_line"))
         self.undecodable = ~valid
+        # by latin1: ``_valid`` (the line is UTF-8) and ``_text`` (the line decoded; NULL where it is not)
         self.decoding = {
             True: {"_valid": F.lit(True), "_text": F.decode(F.col("_line").cast("binary"), "ISO-8859-1")},
             False: {"_valid": valid, "_text": F.when(valid, F.col("_line"))},
         }
-        """``_valid`` (the line is UTF-8) and ``_text`` (the line decoded, NULL where it is not), by latin1."""
 
     def main_columns(self, positions: tuple[int, ...] | None, latin1: bool, first: tuple[tuple[str, ...], int] | None) -> list[Column]:
-        """``_fh``, ``_bs``, ``_k`` (kind) and the typed values ``_c0``... of the main pass.
+        """``_fh``, ``_bs``, ``_k`` (kind), the typed values ``_c0``..., and for rejected lines
+        ``_raw`` and ``_reason`` (NULL elsewhere: they cost nothing for good lines).
 
         ``first``: the header texts of the files and the largest byte offset of
         a header line: a line that reads as a header there is flagged.
         """
         key = ("main", positions, latin1, first)
         if key not in self._columns:
-            plan = self.plan(positions, with_reason=False)
+            plan = self.plan(positions, with_reason=True)
+            assert plan.reason is not None
             kind = F.when(plan.reject, F.lit(_REJECT)).otherwise(F.lit(0))
             if first is not None:
                 names, offset = first
@@ -493,7 +545,8 @@ class _Rules(LineRules):
                 kind = kind + F.when(header, F.lit(_HEADER)).otherwise(F.lit(0))
             kind = F.when(~F.col("_valid"), F.lit(_UNDECODABLE)).otherwise(kind)
             typed = [value.cast(column_type).alias(f"_c{i}") for i, (value, column_type) in enumerate(zip(plan.typed, self.schema.values()))]
-            self._columns[key] = [F.col("_fh"), F.col("_bs"), kind.cast("byte").alias("_k"), *typed]
+            rejected = [F.when(plan.reject, F.col("_text")).alias("_raw"), F.when(plan.reject, plan.reason).alias("_reason")]
+            self._columns[key] = [F.col("_fh"), F.col("_bs"), kind.cast("byte").alias("_k"), *typed, *rejected]
         return self._columns[key]
 
     def check_columns(self) -> list[Column]:
@@ -501,7 +554,8 @@ class _Rules(LineRules):
         key = ("check",)
         if key not in self._columns:
             kind = F.lit(_UNDECODABLE).cast("byte").alias("_k")
-            self._columns[key] = [F.col("_fh"), F.col("_bs"), kind, *self.nulls]
+            none = F.lit(None).cast("string")
+            self._columns[key] = [F.col("_fh"), F.col("_bs"), kind, *self.nulls, none.alias("_raw"), none.alias("_reason")]
         return self._columns[key]
 
     def reject_columns(self, positions: tuple[int, ...] | None) -> list[Column]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import sys
 from dataclasses import dataclass
 
 from platform_assets.config import SourceSettings
@@ -133,7 +134,7 @@ def _stream(path: str, encoding: str, sink=None) -> DecodeFailure | None:  # typ
     The failure is what ``result.make_text_decoder`` reports for the whole
     file: the first undecodable byte, its 0-based offset and 1-based line.
     """
-    decoder = codecs.getincrementaldecoder(codecs.lookup(encoding).name)("strict")
+    decoder = codecs.getincrementaldecoder(_stream_codec(path, codecs.lookup(encoding).name))("strict")
     counter = _LineCounter()
     fed = 0
     with open(path, "rb") as handle:
@@ -158,6 +159,25 @@ def _stream(path: str, encoding: str, sink=None) -> DecodeFailure | None:  # typ
             fed += len(chunk)
             if final:
                 return None
+
+
+_MARKED = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
+
+
+def _stream_codec(path: str, name: str) -> str:
+    """The codec that decodes ``path`` chunk by chunk as ``bytes.decode(name)`` decodes it whole.
+
+    Without a byte-order mark, ``bytes.decode("utf-16")`` (and utf-32) reads
+    the machine's byte order, where the incremental decoder refuses the data.
+    """
+    marks = _MARKED.get(name)
+    if marks is None:
+        return name
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    if any(start.startswith(mark) for mark in marks):
+        return name
+    return f"{name}-{'le' if sys.byteorder == 'little' else 'be'}"
 
 
 def find_decode_failure(path: str, encoding: str) -> DecodeFailure | None:

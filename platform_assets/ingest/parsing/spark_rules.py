@@ -7,8 +7,9 @@ column per declared column, exactly as the Arrow engine judges the same text.
 CSV lines without the quote or escape character are split on the delimiter
 (Java's single-character fast path); other lines go through Java regular
 expressions that split and unquote them as pyarrow.csv does. Values are
-trimmed with ``btrim`` and checked with the anchored patterns of ``types.py``
-before a ``try_cast`` (which alone would accept more, and round decimals).
+trimmed (``btrim`` only where a value starts or ends with a space or tab: it
+is slow) and checked with the anchored patterns of ``types.py`` before a
+``try_cast`` (which alone would accept more, and round decimals).
 """
 
 from __future__ import annotations
@@ -77,8 +78,8 @@ class LineRules:
         self.csv = _Csv(source) if self.is_csv else None
         self._plans: dict[tuple[tuple[int, ...] | None, bool], Plan] = {}
         line = F.col("_line")
+        # the lines the format skips: empty (CSV), or only spaces and tabs (JSON)
         self.blank = line == "" if self.is_csv else line.rlike(r"^[ \t]*\z")
-        """Lines the format skips: empty (CSV), or only spaces and tabs (JSON)."""
 
     def plan(self, positions: tuple[int, ...] | None, with_reason: bool) -> Plan:
         """The expressions that judge ``_text``: reject flag, reason (``with_reason``), typed values.
@@ -102,7 +103,7 @@ class LineRules:
 
 
 def _java_char(char: str) -> str:
-    return "\\x{%x}" % ord(char)
+    return f"\\x{{{ord(char):x}}}"
 
 
 def _java_replacement(char: str) -> str:
