@@ -7,7 +7,8 @@ Cases:
   (c) 200 one-file versions in a row (Arrow, SQLite): the first 20 against the
       last 20, to show commit cost does not creep.
 Floor: pyarrow reading the same CSVs plus one pyiceberg append.
-Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark] [--skip-postgres]``
+Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark | --only-spark] [--skip-postgres]``
+(warm Spark: one untimed run per case and state before the timed ones)
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def case(label: str, work: Path, landing: Path, rows: int, files: int, repeat: i
     print(f"({label}) floor: pyarrow read + one iceberg append: {floor:.3f}s = {rows / floor:,.0f} rows/s")
     for engine_name, parser in engines.items():
         for state in states:
+            if engine_name == "spark":
+                process_once(work, landing, state, "spark", parser)  # warm Spark: one untimed run compiles its code paths
             runs = [process_once(work, landing, state, "spark" if engine_name == "spark" else "arrow", parser) for _ in range(repeat)]
             seconds = statistics.median(run[0] for run in runs)
             catalog = statistics.median(run[1] for run in runs)
@@ -145,10 +148,13 @@ def main() -> None:
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--versions", type=int, default=200)
+    parser.add_argument("--only-spark", action="store_true", help="only the floor and warm Spark on (a) and (b); no Arrow rows, no (c)")
     args = parser.parse_args()
+    if args.only_spark and args.skip_spark:
+        parser.error("--only-spark and --skip-spark exclude each other")
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     states = ["sqlite"] + ([] if args.skip_postgres else ["postgres"])
-    engines: dict[str, object] = {"arrow": None}
+    engines: dict[str, object] = {} if args.only_spark else {"arrow": None}
     try:
         if not args.skip_spark:
             from platform_assets.ingest.parsing import SparkEngine
@@ -163,7 +169,8 @@ def main() -> None:
         case("a: 100 files x 10,000 rows", work, work / "a", 1_000_000, 100, args.repeat, engines, states)
         write_csvs(work / "b", 1, 1_000_000)
         case("b: 1 file x 1,000,000 rows", work, work / "b", 1_000_000, 1, args.repeat, engines, states)
-        many_versions(work, args.versions)
+        if not args.only_spark:
+            many_versions(work, args.versions)
     finally:
         dispose_engines()
         shutil.rmtree(work, ignore_errors=True)
