@@ -56,6 +56,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -91,7 +92,7 @@ from platform_assets.ingest.parsing.spark_files import (
     starts_with,
     transcode,
 )
-from platform_assets.ingest.parsing.spark_rules import UNTERMINATED_REASON, LineRules
+from platform_assets.ingest.parsing.spark_rules import UNTERMINATED_REASON, LineRules, project
 from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_schema
 
 __all__ = ["UNTERMINATED_REASON", "SparkEngine"]
@@ -360,13 +361,12 @@ class _TextParse:
     def _lines(self, session: SparkSession, texts: list[_Text], line_numbers: bool) -> DataFrame:
         """``_fh`` (path hash), ``_bs`` (block offset) or ``_ln`` (line number), ``_line`` (raw), of every line."""
         paths = [os.path.abspath(text.path) for text in texts]
-        frame = session.read.text([_glob_escape(path) for path in paths])
+        frame = _read_text(session, [_glob_escape(path) for path in paths])
         for path_hash, index in _file_hashes(frame, paths).items():
             position = self.position_of[paths[index]]
             if self.file_of.setdefault(path_hash, position) != position:
                 raise RuntimeError(f"two files of one call have the same path hash ({paths[index]!r})")
-        rules = self.rules
-        return frame.select(rules.file_hash, rules.line_number if line_numbers else rules.block_start, rules.line)
+        return project(frame, self.rules.line_columns[line_numbers], self.rules.jvm)
 
     def _main_frame(self, session: SparkSession) -> DataFrame:
         frames = []
@@ -377,11 +377,11 @@ class _TextParse:
             plan = self.rules.plan(positions, with_reason=True)
             main = self.rules.main_columns(positions, latin1, first)
             frame = self._lines(session, members, line_numbers=False).where(~self.rules.blank)
-            frames.append(plan.apply(frame, self.rules.decoding[latin1]).select(*main))
+            frames.append(project(plan.apply(frame, self.rules.decoding[latin1], self.rules.jvm), main, self.rules.jvm))
         checks = [text for text in self.texts if text.check_only]
         if checks:
             frame = self._lines(session, checks, line_numbers=False).where(self.rules.undecodable)
-            frames.append(frame.select(*self.rules.check_columns()))
+            frames.append(project(frame, self.rules.check_columns(), self.rules.jvm))
         return _union(frames)
 
     # ------------------------------------------------------------ driver
@@ -459,7 +459,7 @@ class _TextParse:
         frames = []
         with self.engine.session("whole_files", _WHOLE_FILES) as session:
             for latin1, members in _groups(texts, lambda text: text.latin1):
-                frame = self._lines(session, members, line_numbers=True).withColumns(self.rules.decoding[latin1])
+                frame = project(self._lines(session, members, line_numbers=True), self.rules.decoding[latin1], self.rules.jvm)
                 frames.append(frame.where(F.col("_text").isin(*wanted)).select("_fh", "_ln", F.col("_text").alias("_raw")))
             found = _union(frames).toArrow()
         found_files = _file_indexes(found, self.file_of)
@@ -497,8 +497,8 @@ class _TextParse:
                 if header_line:
                     keep = keep & (F.col("_ln") != header_line)
                 frame = self._lines(session, members, line_numbers=True).where(keep)
-                frame = plan.apply(frame, self.rules.decoding[latin1])
-                frames.append(frame.select(*self.rules.reject_columns(positions)).where(F.col("_reason").isNotNull()))
+                frame = plan.apply(frame, self.rules.decoding[latin1], self.rules.jvm)
+                frames.append(project(frame, self.rules.reject_columns(positions), self.rules.jvm).where(F.col("_reason").isNotNull()))
             collected = _union(frames).toArrow()
         file_index = _file_indexes(collected, self.file_of)
         order = pa.array(np.lexsort((collected.column("_ln").to_numpy(zero_copy_only=False), file_index)))
@@ -519,6 +519,9 @@ class _Rules(LineRules):
         self.block_start = F.input_file_block_start().alias("_bs")
         self.line_number = (F.monotonically_increasing_id().bitwiseAND(_LINE_MASK) + 1).alias("_ln")
         self.line = F.col("value").alias("_line")
+        # the columns of ``_lines``, by line_numbers; ``jvm``: the ``spark_rules.project`` cache of this object's lists
+        self.line_columns = {False: [self.file_hash, self.block_start, self.line], True: [self.file_hash, self.line_number, self.line]}
+        self.jvm: dict[int, Any] = {}
         valid = F.is_valid_utf8(F.col("_line"))
         self.undecodable = ~valid
         # by latin1: ``_valid`` (the line is UTF-8) and ``_text`` (the line decoded; NULL where it is not)
@@ -609,7 +612,7 @@ def _file_hashes(frame: DataFrame, paths: list[str]) -> dict[int, int]:
     """{hash of a file's ``input_file_name()``: its index in ``paths``} for the files ``frame`` reads."""
     wanted = {path: index for index, path in enumerate(paths)}
     found: dict[int, int] = {}
-    for uri in frame.inputFiles():
+    for uri in _input_files(frame):
         local = unquote(urlsplit(uri).path) if uri.startswith("file:") else uri
         index = wanted.get(local)
         if index is None:
@@ -670,6 +673,31 @@ def _settings(session: SparkSession, values: dict[str, str], unset: tuple[str, .
                 session.conf.unset(key)
             else:
                 session.conf.set(key, value)
+
+
+def _read_text(session: SparkSession, paths: list[str]) -> DataFrame:
+    """``session.read.text(paths)``; on classic Spark the path list reaches the JVM in one string.
+
+    (pyspark sends a list with one py4j round trip per path.) Paths hold no
+    NUL character, which separates them.
+    """
+    jvm = getattr(session, "_jvm", None)
+    if jvm is None or len(paths) < 2:
+        return session.read.text(paths)
+    names = jvm.java.util.regex.Pattern.compile("\0").splitAsStream("\0".join(paths)).toList()
+    from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
+
+    return ClassicDataFrame(session._jsparkSession.read().text(jvm.PythonUtils.toSeq(names)), session)  # type: ignore[attr-defined]
+
+
+def _input_files(frame: DataFrame) -> list[str]:
+    """``frame.inputFiles()``; on classic Spark in one py4j round trip (pyspark makes one per file)."""
+    jdf = getattr(frame, "_jdf", None)
+    if jdf is None:
+        return frame.inputFiles()
+    jvm = frame.sparkSession._jvm  # type: ignore[attr-defined]
+    joined = jvm.scala.collection.immutable.ArraySeq.unsafeWrapArray(jdf.inputFiles()).mkString("\0")
+    return joined.split("\0") if joined else []
 
 
 def _glob_escape(path: str) -> str:
