@@ -38,7 +38,11 @@ Per setup, in one run of this script:
   changed), ``replicate`` of the replica from X to X+1 (one transaction:
   delta copy, apply, state). Time of the whole call.
 
-The floor's target database is on the replica's server of the setup.
+The floor's target database is on the replica's server of the setup; its
+table has autovacuum off (it is never read again). Each replica gets a
+``VACUUM ANALYZE`` right after its seed, untimed: what autovacuum would do to
+it, done before anything else is timed rather than in the background of
+later timings (on either server).
 
 Medians over ``--runs`` runs (the floor and the seeds interleaved, each on a
 fresh database; one incremental per run and form). Ratios: seed rows/s over
@@ -78,7 +82,6 @@ from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analy
 from platform_assets.catalog.db import create_db_engine  # noqa: E402
 from platform_assets.config import PlatformConfig, ProductConfig, parse_config  # noqa: E402
 from platform_assets.merge import MergeStore, merge_batch  # noqa: E402
-from platform_assets.merge.names import quote_ident  # noqa: E402
 from platform_assets.merge.replication import dispose_primary_engines, replicate  # noqa: E402
 
 PRODUCT = "bench"
@@ -317,19 +320,6 @@ class Setup:
     replicas: dict[str, str] = field(default_factory=dict)
 
 
-def no_autovacuum(url: str) -> None:
-    """Autovacuum off for every table of a superseded replica, never used again (no background vacuum of it while
-    later runs are timed). The floors' tables are created so. The replicas that take the incrementals keep it on."""
-    engine = create_db_engine(url)
-    with engine.begin() as connection:
-        tables = connection.exec_driver_sql(
-            "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
-        ).scalars().all()
-        for table in tables:
-            connection.exec_driver_sql(f"ALTER TABLE {quote_ident(table)} SET (autovacuum_enabled = off)")
-    engine.dispose()
-
-
 def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, workdir: Path) -> None:
     """One run's floor, binary floor and seeds (both forms) into new databases of ``setup``'s server."""
     label = f"run {run + 1} [{setup.name}]"
@@ -340,13 +330,12 @@ def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, wo
     setup.binary_floors.append(seconds)
     print(f"{label}: binary floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
     for form in FORMS:
-        if form in setup.replicas:
-            no_autovacuum(setup.replicas[form])
         setup.replicas[form] = setup.databases.new(f"replica_{form}")
         seconds, rows, chunks, phases = run_seed(primary_url, setup.replicas[form], form, chunk_size, workdir)
         setup.seeds[form].append(seconds)
         setup.seed_phases[form].append(phases)
         print(f"{label}: seed {form} {seconds:.3f} s ({rows} rows, {chunks} chunks, {rows / seconds:,.0f} rows/s)")
+        vacuum_analyze(setup.replicas[form], f'"{PRODUCT}_merge"')  # untimed: what autovacuum would do, done now
 
 
 def measure_increments(setup: Setup, primary_url: str, run: int, chunk_size: int, expected: tuple[int, int, int], workdir: Path) -> None:
@@ -391,9 +380,6 @@ def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> N
         for run in range(args.runs):
             for setup in setups[run % 2 :] + setups[: run % 2]:
                 measure_copies(setup, primary_url, run, args.chunk_size, workdir)
-        for setup in setups:
-            for form in FORMS:
-                vacuum_analyze(setup.replicas[form], f'"{PRODUCT}_merge"')
         next_id = args.rows
         expected = (args.rows * 8 // 1000, args.rows // 1000, args.rows // 1000)
         for run in range(args.runs):
