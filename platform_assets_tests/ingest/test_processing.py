@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue as queue_module
 import subprocess
 import sys
 import time
+import traceback
 from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
@@ -95,9 +97,30 @@ def test_version_lands_in_iceberg_with_lineage_and_reads_back_with_duckdb(tmp_pa
     assert second_reader == [(row["id"], row["amount"]) for row in rows.sort_by("id").to_pylist()]
 
 
-def _worker(config_path: str, version: int, queue: "multiprocessing.Queue[tuple[int, int]]") -> None:
-    report = Platform.from_path(config_path).process("customers", version)
-    queue.put((report.files_processed, report.rows_written))
+def _worker(config_path: str, version: int, queue: "multiprocessing.Queue[tuple[str, int, int]]") -> None:
+    try:
+        report = Platform.from_path(config_path).process("customers", version)
+    except BaseException:
+        queue.put((traceback.format_exc(), 0, 0))
+        raise
+    queue.put(("", report.files_processed, report.rows_written))
+
+
+def _worker_results(workers: list, queue) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def, type-arg]
+    """Each worker's (files processed, rows written); a worker's traceback, or its death, fails the test at once."""
+    results: list[tuple[int, int]] = []
+    deadline = time.monotonic() + 300
+    while len(results) < len(workers):
+        assert time.monotonic() < deadline, f"workers still running after 300 s; {len(results)} reported"
+        try:
+            error, processed, written = queue.get(timeout=1)
+        except queue_module.Empty:
+            silent = [worker.exitcode for worker in workers if worker.exitcode not in (None, 0)]
+            assert len(results) + len(silent) < len(workers), f"a worker died without reporting: exit codes {silent}"
+            continue
+        assert not error, f"a worker failed:\n{error}"
+        results.append((processed, written))
+    return results
 
 
 def test_four_worker_processes_write_each_file_exactly_once(tmp_path: Path, db_url: str) -> None:
@@ -109,7 +132,7 @@ def test_four_worker_processes_write_each_file_exactly_once(tmp_path: Path, db_u
     workers = [context.Process(target=_worker, args=(platform.config.source_path, version, queue)) for _ in range(4)]
     for worker in workers:
         worker.start()
-    results = [queue.get(timeout=300) for _ in workers]
+    results = _worker_results(workers, queue)
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
