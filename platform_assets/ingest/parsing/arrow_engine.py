@@ -139,7 +139,7 @@ def to_utf8(data: bytes, encoding: str) -> tuple[bytes | None, DecodeFailure | N
     name = canonical_encoding(encoding)
     if name in _UTF8_NAMES:
         try:
-            pa.array([data], pa.large_binary()).cast(pa.large_string())
+            _as_binary(data).cast(pa.large_string())  # validates in place
             return data.removeprefix(_UTF8_BOM), None
         except pa.ArrowInvalid:
             name = "utf-8"
@@ -148,6 +148,12 @@ def to_utf8(data: bytes, encoding: str) -> tuple[bytes | None, DecodeFailure | N
         return None, DecodeFailure(*detail)
     assert text is not None
     return text.encode("utf-8"), None
+
+
+def _as_binary(data: bytes) -> pa.Array:
+    """``data`` as a one-value binary array over the same memory (no copy)."""
+    offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 # ----------------------------------------------------------------------- CSV
@@ -263,7 +269,7 @@ def _read_text_columns(body: bytes, names: list[str], dialect: "_Dialect", multi
         return "skip"
 
     table = pacsv.read_csv(
-        io.BytesIO(body),
+        pa.BufferReader(body),
         read_options=pacsv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 22 if threads else 1 << 24),
         parse_options=dialect.parse_options(on_invalid, multiline),
         convert_options=_string_options(names),
