@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, cast, column, or_, select, update
+from sqlalchemy import values as sa_values
 from sqlalchemy.engine import Engine
 
 from platform_assets.catalog import audit
@@ -177,38 +179,77 @@ def record_outcomes(engine: Engine, product_name: str, version: int, worker: str
         for o in outcomes
         if o.status is FileStatus.FAILED
     ]
-    processed_values = {
-        "status": FileStatus.PROCESSED.value,
-        "rows_written": bindparam("b_written"),
-        "processed_at": bindparam("b_now"),
-        "error_type": None,
-        "error_message": None,
-    }
-    failed_values = {
-        "status": FileStatus.FAILED.value,
-        "error_type": bindparam("b_type"),
-        "error_message": bindparam("b_message"),
-        "retry_count": bindparam("b_retry"),
-        "next_attempt_at": bindparam("b_next"),
-    }
     with transaction(engine) as session:
         connection = session.connection()
-        applied = _update_owned(connection, worker, processed_values, processed) + _update_owned(connection, worker, failed_values, failed)
+        applied = _update_owned(connection, worker, _processed_values, processed) + _update_owned(connection, worker, _failed_values, failed)
         audit.record_many(session, [_outcome_event(product_name, version, outcome) for outcome in outcomes], worker)
     return applied
 
 
-def _update_owned(connection, worker: str, values: dict[str, object], rows: list[dict[str, object]]) -> int:  # type: ignore[no-untyped-def]
-    """Apply ``values`` to the rows (by ``b_id``) the worker still holds in PROCESSING, releasing their lease."""
+# The column each outcome parameter is written to (and typed as).
+_PARAMETER_COLUMNS = {
+    "b_id": "id",
+    "b_written": "rows_written",
+    "b_rejected": "rows_rejected",
+    "b_now": "updated_at",
+    "b_type": "error_type",
+    "b_message": "error_message",
+    "b_retry": "retry_count",
+    "b_next": "next_attempt_at",
+}
+_VALUES_CHUNK = 2000  # rows per UPDATE ... FROM (VALUES ...): at most 8 parameters each
+
+
+def _processed_values(parameter: Callable[[str], ColumnElement]) -> dict[str, object]:
+    return {
+        "status": FileStatus.PROCESSED.value,
+        "rows_written": parameter("b_written"),
+        "processed_at": parameter("b_now"),
+        "error_type": None,
+        "error_message": None,
+    }
+
+
+def _failed_values(parameter: Callable[[str], ColumnElement]) -> dict[str, object]:
+    return {
+        "status": FileStatus.FAILED.value,
+        "error_type": parameter("b_type"),
+        "error_message": parameter("b_message"),
+        "retry_count": parameter("b_retry"),
+        "next_attempt_at": parameter("b_next"),
+    }
+
+
+def _update_owned(connection, worker: str, values: Callable[[Callable[[str], ColumnElement]], dict[str, object]], rows: list[dict[str, object]]) -> int:  # type: ignore[no-untyped-def]
+    """Apply ``values`` to the rows (by ``b_id``) the worker still holds in PROCESSING, releasing their lease.
+
+    PostgreSQL gets one ``UPDATE ... FROM (VALUES ...)`` per chunk of rows (its
+    driver runs an executemany as one round trip per row); SQLite an executemany.
+    """
     if not rows:
         return 0
     table = RawFile.__table__
-    statement = (
+    if connection.dialect.name != "postgresql" or len(rows) == 1:
+        statement = _owned_update(table, worker, values, bindparam)
+        return int(connection.execute(statement, rows).rowcount or 0)
+    names = list(rows[0])
+    applied = 0
+    for start in range(0, len(rows), _VALUES_CHUNK):
+        chunk = rows[start : start + _VALUES_CHUNK]
+        source = sa_values(*[column(name, table.c[_PARAMETER_COLUMNS[name]].type) for name in names], name="outcome").data(
+            [tuple(row[name] for name in names) for row in chunk]
+        )
+        statement = _owned_update(table, worker, values, lambda name: cast(source.c[name], table.c[_PARAMETER_COLUMNS[name]].type))
+        applied += int(connection.execute(statement).rowcount or 0)
+    return applied
+
+
+def _owned_update(table, worker: str, values, parameter: Callable[[str], ColumnElement]):  # type: ignore[no-untyped-def]
+    return (
         update(table)
-        .where(table.c.id == bindparam("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
-        .values(**values, rows_rejected=bindparam("b_rejected"), updated_at=bindparam("b_now"), lease_owner=None, lease_expires_at=None)
+        .where(table.c.id == parameter("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
+        .values(**values(parameter), rows_rejected=parameter("b_rejected"), updated_at=parameter("b_now"), lease_owner=None, lease_expires_at=None)
     )
-    return int(connection.execute(statement, rows).rowcount or 0)
 
 
 def _outcome_event(product_name: str, version: int, outcome: FileOutcome) -> dict[str, object]:
