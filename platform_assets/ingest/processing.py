@@ -274,8 +274,8 @@ def _process_batch(
     id_by_key = {item.key: item.id for item, _ in inputs.values()}
     reject_keys = {item.key for item, _ in inputs.values() if item.key not in parsed.file_errors}
     # Rejects first: a crash between the two commits redoes only the data append.
-    _append_exactly_once(target.catalog, target.rejects_table, parsed.rejects, reject_keys, id_by_key, sha_by_key, version, generation, expiry, markers_only_with_rows=True)
-    snapshot = _append_exactly_once(target.catalog, target.table, parsed.rows, accepted, id_by_key, sha_by_key, version, generation, expiry)
+    _append_exactly_once(target.catalog, target.rejects_table, _by_file(parsed.rejects, parsed.rejects_per_file), reject_keys, id_by_key, sha_by_key, version, generation, expiry, markers_only_with_rows=True)
+    snapshot = _append_exactly_once(target.catalog, target.table, _by_file(parsed.rows, parsed.rows_per_file), accepted, id_by_key, sha_by_key, version, generation, expiry)
     if snapshot is not None:
         report.snapshot_id = snapshot
     failpoint("process.after_iceberg_commit")
@@ -371,7 +371,6 @@ def _append_exactly_once(
     never committed twice. The data table records a marker even for files
     without rows (the file is done); the rejects table only commits rows.
     """
-    rows = _by_file(rows)
     while keys:
         table = catalog.load_table(identifier)
         done = iceberg.committed_file_ids(table, version, generation)
@@ -406,10 +405,17 @@ class _CommittedMeanwhile(Exception):
     """Another writer committed some of the files between our check and our commit."""
 
 
-def _by_file(rows: pa.Table) -> pa.Table:
-    """``rows`` with ``_source_file`` dictionary-encoded: one hash pass, then per-file steps work on indices."""
+def _by_file(rows: pa.Table, rows_per_file: dict[str, int]) -> pa.Table:
+    """``rows`` with ``_source_file`` dictionary-encoded, so per-file steps work on indices.
+
+    Rows of a single file need no pass over the column; others take one hash pass.
+    """
     position = rows.schema.get_field_index("_source_file")
-    files = _files_column(rows)
+    present = [key for key, count in rows_per_file.items() if count]
+    if len(present) == 1 and rows_per_file[present[0]] == rows.num_rows:
+        files = pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), rows.num_rows), pa.array(present, pa.string()))
+    else:
+        files = _files_column(rows)
     return rows.set_column(position, rows.schema.field(position).with_type(files.type), files)
 
 
