@@ -32,7 +32,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import CommitTableResponse, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
-from pyiceberg.table.update import TableRequirement, TableUpdate, update_table_metadata
+from pyiceberg.table.update import TableRequirement, TableUpdate, _apply_table_update, _TableMetadataUpdateContext
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 from sqlalchemy.exc import DBAPIError
 
@@ -267,7 +267,7 @@ class _Transaction(Transaction):
     table metadata each time ``table_metadata`` is read, some twenty times per
     commit, so commit cost grew with the number of retained snapshots. The
     metadata is immutable, so the applied result is reused until the base
-    metadata or the staged updates change.
+    metadata or the staged updates change, and is not deep-copied.
     """
 
     _applied: tuple[TableMetadata, tuple[TableUpdate, ...], TableMetadata] | None = None
@@ -278,8 +278,23 @@ class _Transaction(Transaction):
         if not updates:
             return base
         if self._applied is None or self._applied[0] is not base or self._applied[1] is not updates:
-            self._applied = (base, updates, update_table_metadata(base, updates))
+            self._applied = (base, updates, _apply_updates(base, updates))
         return self._applied[2]
+
+
+def _apply_updates(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> TableMetadata:
+    """``updates`` applied to ``base`` as pyiceberg's ``update_table_metadata`` does, minus its deep copy.
+
+    Each step builds new metadata objects and mutates none, so the copy only
+    costs time (it grows with the retained snapshots). This is the staging view
+    only: at commit the catalog applies the updates to the table's metadata
+    again and validates the result.
+    """
+    context = _TableMetadataUpdateContext()
+    metadata = base
+    for update in updates:
+        metadata = _apply_table_update(update, metadata, context)
+    return metadata
 
 
 def commit_files(table: Table, files: list[DataFile], properties: dict[str, str], expire: list[int] | None = None) -> None:
