@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import ColumnElement, and_, bindparam, cast, column, or_, select, update
 from sqlalchemy import values as sa_values

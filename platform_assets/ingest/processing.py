@@ -506,15 +506,19 @@ def _expiry(engine: Engine, product_id: int, settings: ProcessingSettings) -> Ca
     retention = timedelta(seconds=settings.snapshot_retention_seconds)
 
     def expirable(table: Table) -> list[int]:
-        with transaction(engine) as session:
-            unsettled = set(
-                session.scalars(
-                    select(RawFile.id).where(RawFile.product_id == product_id, RawFile.status.in_([FileStatus.PROCESSING.value, FileStatus.INGESTED.value]))
-                )
-            )
+        old = set(iceberg.expirable_snapshots(table, retention, lambda marker: False))
+        marked = {file_id for marker in iceberg.commit_markers(table) if marker.snapshot_id in old for file_id in marker.file_ids}
+        unsettled = _unsettled_files(engine, product_id, marked) if marked else set()
         return iceberg.expirable_snapshots(table, retention, lambda marker: bool(marker.file_ids & unsettled))
 
     return expirable
+
+
+def _unsettled_files(engine: Engine, product_id: int, file_ids: set[int]) -> set[int]:
+    """Those of ``file_ids`` whose outcome the catalog has not recorded (still INGESTED or PROCESSING)."""
+    unsettled = [FileStatus.PROCESSING.value, FileStatus.INGESTED.value]
+    with transaction(engine) as session:
+        return set(session.scalars(select(RawFile.id).where(RawFile.product_id == product_id, RawFile.id.in_(sorted(file_ids)), RawFile.status.in_(unsettled))))
 
 
 def _start_run(engine: Engine, product_name: str, version: int, worker: str) -> int:
