@@ -277,24 +277,17 @@ def _read_text_columns(body: bytes, names: list[str], dialect: "_Dialect", multi
     return table, invalid
 
 
-def _cast_blocks(schema: dict[str, str], table: pa.Table, threads: bool) -> tuple[list[pa.ChunkedArray], pa.ChunkedArray | None]:
+def _cast_blocks(schema: dict[str, str], table: pa.Table, threads: bool) -> tuple[list[pa.Array] | list[pa.ChunkedArray], pa.Array | pa.ChunkedArray | None]:
     """:func:`cast_columns` of ``table`` (text columns in declared order), block by block.
 
     With ``threads`` the blocks the reader produced are cast on parallel
     threads; the results keep the rows' order as chunked arrays.
     """
-    blocks = table.to_batches() if threads else [table.combine_chunks().to_batches()[0]] if table.num_rows else []
-    if not blocks:
+    blocks = table.to_batches() if threads else []
+    if len(blocks) < 2:
         return cast_columns(schema, [_single_chunk(column) for column in table.columns])  # type: ignore[return-value]
-
-    def cast(block: pa.RecordBatch) -> tuple[list[pa.Array], pa.Array | None]:
-        return cast_columns(schema, block.columns)
-
-    if len(blocks) > 1:
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            results = list(pool.map(cast, blocks))
-    else:
-        results = [cast(blocks[0])]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(lambda block: cast_columns(schema, block.columns), blocks))
     typed = [pa.chunked_array([result[0][index] for result in results]) for index in range(len(schema))]
     if all(result[1] is None for result in results):
         return typed, None
