@@ -67,6 +67,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from platform_assets.config import SourceSettings
+from platform_assets.ingest.parsing.arrow_engine import _UTF8_BOM, _UTF8_NAMES
 from platform_assets.ingest.parsing.inference import parquet_differences
 from platform_assets.ingest.parsing.result import (
     REJECTS_SCHEMA,
@@ -83,7 +84,6 @@ from platform_assets.ingest.parsing.result import (
     read_error,
 )
 from platform_assets.ingest.parsing.spark_files import (
-    UTF8_BOM,
     Header,
     check_header,
     find_decode_failure,
@@ -97,7 +97,6 @@ from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_sc
 
 __all__ = ["UNTERMINATED_REASON", "SparkEngine"]
 
-_UTF8_NAMES = ("utf-8", "utf-8-sig")
 _LATIN1 = "iso8859-1"
 # kinds of the rows the main pass returns (bit flags)
 _REJECT, _HEADER, _UNDECODABLE = 1, 2, 4
@@ -286,7 +285,7 @@ def _prepare(
         path, latin1 = item.path, encoding == _LATIN1
         try:
             # Spark's line reader drops a leading UTF-8 byte-order mark, which ISO-8859-1 reads as text
-            copy = encoding not in _UTF8_NAMES and (not latin1 or starts_with(path, UTF8_BOM))
+            copy = encoding not in _UTF8_NAMES and (not latin1 or starts_with(path, _UTF8_BOM))
             if copy:
                 path, latin1 = os.path.join(scratch, f"{index}.txt"), False
                 failure = transcode(item.path, source.encoding, path)

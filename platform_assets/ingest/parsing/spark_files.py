@@ -15,20 +15,24 @@ reads as little as it can:
 from __future__ import annotations
 
 import codecs
-import re
 import sys
 from dataclasses import dataclass
 
 from platform_assets.config import SourceSettings
-from platform_assets.ingest.parsing.arrow_engine import _Dialect, _first_line, _header_names
+from platform_assets.ingest.parsing.arrow_engine import (
+    _BREAK,
+    _NON_BREAK,
+    _UTF8_BOM,
+    _UTF8_NAMES,
+    _Dialect,
+    _first_line,
+    _header_names,
+)
 from platform_assets.ingest.parsing.inference import header_differences
 from platform_assets.ingest.parsing.result import DecodeFailure, FileError, drift_error, no_header_error
 
 CHUNK = 1 << 20
 HEAD_CHUNK = 1 << 16
-UTF8_BOM = b"\xef\xbb\xbf"
-_BREAK = re.compile(rb"\r\n|\r|\n")
-_NON_BREAK = re.compile(rb"[^\r\n]")
 
 
 def read_head(path: str, strip_bom: bool) -> tuple[bytes, int]:
@@ -47,10 +51,10 @@ def read_head(path: str, strip_bom: bool) -> tuple[bytes, int]:
             if not chunk:
                 return data, skipped
             data += chunk
-            if strip_bom and len(data) >= len(UTF8_BOM):
+            if strip_bom and len(data) >= len(_UTF8_BOM):
                 strip_bom = False
-                if data.startswith(UTF8_BOM):
-                    data, skipped = data[len(UTF8_BOM) :], len(UTF8_BOM)
+                if data.startswith(_UTF8_BOM):
+                    data, skipped = data[len(_UTF8_BOM) :], len(_UTF8_BOM)
             found = _NON_BREAK.search(data, searched)
             if found is None:
                 searched = len(data)
@@ -183,7 +187,7 @@ def _stream_codec(path: str, name: str) -> str:
 def find_decode_failure(path: str, encoding: str) -> DecodeFailure | None:
     """Where ``path`` stops being decodable as ``encoding`` (the UTF-8 family is checked as plain UTF-8)."""
     name = codecs.lookup(encoding).name
-    return _stream(path, "utf-8" if name in ("utf-8", "utf-8-sig") else name)
+    return _stream(path, "utf-8" if name in _UTF8_NAMES else name)
 
 
 def transcode(path: str, encoding: str, target: str) -> DecodeFailure | None:
