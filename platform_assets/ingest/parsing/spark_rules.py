@@ -290,13 +290,12 @@ def _trimmed(value: Column) -> Column:
     return F.when(padded, F.btrim(value, F.lit(TRIM_CHARACTERS))).otherwise(value)
 
 
-def decimal_pattern(precision: int, scale: int) -> str:
+def decimal_pattern(scale: int) -> str:
     """``types.DECIMAL_PATTERN`` limited to ``scale`` significant fraction digits (trailing zeros aside).
 
     The integer digits are left to ``try_cast``, which gives NULL when they
     do not fit; with the fraction limited, nothing is rounded.
     """
-    del precision
     fraction = f"[0-9]{{0,{scale}}}0*"
     return rf"^[+-]?(?:[0-9]+(?:\.{fraction})?|\.(?=[0-9]){fraction})\z"
 
@@ -304,8 +303,8 @@ def decimal_pattern(precision: int, scale: int) -> str:
 def convert_text(text: Column, column_type: str) -> Column:
     """The typed value of trimmed, non-empty text; NULL where the text is not a value of the type."""
     if is_decimal(column_type):
-        precision, scale = decimal_precision_scale(column_type)  # type: ignore[misc]
-        return F.when(text.rlike(decimal_pattern(precision, scale)), text.try_cast(column_type))
+        _, scale = decimal_precision_scale(column_type)  # type: ignore[misc]
+        return F.when(text.rlike(decimal_pattern(scale)), text.try_cast(column_type))
     matches = text.rlike(text_pattern(column_type) or "")
     if column_type in INT_LIMITS or column_type == "double":
         return F.when(matches, text.try_cast(column_type))
