@@ -442,9 +442,10 @@ class _TextParse:
         raws = data.column("_raw").take(pa.array(positions))
         reasons = data.column("_reason").take(pa.array(positions))
         texts = [self.texts[position] for position in np.unique(files).tolist()]
-        wanted = set(raws.to_pylist())
+        expected = raws.to_pylist()
+        wanted = set(expected)
         if len(wanted) <= _MATCH_TEXTS and sum(map(len, wanted)) <= _MATCH_CHARACTERS:
-            lines = self._line_numbers(texts, sorted(wanted), files, raws)
+            lines = self._line_numbers(texts, sorted(wanted), files, expected)
         else:
             found = self._judged_again(texts)
             if found.column("_raw") != raws or found.column("_reason") != reasons:
@@ -453,8 +454,8 @@ class _TextParse:
         keys = pa.array([text.item.key for text in self.texts], pa.string())
         return pa.Table.from_arrays([keys.take(pa.array(files)), lines, raws, reasons], schema=REJECTS_SCHEMA)
 
-    def _line_numbers(self, texts: list[_Text], wanted: list[str], files: np.ndarray, raws: pa.ChunkedArray) -> pa.Array:
-        """The line number of each rejected row (``files``, ``raws``: its file and text, in order)."""
+    def _line_numbers(self, texts: list[_Text], wanted: list[str], files: np.ndarray, expected: list[str]) -> pa.Array:
+        """The line number of each rejected row (``files``, ``expected``: its file and text, in order)."""
         frames = []
         with self.engine.session("whole_files", _WHOLE_FILES) as session:
             for latin1, members in _groups(texts, lambda text: text.latin1):
@@ -467,7 +468,6 @@ class _TextParse:
         found_files, lines = found_files[order], lines[order]
         found_raws = found.column("_raw").take(pa.array(order)).to_pylist()
         result = np.zeros(len(files), np.int64)
-        expected = raws.to_pylist()
         start = 0
         for position in np.unique(files).tolist():
             text = self.texts[position]
