@@ -116,10 +116,15 @@ def latest_committed_batch(store_or_engine: StoreOrEngine, product_name: str) ->
     if not _has_log(engine):
         return None
     with engine.connect() as connection:
-        value = connection.execute(
-            text(f"SELECT max(batch) FROM {_LOG} WHERE product = :product AND status = :status"),
-            {"product": product_name, "status": COMMITTED},
-        ).scalar()
+        return latest_committed(connection, product_name)
+
+
+def latest_committed(connection: Connection, product_name: str) -> int | None:
+    """The highest committed batch of the product, or None; one query (the store must have a batch log)."""
+    value = connection.execute(
+        text(f"SELECT max(batch) FROM {_LOG} WHERE product = :product AND status = :status"),
+        {"product": product_name, "status": COMMITTED},
+    ).scalar()
     return None if value is None else int(value)
 
 

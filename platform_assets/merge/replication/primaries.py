@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from platform_assets.catalog.db import is_postgres, normalize_db_url
 from platform_assets.config import PlatformConfig, ProductConfig, mask_url
-from platform_assets.merge.batch_log import COMMITTED, batch_entry, committed_times
-from platform_assets.merge.names import BATCH_LOG_TABLE, META_TABLE, merge_table, quote_ident
+from platform_assets.merge.batch_log import COMMITTED, batch_entry, committed_times, latest_committed
+from platform_assets.merge.names import BATCH_LOG_TABLE, META_TABLE, merge_table
 from platform_assets.merge.replication.errors import NoPrimaryAvailable
 from platform_assets.merge.replication.state import Fingerprint, stamp
 from platform_assets.merge.tables import existing_columns, missing_tables, read_epoch
@@ -168,14 +168,11 @@ def read_latest(primary: Primary, product_name: str) -> int:
     """
     try:
         with primary.engine.connect() as connection:
-            value = connection.execute(
-                text(f"SELECT max(batch) FROM {quote_ident(BATCH_LOG_TABLE)} WHERE product = :product AND status = :status"),
-                {"product": product_name, "status": COMMITTED},
-            ).scalar()
+            value = latest_committed(connection, product_name)
     except (SQLAlchemyError, OSError) as error:
         log.warning("replica %s: could not read primary %s's latest batch after the sync (%s)", product_name, primary.name, describe_error(error))
         return primary.latest
-    return primary.latest if value is None else int(value)
+    return primary.latest if value is None else value
 
 
 def describe_error(error: BaseException) -> str:
