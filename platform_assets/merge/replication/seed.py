@@ -92,13 +92,12 @@ def column_types(spec: MergeSpec) -> dict[str, str]:
     return {**dict(spec.columns), "_batch_in": "int", "_batch_out": "int", "_batch_id": "int"}
 
 
-def begin_seed(store: MergeStore, spec: MergeSpec, seed: SeedProgress) -> SeedProgress:
-    """Record a new seed and create its empty shadow, in one transaction."""
+def begin_seed(store: MergeStore, spec: MergeSpec, seed: SeedProgress) -> None:
+    """Record a new seed (``seed``, already reset to its start by :func:`run_seed`) and create its empty shadow, in one transaction."""
     with store.engine.begin() as connection:
         lock_product(connection, spec.product, store.postgres)
         start_seed(connection, spec.product, seed)
         create_shadow(connection, spec, store.postgres)
-    return replace(seed, part=0, last_key=None, rows=0, chunks=0)
 
 
 def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int) -> SeedOutcome:

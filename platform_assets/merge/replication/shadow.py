@@ -59,6 +59,11 @@ LIVE_ONLY_FILLFACTOR = 90
 """Free space left in each page of a live-only replica for HOT updates (PostgreSQL)."""
 
 
+def _batch_indexes(spec: MergeSpec) -> bool:
+    """Whether the replica's tables get the batch columns' indexes (see the module contract)."""
+    return MIRROR_BATCH_INDEXES and spec.forensic
+
+
 def shadow_spec(spec: MergeSpec) -> MergeSpec:
     """The MergeSpec whose tables are the shadow of ``spec``'s."""
     return replace(spec, product=shadow_product(spec.product))
@@ -75,7 +80,7 @@ def create_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> No
     """A new, empty shadow without its view and secondary indexes (an old one is dropped first)."""
     shadow = shadow_spec(spec)
     drop_shadow(connection, spec)
-    ensure_product_tables(connection, shadow, postgres, batch_indexes=MIRROR_BATCH_INDEXES if spec.forensic else False)
+    ensure_product_tables(connection, shadow, postgres, batch_indexes=_batch_indexes(spec))
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
     if postgres and not spec.forensic:
         connection.exec_driver_sql(f"ALTER TABLE {quote_ident(shadow.table)} SET (fillfactor = {LIVE_ONLY_FILLFACTOR:d})")
@@ -105,7 +110,7 @@ def prepare_swap(connection: Connection, spec: MergeSpec, postgres: bool) -> Non
         table = quote_ident(shadow.table)
         constraint = quote_ident(f"{shadow.table}_pkey")
         connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({quote_list(spec.key)})")
-    ensure_product_tables(connection, shadow, postgres, batch_indexes=MIRROR_BATCH_INDEXES if spec.forensic else False)
+    ensure_product_tables(connection, shadow, postgres, batch_indexes=_batch_indexes(spec))
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
 
 
@@ -123,7 +128,7 @@ def swap_in_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> N
             old, new = quote_ident(index_name(shadow.product, purpose)), quote_ident(index_name(spec.product, purpose))
             connection.exec_driver_sql(f"ALTER INDEX IF EXISTS {old} RENAME TO {new}")
         _rename_primary_key(connection, spec.table)
-    ensure_product_tables(connection, spec, postgres, batch_indexes=MIRROR_BATCH_INDEXES if spec.forensic else False)
+    ensure_product_tables(connection, spec, postgres, batch_indexes=_batch_indexes(spec))
 
 
 def _rename_table(connection: Connection, old: str, new: str) -> None:
