@@ -83,8 +83,8 @@ def missing_tables(connection: Connection, names: tuple[str, ...], postgres: boo
         checks = ", ".join(f"to_regclass(:t{index}) IS NOT NULL" for index in range(len(names)))
         found = connection.execute(text(f"SELECT {checks}"), {f"t{index}": quote_ident(name) for index, name in enumerate(names)}).one()
         return [name for name, exists in zip(names, found) if not exists]
-    rows = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
-    return [name for name in names if name not in set(rows)]
+    existing = set(connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
+    return [name for name in names if name not in existing]
 
 
 def expected_columns(spec: MergeSpec, postgres: bool) -> list[tuple[str, str]]:
