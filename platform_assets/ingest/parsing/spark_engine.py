@@ -109,11 +109,7 @@ _ENGINE_SETTINGS = {
     "spark.sql.sources.parallelPartitionDiscovery.threshold": str(1 << 20),
     "spark.sql.codegen.hugeMethodLimit": "8000",
 }
-_WHOLE_FILES = {
-    **_ENGINE_SETTINGS,
-    "spark.sql.files.maxPartitionBytes": _WHOLE_FILE_BYTES,
-    "spark.sql.files.openCostInBytes": _WHOLE_FILE_BYTES,
-}
+_WHOLE_FILES = {"spark.sql.files.maxPartitionBytes": _WHOLE_FILE_BYTES, "spark.sql.files.openCostInBytes": _WHOLE_FILE_BYTES}
 _UNSET = ("spark.sql.files.maxPartitionNum",)
 # the main pass: blocks of about a quarter of a core's share, so results stream while tasks run
 _BLOCKS_PER_CORE = 4
@@ -195,7 +191,7 @@ class SparkEngine:
 
     @contextmanager
     def session(self, kind: str, settings: dict[str, str]) -> Iterator[SparkSession]:
-        """A session for one kind of job ("main", "whole_files") with ``settings`` applied."""
+        """A session for one kind of job ("main", "whole_files") with ``_ENGINE_SETTINGS`` and ``settings`` applied."""
         if kind not in self._children:
             try:
                 child = self._spark.newSession()
