@@ -285,7 +285,7 @@ def _cast_blocks(schema: dict[str, str], table: pa.Table, threads: bool) -> tupl
     """
     blocks = table.to_batches() if threads else []
     if len(blocks) < 2:
-        return cast_columns(schema, [_single_chunk(column) for column in table.columns])  # type: ignore[return-value]
+        return cast_columns(schema, [_single_chunk(column) for column in table.columns])
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = list(pool.map(lambda block: cast_columns(schema, block.columns), blocks))
     typed = [pa.chunked_array([result[0][index] for result in results]) for index in range(len(schema))]
