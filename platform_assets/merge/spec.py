@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from platform_assets.ingest.parsing.types import arrow_type as parsed_arrow_type
-
 from platform_assets.config import ProductConfig, decimal_precision_scale
+from platform_assets.ingest.parsing.types import arrow_type as arrow_type  # the merge takes the parsers' Arrow types
 from platform_assets.merge.errors import MergeError
 from platform_assets.merge.names import live_view, merge_table
 
@@ -118,11 +117,6 @@ def merge_spec(product: ProductConfig) -> MergeSpec:
         mode=product.mode,
         max_delete_fraction=product.max_delete_fraction,
     )
-
-
-def arrow_type(column_type: str) -> pa.DataType:
-    """The Arrow type the merge takes for a declared column type (the parsers' mapping)."""
-    return parsed_arrow_type(column_type)
 
 
 def arrow_schema(spec: MergeSpec) -> pa.Schema:
