@@ -236,3 +236,12 @@ def test_path_hash_is_sparks_xxhash64(spark_session: Any) -> None:
     frame = spark_session.createDataFrame([(text,) for text in texts], "t string")
     found = {row.t: row.h for row in frame.select("t", F.xxhash64("t").alias("h")).collect()}
     assert {text: spark_xxhash64(text) for text in texts} == found
+
+
+def test_block_sizes_are_set_in_child_sessions_not_the_callers(tmp_path: Path, spark_session: Any) -> None:
+    keys = ["spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes", "spark.sql.codegen.hugeMethodLimit"]
+    before = {key: spark_session.conf.get(key, None) for key in keys}
+    files = [write(tmp_path, "one.csv", "id,name,amount,updated\n1,x,1,2024-01-01\n2,x,oops,2024-01-01\n")]
+    result = SparkEngine(spark_session).parse(files, source(), SCHEMA)  # a main pass and a line pass
+    assert result.rejects.num_rows == 1
+    assert {key: spark_session.conf.get(key, None) for key in keys} == before
