@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,7 @@ from sqlalchemy import text
 
 from platform_assets.config import PlatformConfig, ProductConfig, load_config
 from platform_assets.merge import MergeStore, merge_batch
+from platform_assets.merge.replication.lock import REPLICA_LOCK_CLASS
 from platform_assets.merge.spec import LIVE_BATCH_OUT, arrow_schema, merge_spec
 from platform_assets_tests.conftest import write_platform_config
 
@@ -209,9 +211,32 @@ def run_replicate_subprocess(config_path: str, failpoints: str, to_batch: int | 
     )
     environment = {**os.environ, "PLATFORM_FAILPOINTS": failpoints, "PYTHONPATH": str(REPO)}
     argument = "-" if to_batch is None else str(to_batch)
-    return subprocess.run(
+    finished = subprocess.run(
         [sys.executable, "-c", code, config_path, argument], env=environment, capture_output=True, text=True, timeout=120, cwd=REPO
     )
+    _wait_for_replica_lock_release(load_config(config_path).platform.merge_store)
+    return finished
+
+
+def _wait_for_replica_lock_release(replica_url: str, seconds: float = 10.0) -> None:
+    """Wait until no session holds a replication lock on ``replica_url``.
+
+    A killed child's PostgreSQL backend ends (and drops its advisory lock) a
+    moment after the child itself; a sync started in between would rightly
+    be refused as busy.
+    """
+    store = MergeStore(replica_url)
+    if not store.postgres:
+        return
+    deadline = time.monotonic() + seconds
+    with store.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        while connection.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :lock_class AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+            {"lock_class": REPLICA_LOCK_CLASS},
+        ).scalar_one():
+            assert time.monotonic() < deadline, f"a replication lock on {replica_url} is still held {seconds} s after the child exited"
+            time.sleep(0.05)
 
 
 def primary_rows_at(url: str, columns: dict[str, str], batch: int, mirror: bool) -> list[tuple[Any, ...]]:

@@ -193,9 +193,7 @@ def canonical_encoding(encoding: str) -> str:
 def make_text_decoder(encoding: str) -> Callable[[bytes], tuple[str | None, tuple[int, int, int] | None]]:
     """A function ``bytes -> (text, None)`` or ``(None, (line, offset, byte))`` for ``encoding``.
 
-    The text has a leading byte-order mark removed. The returned function is a
-    closure over stdlib modules only, so Spark can ship it to executors by
-    value.
+    The text has a leading byte-order mark removed.
     """
     name = codecs.lookup(encoding).name
     line_break = re.compile(r"\r\n|\r|\n")

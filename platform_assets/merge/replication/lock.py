@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from platform_assets.merge.replication.errors import ReplicationBusy
 from platform_assets.merge.store import MergeStore
 
-_PG_REPLICA_LOCK = 7_341_926_003  # advisory lock class: one replication sync per product
+REPLICA_LOCK_CLASS = 7_341_926_003 % 2**31  # PostgreSQL advisory lock class (pg_locks.classid): one replication sync per product
 
 
 def _busy(product: str) -> ReplicationBusy:
@@ -51,7 +51,7 @@ def replica_lock(store: MergeStore, product: str) -> Iterator[Connection | None]
 
 @contextmanager
 def _postgres_lock(store: MergeStore, product: str) -> Iterator[Connection]:
-    params = {"lock_class": _PG_REPLICA_LOCK % 2**31, "product": product}
+    params = {"lock_class": REPLICA_LOCK_CLASS, "product": product}
     with store.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
         taken = connection.execute(text("SELECT pg_try_advisory_lock(:lock_class, hashtext(:product))"), params).scalar_one()
