@@ -34,7 +34,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import TableRequirement, TableUpdate, _apply_table_update, _TableMetadataUpdateContext
 from pyiceberg.table.update.snapshot import ExpireSnapshots
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from platform_assets.catalog.db import normalize_db_url, shared_engine
 from platform_assets.config import S3Settings
@@ -143,8 +143,10 @@ def open_iceberg_catalog(platform_name: str, state_db_url: str, warehouse_url: s
     catalog.engine = shared_engine(url)
     try:
         catalog.create_namespace(platform_name)
-    except NamespaceAlreadyExistsError:
-        pass
+    except (NamespaceAlreadyExistsError, IntegrityError):
+        # pyiceberg checks, then inserts: a worker starting at the same moment gets the unique violation.
+        if not catalog.namespace_exists(platform_name):
+            raise
     return catalog
 
 

@@ -90,3 +90,18 @@ def test_expiry_rides_on_the_append_commit(tmp_path: Path, db_url: str) -> None:
     assert len(table.metadata.metadata_log) == commits_before + 1, "one commit for the append and the expiry"
     assert [sorted(marker.file_ids) for marker in iceberg.commit_markers(table)] == [[2], [3], [4]]
     assert table.scan().to_arrow().num_rows == 8, "expiring snapshots removes no rows"
+
+
+def test_a_worker_racing_another_to_create_the_namespace_still_opens_the_catalog(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_catalog(tmp_path, db_url)  # the other worker created the namespace
+    real = iceberg.PlatformCatalog.namespace_exists
+    calls: list[str] = []
+
+    def absent_at_first_check(self, namespace):  # type: ignore[no-untyped-def]
+        calls.append(namespace)
+        return False if len(calls) == 1 else real(self, namespace)
+
+    # pyiceberg checks, then inserts: this worker's check ran just before the other worker's insert.
+    monkeypatch.setattr(iceberg.PlatformCatalog, "namespace_exists", absent_at_first_check)
+    catalog = open_catalog(tmp_path, db_url)
+    assert len(calls) == 2 and catalog.list_namespaces() == [("alpha",)]
