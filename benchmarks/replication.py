@@ -51,7 +51,7 @@ the floor's rows/s; incremental time over the seed time, per setup.
 Usage::
 
     python benchmarks/replication.py [--rows 1000000] [--runs 3] [--chunk-size 50000]
-        [--replica-server own|shared|both] [--replica-port 55432]
+        [--replica-server own|shared|both] [--replica-port 55432] [--prefault-gib 1.5]
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ import pyarrow.compute as pc
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analyze  # noqa: E402
+from benchmarks.memory import DEFAULT_GIB, prefault  # noqa: E402
 from platform_assets.catalog.db import create_db_engine  # noqa: E402
 from platform_assets.config import PlatformConfig, ProductConfig, parse_config  # noqa: E402
 from platform_assets.merge import MergeStore, merge_batch  # noqa: E402
@@ -320,17 +321,25 @@ class Setup:
     replicas: dict[str, str] = field(default_factory=dict)
 
 
-def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, workdir: Path) -> None:
-    """One run's floor, binary floor and seeds (both forms) into new databases of ``setup``'s server."""
+def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, workdir: Path, prefault_gib: float) -> None:
+    """One run's floor, binary floor and seeds (both forms) into new databases of ``setup``'s server.
+
+    Each timed step starts right after :func:`benchmarks.memory.prefault` (untimed).
+    """
     label = f"run {run + 1} [{setup.name}]"
-    seconds, rows = run_floor(primary_url, setup.databases.new("floor"))
+    floor_url = setup.databases.new("floor")
+    prefault(prefault_gib)
+    seconds, rows = run_floor(primary_url, floor_url)
     setup.floors.append(seconds)
     print(f"{label}: floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
-    seconds, rows = run_floor(primary_url, setup.databases.new("floor_binary"), binary=True)
+    floor_url = setup.databases.new("floor_binary")
+    prefault(prefault_gib)
+    seconds, rows = run_floor(primary_url, floor_url, binary=True)
     setup.binary_floors.append(seconds)
     print(f"{label}: binary floor {seconds:.3f} s ({rows} rows, {rows / seconds:,.0f} rows/s)")
     for form in FORMS:
         setup.replicas[form] = setup.databases.new(f"replica_{form}")
+        prefault(prefault_gib)
         seconds, rows, chunks, phases = run_seed(primary_url, setup.replicas[form], form, chunk_size, workdir)
         setup.seeds[form].append(seconds)
         setup.seed_phases[form].append(phases)
@@ -338,9 +347,12 @@ def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, wo
         vacuum_analyze(setup.replicas[form], f'"{PRODUCT}_merge"')  # untimed: what autovacuum would do, done now
 
 
-def measure_increments(setup: Setup, primary_url: str, run: int, chunk_size: int, expected: tuple[int, int, int], workdir: Path) -> None:
-    """One run's incremental sync of ``setup``'s live-only replica and mirror from batch run+1 to run+2."""
+def measure_increments(
+    setup: Setup, primary_url: str, run: int, chunk_size: int, expected: tuple[int, int, int], workdir: Path, prefault_gib: float
+) -> None:
+    """One run's incremental sync of ``setup``'s live-only replica and mirror from batch run+1 to run+2 (each after a prefault)."""
     for form in FORMS:
+        prefault(prefault_gib)
         seconds, phases = run_incremental(primary_url, setup.replicas[form], form, chunk_size, workdir, expected)
         setup.increments[form].append(seconds)
         setup.increment_phases[form].append(phases)
@@ -379,7 +391,7 @@ def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> N
         print(f"primary batch 1: {args.rows} rows merged in {time.perf_counter() - started:.1f} s")
         for run in range(args.runs):
             for setup in setups[run % 2 :] + setups[: run % 2]:
-                measure_copies(setup, primary_url, run, args.chunk_size, workdir)
+                measure_copies(setup, primary_url, run, args.chunk_size, workdir, args.prefault_gib)
         next_id = args.rows
         expected = (args.rows * 8 // 1000, args.rows // 1000, args.rows // 1000)
         for run in range(args.runs):
@@ -387,7 +399,7 @@ def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> N
             next_id += args.rows // 1000
             merge_batch(primary, primary_product(), run + 2, snapshot, earlier_batches=range(1, run + 2))
             for setup in setups[run % 2 :] + setups[: run % 2]:
-                measure_increments(setup, primary_url, run, args.chunk_size, expected, workdir)
+                measure_increments(setup, primary_url, run, args.chunk_size, expected, workdir, args.prefault_gib)
         print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.getloadavg()[1]:.2f} (5 min)")
         for setup in setups:
             report(setup, args.rows)
@@ -405,6 +417,9 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--replica-server", choices=("own", "shared", "both"), default="own")
     parser.add_argument("--replica-port", type=int, default=55432)
+    parser.add_argument(
+        "--prefault-gib", type=float, default=DEFAULT_GIB, help="memory touched and freed before each timed step (0: none); see benchmarks/memory.py"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup (databases, the replica's server) on kill
     workdir = Path(__file__).resolve().parent / ".work" / "replication"
