@@ -29,11 +29,14 @@ from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
 from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.expressions import EqualTo
 from pyiceberg.manifest import DataFile
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema, assign_fresh_schema_ids
 from pyiceberg.table import CommitTableResponse, Table, Transaction
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 from pyiceberg.table.update import TableRequirement, TableUpdate, _apply_table_update, _TableMetadataUpdateContext
 from pyiceberg.table.update.snapshot import ExpireSnapshots
+from pyiceberg.transforms import IdentityTransform
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from platform_assets.catalog.db import normalize_db_url, shared_engine
@@ -171,18 +174,31 @@ def rejects_arrow_schema() -> pa.Schema:
 
 
 def ensure_table(catalog: SqlCatalog, identifier: str, schema: pa.Schema) -> Table:
-    """Load ``identifier``, creating it (partitioned by ``_version``) when absent."""
+    """Load ``identifier``, creating it (partitioned by ``_version``) when absent.
+
+    The table is created with its partition spec in one commit: a worker that
+    loads it right after another one created it never sees it unpartitioned.
+    """
     try:
         return catalog.load_table(identifier)
     except NoSuchTableError:
         pass
+    iceberg_schema, spec = _partitioned_by_version(schema)
     try:
-        table = catalog.create_table(identifier, schema=schema, properties=TABLE_PROPERTIES)
+        return catalog.create_table(identifier, schema=iceberg_schema, partition_spec=spec, properties=TABLE_PROPERTIES)
     except TableAlreadyExistsError:
         return catalog.load_table(identifier)
-    with table.update_spec() as update:
-        update.add_identity("_version")
-    return catalog.load_table(identifier)
+
+
+PARTITION_FIELD_ID = 1000
+"""Iceberg's first partition field id (what ``update_spec().add_identity`` assigns to a table's first partition field)."""
+
+
+def _partitioned_by_version(schema: pa.Schema) -> tuple[Schema, PartitionSpec]:
+    """``schema`` as an Iceberg schema with field ids, and the identity partition spec on its ``_version`` column."""
+    iceberg_schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(schema))
+    source = iceberg_schema.find_field("_version").field_id
+    return iceberg_schema, PartitionSpec(PartitionField(source_id=source, field_id=PARTITION_FIELD_ID, transform=IdentityTransform(), name="_version"))
 
 
 def commit_markers(table: Table) -> list[CommitMarker]:

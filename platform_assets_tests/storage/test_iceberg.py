@@ -105,3 +105,18 @@ def test_a_worker_racing_another_to_create_the_namespace_still_opens_the_catalog
     monkeypatch.setattr(iceberg.PlatformCatalog, "namespace_exists", absent_at_first_check)
     catalog = open_catalog(tmp_path, db_url)
     assert len(calls) == 2 and catalog.list_namespaces() == [("alpha",)]
+
+
+def test_a_new_table_is_partitioned_by_version_from_its_first_metadata(tmp_path: Path, db_url: str) -> None:
+    """Created with its spec in one commit: a worker loading it at any moment sees it partitioned (a second commit
+    adding the spec once let a racing worker write an unpartitioned file list and fail)."""
+    catalog = open_catalog(tmp_path, db_url)
+    created = iceberg.ensure_table(catalog, "alpha.t", iceberg.product_arrow_schema(COLUMNS))
+    other = open_catalog(tmp_path, db_url).load_table("alpha.t")
+    for table in (created, other):
+        assert table.metadata.metadata_log == []  # the first metadata file is the current one
+        (field,) = table.spec().fields
+        assert (field.name, str(field.transform), table.schema().find_column_name(field.source_id)) == ("_version", "identity", "_version")
+    rows = product_rows(10, 3, ["a.csv"])
+    append(other, rows, 3, 1)
+    assert iceberg.ensure_table(catalog, "alpha.t", iceberg.product_arrow_schema(COLUMNS)).scan().to_arrow().num_rows == 10
