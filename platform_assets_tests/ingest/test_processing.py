@@ -187,7 +187,7 @@ def test_checksum_mismatch_and_missing_raw_copy_fail_only_those_files(tmp_path: 
     platform = make_platform(tmp_path, db_url)
     version = capture(platform, {"good.csv": customer_rows(0, 2), "altered.csv": customer_rows(2, 2), "lost.csv": customer_rows(4, 2)})
     raw = tmp_path / "raw" / "customers" / f"v{version}"
-    (raw / "altered.csv").write_text(customer_rows(2, 2).replace("name", "NAME"))
+    (raw / "altered.csv").write_text(customer_rows(2, 2).replace("name", "NAME") + "c99999,bad,oops,2026-01-01\n")
     (raw / "lost.csv").unlink()
     report = platform.process("customers", version)
     assert report.version_status == "FAILED"
@@ -196,6 +196,7 @@ def test_checksum_mismatch_and_missing_raw_copy_fail_only_those_files(tmp_path: 
     assert "catalog sha256" in report.failures["altered.csv"] and "raw copy sha256" in report.failures["altered.csv"]
     assert "missing" in report.failures["lost.csv"] and "lost.csv" in report.failures["lost.csv"]
     assert set(table_rows(platform, version)["_source_file"].to_pylist()) == {"good.csv"}
+    assert rejects(platform).num_rows == 0, "the altered copy is parsed while it is hashed, but none of its rows (nor rejects) are written"
 
 
 def test_poison_file_is_isolated_retried_then_skipped(tmp_path: Path, db_url: str) -> None:
