@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.memory import prefault  # noqa: E402
 from platform_assets.catalog.db import dispose_engines  # noqa: E402
 from platform_assets.config import load_config  # noqa: E402
 from platform_assets.ingest.parsing import declared_arrow_schema  # noqa: E402
@@ -56,6 +57,7 @@ def floor_seconds(folder: Path, work: Path) -> float:
     catalog = SqlCatalog("floor", uri=f"sqlite:///{work}/floor-{uuid.uuid4().hex}.db", warehouse=f"file://{work}/floor-warehouse")
     catalog.create_namespace("floor")
     table = catalog.create_table("floor.t", schema=schema)
+    prefault()
     started = time.perf_counter()
     options = pacsv.ConvertOptions(column_types=dict(zip(schema.names, schema.types)))
     parts = [pacsv.read_csv(path, convert_options=options) for path in sorted(folder.glob("*.csv"))]
@@ -97,6 +99,7 @@ def process_once(work: Path, landing: Path, state: str, engine: str, parser=None
     assert registered is not None
     platform.capture("bench", registered.number)
     create_tables(platform)  # as for the floor, creating the tables is not part of the run
+    prefault()
     started = time.perf_counter()
     report = platform.process("bench", registered.number, parser=parser)
     seconds = time.perf_counter() - started
@@ -126,6 +129,7 @@ def many_versions(work: Path, count: int) -> None:
     landing.mkdir()
     platform = make_platform(work, landing, fresh_state("sqlite", work), "arrow", mode="incremental")  # each version: one new file
     walls, cpus = [], []
+    prefault()
     for number in range(1, count + 1):
         (landing / f"v{number:04d}.csv").write_text("id,name,amount,updated\n" + "".join(f"k{number}-{i},n,1.00,2026-01-01\n" for i in range(100)))
         registered = platform.sync("bench")
