@@ -52,12 +52,6 @@ CASES: dict[str, list[str]] = {
 }
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-        self.write = self.messages.append
-
-
 def test_binary_keys_cast_back_to_the_same_value(pg_database) -> None:  # type: ignore[no-untyped-def]
     connection = psycopg2.connect(pg_database("binary_keys").replace("postgresql+psycopg2://", "postgresql://"))
     try:
@@ -65,7 +59,7 @@ def test_binary_keys_cast_back_to_the_same_value(pg_database) -> None:  # type: 
         for column_type, values in CASES.items():
             assert binary.supported(column_type)
             for value in values:
-                sink = _Sink()
+                sink = transfer._Messages()
                 cursor.copy_expert(f"COPY (SELECT CAST({value} AS {column_type}), 7) TO STDOUT (FORMAT binary)", sink)
                 header, row = sink.messages[0][: binary.header_size(sink.messages[0])], sink.messages[0][binary.header_size(sink.messages[0]) :]
                 assert header.startswith(binary.SIGNATURE) and sink.messages[-1] == binary.TRAILER

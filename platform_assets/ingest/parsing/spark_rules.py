@@ -49,13 +49,13 @@ class Plan:
     typed: tuple[Column, ...]
     jvm: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
 
-    def apply(self, frame: DataFrame, first: dict[str, Column] | None = None, first_jvm: dict[int, Any] | None = None) -> DataFrame:
-        """``frame`` with the columns of ``first`` (if given), then of each stage, added in order.
+    def apply(self, frame: DataFrame, first: dict[str, Column], first_jvm: dict[int, Any]) -> DataFrame:
+        """``frame`` with the columns of ``first`` (none when empty), then of each stage, added in order.
 
         ``first_jvm`` is the :func:`project` cache of the owner of ``first``.
         """
         if first:
-            frame = project(frame, first, self.jvm if first_jvm is None else first_jvm)
+            frame = project(frame, first, first_jvm)
         for stage in self.stages:
             frame = project(frame, stage, self.jvm)
         return frame
@@ -109,12 +109,12 @@ class LineRules:
 
     def __init__(self, source: SourceSettings, schema: dict[str, str]) -> None:
         self.schema = schema
-        self.is_csv = source.format == "csv"
-        self.csv = _Csv(source) if self.is_csv else None
+        is_csv = source.format == "csv"
+        self.csv = _Csv(source) if is_csv else None
         self._plans: dict[tuple[tuple[int, ...] | None, bool], Plan] = {}
         line = F.col("_line")
         # the lines the format skips: empty (CSV), or only spaces and tabs (JSON)
-        self.blank = line == "" if self.is_csv else line.rlike(r"^[ \t]*\z")
+        self.blank = line == "" if is_csv else line.rlike(r"^[ \t]*\z")
 
     def plan(self, positions: tuple[int, ...] | None, with_reason: bool) -> Plan:
         """The expressions that judge ``_text``: reject flag, reason (``with_reason``), typed values.

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
@@ -59,21 +59,26 @@ _lock = threading.Lock()
 
 @dataclass(frozen=True)
 class Primary:
-    """A primary that answered: its read-only engine, latest committed batch and store epoch.
+    """A primary that answered: its read-only engine, committed batches and store epoch.
 
-    ``commit_times``: the product's committed batches and their commit times
-    (ISO text, see :func:`.state.stamp`) as the probe read them; ``columns``:
-    (name, type) of the product's merge table then (empty when it has none).
+    ``commit_times``: the product's committed batches (never empty: a primary
+    without one is unusable) and their commit times (ISO text, see
+    :func:`.state.stamp`) as the probe read them; ``columns``: (name, type) of
+    the product's merge table then (empty when it has none).
     """
 
     name: str
     url: str
     engine: Engine
     postgres: bool
-    latest: int
     epoch: str
-    commit_times: Mapping[int, str | None] = field(default_factory=dict)
+    commit_times: Mapping[int, str | None]
     columns: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def latest(self) -> int:
+        """The product's latest committed batch as of the probe."""
+        return max(self.commit_times)
 
     @property
     def masked_url(self) -> str:
@@ -154,7 +159,7 @@ def probe_primary(name: str, url: str, product_name: str) -> Primary:
         epoch = read_epoch(connection)
         columns = tuple(existing_columns(connection, merge_table(product_name), postgres))
     commit_times = {batch: _stamp_or_none(committed_at) for batch, committed_at in times.items()}
-    return Primary(name, url, engine, postgres, max(times), epoch, commit_times, columns)
+    return Primary(name, url, engine, postgres, epoch, commit_times, columns)
 
 
 def _stamp_or_none(value: datetime | None) -> str | None:

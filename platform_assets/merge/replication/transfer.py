@@ -141,10 +141,11 @@ def server_encoding(cursor: Any) -> str:
 
 def binary_compatible(source_cursor: Any, target: Connection) -> bool:
     """True when COPY binary may move text between the two servers: both store it as UTF-8."""
-    target_encoding = _parameter(target.connection.dbapi_connection, "server_encoding")
-    if target_encoding is None:
-        target_encoding = str(target.exec_driver_sql("SHOW server_encoding").scalar())
-    return server_encoding(source_cursor) == "UTF8" == target_encoding
+    target_cursor = target.connection.dbapi_connection.cursor()
+    try:
+        return server_encoding(source_cursor) == "UTF8" == server_encoding(target_cursor)
+    finally:
+        target_cursor.close()
 
 
 def use_utf8_client(target: Connection) -> None:
