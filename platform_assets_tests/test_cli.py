@@ -83,3 +83,37 @@ def test_exclude_a_bad_version_then_merge_the_next(cli_config: str, capsys: pyte
     assert code == 0 and [b["batch"] for b in merged["batches"]] == [3] and merged["live_rows"] == 3
     code, versions = run_json(capsys, "versions", "customers", "--config", cli_config)
     assert [v["excluded"] for v in versions["versions"]] == [False, True, False]
+
+
+def test_the_shipped_dagster_yaml_keeps_runs_and_events_in_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pg_database
+) -> None:  # type: ignore[no-untyped-def]
+    """README's production instance: the repository's dagster.yaml in DAGSTER_HOME, DAGSTER_PG_* pointing at a database."""
+    import shutil
+
+    from sqlalchemy import create_engine, make_url, text
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", home / "dagster.yaml")
+    url = make_url(pg_database("dagster"))
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for name, value in {"HOST": url.host, "PORT": str(url.port or 5432), "USER": url.username, "PASSWORD": url.password or "", "DB": url.database}.items():
+        monkeypatch.setenv(f"DAGSTER_PG_{name}", str(value))
+    landing = tmp_path / "landing"
+    write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
+    config = write_platform_config(tmp_path, f"sqlite:///{tmp_path / 'state.db'}", f"file://{landing}", f"file://{tmp_path}/raw")
+    assert run_json(capsys, "sync", "customers", "--config", config)[0] == 0
+    assert run_json(capsys, "process", "customers", "--config", config)[0] == 0
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert instance.get_latest_materialization_event(dg.AssetKey(["customers", "staged"])) is not None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            statuses = connection.execute(text("SELECT status FROM runs")).scalars().all()
+            materializations = connection.execute(text("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")).scalar_one()
+    finally:
+        engine.dispose()
+    assert len(statuses) == 2 and set(statuses) == {"SUCCESS"} and materializations >= 2
+    assert not list(home.rglob("*.db")), "no SQLite run, event or schedule storage (only compute logs stay local)"
