@@ -8,7 +8,8 @@ Cases:
       last 20, to show commit cost does not creep.
 Floor: pyarrow reading the same CSVs plus one pyiceberg append.
 Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark | --only-spark] [--skip-postgres]``
-(warm Spark: one untimed run per case and state before the timed ones)
+(warm Spark: one untimed run per case and state before the timed ones). Every timed step, the
+floor's included, starts right after ``benchmarks.memory.prefault`` (untimed; see that module).
 """
 
 from __future__ import annotations

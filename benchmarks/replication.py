@@ -42,7 +42,9 @@ The floor's target database is on the replica's server of the setup; its
 table has autovacuum off (it is never read again). Each replica gets a
 ``VACUUM ANALYZE`` right after its seed, untimed: what autovacuum would do to
 it, done before anything else is timed rather than in the background of
-later timings (on either server).
+later timings (on either server). Every timed step (floors, seeds,
+incrementals) starts right after ``benchmarks.memory.prefault`` (untimed;
+``--prefault-gib 0`` turns it off; see that module).
 
 Medians over ``--runs`` runs (the floor and the seeds interleaved, each on a
 fresh database; one incremental per run and form). Ratios: seed rows/s over
