@@ -245,3 +245,12 @@ def test_block_sizes_are_set_in_child_sessions_not_the_callers(tmp_path: Path, s
     result = SparkEngine(spark_session).parse(files, source(), SCHEMA)  # a main pass and a line pass
     assert result.rejects.num_rows == 1
     assert {key: spark_session.conf.get(key, None) for key in keys} == before
+
+
+def test_a_json_line_over_16_mib_is_read_as_the_arrow_engine_reads_it(tmp_path: Path, spark_session: Any) -> None:
+    """Spark's variant size limit (16 MiB) does not cut a wide JSON line: it is read, as the Arrow engine reads it."""
+    huge = '{"id":"' + "x" * (17 << 20) + '","n":3}'
+    files = [write(tmp_path, "wide.jsonl", "\n".join(['{"id":"a","n":1}', huge, '{"id":"b","n":"two"}']) + "\n")]
+    result = assert_same(files, source(format="json"), {"id": "string", "n": "bigint"}, spark_session)
+    assert [len(value) for value in result.rows["id"].to_pylist()] == [1, 17 << 20]
+    assert result.rejects.select(["_line_number"]).to_pylist() == [{"_line_number": 3}]

@@ -44,8 +44,8 @@ Differences from the Arrow engine (documented gaps):
   ``get_spark_session`` sets to UTC.
 - A JSON line holding a value followed by another value that ends with the
   same character (``{"a":1} {"b":2}``) is read as its first value; the Arrow
-  engine rejects it as invalid JSON. Lines beyond Spark's variant size limit
-  (16 MiB) are rejected as invalid JSON.
+  engine rejects it as invalid JSON. (A line over 16 MiB, Spark's variant
+  size limit, is read like any other: tested.)
 """
 
 from __future__ import annotations
