@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
@@ -282,8 +283,8 @@ def _process_batch(
     id_by_key = {item.key: item.id for item, _ in inputs.values()}
     reject_keys = {item.key for item, _ in inputs.values() if item.key not in parsed.file_errors}
     # Rejects first: a crash between the two commits redoes only the data append.
-    _append_exactly_once(target.catalog, target.rejects_table, _by_file(parsed.rejects, parsed.rejects_per_file), reject_keys, id_by_key, sha_by_key, version, generation, expiry, markers_only_with_rows=True)
-    snapshot = _append_exactly_once(target.catalog, target.table, _by_file(parsed.rows, parsed.rows_per_file), accepted, id_by_key, sha_by_key, version, generation, expiry)
+    _append_exactly_once(target.catalog, target.rejects_table, _by_file(parsed.rejects, parsed.rejects_per_file, parsed.grouped), reject_keys, id_by_key, sha_by_key, version, generation, expiry, markers_only_with_rows=True)
+    snapshot = _append_exactly_once(target.catalog, target.table, _by_file(parsed.rows, parsed.rows_per_file, parsed.grouped), accepted, id_by_key, sha_by_key, version, generation, expiry)
     if snapshot is not None:
         report.snapshot_id = snapshot
     failpoint("process.after_iceberg_commit")
@@ -421,15 +422,19 @@ class _CommittedMeanwhile(Exception):
     """Another writer committed some of the files between our check and our commit."""
 
 
-def _by_file(rows: pa.Table, rows_per_file: dict[str, int]) -> pa.Table:
+def _by_file(rows: pa.Table, rows_per_file: dict[str, int], grouped: bool) -> pa.Table:
     """``rows`` with ``_source_file`` dictionary-encoded, so per-file steps work on indices.
 
-    Rows of a single file need no pass over the column; others take one hash pass.
+    Rows grouped by file in ``rows_per_file``'s order (see ``ParseResult.grouped``)
+    get their indices from the counts, without reading the column; others take
+    one hash pass.
     """
     position = rows.schema.get_field_index("_source_file")
     present = [key for key, count in rows_per_file.items() if count]
-    if len(present) == 1 and rows_per_file[present[0]] == rows.num_rows:
-        files = pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), rows.num_rows), pa.array(present, pa.string()))
+    counts = [rows_per_file[key] for key in present]
+    if (grouped or len(present) == 1) and sum(counts) == rows.num_rows:
+        indices = np.repeat(np.arange(len(present), dtype=np.int32), counts)
+        files = pa.DictionaryArray.from_arrays(pa.array(indices, pa.int32()), pa.array(present, pa.string()))
     else:
         files = _files_column(rows)
     return rows.set_column(position, rows.schema.field(position).with_type(files.type), files)

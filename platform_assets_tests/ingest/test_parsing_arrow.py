@@ -448,3 +448,12 @@ def test_one_kernel_and_full_cast_paths_agree(column_type: str) -> None:
         typed, bad = cast_text(pa.array([value], pa.string()), column_type)
         assert typed.to_pylist() == batch_typed[index : index + 1].to_pylist() or value.lower() == "nan", value
         assert (bad is not None and bad[0].as_py()) == batch_bad[index].as_py(), value
+
+
+def test_rows_and_rejects_come_grouped_by_file_in_count_order(tmp_path: Path) -> None:
+    """``ParseResult.grouped``: the processing step labels rows from the per-file counts, so they must line up."""
+    result = ArrowEngine().parse(kitchen_sink_csv(tmp_path), source(), ALL_TYPES)
+    assert result.grouped and len(result.rows_per_file) > 2 and result.rejects.num_rows > 0
+    for table, counts in ((result.rows, result.rows_per_file), (result.rejects, result.rejects_per_file)):
+        derived = [key for key, count in counts.items() for _ in range(count)]
+        assert table["_source_file"].to_pylist() == derived

@@ -59,11 +59,19 @@ class FileError:
 
 @dataclass
 class ParseResult:
+    """What one parse call gives.
+
+    ``grouped``: each file's rows (and rejects) are contiguous, in the key order
+    of ``rows_per_file`` (``rejects_per_file``), so a consumer may derive the
+    ``_source_file`` of every row from the counts instead of reading the column.
+    """
+
     rows: pa.Table
     rejects: pa.Table
     rows_per_file: dict[str, int] = field(default_factory=dict)
     rejects_per_file: dict[str, int] = field(default_factory=dict)
     file_errors: dict[str, FileError] = field(default_factory=dict)
+    grouped: bool = False
 
 
 class ParsingEngine(Protocol):
@@ -116,6 +124,7 @@ def assemble(
         rows_per_file=_count_parts(rows, ok_keys) if one_file_per_table else _count(rows_table, ok_keys),
         rejects_per_file=_count_parts(rejects, ok_keys) if one_file_per_table else _count(rejects_table, ok_keys),
         file_errors=dict(file_errors),
+        grouped=one_file_per_table,
     )
 
 
