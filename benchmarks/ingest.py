@@ -7,6 +7,8 @@ Cases:
   (c) 200 one-file versions in a row (Arrow, SQLite): the first 20 against the
       last 20, to show commit cost does not creep.
 Floor: pyarrow reading the same CSVs plus one pyiceberg append.
+With Spark, also "bare spark": Spark's own CSV reader with the declared schema, collected as
+Arrow, and nothing else (what any Spark-based engine pays before its own work).
 Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark | --only-spark] [--skip-postgres]``
 (warm Spark: one untimed run per case and state before the timed ones). Every timed step, the
 floor's included, starts right after ``benchmarks.memory.prefault`` (untimed; see that module).
@@ -108,9 +110,27 @@ def process_once(work: Path, landing: Path, state: str, engine: str, parser=None
     return seconds, report.catalog_s, report.rows_written
 
 
-def case(label: str, work: Path, landing: Path, rows: int, files: int, repeat: int, engines: dict, states: list[str]) -> None:
+def bare_spark_seconds(spark, folder: Path) -> float:  # type: ignore[no-untyped-def]
+    """Spark alone: its own CSV reader with the declared schema over the same files, collected as Arrow.
+
+    No rejects, line numbers, lineage, Parquet, commit or catalog: what any
+    engine built on Spark pays before its own work.
+    """
+    ddl = ", ".join(f"{name} {column_type}" for name, column_type in COLUMNS.items())
+    paths = [str(path) for path in sorted(folder.glob("*.csv"))]
+    prefault()
+    started = time.perf_counter()
+    spark.read.csv(paths, header=True, schema=ddl).toArrow()
+    return time.perf_counter() - started
+
+
+def case(label: str, work: Path, landing: Path, rows: int, files: int, repeat: int, engines: dict, states: list[str], spark=None) -> None:  # type: ignore[no-untyped-def]
     floor = statistics.median(floor_seconds(landing, work) for _ in range(repeat))
     print(f"({label}) floor: pyarrow read + one iceberg append: {floor:.3f}s = {rows / floor:,.0f} rows/s")
+    if spark is not None:
+        bare_spark_seconds(spark, landing)  # warm
+        bare = statistics.median(bare_spark_seconds(spark, landing) for _ in range(repeat))
+        print(f"({label}) bare spark: read.csv(declared schema).toArrow(): {bare:.3f}s = {rows / bare:,.0f} rows/s; {floor / bare:.2f}x floor")
     for engine_name, parser in engines.items():
         for state in states:
             if engine_name == "spark":
@@ -160,6 +180,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     states = ["sqlite"] + ([] if args.skip_postgres else ["postgres"])
     engines: dict[str, object] = {} if args.only_spark else {"arrow": None}
+    spark = None
     try:
         if not args.skip_spark:
             from platform_assets.ingest.parsing import SparkEngine
@@ -171,9 +192,9 @@ def main() -> None:
             print(f"spark start-up (local[*], cold JVM): {time.perf_counter() - started:.2f}s")
             engines["spark"] = SparkEngine(spark)
         write_csvs(work / "a", 100, 10_000)
-        case("a: 100 files x 10,000 rows", work, work / "a", 1_000_000, 100, args.repeat, engines, states)
+        case("a: 100 files x 10,000 rows", work, work / "a", 1_000_000, 100, args.repeat, engines, states, spark)
         write_csvs(work / "b", 1, 1_000_000)
-        case("b: 1 file x 1,000,000 rows", work, work / "b", 1_000_000, 1, args.repeat, engines, states)
+        case("b: 1 file x 1,000,000 rows", work, work / "b", 1_000_000, 1, args.repeat, engines, states, spark)
         if not args.only_spark:
             many_versions(work, args.versions)
     finally:

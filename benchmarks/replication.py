@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -86,6 +87,7 @@ from platform_assets.catalog.db import create_db_engine  # noqa: E402
 from platform_assets.config import PlatformConfig, ProductConfig, parse_config  # noqa: E402
 from platform_assets.merge import MergeStore, merge_batch  # noqa: E402
 from platform_assets.merge.replication import dispose_primary_engines, replicate  # noqa: E402
+from platform_assets.merge.spec import LIVE_BATCH_OUT  # noqa: E402
 
 PRODUCT = "bench"
 FORMS = ("live_only", "forensic")
@@ -143,8 +145,17 @@ def first_snapshot(rows: int, rng: np.random.Generator) -> pa.Table:
     return pa.table({"id": _ids(0, rows), "name": _names(rng, rows), "amount": _amounts(rng, rows), "updated": _dates(rng, rows)})
 
 
-def next_snapshot(current: pa.Table, rows: int, next_id: int, rng: np.random.Generator) -> pa.Table:
-    """``current`` with 1% of ``rows`` changed: 0.8% updated, 0.1% deleted, 0.1% new keys."""
+@dataclass(frozen=True)
+class Changes:
+    """What one batch changed: the updated rows (new values), the deleted keys, the new rows."""
+
+    updated: pa.Table
+    deleted: pa.Array
+    added: pa.Table
+
+
+def next_snapshot(current: pa.Table, rows: int, next_id: int, rng: np.random.Generator) -> tuple[pa.Table, Changes]:
+    """``current`` with 1% of ``rows`` changed (0.8% updated, 0.1% deleted, 0.1% new keys), and the changes."""
     count = current.num_rows
     order = rng.permutation(count)
     updated, deleted = order[: rows * 8 // 1000], order[rows * 8 // 1000 : rows * 9 // 1000]
@@ -155,7 +166,8 @@ def next_snapshot(current: pa.Table, rows: int, next_id: int, rng: np.random.Gen
     changed = current.set_column(1, "name", pc.if_else(pa.array(is_updated), _names(rng, count), current.column("name")))
     added = rows // 1000
     new = pa.table({"id": _ids(next_id, added), "name": _names(rng, added), "amount": _amounts(rng, added), "updated": _dates(rng, added)})
-    return pa.concat_tables([changed.filter(pa.array(keep)), new])
+    changes = Changes(changed.take(pa.array(np.sort(updated))), current.column("id").take(pa.array(np.sort(deleted))).combine_chunks(), new)
+    return pa.concat_tables([changed.filter(pa.array(keep)), new]), changes
 
 
 def run_floor(primary_url: str, floor_url: str, binary: bool = False) -> tuple[float, int]:
@@ -219,6 +231,58 @@ def run_incremental(
         raise SystemExit(f"incremental sync counts {got} ({result.mode}) differ from the expected {expected}")
     rest = elapsed - sum(result.timings.values())
     return elapsed, {**result.timings, "other_s": rest}
+
+
+def _tsv(table: pa.Table) -> bytes:
+    """COPY text of ``table`` (the benchmark's values need no escaping)."""
+    columns = [column.to_pylist() for column in table.columns]
+    return "".join("\t".join("\\N" if value is None else str(value) for value in row) + "\n" for row in zip(*columns)).encode()
+
+
+def bare_apply(replica_url: str, form: str, changes: Changes, from_batch: int, to_batch: int, prefault_gib: float) -> tuple[float, float]:
+    """PostgreSQL's own floor for applying ``changes`` to a replica: (seconds to load, seconds to apply).
+
+    The changes are COPYed from this process's memory into temp tables of the
+    replica (no primary, no per-key work: "load"), then only the statements
+    no incremental sync can do without run, by key ("apply"): live-only,
+    UPDATE the updated keys, DELETE the deleted ones, INSERT the new ones;
+    mirror, close the live rows of the updated and deleted keys, INSERT the
+    new versions and the new keys. Then ROLLBACK, so the replica is as it was
+    (a commit would cost 1-3 ms more). Starts after a prefault, like every step.
+    """
+    import psycopg2
+
+    updated, added = changes.updated.sort_by("id"), changes.added.sort_by("id")
+    closing = changes.deleted if form == "live_only" else pa.concat_arrays([updated.column("id").combine_chunks(), changes.deleted])
+    closing = closing.take(pc.array_sort_indices(closing))
+    table = f'"{PRODUCT}_merge"'
+    connection = psycopg2.connect(replica_url)
+    try:
+        cursor = connection.cursor()
+        prefault(prefault_gib)
+        started = time.perf_counter()
+        for name, columns, rows in (
+            ("bare_updated", "id text, name text, amount numeric(12,2), updated date", updated),
+            ("bare_added", "id text, name text, amount numeric(12,2), updated date", added),
+            ("bare_closing", "id text", pa.table({"id": closing})),
+        ):
+            cursor.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
+            cursor.copy_expert(f"COPY {name} FROM STDIN", io.BytesIO(_tsv(rows)))
+        loaded = time.perf_counter()
+        if form == "live_only":
+            assignments = "name = r.name, amount = r.amount, updated = r.updated, _batch_id = %s"
+            cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM bare_updated AS r WHERE t.id = r.id", (to_batch,))
+            cursor.execute(f"DELETE FROM {table} AS t USING bare_closing AS k WHERE t.id = k.id")
+            cursor.execute(f"INSERT INTO {table} (id, name, amount, updated, _batch_id) SELECT *, %s FROM bare_added", (to_batch,))
+        else:
+            cursor.execute(f"UPDATE {table} AS t SET _batch_out = %s FROM bare_closing AS k WHERE t.id = k.id AND t._batch_out = {LIVE_BATCH_OUT}", (from_batch,))
+            new_rows = "SELECT * FROM bare_updated UNION ALL SELECT * FROM bare_added"
+            cursor.execute(f"INSERT INTO {table} (id, name, amount, updated, _batch_in, _batch_out) SELECT *, %s, {LIVE_BATCH_OUT} FROM ({new_rows}) AS r", (to_batch,))
+        applied = time.perf_counter()
+        connection.rollback()
+        return loaded - started, applied - loaded
+    finally:
+        connection.close()
 
 
 def medians(phases: list[dict[str, float]]) -> str:
@@ -320,6 +384,7 @@ class Setup:
     seed_phases: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {form: [] for form in FORMS})
     increments: dict[str, list[float]] = field(default_factory=lambda: {form: [] for form in FORMS})
     increment_phases: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {form: [] for form in FORMS})
+    bare: dict[str, list[dict[str, float]]] = field(default_factory=lambda: {form: [] for form in FORMS})
     replicas: dict[str, str] = field(default_factory=dict)
 
 
@@ -350,10 +415,14 @@ def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, wo
 
 
 def measure_increments(
-    setup: Setup, primary_url: str, run: int, chunk_size: int, expected: tuple[int, int, int], workdir: Path, prefault_gib: float
+    setup: Setup, primary_url: str, run: int, chunk_size: int, changes: Changes, workdir: Path, prefault_gib: float
 ) -> None:
-    """One run's incremental sync of ``setup``'s live-only replica and mirror from batch run+1 to run+2 (each after a prefault)."""
+    """One run's incremental sync of ``setup``'s live-only replica and mirror from batch run+1 to run+2 (each after a
+    prefault), each preceded by PostgreSQL's bare apply of the same changes on the same replica (rolled back)."""
+    expected = (changes.updated.num_rows, len(changes.deleted), changes.added.num_rows)
     for form in FORMS:
+        load_s, apply_s = bare_apply(setup.replicas[form], form, changes, run + 1, run + 2, prefault_gib)
+        setup.bare[form].append({"load_s": load_s, "apply_s": apply_s})
         prefault(prefault_gib)
         seconds, phases = run_incremental(primary_url, setup.replicas[form], form, chunk_size, workdir, expected)
         setup.increments[form].append(seconds)
@@ -377,6 +446,12 @@ def report(setup: Setup, rows: int) -> None:
         print(f"  seed phases (medians, s): {medians(setup.seed_phases[form])}")
         print(f"  incremental phases (medians, s): {medians(setup.increment_phases[form])}")
         print(f"  incrementals (s): {', '.join(f'{value:.3f}' for value in setup.increments[form])}")
+        bare_apply_s = statistics.median(phase["apply_s"] for phase in setup.bare[form])
+        bare_total_s = statistics.median(phase["apply_s"] + phase["load_s"] for phase in setup.bare[form])
+        print(
+            f"  PostgreSQL's bare apply of the same changes (statements only / with loading them from memory): "
+            f"{bare_apply_s:.3f} s = {bare_apply_s / seed:.1%} / {bare_total_s:.3f} s = {bare_total_s / seed:.1%} of the seed"
+        )
 
 
 def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> None:
@@ -395,13 +470,12 @@ def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> N
             for setup in setups[run % 2 :] + setups[: run % 2]:
                 measure_copies(setup, primary_url, run, args.chunk_size, workdir, args.prefault_gib)
         next_id = args.rows
-        expected = (args.rows * 8 // 1000, args.rows // 1000, args.rows // 1000)
         for run in range(args.runs):
-            snapshot = next_snapshot(snapshot, args.rows, next_id, rng)
+            snapshot, changes = next_snapshot(snapshot, args.rows, next_id, rng)
             next_id += args.rows // 1000
             merge_batch(primary, primary_product(), run + 2, snapshot, earlier_batches=range(1, run + 2))
             for setup in setups[run % 2 :] + setups[: run % 2]:
-                measure_increments(setup, primary_url, run, args.chunk_size, expected, workdir, args.prefault_gib)
+                measure_increments(setup, primary_url, run, args.chunk_size, changes, workdir, args.prefault_gib)
         print(f"load average at the end: {os.getloadavg()[0]:.2f} (1 min), {os.getloadavg()[1]:.2f} (5 min)")
         for setup in setups:
             report(setup, args.rows)
