@@ -260,23 +260,15 @@ def _process_batch(
             outcomes.append(FileOutcome(item, FileStatus.PROCESSED, rows_written=_committed_rows(data_table, version, generation, item.id), recovered=True))
         else:
             unsettled.append(item)
-    for item, located in zip(unsettled, _locate_raw_copies(raw_zone, product.name, version, unsettled, scratch)):
-        if isinstance(located, FileOutcome):
-            outcomes.append(located)
+    for item, checked in zip(unsettled, _check_raw_copies(raw_zone, product.name, version, unsettled, scratch)):
+        if isinstance(checked, FileOutcome):
+            outcomes.append(checked)
         else:
-            inputs[item.id] = (item, located)
+            inputs[item.id] = (item, checked)
+            report.bytes_read += item.size
     if not inputs:
         return outcomes
-    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, len(inputs))) as pool:
-        verifying = [pool.submit(_verify_raw_copy, item, located) for item, located in inputs.values()]
-        parsed = parser.parse([input_file for _, input_file in inputs.values()], product.source, columns)
-        mismatched = [outcome for outcome in (future.result() for future in verifying) if outcome is not None]
-    for outcome in mismatched:
-        del inputs[outcome.file.id]
-    outcomes += mismatched
-    report.bytes_read += sum(item.size for item, _ in inputs.values())
-    if not inputs:
-        return outcomes
+    parsed = parser.parse([input_file for _, input_file in inputs.values()], product.source, columns)
     accepted, batch_outcomes = _judge(product, parsed, list(inputs.values()))
     outcomes += batch_outcomes
     sha_by_key = {item.key: item.sha256 for item, _ in inputs.values()}
@@ -291,40 +283,35 @@ def _process_batch(
     return outcomes
 
 
-def _locate_raw_copies(raw_zone: ObjectStore, product_name: str, version: int, items: list[ClaimedFile], scratch: Path) -> list[InputFile | FileOutcome]:
-    """:func:`_locate_raw_copy` of each item, in order; downloads run on parallel threads."""
+def _check_raw_copies(raw_zone: ObjectStore, product_name: str, version: int, items: list[ClaimedFile], scratch: Path) -> list[InputFile | FileOutcome]:
+    """:func:`_check_raw_copy` of each item, in order; files are read and hashed on parallel threads."""
 
-    def locate(item: ClaimedFile) -> InputFile | FileOutcome:
-        return _locate_raw_copy(raw_zone, raw_key(product_name, version, item.key), item, scratch)
+    def check(item: ClaimedFile) -> InputFile | FileOutcome:
+        return _check_raw_copy(raw_zone, raw_key(product_name, version, item.key), item, scratch)
 
-    if len(items) < 2 or raw_zone.local_path(raw_key(product_name, version, items[0].key)) is not None:
-        return [locate(item) for item in items]
+    if len(items) < 2:
+        return [check(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, len(items))) as pool:
-        return list(pool.map(locate, items))
+        return list(pool.map(check, items))
 
 
-def _locate_raw_copy(raw_zone: ObjectStore, key: str, item: ClaimedFile, scratch: Path) -> InputFile | FileOutcome:
-    """A local path to the raw copy at ``key`` (not yet verified), or the FAILED outcome of a missing copy."""
+def _check_raw_copy(raw_zone: ObjectStore, key: str, item: ClaimedFile, scratch: Path) -> InputFile | FileOutcome:
+    """A local path to the verified raw copy at ``key``, or the FAILED outcome saying what is wrong.
+
+    Runs before the file is parsed: an altered or missing copy is never read by an engine.
+    """
     if not raw_zone.exists(key):
         message = f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with `platform-assets skip`"
         return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=message)
-    return InputFile(key=item.key, path=str(_local_copy(raw_zone, key, scratch)), sha256=item.sha256)
-
-
-def _verify_raw_copy(item: ClaimedFile, located: InputFile) -> FileOutcome | None:
-    """None when the local copy's sha256 is the catalogued one, else the FAILED outcome naming both checksums.
-
-    Runs while the engine parses the batch: the parsed rows of a file that
-    fails here are never written (the caller drops the file before judging).
-    """
-    actual = _sha256_of(Path(located.path))
-    if actual == item.sha256:
-        return None
-    message = (
-        f"raw copy of {item.key!r} at {item.raw_location} does not match its catalogued checksum: "
-        f"catalog sha256 {item.sha256}, raw copy sha256 {actual}; the raw zone was altered: restore the file or skip it"
-    )
-    return FileOutcome(item, FileStatus.FAILED, error_type="checksum_mismatch", error_message=message)
+    path = _local_copy(raw_zone, key, scratch)
+    actual = _sha256_of(path)
+    if actual != item.sha256:
+        message = (
+            f"raw copy of {item.key!r} at {item.raw_location} does not match its catalogued checksum: "
+            f"catalog sha256 {item.sha256}, raw copy sha256 {actual}; the raw zone was altered: restore the file or skip it"
+        )
+        return FileOutcome(item, FileStatus.FAILED, error_type="checksum_mismatch", error_message=message)
+    return InputFile(key=item.key, path=str(path), sha256=item.sha256)
 
 
 def _local_copy(raw_zone: ObjectStore, key: str, scratch: Path) -> Path:

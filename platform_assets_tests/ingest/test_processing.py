@@ -196,7 +196,7 @@ def test_checksum_mismatch_and_missing_raw_copy_fail_only_those_files(tmp_path: 
     assert "catalog sha256" in report.failures["altered.csv"] and "raw copy sha256" in report.failures["altered.csv"]
     assert "missing" in report.failures["lost.csv"] and "lost.csv" in report.failures["lost.csv"]
     assert set(table_rows(platform, version)["_source_file"].to_pylist()) == {"good.csv"}
-    assert rejects(platform).num_rows == 0, "the altered copy is parsed while it is hashed, but none of its rows (nor rejects) are written"
+    assert rejects(platform).num_rows == 0, "the altered copy is never parsed: none of its rows or rejects are written"
 
 
 def test_poison_file_is_isolated_retried_then_skipped(tmp_path: Path, db_url: str) -> None:
