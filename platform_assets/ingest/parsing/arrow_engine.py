@@ -239,15 +239,16 @@ def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, 
         if differences:
             return _FilePart(error=drift_error(key, differences))
         positions = [names.index(name) for name in declared]
-        body, first_body_line = data[after:], line_number + 1
+        body_start, first_body_line = after, line_number + 1
     else:
         positions = list(range(len(declared)))
-        body, first_body_line = data, 1
-    if _NON_BREAK.search(body) is None:
+        body_start, first_body_line = 0, 1
+    if _NON_BREAK.search(data, body_start) is None:
         return _FilePart()
     width = len(declared)
     names = [f"c{index}" for index in range(width)]
-    multiline = dialect.quote.encode() in body or (dialect.escape is not None and dialect.escape.encode() in body)
+    multiline = any(data.find(char.encode(), body_start) != -1 for char in (dialect.quote, dialect.escape) if char is not None)
+    body = pa.py_buffer(data).slice(body_start)  # the body without copying the file
     # Threads only help one large file; they lose the line numbers of invalid rows, so such a file is read again without.
     table, invalid = _read_text_columns(body, names, dialect, multiline, threads and not multiline)
     if invalid and invalid[0][0] is None:
@@ -256,11 +257,11 @@ def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, 
     rows = _rows_table(key, schema, typed, reasons)
     if reasons is None and not invalid:
         return _FilePart(rows=rows)
-    rejects = _csv_rejects(key, body, first_body_line, dialect, table.num_rows, invalid, reasons, width)
+    rejects = _csv_rejects(key, data[body_start:], first_body_line, dialect, table.num_rows, invalid, reasons, width)
     return _FilePart(rows=rows, rejects=rejects)
 
 
-def _read_text_columns(body: bytes, names: list[str], dialect: "_Dialect", multiline: bool, threads: bool) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
+def _read_text_columns(body: pa.Buffer, names: list[str], dialect: "_Dialect", multiline: bool, threads: bool) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
     """Every field as text, and the rows with a wrong column count as (line number, columns, text)."""
     invalid: list[tuple[Any, int, str]] = []
 
