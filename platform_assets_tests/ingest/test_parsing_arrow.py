@@ -457,3 +457,18 @@ def test_rows_and_rejects_come_grouped_by_file_in_count_order(tmp_path: Path) ->
     for table, counts in ((result.rows, result.rows_per_file), (result.rejects, result.rejects_per_file)):
         derived = [key for key, count in counts.items() for _ in range(count)]
         assert table["_source_file"].to_pylist() == derived
+
+
+def test_memory_mapped_files_parse_as_read_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large CSV files are memory-mapped instead of read: the same rows, rejects, counts and errors (BOM included)."""
+    from platform_assets.ingest.parsing import arrow_engine
+
+    files = kitchen_sink_csv(tmp_path)
+    read = ArrowEngine().parse(files, source(), ALL_TYPES)
+    monkeypatch.setattr(arrow_engine, "MAP_MIN_BYTES", 1)
+    mapped = ArrowEngine().parse(files, source(), ALL_TYPES)
+    plain = [{key: "NaN" if value != value else value for key, value in row.items()} for row in read.rows.to_pylist()]  # NaN != NaN
+    assert [{key: "NaN" if value != value else value for key, value in row.items()} for row in mapped.rows.to_pylist()] == plain
+    assert mapped.rejects.to_pylist() == read.rejects.to_pylist()
+    assert (mapped.rows_per_file, mapped.rejects_per_file, mapped.file_errors) == (read.rows_per_file, read.rejects_per_file, read.file_errors)
+    assert read.rejects.num_rows > 0 and read.file_errors
