@@ -71,11 +71,11 @@ from platform_assets.ingest.parsing.types import (
     value_reason_parts,
 )
 
-_BREAK = re.compile(rb"\r\n|\r|\n")
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _TEXT_BREAK = re.compile(r"\r\n|\r|\n")
-_NON_BREAK = re.compile(rb"[^\r\n]")
-_UTF8_BOM = b"\xef\xbb\xbf"
-_UTF8_NAMES = ("utf-8", "utf-8-sig")
+NON_BREAK = re.compile(rb"[^\r\n]")
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF8_NAMES = ("utf-8", "utf-8-sig")
 
 
 class ArrowEngine:
@@ -156,10 +156,10 @@ def to_utf8(data: bytes | mmap.mmap, encoding: str) -> tuple[bytes | mmap.mmap |
     UTF-8 input is returned as it is (a map stays a map) when it has no byte-order mark.
     """
     name = canonical_encoding(encoding)
-    if name in _UTF8_NAMES:
+    if name in UTF8_NAMES:
         try:
             _as_binary(data).cast(pa.large_string())  # validates in place
-            return (data[len(_UTF8_BOM) :] if data[: len(_UTF8_BOM)] == _UTF8_BOM else data), None
+            return (data[len(UTF8_BOM) :] if data[: len(UTF8_BOM)] == UTF8_BOM else data), None
         except pa.ArrowInvalid:
             name = "utf-8"
     data = data if isinstance(data, bytes) else data[:]
@@ -170,7 +170,7 @@ def to_utf8(data: bytes | mmap.mmap, encoding: str) -> tuple[bytes | mmap.mmap |
     return text.encode("utf-8"), None
 
 
-def _as_binary(data: bytes) -> pa.Array:
+def _as_binary(data: bytes | mmap.mmap) -> pa.Array:
     """``data`` as a one-value binary array over the same memory (no copy)."""
     offsets = pa.array([0, len(data)], pa.int64()).buffers()[1]
     return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
@@ -180,13 +180,13 @@ def _as_binary(data: bytes) -> pa.Array:
 
 
 @dataclass(frozen=True)
-class _Dialect:
+class Dialect:
     delimiter: str
     quote: str
     escape: str | None
 
     @classmethod
-    def of(cls, source: SourceSettings) -> "_Dialect":
+    def of(cls, source: SourceSettings) -> "Dialect":
         escape = source.escape if source.escape and source.escape != source.quote else None
         return cls(source.delimiter, source.quote, escape)
 
@@ -212,20 +212,20 @@ def _string_options(names: list[str]) -> pacsv.ConvertOptions:
     )
 
 
-def _first_line(data: bytes) -> tuple[int, int, int, int] | None:
+def first_nonblank_line(data: bytes) -> tuple[int, int, int, int] | None:
     """(line number, start, end, start of the next line) of the first non-blank line."""
-    found = _NON_BREAK.search(data)
+    found = NON_BREAK.search(data)
     if found is None:
         return None
     start = found.start()
-    line = len(_BREAK.findall(data, 0, start)) + 1
-    following = _BREAK.search(data, start)
+    line = len(LINE_BREAK.findall(data, 0, start)) + 1
+    following = LINE_BREAK.search(data, start)
     end = following.start() if following else len(data)
     after = following.end() if following else len(data)
     return line, start, end, after
 
 
-def _split_line(line: bytes, dialect: _Dialect) -> list[str]:
+def _split_line(line: bytes, dialect: Dialect) -> list[str]:
     """The fields of one line, unquoted; NULL fields as ''."""
     if dialect.quote.encode() not in line and (dialect.escape is None or dialect.escape.encode() not in line):
         return line.decode("utf-8").split(dialect.delimiter)
@@ -240,19 +240,19 @@ def _split_line(line: bytes, dialect: _Dialect) -> list[str]:
     return ["" if value is None else value for value in table.slice(0, 1).to_pylist()[0].values()]
 
 
-def _header_names(line: bytes, dialect: _Dialect) -> list[str]:
+def header_names(line: bytes, dialect: Dialect) -> list[str]:
     return [name.strip(TRIM_CHARACTERS) for name in _split_line(line, dialect)]
 
 
-def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, str], threads: bool = False) -> _FilePart:
+def _parse_csv(key: str, data: bytes | mmap.mmap, source: SourceSettings, schema: dict[str, str], threads: bool = False) -> _FilePart:
     declared = list(schema)
-    dialect = _Dialect.of(source)
+    dialect = Dialect.of(source)
     if source.header:
-        first = _first_line(data)
+        first = first_nonblank_line(data)
         if first is None:
             return _FilePart()
         line_number, start, end, after = first
-        names = _header_names(data[start:end], dialect)
+        names = header_names(data[start:end], dialect)
         if not any(names):
             return _FilePart(error=no_header_error(key))
         differences = header_differences(declared, names)
@@ -263,7 +263,7 @@ def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, 
     else:
         positions = list(range(len(declared)))
         body_start, first_body_line = 0, 1
-    if _NON_BREAK.search(data, body_start) is None:
+    if NON_BREAK.search(data, body_start) is None:
         return _FilePart()
     width = len(declared)
     names = [f"c{index}" for index in range(width)]
@@ -281,7 +281,7 @@ def _parse_csv(key: str, data: bytes, source: SourceSettings, schema: dict[str, 
     return _FilePart(rows=rows, rejects=rejects)
 
 
-def _read_text_columns(body: pa.Buffer, names: list[str], dialect: "_Dialect", multiline: bool, threads: bool) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
+def _read_text_columns(body: pa.Buffer, names: list[str], dialect: "Dialect", multiline: bool, threads: bool) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
     """Every field as text, and the rows with a wrong column count as (line number, columns, text)."""
     invalid: list[tuple[Any, int, str]] = []
 
@@ -324,7 +324,7 @@ def _csv_rejects(
     key: str,
     body: bytes,
     first_line: int,
-    dialect: _Dialect,
+    dialect: Dialect,
     parsed_rows: int,
     invalid: list[tuple[int, int, str]],
     reasons: pa.Array | None,
@@ -369,7 +369,7 @@ def _record_indexes(rows: list[int], skipped: list[int]) -> list[int]:
 
 
 def physical_records(
-    body: bytes, first_line: int, dialect: _Dialect, wanted: list[int]
+    body: bytes, first_line: int, dialect: Dialect, wanted: list[int]
 ) -> tuple[dict[int, tuple[int, bytes]], int]:
     """The ``wanted`` non-blank records as {index: (first physical line, raw text)}, and their count.
 
@@ -378,14 +378,14 @@ def physical_records(
     """
     quote = dialect.quote.encode()
     plain = quote not in body and (dialect.escape is None or dialect.escape.encode() not in body)
-    chunks = _BREAK.split(body) if plain else _record_pattern(dialect).findall(body)
+    chunks = LINE_BREAK.split(body) if plain else _record_pattern(dialect).findall(body)
     non_blank = [index for index, raw in enumerate(chunks) if raw]
     # chunk bytes + line-break bytes exceed the body only when a record holds a line break
     spans = not plain and sum(map(len, chunks)) + body.count(b"\n") + body.count(b"\r") > len(body)
     spanning = [index for index, raw in enumerate(chunks) if b"\n" in raw or b"\r" in raw] if spans else []
     extra_lines, total = [], 0
     for index in spanning:
-        total += len(_BREAK.findall(chunks[index]))
+        total += len(LINE_BREAK.findall(chunks[index]))
         extra_lines.append(total)
     records = {}
     for index in wanted:
@@ -396,7 +396,7 @@ def physical_records(
     return records, len(non_blank)
 
 
-def _record_pattern(dialect: _Dialect) -> re.Pattern[bytes]:
+def _record_pattern(dialect: Dialect) -> re.Pattern[bytes]:
     """Matches one record and its line break (a blank line matches an empty record)."""
     q, d = re.escape(dialect.quote.encode()), re.escape(dialect.delimiter.encode())
     if dialect.escape is None:
@@ -824,8 +824,8 @@ def infer_file_schema(item: InputFile, source: SourceSettings, max_rows: int) ->
 
 
 def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, str] | None:
-    dialect = _Dialect.of(source)
-    first = _first_line(data)
+    dialect = Dialect.of(source)
+    first = first_nonblank_line(data)
     if first is None:
         return None
     _, start, end, after = first
@@ -835,7 +835,7 @@ def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, 
     else:
         names, body = [f"col_{index + 1}" for index in range(len(fields))], data
     columns = [f"c{index}" for index in range(len(names))]
-    if _NON_BREAK.search(body) is None:
+    if NON_BREAK.search(body) is None:
         return {name: "string" for name in names}
     table = pacsv.read_csv(
         io.BytesIO(body),

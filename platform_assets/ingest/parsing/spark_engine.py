@@ -67,7 +67,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from platform_assets.config import SourceSettings
-from platform_assets.ingest.parsing.arrow_engine import _UTF8_BOM, _UTF8_NAMES
+from platform_assets.ingest.parsing.arrow_engine import UTF8_BOM, UTF8_NAMES
 from platform_assets.ingest.parsing.inference import parquet_differences
 from platform_assets.ingest.parsing.result import (
     REJECTS_SCHEMA,
@@ -281,7 +281,7 @@ def _prepare(
         path, latin1 = item.path, encoding == _LATIN1
         try:
             # Spark's line reader drops a leading UTF-8 byte-order mark, which ISO-8859-1 reads as text
-            copy = encoding not in _UTF8_NAMES and (not latin1 or starts_with(path, _UTF8_BOM))
+            copy = encoding not in UTF8_NAMES and (not latin1 or starts_with(path, UTF8_BOM))
             if copy:
                 path, latin1 = os.path.join(scratch, f"{index}.txt"), False
                 failure = transcode(item.path, source.encoding, path)

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.arrow_engine import (
-    _BREAK,
-    _NON_BREAK,
-    _UTF8_BOM,
-    _UTF8_NAMES,
-    _Dialect,
-    _first_line,
-    _header_names,
+    LINE_BREAK,
+    NON_BREAK,
+    UTF8_BOM,
+    UTF8_NAMES,
+    Dialect,
+    first_nonblank_line,
+    header_names,
 )
 from platform_assets.ingest.parsing.inference import header_differences
 from platform_assets.ingest.parsing.result import DecodeFailure, FileError, drift_error, no_header_error
@@ -51,16 +51,16 @@ def read_head(path: str, strip_bom: bool) -> tuple[bytes, int]:
             if not chunk:
                 return data, skipped
             data += chunk
-            if strip_bom and len(data) >= len(_UTF8_BOM):
+            if strip_bom and len(data) >= len(UTF8_BOM):
                 strip_bom = False
-                if data.startswith(_UTF8_BOM):
-                    data, skipped = data[len(_UTF8_BOM) :], len(_UTF8_BOM)
-            found = _NON_BREAK.search(data, searched)
+                if data.startswith(UTF8_BOM):
+                    data, skipped = data[len(UTF8_BOM) :], len(UTF8_BOM)
+            found = NON_BREAK.search(data, searched)
             if found is None:
                 searched = len(data)
                 continue
             searched = found.start()
-            if _BREAK.search(data, found.start()):
+            if LINE_BREAK.search(data, found.start()):
                 return data, skipped
 
 
@@ -92,7 +92,7 @@ def check_header(key: str, head: bytes, skipped: int, source: SourceSettings, de
     ``skipped`` is the number of bytes of the file before ``head`` (a
     byte-order mark); the header's offset counts them.
     """
-    first = _first_line(head)
+    first = first_nonblank_line(head)
     if first is None:
         return HeaderCheck()
     line_number, start, end, _ = first
@@ -101,7 +101,7 @@ def check_header(key: str, head: bytes, skipped: int, source: SourceSettings, de
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return HeaderCheck(undecodable=True)
-    names = _header_names(raw, _Dialect.of(source))
+    names = header_names(raw, Dialect.of(source))
     if not any(names):
         return HeaderCheck(error=no_header_error(key))
     differences = header_differences(declared, names)
@@ -187,7 +187,7 @@ def _stream_codec(path: str, name: str) -> str:
 def find_decode_failure(path: str, encoding: str) -> DecodeFailure | None:
     """Where ``path`` stops being decodable as ``encoding`` (the UTF-8 family is checked as plain UTF-8)."""
     name = codecs.lookup(encoding).name
-    return _stream(path, "utf-8" if name in _UTF8_NAMES else name)
+    return _stream(path, "utf-8" if name in UTF8_NAMES else name)
 
 
 def transcode(path: str, encoding: str, target: str) -> DecodeFailure | None:
