@@ -412,9 +412,9 @@ class _CommittedMeanwhile(Exception):
 def _by_file(rows: pa.Table, rows_per_file: dict[str, int], grouped: bool) -> pa.Table:
     """``rows`` with ``_source_file`` dictionary-encoded, so per-file steps work on indices.
 
-    Rows grouped by file in ``rows_per_file``'s order (see ``ParseResult.grouped``)
-    get their indices from the counts, without reading the column; others take
-    one hash pass.
+    Rows grouped by file in ``rows_per_file``'s order (see ``ParseResult.grouped``;
+    the rows of a single file always are) get their indices from the counts,
+    without reading the column; others take one hash pass.
     """
     position = rows.schema.get_field_index("_source_file")
     present = [key for key, count in rows_per_file.items() if count]
@@ -514,10 +514,13 @@ def _expiry(engine: Engine, product_id: int, settings: ProcessingSettings) -> Ca
     retention = timedelta(seconds=settings.snapshot_retention_seconds)
 
     def expirable(table: Table) -> list[int]:
-        old = set(iceberg.expirable_snapshots(table, retention, lambda marker: False))
-        marked = {file_id for marker in iceberg.commit_markers(table) if marker.snapshot_id in old for file_id in marker.file_ids}
+        old = iceberg.expirable_snapshots(table, retention, lambda marker: False)
+        old_ids = set(old)
+        markers = [marker for marker in iceberg.commit_markers(table) if marker.snapshot_id in old_ids]
+        marked = {file_id for marker in markers for file_id in marker.file_ids}
         unsettled = _unsettled_files(engine, product_id, marked) if marked else set()
-        return iceberg.expirable_snapshots(table, retention, lambda marker: bool(marker.file_ids & unsettled))
+        protected = {marker.snapshot_id for marker in markers if marker.file_ids & unsettled}
+        return [snapshot_id for snapshot_id in old if snapshot_id not in protected]
 
     return expirable
 
