@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,12 @@ from platform_assets_tests.ingest.test_parsing_arrow import (
     kitchen_sink_csv,
     kitchen_sink_json,
     parquet_files,
+    plain_rows,
     source,
     write,
 )
 
 pytestmark = pytest.mark.spark
-
-
-def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: ("NaN" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
 
 
 def assert_same(files: list[InputFile], src: SourceSettings, schema: dict[str, str], spark_session: Any) -> ParseResult:
@@ -40,10 +36,10 @@ def assert_same(files: list[InputFile], src: SourceSettings, schema: dict[str, s
     assert spark.rows.schema == arrow.rows.schema
     assert spark.rejects.schema == arrow.rejects.schema
     keys = [(name, "ascending") for name in ["_source_file", *schema]]
-    assert _plain(spark.rows.sort_by(keys).to_pylist()) == _plain(arrow.rows.sort_by(keys).to_pylist())
+    assert plain_rows(spark.rows.sort_by(keys).to_pylist()) == plain_rows(arrow.rows.sort_by(keys).to_pylist())
     reject_keys = [("_source_file", "ascending"), ("_line_number", "ascending"), ("_reason", "ascending")]
     assert spark.rejects.sort_by(reject_keys).to_pylist() == arrow.rejects.sort_by(reject_keys).to_pylist()
-    assert _plain(spark.rows.to_pylist()) == _plain(arrow.rows.to_pylist())  # the same order, too
+    assert plain_rows(spark.rows.to_pylist()) == plain_rows(arrow.rows.to_pylist())  # the same order, too
     assert spark.rows_per_file == arrow.rows_per_file
     assert spark.rejects_per_file == arrow.rejects_per_file
     assert spark.file_errors == arrow.file_errors
