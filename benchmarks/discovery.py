@@ -21,20 +21,20 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import boto3
 import dagster as dg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from platform_assets.catalog.db import dispose_engines  # noqa: E402
-from platform_assets.config import load_config  # noqa: E402
-from platform_assets.defs.ingest.sensors import build_discovery_sensor  # noqa: E402
-from platform_assets.defs.partitions import versions_partitions  # noqa: E402
-from platform_assets.defs.resources import PlatformResource  # noqa: E402
-from platform_assets_tests.conftest import write_platform_config  # noqa: E402
+from platform_assets.catalog.db import dispose_engines
+from platform_assets.config import load_config
+from platform_assets.defs.ingest.sensors import build_discovery_sensor
+from platform_assets.defs.partitions import versions_partitions
+from platform_assets.defs.resources import PlatformResource
+from platform_assets_tests.conftest import write_platform_config
 
 
 def timed(action: Callable[[], object]) -> tuple[float, object]:
@@ -56,7 +56,7 @@ def bare_local_listing(root: Path) -> int:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
                 else:
-                    entry.stat().st_size
+                    entry.stat().st_size  # noqa: B018 - the stat a listing pays for
                     count += 1
     return count
 
@@ -85,41 +85,63 @@ def run_tick(config_path: str) -> dg.SensorResult:
     config = load_config(config_path)
     product = config.products[0]
     sensor = build_discovery_sensor(product, versions_partitions(product))
-    context = dg.build_sensor_context(instance=INSTANCE, resources={"platform": PlatformResource(config_path=config_path)})
+    context = dg.build_sensor_context(
+        instance=INSTANCE, resources={"platform": PlatformResource(config_path=config_path)}
+    )
     return sensor(context)
 
 
-def tick_timings(work: Path, source_url: str, raw_zone: str, repeat: int, s3_endpoint: str | None) -> tuple[float, float]:
+def tick_timings(
+    work: Path, source_url: str, raw_zone: str, repeat: int, s3_endpoint: str | None
+) -> tuple[float, float]:
     """(median registering tick, median no-change tick), each registering tick on a fresh state DB."""
     registering = []
     config_path = ""
     for attempt in range(repeat):
         folder = work / f"state{attempt}"
         folder.mkdir(parents=True)
-        config_path = write_platform_config(folder, f"sqlite:///{folder}/state.db", source_url, raw_zone, s3_endpoint=s3_endpoint, products=[_product(source_url)])
+        config_path = write_platform_config(
+            folder,
+            f"sqlite:///{folder}/state.db",
+            source_url,
+            raw_zone,
+            s3_endpoint=s3_endpoint,
+            products=[_product(source_url)],
+        )
         load_config(config_path)
         from platform_assets.catalog.db import open_catalog
 
         open_catalog(load_config(config_path).platform.state_db)  # migrations are not part of a tick
-        seconds, result = timed(lambda: run_tick(config_path))
+        seconds, result = timed(lambda: run_tick(config_path))  # noqa: B023 - called at once
         assert result.run_requests, "the first tick registers a version"
         registering.append(seconds)
     no_change = []
     for _ in range(repeat):
         seconds, result = timed(lambda: run_tick(config_path))
-        assert [r.run_key for r in result.run_requests] == ["bench/1"], "no new version: only the pending capture of version 1"
+        assert [r.run_key for r in result.run_requests] == ["bench/1"], (
+            "no new version: only the pending capture of version 1"
+        )
         no_change.append(seconds)
     return statistics.median(registering), statistics.median(no_change)
 
 
 def _product(source_url: str) -> dict:
-    return {"name": "bench", "source": {"url": source_url, "glob": "**/*.csv", "format": "csv"}, "schema": {"columns": {"id": "string"}}, "mode": "snapshot"}
+    return {
+        "name": "bench",
+        "source": {"url": source_url, "glob": "**/*.csv", "format": "csv"},
+        "schema": {"columns": {"id": "string"}},
+        "mode": "snapshot",
+    }
 
 
 def moto_server() -> tuple[object, str]:
     from moto.server import ThreadedMotoServer
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"), ("AWS_DEFAULT_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(name, value)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -141,9 +163,14 @@ def main() -> None:
         print(f"creating {args.local_files} local files ...", flush=True)
         make_local_source(source, args.local_files)
         bare = median_of(args.repeat, lambda: bare_local_listing(source))
-        registering, no_change = tick_timings(work / "local", f"file://{source}", f"file://{work}/raw", args.repeat, None)
-        print(f"local {args.local_files} files: bare scandir walk {bare:.3f}s; no-change tick {no_change:.3f}s ({no_change / bare:.2f}x); "
-              f"registering tick {registering:.3f}s ({registering / bare:.2f}x)")
+        registering, no_change = tick_timings(
+            work / "local", f"file://{source}", f"file://{work}/raw", args.repeat, None
+        )
+        print(
+            f"local {args.local_files} files: bare scandir walk {bare:.3f}s; no-change tick {no_change:.3f}s "
+            f"({no_change / bare:.2f}x); "
+            f"registering tick {registering:.3f}s ({registering / bare:.2f}x)"
+        )
         dispose_engines()
 
         server, endpoint = moto_server()
@@ -155,9 +182,14 @@ def main() -> None:
                 client.put_object(Bucket="bench", Key=f"in/d{index // 1000:03d}/f{index:07d}.csv", Body=b"id\n1\n")
             bare_s3 = median_of(args.repeat, lambda: bare_s3_listing(client, "bench", "in/"))
 
-            registering_s3, no_change_s3 = tick_timings(work / "s3", "s3://bench/in", "s3://bench/raw", args.repeat, endpoint)
-            print(f"moto S3 {args.s3_objects} objects: bare paginator {bare_s3:.3f}s; no-change tick {no_change_s3:.3f}s ({no_change_s3 / bare_s3:.2f}x); "
-                  f"registering tick {registering_s3:.3f}s ({registering_s3 / bare_s3:.2f}x)")
+            registering_s3, no_change_s3 = tick_timings(
+                work / "s3", "s3://bench/in", "s3://bench/raw", args.repeat, endpoint
+            )
+            print(
+                f"moto S3 {args.s3_objects} objects: bare paginator {bare_s3:.3f}s; no-change tick "
+                f"{no_change_s3:.3f}s ({no_change_s3 / bare_s3:.2f}x); "
+                f"registering tick {registering_s3:.3f}s ({registering_s3 / bare_s3:.2f}x)"
+            )
         finally:
             server.stop()  # type: ignore[attr-defined]
     finally:

@@ -32,14 +32,14 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.memory import prefault  # noqa: E402
-from platform_assets.catalog.db import dispose_engines  # noqa: E402
-from platform_assets.config import load_config  # noqa: E402
-from platform_assets.ingest.parsing import declared_arrow_schema  # noqa: E402
-from platform_assets.ingest.processing import table_identifiers  # noqa: E402
-from platform_assets.platform import Platform  # noqa: E402
-from platform_assets.storage import iceberg  # noqa: E402
-from platform_assets_tests.conftest import write_platform_config  # noqa: E402
+from benchmarks.memory import prefault
+from platform_assets.catalog.db import dispose_engines
+from platform_assets.config import load_config
+from platform_assets.ingest.parsing import declared_arrow_schema
+from platform_assets.ingest.processing import table_identifiers
+from platform_assets.platform import Platform
+from platform_assets.storage import iceberg
+from platform_assets_tests.conftest import write_platform_config
 
 COLUMNS = {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -50,14 +50,19 @@ def write_csvs(folder: Path, files: int, rows: int) -> None:
     for index in range(files):
         start = index * rows
         lines = ["id,name,amount,updated\n"]
-        lines += [f"k{n:09d},name {n},{n % 100000}.{n % 100:02d},2026-{1 + n % 12:02d}-{1 + n % 28:02d}\n" for n in range(start, start + rows)]
+        lines += [
+            f"k{n:09d},name {n},{n % 100000}.{n % 100:02d},2026-{1 + n % 12:02d}-{1 + n % 28:02d}\n"
+            for n in range(start, start + rows)
+        ]
         (folder / f"part-{index:04d}.csv").write_text("".join(lines))
 
 
 def floor_seconds(folder: Path, work: Path) -> float:
     """pyarrow reads the CSVs with the declared types, then one pyiceberg append."""
     schema = declared_arrow_schema(COLUMNS)
-    catalog = SqlCatalog("floor", uri=f"sqlite:///{work}/floor-{uuid.uuid4().hex}.db", warehouse=f"file://{work}/floor-warehouse")
+    catalog = SqlCatalog(
+        "floor", uri=f"sqlite:///{work}/floor-{uuid.uuid4().hex}.db", warehouse=f"file://{work}/floor-warehouse"
+    )
     catalog.create_namespace("floor")
     table = catalog.create_table("floor.t", schema=schema)
     prefault()
@@ -71,9 +76,23 @@ def floor_seconds(folder: Path, work: Path) -> float:
 def make_platform(work: Path, landing: Path, state_db: str, engine: str, mode: str = "snapshot") -> Platform:
     folder = work / uuid.uuid4().hex[:8]
     folder.mkdir()
-    products = [{"name": "bench", "source": {"url": f"file://{landing}", "glob": "*.csv", "format": "csv"}, "schema": {"columns": COLUMNS, "primary_key": ["id"]}, "mode": mode}]
+    products = [
+        {
+            "name": "bench",
+            "source": {"url": f"file://{landing}", "glob": "*.csv", "format": "csv"},
+            "schema": {"columns": COLUMNS, "primary_key": ["id"]},
+            "mode": mode,
+        }
+    ]
     settings = {"processing": {"claim_batch_size": 100, "lease_seconds": 5, "snapshot_retention_seconds": 5}}
-    path = write_platform_config(folder, state_db, f"file://{landing}", f"file://{folder}/raw", products=products, extra_platform={**settings, "engine": engine})
+    path = write_platform_config(
+        folder,
+        state_db,
+        f"file://{landing}",
+        f"file://{folder}/raw",
+        products=products,
+        extra_platform={**settings, "engine": engine},
+    )
     return Platform(load_config(path), actor="bench")
 
 
@@ -124,22 +143,41 @@ def bare_spark_seconds(spark, folder: Path) -> float:  # type: ignore[no-untyped
     return time.perf_counter() - started
 
 
-def case(label: str, work: Path, landing: Path, rows: int, files: int, repeat: int, engines: dict, states: list[str], spark=None) -> None:  # type: ignore[no-untyped-def]
+def case(
+    label: str,
+    work: Path,
+    landing: Path,
+    rows: int,
+    files: int,
+    repeat: int,
+    engines: dict,
+    states: list[str],
+    spark=None,
+) -> None:  # type: ignore[no-untyped-def]
     floor = statistics.median(floor_seconds(landing, work) for _ in range(repeat))
     print(f"({label}) floor: pyarrow read + one iceberg append: {floor:.3f}s = {rows / floor:,.0f} rows/s")
     if spark is not None:
         bare_spark_seconds(spark, landing)  # warm
         bare = statistics.median(bare_spark_seconds(spark, landing) for _ in range(repeat))
-        print(f"({label}) bare spark: read.csv(declared schema).toArrow(): {bare:.3f}s = {rows / bare:,.0f} rows/s; {floor / bare:.2f}x floor")
+        print(
+            f"({label}) bare spark: read.csv(declared schema).toArrow(): {bare:.3f}s = {rows / bare:,.0f} rows/s; "
+            f"{floor / bare:.2f}x floor"
+        )
     for engine_name, parser in engines.items():
         for state in states:
             if engine_name == "spark":
-                process_once(work, landing, state, "spark", parser)  # warm Spark: one untimed run compiles its code paths
-            runs = [process_once(work, landing, state, "spark" if engine_name == "spark" else "arrow", parser) for _ in range(repeat)]
+                process_once(
+                    work, landing, state, "spark", parser
+                )  # warm Spark: one untimed run compiles its code paths
+            runs = [
+                process_once(work, landing, state, "spark" if engine_name == "spark" else "arrow", parser)
+                for _ in range(repeat)
+            ]
             seconds = statistics.median(run[0] for run in runs)
             catalog = statistics.median(run[1] for run in runs)
             print(
-                f"({label}) {engine_name:5s} {state:8s}: {seconds:.3f}s = {rows / seconds:,.0f} rows/s, {files / seconds:,.1f} files/s; "
+                f"({label}) {engine_name:5s} {state:8s}: {seconds:.3f}s = {rows / seconds:,.0f} rows/s, "
+                f"{files / seconds:,.1f} files/s; "
                 f"{rows / seconds / (rows / floor):.2f}x floor; catalog work {catalog:.3f}s ({catalog / seconds:.1%})"
             )
             dispose_engines()
@@ -148,11 +186,15 @@ def case(label: str, work: Path, landing: Path, rows: int, files: int, repeat: i
 def many_versions(work: Path, count: int) -> None:
     landing = work / "versions"
     landing.mkdir()
-    platform = make_platform(work, landing, fresh_state("sqlite", work), "arrow", mode="incremental")  # each version: one new file
+    platform = make_platform(
+        work, landing, fresh_state("sqlite", work), "arrow", mode="incremental"
+    )  # each version: one new file
     walls, cpus = [], []
     prefault()
     for number in range(1, count + 1):
-        (landing / f"v{number:04d}.csv").write_text("id,name,amount,updated\n" + "".join(f"k{number}-{i},n,1.00,2026-01-01\n" for i in range(100)))
+        (landing / f"v{number:04d}.csv").write_text(
+            "id,name,amount,updated\n" + "".join(f"k{number}-{i},n,1.00,2026-01-01\n" for i in range(100))
+        )
         registered = platform.sync("bench")
         platform.capture("bench", registered.number)  # type: ignore[union-attr]
         started, cpu = time.perf_counter(), time.process_time()
@@ -162,8 +204,14 @@ def many_versions(work: Path, count: int) -> None:
     snapshots = len(platform.iceberg_catalog.load_table("alpha.bench").metadata.snapshots)
     for label, times in (("wall", walls), ("cpu", cpus)):
         first, last = statistics.median(times[:20]), statistics.median(times[-20:])
-        print(f"(c) {count} one-file versions, {label}: median of the first 20 {first * 1000:.1f} ms, of the last 20 {last * 1000:.1f} ms: {last / first:.2f}x")
-    marks = ", ".join(f"{index}: {statistics.median(walls[max(0, index - 10) : index]) * 1000:.0f} ms" for index in range(20, count + 1, 20))
+        print(
+            f"(c) {count} one-file versions, {label}: median of the first 20 {first * 1000:.1f} ms, of the last 20 "
+            f"{last * 1000:.1f} ms: {last / first:.2f}x"
+        )
+    marks = ", ".join(
+        f"{index}: {statistics.median(walls[max(0, index - 10) : index]) * 1000:.0f} ms"
+        for index in range(20, count + 1, 20)
+    )
     print(f"(c) wall medians of the 10 versions up to: {marks}; retained snapshots at the end: {snapshots}")
 
 
@@ -173,7 +221,9 @@ def main() -> None:
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--versions", type=int, default=200)
-    parser.add_argument("--only-spark", action="store_true", help="only the floor and warm Spark on (a) and (b); no Arrow rows, no (c)")
+    parser.add_argument(
+        "--only-spark", action="store_true", help="only the floor and warm Spark on (a) and (b); no Arrow rows, no (c)"
+    )
     args = parser.parse_args()
     if args.only_spark and args.skip_spark:
         parser.error("--only-spark and --skip-spark exclude each other")

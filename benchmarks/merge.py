@@ -53,9 +53,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from platform_assets.catalog.db import create_db_engine, dispose_engines  # noqa: E402
-from platform_assets.config import ProductConfig  # noqa: E402
-from platform_assets.merge import MergeStore, merge_batch  # noqa: E402
+from platform_assets.catalog.db import create_db_engine, dispose_engines
+from platform_assets.config import ProductConfig
+from platform_assets.merge import MergeStore, merge_batch
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DBT = HERE / ".work" / "dbt-venv" / "bin" / "dbt"
@@ -168,7 +168,13 @@ def run_merge(databases: Databases, first: pa.Table, second: pa.Table) -> dict[s
     got = (result.updated, result.deleted, result.inserted)
     if got != expected:
         raise SystemExit(f"merge counts {got} differ from the expected {expected}")
-    return {"initial": initial, "wall": wall, "load": result.load_s, "merge": result.merge_s, "duration": result.duration_s}
+    return {
+        "initial": initial,
+        "wall": wall,
+        "load": result.load_s,
+        "merge": result.merge_s,
+        "duration": result.duration_s,
+    }
 
 
 def copy_into(url: str, table: str, rows: pa.Table) -> float:
@@ -226,7 +232,7 @@ def _dbt_profile(url: str) -> str:
     return (
         "merge_bench:\n  target: bench\n  outputs:\n    bench:\n      type: postgres\n"
         f"      host: {parts.hostname}\n      port: {parts.port or 5432}\n      user: {parts.username or 'postgres'}\n"
-        f"      password: \"{parts.password or ''}\"\n      dbname: {parts.path.lstrip('/')}\n"
+        f'      password: "{parts.password or ""}"\n      dbname: {parts.path.lstrip("/")}\n'
         "      schema: public\n      threads: 1\n"
     )
 
@@ -249,7 +255,9 @@ def run_dbt(databases: Databases, dbt: Path, first: pa.Table, second: pa.Table) 
     url = databases.new("dbt")
     engine = create_db_engine(url)
     with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE src (id text PRIMARY KEY, name text, amount numeric(12,2), updated date)")
+        connection.exec_driver_sql(
+            "CREATE TABLE src (id text PRIMARY KEY, name text, amount numeric(12,2), updated date)"
+        )
     engine.dispose()
     project = Path(tempfile.mkdtemp(prefix="dbt_bench_", dir=HERE / ".work"))
     try:

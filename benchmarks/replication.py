@@ -81,13 +81,13 @@ import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analyze  # noqa: E402
-from benchmarks.memory import DEFAULT_GIB, prefault  # noqa: E402
-from platform_assets.catalog.db import create_db_engine  # noqa: E402
-from platform_assets.config import PlatformConfig, ProductConfig, parse_config  # noqa: E402
-from platform_assets.merge import MergeStore, merge_batch  # noqa: E402
-from platform_assets.merge.replication import dispose_primary_engines, replicate  # noqa: E402
-from platform_assets.merge.spec import LIVE_BATCH_OUT  # noqa: E402
+from benchmarks.memory import DEFAULT_GIB, prefault
+from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analyze
+from platform_assets.catalog.db import create_db_engine
+from platform_assets.config import PlatformConfig, ProductConfig, parse_config
+from platform_assets.merge import MergeStore, merge_batch
+from platform_assets.merge.replication import dispose_primary_engines, replicate
+from platform_assets.merge.spec import LIVE_BATCH_OUT
 
 PRODUCT = "bench"
 FORMS = ("live_only", "forensic")
@@ -104,7 +104,9 @@ def primary_product() -> ProductConfig:
     )
 
 
-def replica_config(replica_url: str, primary_url: str, milestone: str, chunk_size: int, workdir: Path) -> PlatformConfig:
+def replica_config(
+    replica_url: str, primary_url: str, milestone: str, chunk_size: int, workdir: Path
+) -> PlatformConfig:
     """The replica platform ``alpha``: its merge store, the primary ``beta``, the product."""
     document = {
         "platform": {"name": "alpha", "state_db": f"sqlite:///{workdir / 'state.db'}", "merge_store": replica_url},
@@ -142,7 +144,9 @@ def _ids(start: int, count: int) -> pa.Array:
 
 
 def first_snapshot(rows: int, rng: np.random.Generator) -> pa.Table:
-    return pa.table({"id": _ids(0, rows), "name": _names(rng, rows), "amount": _amounts(rng, rows), "updated": _dates(rng, rows)})
+    return pa.table(
+        {"id": _ids(0, rows), "name": _names(rng, rows), "amount": _amounts(rng, rows), "updated": _dates(rng, rows)}
+    )
 
 
 @dataclass(frozen=True)
@@ -163,10 +167,23 @@ def next_snapshot(current: pa.Table, rows: int, next_id: int, rng: np.random.Gen
     keep[deleted] = False
     is_updated = np.zeros(count, dtype=bool)
     is_updated[updated] = True
-    changed = current.set_column(1, "name", pc.if_else(pa.array(is_updated), _names(rng, count), current.column("name")))
+    changed = current.set_column(
+        1, "name", pc.if_else(pa.array(is_updated), _names(rng, count), current.column("name"))
+    )
     added = rows // 1000
-    new = pa.table({"id": _ids(next_id, added), "name": _names(rng, added), "amount": _amounts(rng, added), "updated": _dates(rng, added)})
-    changes = Changes(changed.take(pa.array(np.sort(updated))), current.column("id").take(pa.array(np.sort(deleted))).combine_chunks(), new)
+    new = pa.table(
+        {
+            "id": _ids(next_id, added),
+            "name": _names(rng, added),
+            "amount": _amounts(rng, added),
+            "updated": _dates(rng, added),
+        }
+    )
+    changes = Changes(
+        changed.take(pa.array(np.sort(updated))),
+        current.column("id").take(pa.array(np.sort(deleted))).combine_chunks(),
+        new,
+    )
     return pa.concat_tables([changed.filter(pa.array(keep)), new]), changes
 
 
@@ -176,7 +193,8 @@ def run_floor(primary_url: str, floor_url: str, binary: bool = False) -> tuple[f
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE IF EXISTS floor")
         connection.exec_driver_sql(
-            "CREATE TABLE floor (id text, name text, amount numeric(12,2), updated date, _batch_id integer) WITH (autovacuum_enabled = off)"
+            "CREATE TABLE floor (id text, name text, amount numeric(12,2), updated date, _batch_id integer) WITH "
+            "(autovacuum_enabled = off)"
         )
     engine.dispose()
     import psycopg2
@@ -208,7 +226,9 @@ def run_floor(primary_url: str, floor_url: str, binary: bool = False) -> tuple[f
         target.close()
 
 
-def run_seed(primary_url: str, replica_url: str, milestone: str, chunk_size: int, workdir: Path) -> tuple[float, int, int, dict[str, float]]:
+def run_seed(
+    primary_url: str, replica_url: str, milestone: str, chunk_size: int, workdir: Path
+) -> tuple[float, int, int, dict[str, float]]:
     """(seconds, rows, chunks, phase seconds) of a seed into a new replica."""
     config = replica_config(replica_url, primary_url, milestone, chunk_size, workdir)
     started = time.perf_counter()
@@ -236,10 +256,14 @@ def run_incremental(
 def _tsv(table: pa.Table) -> bytes:
     """COPY text of ``table`` (the benchmark's values need no escaping)."""
     columns = [column.to_pylist() for column in table.columns]
-    return "".join("\t".join("\\N" if value is None else str(value) for value in row) + "\n" for row in zip(*columns)).encode()
+    return "".join(
+        "\t".join("\\N" if value is None else str(value) for value in row) + "\n" for row in zip(*columns)
+    ).encode()
 
 
-def bare_apply(replica_url: str, form: str, changes: Changes, from_batch: int, to_batch: int, prefault_gib: float) -> tuple[float, float]:
+def bare_apply(
+    replica_url: str, form: str, changes: Changes, from_batch: int, to_batch: int, prefault_gib: float
+) -> tuple[float, float]:
     """PostgreSQL's own floor for applying ``changes`` to a replica: (seconds to load, seconds to apply).
 
     The changes are COPYed from this process's memory into temp tables of the
@@ -253,7 +277,11 @@ def bare_apply(replica_url: str, form: str, changes: Changes, from_batch: int, t
     import psycopg2
 
     updated, added = changes.updated.sort_by("id"), changes.added.sort_by("id")
-    closing = changes.deleted if form == "live_only" else pa.concat_arrays([updated.column("id").combine_chunks(), changes.deleted])
+    closing = (
+        changes.deleted
+        if form == "live_only"
+        else pa.concat_arrays([updated.column("id").combine_chunks(), changes.deleted])
+    )
     closing = closing.take(pc.array_sort_indices(closing))
     table = f'"{PRODUCT}_merge"'
     connection = psycopg2.connect(replica_url)
@@ -271,13 +299,25 @@ def bare_apply(replica_url: str, form: str, changes: Changes, from_batch: int, t
         loaded = time.perf_counter()
         if form == "live_only":
             assignments = "name = r.name, amount = r.amount, updated = r.updated, _batch_id = %s"
-            cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM bare_updated AS r WHERE t.id = r.id", (to_batch,))
+            cursor.execute(
+                f"UPDATE {table} AS t SET {assignments} FROM bare_updated AS r WHERE t.id = r.id", (to_batch,)
+            )
             cursor.execute(f"DELETE FROM {table} AS t USING bare_closing AS k WHERE t.id = k.id")
-            cursor.execute(f"INSERT INTO {table} (id, name, amount, updated, _batch_id) SELECT *, %s FROM bare_added", (to_batch,))
+            cursor.execute(
+                f"INSERT INTO {table} (id, name, amount, updated, _batch_id) SELECT *, %s FROM bare_added", (to_batch,)
+            )
         else:
-            cursor.execute(f"UPDATE {table} AS t SET _batch_out = %s FROM bare_closing AS k WHERE t.id = k.id AND t._batch_out = {LIVE_BATCH_OUT}", (from_batch,))
+            cursor.execute(
+                f"UPDATE {table} AS t SET _batch_out = %s FROM bare_closing AS k WHERE t.id = k.id AND t._batch_out "
+                f"= {LIVE_BATCH_OUT}",
+                (from_batch,),
+            )
             new_rows = "SELECT * FROM bare_updated UNION ALL SELECT * FROM bare_added"
-            cursor.execute(f"INSERT INTO {table} (id, name, amount, updated, _batch_in, _batch_out) SELECT *, %s, {LIVE_BATCH_OUT} FROM ({new_rows}) AS r", (to_batch,))
+            cursor.execute(
+                f"INSERT INTO {table} (id, name, amount, updated, _batch_in, _batch_out) SELECT *, %s, "
+                f"{LIVE_BATCH_OUT} FROM ({new_rows}) AS r",
+                (to_batch,),
+            )
         applied = time.perf_counter()
         connection.rollback()
         return loaded - started, applied - loaded
@@ -341,7 +381,20 @@ def own_server(port: int) -> Iterator[str]:
     started = False
     try:
         subprocess.run(
-            _as_postgres_user([_pg_binary("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"]),
+            _as_postgres_user(
+                [
+                    _pg_binary("initdb"),
+                    "-D",
+                    str(data),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ]
+            ),
             check=True,
             capture_output=True,
         )
@@ -356,12 +409,23 @@ def own_server(port: int) -> Iterator[str]:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         if started:
-            subprocess.run(_as_postgres_user([_pg_binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
+            subprocess.run(
+                _as_postgres_user([_pg_binary("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                capture_output=True,
+            )
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def server_settings(admin_url: str) -> str:
-    names = ("shared_buffers", "work_mem", "maintenance_work_mem", "max_wal_size", "checkpoint_timeout", "autovacuum", "synchronous_commit")
+    names = (
+        "shared_buffers",
+        "work_mem",
+        "maintenance_work_mem",
+        "max_wal_size",
+        "checkpoint_timeout",
+        "autovacuum",
+        "synchronous_commit",
+    )
     engine = create_db_engine(admin_url)
     with engine.connect() as connection:
         values = {name: connection.exec_driver_sql(f"SHOW {name}").scalar_one() for name in names}
@@ -388,7 +452,9 @@ class Setup:
     replicas: dict[str, str] = field(default_factory=dict)
 
 
-def measure_copies(setup: Setup, primary_url: str, run: int, chunk_size: int, workdir: Path, prefault_gib: float) -> None:
+def measure_copies(
+    setup: Setup, primary_url: str, run: int, chunk_size: int, workdir: Path, prefault_gib: float
+) -> None:
     """One run's floor, binary floor and seeds (both forms) into new databases of ``setup``'s server.
 
     Each timed step starts right after :func:`benchmarks.memory.prefault` (untimed).
@@ -433,13 +499,20 @@ def measure_increments(
 def report(setup: Setup, rows: int) -> None:
     floor = statistics.median(setup.floors)
     binary_floor = statistics.median(setup.binary_floors)
-    print(f"\n[{setup.name}] floor (piped COPY, ordered by key, unindexed target): median {floor:.3f} s, {rows / floor:,.0f} rows/s")
-    print(f"[{setup.name}] binary floor (the same in COPY binary format, reference): median {binary_floor:.3f} s, {rows / binary_floor:,.0f} rows/s")
+    print(
+        f"\n[{setup.name}] floor (piped COPY, ordered by key, unindexed target): median {floor:.3f} s, "
+        f"{rows / floor:,.0f} rows/s"
+    )
+    print(
+        f"[{setup.name}] binary floor (the same in COPY binary format, reference): median {binary_floor:.3f} s, "
+        f"{rows / binary_floor:,.0f} rows/s"
+    )
     for form in FORMS:
         seed = statistics.median(setup.seeds[form])
         increment = statistics.median(setup.increments[form])
         print(
-            f"[{setup.name}] {form}: seed median {seed:.3f} s, {rows / seed:,.0f} rows/s = {floor / seed:.2f}x the floor's rows/s "
+            f"[{setup.name}] {form}: seed median {seed:.3f} s, {rows / seed:,.0f} rows/s = {floor / seed:.2f}x the "
+            "floor's rows/s "
             f"(target >= 0.6), {binary_floor / seed:.2f}x the binary floor's; "
             f"1% incremental median {increment:.3f} s = {increment / seed:.1%} of the seed (target <= 5%)"
         )
@@ -450,12 +523,13 @@ def report(setup: Setup, rows: int) -> None:
         bare_total_s = statistics.median(phase["apply_s"] + phase["load_s"] for phase in setup.bare[form])
         print(
             f"  PostgreSQL's bare apply of the same changes (statements only / with loading them from memory): "
-            f"{bare_apply_s:.3f} s = {bare_apply_s / seed:.1%} / {bare_total_s:.3f} s = {bare_total_s / seed:.1%} of the seed"
+            f"{bare_apply_s:.3f} s = {bare_apply_s / seed:.1%} / {bare_total_s:.3f} s = {bare_total_s / seed:.1%} of "
+            "the seed"
         )
 
 
 def benchmark(setups: list[Setup], args: argparse.Namespace, workdir: Path) -> None:
-    """Primary batch 1, then per run every setup's floors and seeds, then per run one more batch and the incrementals."""
+    """Primary batch 1; per run, every setup's floors and seeds; per run, one more batch and the incrementals."""
     shared = Databases(ADMIN_URL)
     try:
         rng = np.random.default_rng(11)
@@ -494,7 +568,10 @@ def main() -> None:
     parser.add_argument("--replica-server", choices=("own", "shared", "both"), default="own")
     parser.add_argument("--replica-port", type=int, default=55432)
     parser.add_argument(
-        "--prefault-gib", type=float, default=DEFAULT_GIB, help="memory touched and freed before each timed step (0: none); see benchmarks/memory.py"
+        "--prefault-gib",
+        type=float,
+        default=DEFAULT_GIB,
+        help="memory touched and freed before each timed step (0: none); see benchmarks/memory.py",
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup (databases, the replica's server) on kill

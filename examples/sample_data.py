@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 CUSTOMERS_PER_FILE = 50
@@ -25,7 +25,9 @@ def _customers(file_index: int, round_number: int) -> list[dict[str, str]]:
         if round_number >= 2 and number % 10 == 3:
             amount = f"{(number * 41) % 10000 / 100 + 1:.2f}"  # changed in round 2
         updated = date(2026, 1, 1) + timedelta(days=number % 300 + (round_number - 1) * 30 * (number % 10 == 3))
-        rows.append({"id": f"c{number:05d}", "name": f"Customer {number}", "amount": amount, "updated": updated.isoformat()})
+        rows.append(
+            {"id": f"c{number:05d}", "name": f"Customer {number}", "amount": amount, "updated": updated.isoformat()}
+        )
     return rows
 
 
@@ -44,7 +46,7 @@ def write_customers(folder: Path, round_number: int) -> None:
 
 def write_orders(folder: Path, round_number: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    start = datetime(2026, 3, 1, tzinfo=timezone.utc) + timedelta(days=round_number)
+    start = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=round_number)
     path = folder / f"orders-{round_number:03d}.jsonl"
     with path.open("w", encoding="utf-8") as handle:
         for index in range(40):

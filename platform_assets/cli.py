@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from platform_assets.config import ConfigError
 from platform_assets.ingest.processing import VersionNotReady
@@ -63,7 +64,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     outcome = sync_product(args.config, args.product)
     if outcome.registered is None and not outcome.captures:
-        payload = {"product": args.product, "version": None, "reason": "the source has not changed since the last version"}
+        payload = {
+            "product": args.product,
+            "version": None,
+            "reason": "the source has not changed since the last version",
+        }
         _emit(args, payload, f"{args.product}: the source has not changed; no new version")
         return 0
     captures = [capture.__dict__ for capture in outcome.captures]
@@ -77,9 +82,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
     lines = []
     if outcome.registered:
         reg = outcome.registered
-        lines.append(f"{args.product}: version {reg.number} ({reg.mode}): {reg.files} files, {reg.bytes} bytes; {reg.new} new, {reg.changed} changed, {reg.removed} removed")
+        lines.append(
+            f"{args.product}: version {reg.number} ({reg.mode}): {reg.files} files, {reg.bytes} bytes; {reg.new} "
+            f"new, {reg.changed} changed, {reg.removed} removed"
+        )
     for capture in outcome.captures:
-        lines.append(f"  captured v{capture.version}: {capture.status}, {capture.copied_now} copied, {len(capture.failed)} failed")
+        lines.append(
+            f"  captured v{capture.version}: {capture.status}, {capture.copied_now} copied, {len(capture.failed)} "
+            "failed"
+        )
     _emit(args, payload, "\n".join(lines))
     failed = [capture for capture in outcome.captures if capture.failed]
     return EXIT_FAILED if failed else 0
@@ -102,10 +113,16 @@ def cmd_process(args: argparse.Namespace) -> int:
         "failures": outcome.failures,
         "dagster_run": outcome.run_id,
     }
-    lines = [f"{args.product} v{outcome.version}: {outcome.status}; {outcome.rows} rows; files " + ", ".join(f"{k.lower()}={v}" for k, v in sorted(outcome.file_counts.items()))]
+    lines = [
+        f"{args.product} v{outcome.version}: {outcome.status}; {outcome.rows} rows; files "
+        + ", ".join(f"{k.lower()}={v}" for k, v in sorted(outcome.file_counts.items()))
+    ]
     lines += [f"  FAILED {key}: {message}" for key, message in sorted(outcome.failures.items())]
     if not outcome.success:
-        lines.append(f"  fix or `platform-assets skip {args.product} {outcome.version} KEY --reason TEXT`, then `platform-assets process {args.product} --version {outcome.version} --retry-failed`")
+        lines.append(
+            f"  fix or `platform-assets skip {args.product} {outcome.version} KEY --reason TEXT`, then "
+            f"`platform-assets process {args.product} --version {outcome.version} --retry-failed`"
+        )
     _emit(args, payload, "\n".join(lines))
     return 0 if outcome.success else EXIT_FAILED
 
@@ -115,11 +132,28 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
     outcome = merge_product(args.config, args.product, args.version)
     batches = [
-        {"batch": e.batch, "status": e.status, "inserted": e.inserted, "updated": e.updated, "deleted": e.deleted, "live_count": e.live_count}
+        {
+            "batch": e.batch,
+            "status": e.status,
+            "inserted": e.inserted,
+            "updated": e.updated,
+            "deleted": e.deleted,
+            "live_count": e.live_count,
+        }
         for e in outcome.merged
     ]
-    payload = {"product": args.product, "batches": batches, "live_rows": outcome.live_rows, "table_rows": outcome.table_rows, "error": outcome.error}
-    lines = [f"{args.product}: batch {b['batch']} {b['status']}: +{b['inserted']} ~{b['updated']} -{b['deleted']}, {b['live_count']} live" for b in batches]
+    payload = {
+        "product": args.product,
+        "batches": batches,
+        "live_rows": outcome.live_rows,
+        "table_rows": outcome.table_rows,
+        "error": outcome.error,
+    }
+    lines = [
+        f"{args.product}: batch {b['batch']} {b['status']}: +{b['inserted']} ~{b['updated']} -{b['deleted']}, "
+        f"{b['live_count']} live"
+        for b in batches
+    ]
     if not batches and not outcome.error:
         lines.append(f"{args.product}: nothing to merge")
     lines.append(f"{args.product}_merge: {outcome.live_rows} live rows, {outcome.table_rows} rows with history")
@@ -172,7 +206,14 @@ def cmd_skip(args: argparse.Namespace) -> int:
     platform = Platform.from_path(args.config)
     platform.product(args.product)
     previous = platform.skip(args.product, args.version, args.key, args.reason)
-    payload = {"product": args.product, "version": args.version, "key": args.key, "previous_status": previous, "status": "SKIPPED", "reason": args.reason}
+    payload = {
+        "product": args.product,
+        "version": args.version,
+        "key": args.key,
+        "previous_status": previous,
+        "status": "SKIPPED",
+        "reason": args.reason,
+    }
     _emit(args, payload, f"{args.product} v{args.version}: {args.key} skipped (was {previous}): {args.reason}")
     return 0
 
@@ -222,18 +263,24 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("product")
     sync.set_defaults(handler=cmd_sync)
 
-    process = commands.add_parser("process", parents=[common], help="parse a version into Iceberg (default: the newest captured, unprocessed one)")
+    process = commands.add_parser(
+        "process", parents=[common], help="parse a version into Iceberg (default: the newest captured, unprocessed one)"
+    )
     process.add_argument("product")
     process.add_argument("--version", type=int, help="the version; processing a processed one again replaces its rows")
     process.add_argument("--retry-failed", action="store_true", help="reprocess only the version's failed files")
     process.set_defaults(handler=cmd_process)
 
-    merge = commands.add_parser("merge", parents=[common], help="merge processed versions into the merge table, in order")
+    merge = commands.add_parser(
+        "merge", parents=[common], help="merge processed versions into the merge table, in order"
+    )
     merge.add_argument("product")
     merge.add_argument("--version", type=int, help="merge up to this version")
     merge.set_defaults(handler=cmd_merge)
 
-    exclude = commands.add_parser("exclude", parents=[common], help="take a bad version out of the merge order (audited)")
+    exclude = commands.add_parser(
+        "exclude", parents=[common], help="take a bad version out of the merge order (audited)"
+    )
     exclude.add_argument("product")
     exclude.add_argument("version", type=int)
     exclude.add_argument("--reason", required=True)
@@ -243,10 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("product")
     run.set_defaults(handler=cmd_run)
 
-    replicate = commands.add_parser("replicate", parents=[common], help="sync a replicated product from a primary platform's merge table")
+    replicate = commands.add_parser(
+        "replicate", parents=[common], help="sync a replicated product from a primary platform's merge table"
+    )
     replicate.add_argument("product")
     replicate.add_argument(
-        "--to-batch", type=int, help="the primary batch to sync to (default: its latest committed, at most replication.max_batches_per_sync past the last synced)"
+        "--to-batch",
+        type=int,
+        help=(
+            "the primary batch to sync to (default: its latest committed, at most replication.max_batches_per_sync "
+            "past the last synced)"
+        ),
     )
     replicate.set_defaults(handler=cmd_replicate)
 
@@ -274,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except (ConfigError, CommandError, LookupError, MergeError, VersionNotReady) as error:
-        code = error.exit_code if isinstance(error, CommandError) else (EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED)
+        code = (
+            error.exit_code
+            if isinstance(error, CommandError)
+            else (EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED)
+        )
         payload = error.payload if isinstance(error, CommandError) else {}
         if args.json:
             print(json.dumps({"error": str(error), **payload}, default=str))

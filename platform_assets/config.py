@@ -87,7 +87,7 @@ class SparkSettings(_Strict):
     s3a_direct: bool = False
 
     @model_validator(mode="after")
-    def _one_target(self) -> "SparkSettings":
+    def _one_target(self) -> SparkSettings:
         if self.remote and self.master and self.master != "local[*]":
             raise ValueError("give either spark.master or spark.remote, not both")
         return self
@@ -101,10 +101,11 @@ class ProcessingSettings(_Strict):
     snapshot_retention_seconds: int = Field(default=3600, ge=0)
 
     @model_validator(mode="after")
-    def _retention_covers_leases(self) -> "ProcessingSettings":
+    def _retention_covers_leases(self) -> ProcessingSettings:
         if self.snapshot_retention_seconds < self.lease_seconds:
             raise ValueError(
-                f"snapshot_retention_seconds ({self.snapshot_retention_seconds}) must be at least lease_seconds ({self.lease_seconds}): "
+                f"snapshot_retention_seconds ({self.snapshot_retention_seconds}) must be at least lease_seconds "
+                f"({self.lease_seconds}): "
                 "a reclaimed file needs the commit markers of its lease window"
             )
         return self
@@ -222,7 +223,7 @@ class SchemaSettings(_Strict):
         return checked
 
     @model_validator(mode="after")
-    def _key_in_columns(self) -> "SchemaSettings":
+    def _key_in_columns(self) -> SchemaSettings:
         missing = [key for key in self.primary_key if key not in self.columns]
         if missing:
             raise ValueError(f"primary_key column(s) {missing} are not among the declared columns {list(self.columns)}")
@@ -269,7 +270,7 @@ class PlatformConfig(_Strict):
     source_path: str | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "PlatformConfig":
+    def _consistent(self) -> PlatformConfig:
         names = [product.name for product in self.products]
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
@@ -317,7 +318,8 @@ class PlatformConfig(_Strict):
 def _check_name(value: str, what: str) -> str:
     if not NAME_PATTERN.match(value) or len(value) > MAX_NAME_LENGTH:
         raise ValueError(
-            f"{what} {value!r} must match [a-z][a-z0-9_]* (lowercase letter first, at most {MAX_NAME_LENGTH} characters)"
+            f"{what} {value!r} must match [a-z][a-z0-9_]* (lowercase letter first, at most {MAX_NAME_LENGTH} "
+            "characters)"
         )
     return value
 
@@ -360,7 +362,10 @@ def interpolate_env(value: Any, environ: dict[str, str] | None = None, path: str
             return env[name]
         if default is not None:
             return default
-        raise ConfigError(f"{path}: environment variable {name} is not set (used as ${{{name}}}); export it or give a default as ${{{name}:-value}}")
+        raise ConfigError(
+            f"{path}: environment variable {name} is not set (used as ${{{name}}}); export it or give a default as "
+            f"${{{name}:-value}}"
+        )
 
     return ENV_PATTERN.sub(replace, value)
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = REPO_ROOT / "examples" / "platform.yaml"
@@ -35,7 +36,9 @@ def prepare_home(home: Path) -> Path:
         shutil.rmtree(home)
     home.mkdir(parents=True)
     config_path = home / "platform.yaml"
-    config_path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(HOME_PLACEHOLDER, str(home)), encoding="utf-8")
+    config_path.write_text(
+        EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(HOME_PLACEHOLDER, str(home)), encoding="utf-8"
+    )
     return config_path
 
 
@@ -47,7 +50,12 @@ def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> di
     config_path = prepare_home(home)
     os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
     sample = _sample_data_module()
-    report: dict[str, Any] = {"home": str(home), "config": str(config_path), "dagster_home": os.environ["DAGSTER_HOME"], "rounds": []}
+    report: dict[str, Any] = {
+        "home": str(home),
+        "config": str(config_path),
+        "dagster_home": os.environ["DAGSTER_HOME"],
+        "rounds": [],
+    }
     summary = [f"demo in {home} (config {config_path})"]
     for round_number in (1, 2):
         sample.write_round(home / "landing", round_number)
@@ -62,7 +70,10 @@ def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> di
         report["rounds"].append(steps)
     report["iceberg_rows"] = iceberg_row_counts(str(config_path))
     for product, per_version in report["iceberg_rows"].items():
-        summary.append(f"iceberg alpha.{product}: " + ", ".join(f"v{version}: {rows} rows" for version, rows in per_version.items()))
+        summary.append(
+            f"iceberg alpha.{product}: "
+            + ", ".join(f"v{version}: {rows} rows" for version, rows in per_version.items())
+        )
     summary.append(f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} PLATFORM_CONFIG={config_path} dagster dev")
     report["summary"] = summary
     return report

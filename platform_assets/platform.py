@@ -6,8 +6,9 @@ one way to reach the catalog, the object stores and the merge store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -33,7 +34,7 @@ class Platform:
         self._source_stores: dict[str, ObjectStore] = {}
 
     @classmethod
-    def from_path(cls, path: str | None = None, actor: str | None = None) -> "Platform":
+    def from_path(cls, path: str | None = None, actor: str | None = None) -> Platform:
         return cls(load_config(path), actor)
 
     @property
@@ -62,12 +63,16 @@ class Platform:
     def sync(self, product_name: str) -> RegisteredVersion | None:
         """List the whole source now and register a version if anything changed."""
         product = self.product(product_name)
-        progress = scan_source(self.state_engine, product, self.source_store(product), None, None, budget_seconds=float("inf"))
+        progress = scan_source(
+            self.state_engine, product, self.source_store(product), None, None, budget_seconds=float("inf")
+        )
         return register_version(self.state_engine, product, progress.objects, self.actor)
 
     def capture(self, product_name: str, version: int) -> CaptureResult:
         product = self.product(product_name)
-        return capture_version(self.state_engine, product.name, version, self.source_store(product), self.raw_zone, self.actor)
+        return capture_version(
+            self.state_engine, product.name, version, self.source_store(product), self.raw_zone, self.actor
+        )
 
     @cached_property
     def iceberg_catalog(self) -> Any:
@@ -83,13 +88,13 @@ class Platform:
 
         return MergeStore(self.config.platform.merge_store)
 
-    def process_target(self, product_name: str) -> "ProcessTarget":
+    def process_target(self, product_name: str) -> ProcessTarget:
         from platform_assets.ingest.processing import ProcessTarget, table_identifiers
 
         table, rejects = table_identifiers(self.name, product_name)
         return ProcessTarget(self.iceberg_catalog, table, rejects)
 
-    def parser_for(self, product: ProductConfig, spark_session: Callable[[], Any] | None = None) -> "ParsingEngine":
+    def parser_for(self, product: ProductConfig, spark_session: Callable[[], Any] | None = None) -> ParsingEngine:
         """The product's engine: Arrow in process, or Spark on the session ``spark_session`` gives."""
         from platform_assets.ingest.parsing import ArrowEngine
 
@@ -108,9 +113,9 @@ class Platform:
         *,
         retry_failed: bool = False,
         reprocess: bool = False,
-        parser: "ParsingEngine | None" = None,
+        parser: ParsingEngine | None = None,
         worker: str | None = None,
-    ) -> "ProcessReport":
+    ) -> ProcessReport:
         from platform_assets.ingest.processing import process_version
 
         product = self.product(product_name)

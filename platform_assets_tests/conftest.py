@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -106,7 +106,9 @@ def spark_session():  # type: ignore[no-untyped-def]
     """The one local Spark session of the test run (getOrCreate ignores later settings)."""
     from platform_assets.ingest.spark_session import get_spark_session
 
-    session = get_spark_session({"master": "local[2]", "conf": {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}})
+    session = get_spark_session(
+        {"master": "local[2]", "conf": {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2"}}
+    )
     yield session
     session.stop()
 
@@ -140,7 +142,10 @@ def write_platform_config(
     default_product = {
         "name": "customers",
         "source": {"url": source_url, "glob": "**/*.csv", "format": "csv"},
-        "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+        "schema": {
+            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+            "primary_key": ["id"],
+        },
         "mode": "snapshot",
         "milestone": "forensic",
     }

@@ -28,7 +28,9 @@ def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict]
     return code, json.loads(out[-1])
 
 
-def test_sync_process_merge_through_dagster(cli_config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_sync_process_merge_through_dagster(
+    cli_config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, synced = run_json(capsys, "sync", "customers", "--config", cli_config)
     assert code == 0 and synced["version"] == 1 and synced["captures"][0]["status"] == "CAPTURED"
     code, unchanged = run_json(capsys, "sync", "customers", "--config", cli_config)
@@ -46,16 +48,27 @@ def test_sync_process_merge_through_dagster(cli_config: str, capsys: pytest.Capt
     with dg.DagsterInstance.get() as instance:
         materialized = {
             key.to_user_string()
-            for key in (dg.AssetKey(["customers", "raw_files"]), dg.AssetKey(["customers", "staged"]), dg.AssetKey(["customers", "merge"]))
+            for key in (
+                dg.AssetKey(["customers", "raw_files"]),
+                dg.AssetKey(["customers", "staged"]),
+                dg.AssetKey(["customers", "merge"]),
+            )
             if instance.get_latest_materialization_event(key) is not None
         }
-    assert materialized == {"customers/raw_files", "customers/staged", "customers/merge"}, "the UI shows what the command did"
+    assert materialized == {"customers/raw_files", "customers/staged", "customers/merge"}, (
+        "the UI shows what the command did"
+    )
 
 
 def test_config_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("platform: {name: Alpha}\n")
-    result = subprocess.run([sys.executable, "-m", "platform_assets.cli", "versions", "x", "--config", str(bad)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "platform_assets.cli", "versions", "x", "--config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "platform.name" in result.stderr and "Traceback" not in result.stderr
 
@@ -65,7 +78,9 @@ def test_db_upgrade(cli_config: str, capsys: pytest.CaptureFixture[str]) -> None
     assert code == 0 and payload["revision"] == "0002"
 
 
-def test_exclude_a_bad_version_then_merge_the_next(cli_config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_exclude_a_bad_version_then_merge_the_next(
+    cli_config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     landing = tmp_path / "landing"
     assert run_json(capsys, "run", "customers", "--config", cli_config)[0] == 0
     (landing / "bad.csv").write_text("id,name\n9,x\n")
@@ -77,7 +92,9 @@ def test_exclude_a_bad_version_then_merge_the_next(cli_config: str, capsys: pyte
     assert run_json(capsys, "process", "customers", "--version", "3", "--config", cli_config)[0] == 0
     code, blocked = run_json(capsys, "merge", "customers", "--config", cli_config)
     assert code == 1 and "version 2 of customers is FAILED" in blocked["error"]
-    code, excluded = run_json(capsys, "exclude", "customers", "2", "--reason", "sender sent a broken file", "--config", cli_config)
+    code, excluded = run_json(
+        capsys, "exclude", "customers", "2", "--reason", "sender sent a broken file", "--config", cli_config
+    )
     assert code == 0 and excluded["excluded"]
     code, merged = run_json(capsys, "merge", "customers", "--config", cli_config)
     assert code == 0 and [b["batch"] for b in merged["batches"]] == [3] and merged["live_rows"] == 3
@@ -88,7 +105,7 @@ def test_exclude_a_bad_version_then_merge_the_next(cli_config: str, capsys: pyte
 def test_the_shipped_dagster_yaml_keeps_runs_and_events_in_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pg_database
 ) -> None:  # type: ignore[no-untyped-def]
-    """README's production instance: the repository's dagster.yaml in DAGSTER_HOME, DAGSTER_PG_* pointing at a database."""
+    """README's production instance: the repository's dagster.yaml in DAGSTER_HOME, DAGSTER_PG_* naming a database."""
     import shutil
 
     from sqlalchemy import create_engine, make_url, text
@@ -98,11 +115,19 @@ def test_the_shipped_dagster_yaml_keeps_runs_and_events_in_postgresql(
     shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", home / "dagster.yaml")
     url = make_url(pg_database("dagster"))
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    for name, value in {"HOST": url.host, "PORT": str(url.port or 5432), "USER": url.username, "PASSWORD": url.password or "", "DB": url.database}.items():
+    for name, value in {
+        "HOST": url.host,
+        "PORT": str(url.port or 5432),
+        "USER": url.username,
+        "PASSWORD": url.password or "",
+        "DB": url.database,
+    }.items():
         monkeypatch.setenv(f"DAGSTER_PG_{name}", str(value))
     landing = tmp_path / "landing"
     write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
-    config = write_platform_config(tmp_path, f"sqlite:///{tmp_path / 'state.db'}", f"file://{landing}", f"file://{tmp_path}/raw")
+    config = write_platform_config(
+        tmp_path, f"sqlite:///{tmp_path / 'state.db'}", f"file://{landing}", f"file://{tmp_path}/raw"
+    )
     assert run_json(capsys, "sync", "customers", "--config", config)[0] == 0
     assert run_json(capsys, "process", "customers", "--config", config)[0] == 0
     with dg.DagsterInstance.get() as instance:
@@ -112,7 +137,9 @@ def test_the_shipped_dagster_yaml_keeps_runs_and_events_in_postgresql(
     try:
         with engine.connect() as connection:
             statuses = connection.execute(text("SELECT status FROM runs")).scalars().all()
-            materializations = connection.execute(text("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")).scalar_one()
+            materializations = connection.execute(
+                text("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION'")
+            ).scalar_one()
     finally:
         engine.dispose()
     assert len(statuses) == 2 and set(statuses) == {"SUCCESS"} and materializations >= 2

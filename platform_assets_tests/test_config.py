@@ -27,7 +27,10 @@ BASE: dict[str, Any] = {
         {
             "name": "customers",
             "source": {"url": "file:///landing/customers", "glob": "**/*.csv", "format": "csv"},
-            "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+            "schema": {
+                "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+                "primary_key": ["id"],
+            },
             "mode": "snapshot",
             "milestone": "forensic",
             "primary_platforms": ["alpha"],
@@ -108,17 +111,38 @@ def test_env_default() -> None:
     [
         ("platform.engine_typo", "x", r"platform\.engine_typo: unknown key; allowed here: name, state_db"),
         ("products.0.mdoe", "snapshot", r"products\[0\] \(customers\)\.mdoe: unknown key; allowed here: .*mode"),
-        ("products.0.name", "Customers", r"products\[0\] \(Customers\)\.name: product name 'Customers' must match \[a-z\]\[a-z0-9_\]\*"),
+        (
+            "products.0.name",
+            "Customers",
+            r"products\[0\] \(Customers\)\.name: product name 'Customers' must match \[a-z\]\[a-z0-9_\]\*",
+        ),
         ("products.0.name", "9lives", r"product name '9lives' must match"),
-        ("products.0.source.format", "xlsx", r"products\[0\] \(customers\)\.source\.format: 'xlsx' is not allowed; use one of: 'csv', 'json' or 'parquet'"),
-        ("products.0.mode", "snapshots", r"products\[0\] \(customers\)\.mode: 'snapshots' is not allowed; use one of: 'snapshot' or 'incremental'"),
-        ("products.0.milestone", "history", r"\.milestone: 'history' is not allowed; use one of: 'forensic' or 'live_only'"),
+        (
+            "products.0.source.format",
+            "xlsx",
+            r"products\[0\] \(customers\)\.source\.format: 'xlsx' is not allowed; "
+            r"use one of: 'csv', 'json' or 'parquet'",
+        ),
+        (
+            "products.0.mode",
+            "snapshots",
+            r"products\[0\] \(customers\)\.mode: 'snapshots' is not allowed; use one of: 'snapshot' or 'incremental'",
+        ),
+        (
+            "products.0.milestone",
+            "history",
+            r"\.milestone: 'history' is not allowed; use one of: 'forensic' or 'live_only'",
+        ),
         ("products.0.source.glob", "data/[abc.csv", r"\.source\.glob: glob 'data/\[abc\.csv'.*no closing"),
         ("products.0.source.glob", "a**b/*.csv", r"'\*\*' must be a whole path segment"),
         ("products.0.source.url", "ftp://host/x", r"\.source\.url: 'ftp://host/x' must be a file:// or s3:// URL"),
         ("platform.engine", "flink", r"platform\.engine: 'flink' is not allowed; use one of: 'arrow' or 'spark'"),
         ("products.0.schema.columns", {"id": "varchar"}, r"unknown column type 'varchar'; allowed: string, int"),
-        ("products.0.schema.primary_key", ["nope"], r"primary_key column\(s\) \['nope'\] are not among the declared columns"),
+        (
+            "products.0.schema.primary_key",
+            ["nope"],
+            r"primary_key column\(s\) \['nope'\] are not among the declared columns",
+        ),
         ("products.0.primary_platforms", ["gamma"], r"primary_platforms \['gamma'\] are neither this platform"),
         ("products.0.max_delete_fraction", 1.5, r"max_delete_fraction: Input should be less than or equal to 1"),
         ("platform.name", ..., r"platform\.name: required key is missing"),

@@ -10,9 +10,9 @@ go on meanwhile. :func:`open_catalog` also applies pending migrations.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine, create_engine, event

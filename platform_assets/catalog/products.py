@@ -32,7 +32,9 @@ def ensure_product(session: Session, name: str) -> Product:
 def get_product(session: Session, name: str) -> Product:
     product = session.scalar(select(Product).where(Product.name == name))
     if product is None:
-        raise UnknownProduct(f"product {name!r} has no versions in the catalog yet; run `platform-assets sync {name}` first")
+        raise UnknownProduct(
+            f"product {name!r} has no versions in the catalog yet; run `platform-assets sync {name}` first"
+        )
     return product
 
 
@@ -54,7 +56,10 @@ def allocate_version_number(session: Session, product: Product) -> int:
     lock makes two concurrent allocations wait for each other, so never shared.
     """
     result = session.execute(
-        update(Product).where(Product.id == product.id).values(last_version=Product.last_version + 1).returning(Product.last_version)
+        update(Product)
+        .where(Product.id == product.id)
+        .values(last_version=Product.last_version + 1)
+        .returning(Product.last_version)
     )
     number = int(result.scalar_one())
     product.last_version = number

@@ -49,7 +49,11 @@ def get_version(session: Session, product: Product, number: int) -> Version:
     version = session.scalar(select(Version).where(Version.product_id == product.id, Version.number == number))
     if version is None:
         newest = newest_version_number(session, product)
-        hint = f"the newest version is {newest}: try --version {newest}" if newest else "it has no versions yet: run `platform-assets sync` first"
+        hint = (
+            f"the newest version is {newest}: try --version {newest}"
+            if newest
+            else "it has no versions yet: run `platform-assets sync` first"
+        )
         raise VersionNotFound(f"product {product.name!r} has no version {number}; {hint}")
     return version
 
@@ -58,7 +62,9 @@ def newest_version_number(session: Session, product: Product) -> int | None:
     return session.scalar(select(func.max(Version.number)).where(Version.product_id == product.id))
 
 
-def set_version_status(session: Session, product: Product, version: Version, status: VersionStatus, actor: str, **details: Any) -> None:
+def set_version_status(
+    session: Session, product: Product, version: Version, status: VersionStatus, actor: str, **details: Any
+) -> None:
     """Move ``version`` to ``status`` and audit the change (no-op when unchanged)."""
     if version.status == status.value:
         return

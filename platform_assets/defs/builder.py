@@ -47,5 +47,9 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
     assets += replica_assets
     sensors += replica_sensors
     jobs += replica_jobs
-    resources = {"platform": platform_resource(config_path), "pyspark": spark_resource(config), **replication_resources(config_path)}
+    resources = {
+        "platform": platform_resource(config_path),
+        "pyspark": spark_resource(config),
+        **replication_resources(config_path),
+    }
     return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, resources=resources)

@@ -36,7 +36,10 @@ class PlatformResource(dg.ConfigurableResource):
                 config = load_config(self.config_path)
                 if self.aws_access_key_id and config.platform.s3 is not None:
                     s3 = config.platform.s3.model_copy(
-                        update={"access_key_id": self.aws_access_key_id, "secret_access_key": self.aws_secret_access_key}
+                        update={
+                            "access_key_id": self.aws_access_key_id,
+                            "secret_access_key": self.aws_secret_access_key,
+                        }
                     )
                     config = config.model_copy(update={"platform": config.platform.model_copy(update={"s3": s3})})
                 platform = Platform(config, actor=self.actor)
@@ -48,5 +51,8 @@ def platform_resource(config_path: str) -> PlatformResource:
     """The resource for ``config_path``, with S3 keys from the environment when present."""
     secrets = {}
     if os.environ.get("AWS_ACCESS_KEY_ID"):
-        secrets = {"aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"), "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY")}
+        secrets = {
+            "aws_access_key_id": dg.EnvVar("AWS_ACCESS_KEY_ID"),
+            "aws_secret_access_key": dg.EnvVar("AWS_SECRET_ACCESS_KEY"),
+        }
     return PlatformResource(config_path=config_path, **secrets)

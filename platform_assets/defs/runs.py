@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-
-from platform_assets.catalog.db import transaction
 from sqlalchemy import func, select, text
 
+from platform_assets.catalog.db import transaction
 from platform_assets.catalog.models import FileStatus, RawFile, VersionStatus
 from platform_assets.catalog.products import ensure_product, get_product
 from platform_assets.catalog.versions import file_status_counts, get_version, pending_capture_numbers
@@ -71,7 +70,13 @@ def sync_product(config_path: str | None, product_name: str) -> SyncOutcome:
     add_version_partitions(instance, product_name, pending)
     job = defs.resolve_job_def(capture_job_name(product_name))
     for number in pending:
-        result = job.execute_in_process(instance=instance, partition_key=str(number), run_config=QUIET_LOGGERS, raise_on_error=False, tags={"platform/command": "sync"})
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=str(number),
+            run_config=QUIET_LOGGERS,
+            raise_on_error=False,
+            tags={"platform/command": "sync"},
+        )
         outcome.run_ids.append(result.run_id)
         outcome.captures.append(platform.capture(product_name, number))
     return outcome
@@ -97,7 +102,9 @@ class ProcessOutcome:
     failures: dict[str, str]
 
 
-def process_product(config_path: str | None, product_name: str, version: int | None, retry_failed: bool = False) -> ProcessOutcome:
+def process_product(
+    config_path: str | None, product_name: str, version: int | None, retry_failed: bool = False
+) -> ProcessOutcome:
     """Resolve the version (design.md rules) and materialize ``<product>/staged`` for it through Dagster."""
     path = resolve_config_path(config_path)
     platform = platform_resource(path).platform()
@@ -108,24 +115,53 @@ def process_product(config_path: str | None, product_name: str, version: int | N
     add_version_partitions(instance, product_name, [number])
     defs = build_definitions(platform.config, path)
     job = defs.resolve_job_def(process_job_name(product_name))
-    run_config = {**QUIET_LOGGERS, "ops": {f"{product_name}__staged": {"config": {"retry_failed": retry_failed, "reprocess": version is not None and not retry_failed}}}}
-    result = job.execute_in_process(instance=instance, partition_key=str(number), run_config=run_config, raise_on_error=False, tags={"platform/command": "process"})
+    run_config = {
+        **QUIET_LOGGERS,
+        "ops": {
+            f"{product_name}__staged": {
+                "config": {"retry_failed": retry_failed, "reprocess": version is not None and not retry_failed}
+            }
+        },
+    }
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key=str(number),
+        run_config=run_config,
+        raise_on_error=False,
+        tags={"platform/command": "process"},
+    )
     with transaction(platform.state_engine) as session:
         row = get_version(session, get_product(session, product_name), number)
         counts = file_status_counts(session, row.product_id, number)
         failures = dict(
             session.execute(
-                select(RawFile.key, RawFile.error_message).where(RawFile.product_id == row.product_id, RawFile.version == number, RawFile.status == FileStatus.FAILED.value)
+                select(RawFile.key, RawFile.error_message).where(
+                    RawFile.product_id == row.product_id,
+                    RawFile.version == number,
+                    RawFile.status == FileStatus.FAILED.value,
+                )
             ).all()
         )
         rows = session.scalar(
-            select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(RawFile.product_id == row.product_id, RawFile.version == number, RawFile.status == FileStatus.PROCESSED.value)
+            select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
+                RawFile.product_id == row.product_id,
+                RawFile.version == number,
+                RawFile.status == FileStatus.PROCESSED.value,
+            )
         )
         status = row.status
     error = None if result.success else _first_error(result)
     if error:
         failures.setdefault("(run)", error)
-    return ProcessOutcome(number, status, result.run_id, result.success and status == VersionStatus.PROCESSED.value, counts, int(rows or 0), failures)
+    return ProcessOutcome(
+        number,
+        status,
+        result.run_id,
+        result.success and status == VersionStatus.PROCESSED.value,
+        counts,
+        int(rows or 0),
+        failures,
+    )
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str:
@@ -161,7 +197,13 @@ def merge_product(config_path: str | None, product_name: str, up_to: int | None 
     run_ids, error = [], None
     add_version_partitions(instance, product_name, pending)
     for number in pending:
-        result = job.execute_in_process(instance=instance, partition_key=str(number), run_config=QUIET_LOGGERS, raise_on_error=False, tags={"platform/command": "merge"})
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=str(number),
+            run_config=QUIET_LOGGERS,
+            raise_on_error=False,
+            tags={"platform/command": "merge"},
+        )
         run_ids.append(result.run_id)
         if not result.success:
             error = _first_error(result)
@@ -190,7 +232,10 @@ def run_product(config_path: str | None, product_name: str) -> dict[str, object]
     path = resolve_config_path(config_path)
     platform = platform_resource(path).platform()
     synced = sync_product(path, product_name)
-    summary = [f"{product_name}: " + (f"version {synced.registered.number} captured" if synced.registered else "source unchanged")]
+    summary = [
+        f"{product_name}: "
+        + (f"version {synced.registered.number} captured" if synced.registered else "source unchanged")
+    ]
     processed = []
     for number, status, excluded in version_numbers(platform, product_name):
         if excluded or status not in UNPROCESSED_STATES:
@@ -199,11 +244,15 @@ def run_product(config_path: str | None, product_name: str) -> dict[str, object]
         processed.append({"version": number, "status": outcome.status, "rows": outcome.rows})
         summary.append(f"  processed v{number}: {outcome.status}, {outcome.rows} rows")
         if not outcome.success:
-            summary.append(f"  stopped: v{number} failed: " + "; ".join(f"{k}: {v}" for k, v in outcome.failures.items()))
+            summary.append(
+                f"  stopped: v{number} failed: " + "; ".join(f"{k}: {v}" for k, v in outcome.failures.items())
+            )
             return {"product": product_name, "ok": False, "processed": processed, "merged": [], "summary": summary}
     merged = merge_product(path, product_name)
     for entry in merged.merged:
-        summary.append(f"  merged batch {entry.batch}: {entry.status}, +{entry.inserted} ~{entry.updated} -{entry.deleted}")
+        summary.append(
+            f"  merged batch {entry.batch}: {entry.status}, +{entry.inserted} ~{entry.updated} -{entry.deleted}"
+        )
     summary.append(f"  {product_name}_merge: {merged.live_rows} live rows, {merged.table_rows} with history")
     if merged.error:
         summary.append(f"  merge failed: {merged.error}")

@@ -61,7 +61,9 @@ def raw_key(product: str, version: int, source_key: str) -> str:
     return f"{product}/v{version}/{source_key}"
 
 
-def capture_version(engine: Engine, product: str, version: int, source: ObjectStore, raw_zone: ObjectStore, actor: str) -> CaptureResult:
+def capture_version(
+    engine: Engine, product: str, version: int, source: ObjectStore, raw_zone: ObjectStore, actor: str
+) -> CaptureResult:
     """Copy every not-yet-captured file of the version, then settle the version's status."""
     pending = _pending_files(engine, product, version)
     copied = 0
@@ -87,18 +89,30 @@ def _pending_files(engine: Engine, product: str, version: int) -> list[_Pending]
         return [_Pending(*item) for item in session.execute(query.order_by(RawFile.key))]
 
 
-def _copy_one(product: str, version: int, item: _Pending, source: ObjectStore, raw_zone: ObjectStore) -> CopyResult | tuple[str, str]:
+def _copy_one(
+    product: str, version: int, item: _Pending, source: ObjectStore, raw_zone: ObjectStore
+) -> CopyResult | tuple[str, str]:
     try:
         validate_key(item.key)
         return copy_object(source, item.key, raw_zone, raw_key(product, version, item.key), expected_etag=item.etag)
     except UnsafeKey as error:
         return ("unsafe_key", str(error))
     except ObjectVanished as error:
-        return ("vanished", f"{error}; the file was listed for version {version} but is gone or changed at the source: the next sync picks up its current state")
+        return (
+            "vanished",
+            f"{error}; the file was listed for version {version} but is gone or changed at the source: the next sync "
+            "picks up its current state",
+        )
 
 
 def _record_outcomes(
-    engine: Engine, product: str, version: int, raw_zone: ObjectStore, chunk: list[_Pending], outcomes: list[CopyResult | tuple[str, str]], actor: str
+    engine: Engine,
+    product: str,
+    version: int,
+    raw_zone: ObjectStore,
+    chunk: list[_Pending],
+    outcomes: list[CopyResult | tuple[str, str]],
+    actor: str,
 ) -> None:
     now = utc_now()
     ingested, failed, events = [], [], []
@@ -106,13 +120,34 @@ def _record_outcomes(
         entity = audit.file_entity_id(product, version, item.key)
         if isinstance(outcome, CopyResult):
             ingested.append(
-                {"b_id": item.id, "b_location": raw_zone.uri(outcome.key), "b_size": outcome.size, "b_sha": outcome.sha256, "b_empty": outcome.size == 0, "b_now": now}
+                {
+                    "b_id": item.id,
+                    "b_location": raw_zone.uri(outcome.key),
+                    "b_size": outcome.size,
+                    "b_sha": outcome.sha256,
+                    "b_empty": outcome.size == 0,
+                    "b_now": now,
+                }
             )
-            events.append({"entity_type": "raw_file", "entity_id": entity, "action": "ingested", "change": {"sha256": outcome.sha256, "size": outcome.size}})
+            events.append(
+                {
+                    "entity_type": "raw_file",
+                    "entity_id": entity,
+                    "action": "ingested",
+                    "change": {"sha256": outcome.sha256, "size": outcome.size},
+                }
+            )
         else:
             error_type, message = outcome
             failed.append({"b_id": item.id, "b_type": error_type, "b_message": message, "b_now": now})
-            events.append({"entity_type": "raw_file", "entity_id": entity, "action": "failed", "change": {"error_type": error_type, "message": message}})
+            events.append(
+                {
+                    "entity_type": "raw_file",
+                    "entity_id": entity,
+                    "action": "failed",
+                    "change": {"error_type": error_type, "message": message},
+                }
+            )
     table = RawFile.__table__
     with transaction(engine) as session:
         connection = session.connection()
@@ -135,7 +170,12 @@ def _record_outcomes(
             connection.execute(
                 update(table)
                 .where(table.c.id == bindparam("b_id"))
-                .values(status=FileStatus.FAILED.value, error_type=bindparam("b_type"), error_message=bindparam("b_message"), updated_at=bindparam("b_now")),
+                .values(
+                    status=FileStatus.FAILED.value,
+                    error_type=bindparam("b_type"),
+                    error_message=bindparam("b_message"),
+                    updated_at=bindparam("b_now"),
+                ),
                 failed,
             )
         audit.record_many(session, events, actor)

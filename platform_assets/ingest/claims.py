@@ -16,9 +16,9 @@ Contract:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import ColumnElement, and_, bindparam, cast, column, or_, select, update
 from sqlalchemy import values as sa_values
@@ -68,7 +68,13 @@ def _claimable(product_id: int, version: int, now: datetime, max_retries: int): 
 
 
 def claim_files(
-    engine: Engine, product_name: str, product_id: int, version: int, worker: str, policy: ClaimPolicy, skip_ids: frozenset[int] = frozenset()
+    engine: Engine,
+    product_name: str,
+    product_id: int,
+    version: int,
+    worker: str,
+    policy: ClaimPolicy,
+    skip_ids: frozenset[int] = frozenset(),
 ) -> list[ClaimedFile]:
     """Claim up to ``policy.batch_size`` files of the version for ``worker``, none of ``skip_ids``.
 
@@ -77,8 +83,20 @@ def claim_files(
     now = utc_now()
     expires = now + timedelta(seconds=policy.lease_seconds)
     query = (
-        select(RawFile.id, RawFile.key, RawFile.raw_location, RawFile.sha256, RawFile.size, RawFile.retry_count, RawFile.status, RawFile.lease_owner)
-        .where(_claimable(product_id, version, now, policy.max_retries), RawFile.id.not_in(skip_ids) if skip_ids else RawFile.id.is_not(None))
+        select(
+            RawFile.id,
+            RawFile.key,
+            RawFile.raw_location,
+            RawFile.sha256,
+            RawFile.size,
+            RawFile.retry_count,
+            RawFile.status,
+            RawFile.lease_owner,
+        )
+        .where(
+            _claimable(product_id, version, now, policy.max_retries),
+            RawFile.id.not_in(skip_ids) if skip_ids else RawFile.id.is_not(None),
+        )
         .order_by(RawFile.key)
         .limit(policy.batch_size)
     )
@@ -96,8 +114,13 @@ def claim_files(
         )
         reclaimed = [row.key for row in rows if row.status == FileStatus.PROCESSING.value]
         change = {"worker": worker, "keys": [row.key for row in rows], "reclaimed_from_expired_leases": reclaimed}
-        audit.record(session, "version", audit.version_entity_id(product_name, version), "files_claimed", worker, change)
-    return [ClaimedFile(row.id, row.key, row.raw_location or "", row.sha256 or "", row.size, row.retry_count) for row in rows]
+        audit.record(
+            session, "version", audit.version_entity_id(product_name, version), "files_claimed", worker, change
+        )
+    return [
+        ClaimedFile(row.id, row.key, row.raw_location or "", row.sha256 or "", row.size, row.retry_count)
+        for row in rows
+    ]
 
 
 def renew_leases(engine: Engine, worker: str, file_ids: list[int], lease_seconds: int) -> int:
@@ -108,7 +131,9 @@ def renew_leases(engine: Engine, worker: str, file_ids: list[int], lease_seconds
     with transaction(engine) as session:
         result = session.execute(
             update(RawFile)
-            .where(RawFile.id.in_(file_ids), RawFile.lease_owner == worker, RawFile.status == FileStatus.PROCESSING.value)
+            .where(
+                RawFile.id.in_(file_ids), RawFile.lease_owner == worker, RawFile.status == FileStatus.PROCESSING.value
+            )
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
         )
         return int(result.rowcount or 0)
@@ -126,7 +151,7 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"lease-keeper-{worker}", daemon=True)
 
-    def __enter__(self) -> "LeaseKeeper":
+    def __enter__(self) -> LeaseKeeper:
         self._thread.start()
         return self
 
@@ -158,13 +183,17 @@ class FileOutcome:
     recovered: bool = False  # committed before a crash; marked now without writing again
 
 
-def record_outcomes(engine: Engine, product_name: str, version: int, worker: str, outcomes: list[FileOutcome], policy: ClaimPolicy) -> int:
+def record_outcomes(
+    engine: Engine, product_name: str, version: int, worker: str, outcomes: list[FileOutcome], policy: ClaimPolicy
+) -> int:
     """Write the outcomes of files the worker still owns, with their audit events; returns how many applied."""
     if not outcomes:
         return 0
     now = utc_now()
     processed = [
-        {"b_id": o.file.id, "b_written": o.rows_written, "b_rejected": o.rows_rejected, "b_now": now} for o in outcomes if o.status is FileStatus.PROCESSED
+        {"b_id": o.file.id, "b_written": o.rows_written, "b_rejected": o.rows_rejected, "b_now": now}
+        for o in outcomes
+        if o.status is FileStatus.PROCESSED
     ]
     failed = [
         {
@@ -181,7 +210,9 @@ def record_outcomes(engine: Engine, product_name: str, version: int, worker: str
     ]
     with transaction(engine) as session:
         connection = session.connection()
-        applied = _update_owned(connection, worker, _processed_values, processed) + _update_owned(connection, worker, _failed_values, failed)
+        applied = _update_owned(connection, worker, _processed_values, processed) + _update_owned(
+            connection, worker, _failed_values, failed
+        )
         audit.record_many(session, [_outcome_event(product_name, version, outcome) for outcome in outcomes], worker)
     return applied
 
@@ -220,7 +251,12 @@ def _failed_values(parameter: Callable[[str], ColumnElement]) -> dict[str, objec
     }
 
 
-def _update_owned(connection, worker: str, values: Callable[[Callable[[str], ColumnElement]], dict[str, object]], rows: list[dict[str, object]]) -> int:  # type: ignore[no-untyped-def]
+def _update_owned(
+    connection,
+    worker: str,
+    values: Callable[[Callable[[str], ColumnElement]], dict[str, object]],
+    rows: list[dict[str, object]],
+) -> int:  # type: ignore[no-untyped-def]
     """Apply ``values`` to the rows (by ``b_id``) the worker still holds in PROCESSING, releasing their lease.
 
     PostgreSQL gets one ``UPDATE ... FROM (VALUES ...)`` per chunk of rows (its
@@ -236,10 +272,15 @@ def _update_owned(connection, worker: str, values: Callable[[Callable[[str], Col
     applied = 0
     for start in range(0, len(rows), _VALUES_CHUNK):
         chunk = rows[start : start + _VALUES_CHUNK]
-        source = sa_values(*[column(name, table.c[_PARAMETER_COLUMNS[name]].type) for name in names], name="outcome").data(
-            [tuple(row[name] for name in names) for row in chunk]
+        source = sa_values(
+            *[column(name, table.c[_PARAMETER_COLUMNS[name]].type) for name in names], name="outcome"
+        ).data([tuple(row[name] for name in names) for row in chunk])
+        statement = _owned_update(
+            table,
+            worker,
+            values,
+            lambda name: cast(source.c[name], table.c[_PARAMETER_COLUMNS[name]].type),  # noqa: B023
         )
-        statement = _owned_update(table, worker, values, lambda name: cast(source.c[name], table.c[_PARAMETER_COLUMNS[name]].type))
         applied += int(connection.execute(statement).rowcount or 0)
     return applied
 
@@ -247,8 +288,18 @@ def _update_owned(connection, worker: str, values: Callable[[Callable[[str], Col
 def _owned_update(table, worker: str, values, parameter: Callable[[str], ColumnElement]):  # type: ignore[no-untyped-def]
     return (
         update(table)
-        .where(table.c.id == parameter("b_id"), table.c.lease_owner == worker, table.c.status == FileStatus.PROCESSING.value)
-        .values(**values(parameter), rows_rejected=parameter("b_rejected"), updated_at=parameter("b_now"), lease_owner=None, lease_expires_at=None)
+        .where(
+            table.c.id == parameter("b_id"),
+            table.c.lease_owner == worker,
+            table.c.status == FileStatus.PROCESSING.value,
+        )
+        .values(
+            **values(parameter),
+            rows_rejected=parameter("b_rejected"),
+            updated_at=parameter("b_now"),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
     )
 
 
@@ -257,7 +308,13 @@ def _outcome_event(product_name: str, version: int, outcome: FileOutcome) -> dic
     if outcome.recovered:
         change["recovered_from_commit_marker"] = True
     if outcome.status is FileStatus.FAILED:
-        change.update({"error_type": outcome.error_type, "message": outcome.error_message, "attempt": outcome.file.retry_count + 1})
+        change.update(
+            {
+                "error_type": outcome.error_type,
+                "message": outcome.error_message,
+                "attempt": outcome.file.retry_count + 1,
+            }
+        )
     return {
         "entity_type": "raw_file",
         "entity_id": audit.file_entity_id(product_name, version, outcome.file.key),

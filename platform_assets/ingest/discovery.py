@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -23,7 +23,15 @@ from sqlalchemy.orm import Session
 
 from platform_assets.catalog import audit
 from platform_assets.catalog.db import transaction
-from platform_assets.catalog.models import FileChange, FileStatus, ListingPage, RawFile, SourceObject, Version, VersionStatus
+from platform_assets.catalog.models import (
+    FileChange,
+    FileStatus,
+    ListingPage,
+    RawFile,
+    SourceObject,
+    Version,
+    VersionStatus,
+)
 from platform_assets.catalog.products import allocate_version_number, lock_product
 from platform_assets.config import ProductConfig
 from platform_assets.storage.object_store import ObjectInfo, ObjectStore
@@ -84,7 +92,9 @@ def diff_listing(listing: Iterable[ObjectInfo], known: dict[str, tuple[str | Non
     return diff
 
 
-def list_step(store: ObjectStore, glob: str, start_after: str | None, budget_seconds: float, page_size: int = 1000) -> tuple[list[ObjectInfo], str | None]:
+def list_step(
+    store: ObjectStore, glob: str, start_after: str | None, budget_seconds: float, page_size: int = 1000
+) -> tuple[list[ObjectInfo], str | None]:
     """List pages from ``start_after`` until done or the time budget is spent.
 
     Returns the objects and where to continue (None when the listing is complete).
@@ -130,7 +140,14 @@ def _save_pages(engine: Engine, product_name: str, scan_id: str, objects: list[O
     with transaction(engine) as session:
         product = lock_product(session, product_name)
         rows = [
-            {"product_id": product.id, "scan_id": scan_id, "key": o.key, "etag": o.etag, "size": o.size, "last_modified": o.last_modified}
+            {
+                "product_id": product.id,
+                "scan_id": scan_id,
+                "key": o.key,
+                "etag": o.etag,
+                "size": o.size,
+                "last_modified": o.last_modified,
+            }
             for o in objects
         ]
         for start in range(0, len(rows), INSERT_CHUNK):
@@ -151,11 +168,15 @@ def _load_pages(engine: Engine, product_name: str, scan_id: str) -> list[ObjectI
 def known_source(session: Session, product_id: int) -> dict[str, tuple[str | None, int]]:
     """The catalog's picture of the source: key -> (etag, size), in one query."""
     table = SourceObject.__table__
-    rows = session.connection().execute(select(table.c.key, table.c.etag, table.c.size).where(table.c.product_id == product_id))
+    rows = session.connection().execute(
+        select(table.c.key, table.c.etag, table.c.size).where(table.c.product_id == product_id)
+    )
     return {key: (etag, size) for key, etag, size in rows}
 
 
-def register_version(engine: Engine, product: ProductConfig, listing: list[ObjectInfo], actor: str, scan_id: str | None = None) -> RegisteredVersion | None:
+def register_version(
+    engine: Engine, product: ProductConfig, listing: list[ObjectInfo], actor: str, scan_id: str | None = None
+) -> RegisteredVersion | None:
     """Diff ``listing`` with the catalog and, if anything changed, register the next version.
 
     Snapshot mode: the version holds every listed file. Incremental mode: the
@@ -195,9 +216,24 @@ def register_version(engine: Engine, product: ProductConfig, listing: list[Objec
             audit.version_entity_id(product.name, number),
             "registered",
             actor,
-            {"mode": product.mode, "files": len(members), "new": len(diff.new), "changed": len(diff.changed), "removed": len(diff.removed)},
+            {
+                "mode": product.mode,
+                "files": len(members),
+                "new": len(diff.new),
+                "changed": len(diff.changed),
+                "removed": len(diff.removed),
+            },
         )
-        return RegisteredVersion(product.name, number, product.mode, len(members), version.byte_count, len(diff.new), len(diff.changed), len(diff.removed))
+        return RegisteredVersion(
+            product.name,
+            number,
+            product.mode,
+            len(members),
+            version.byte_count,
+            len(diff.new),
+            len(diff.changed),
+            len(diff.removed),
+        )
 
 
 def _members(mode: str, diff: SourceDiff) -> list[tuple[ObjectInfo, FileChange]]:
@@ -208,9 +244,13 @@ def _members(mode: str, diff: SourceDiff) -> list[tuple[ObjectInfo, FileChange]]
     return members
 
 
-def _insert_raw_files(session: Session, product_id: int, number: int, members: list[tuple[ObjectInfo, FileChange]]) -> None:
+def _insert_raw_files(
+    session: Session, product_id: int, number: int, members: list[tuple[ObjectInfo, FileChange]]
+) -> None:
     # Timestamps come from the database clock once per statement, not as 2 binds per row.
-    statement = insert(RawFile.__table__).values(created_at=func.current_timestamp(), updated_at=func.current_timestamp())
+    statement = insert(RawFile.__table__).values(
+        created_at=func.current_timestamp(), updated_at=func.current_timestamp()
+    )
     rows = [
         {
             "product_id": product_id,
@@ -233,7 +273,14 @@ def _insert_raw_files(session: Session, product_id: int, number: int, members: l
 def _update_source_picture(session: Session, product_id: int, number: int, diff: SourceDiff) -> None:
     _forget_removed(session, product_id, diff.removed)
     changed = [
-        {"b_product": product_id, "b_key": info.key, "b_etag": info.etag, "b_size": info.size, "b_modified": info.last_modified, "b_version": number}
+        {
+            "b_product": product_id,
+            "b_key": info.key,
+            "b_etag": info.etag,
+            "b_size": info.size,
+            "b_modified": info.last_modified,
+            "b_version": number,
+        }
         for info in diff.changed
     ]
     if changed:
@@ -241,11 +288,23 @@ def _update_source_picture(session: Session, product_id: int, number: int, diff:
         statement = (
             update(table)
             .where(table.c.product_id == bindparam("b_product"), table.c.key == bindparam("b_key"))
-            .values(etag=bindparam("b_etag"), size=bindparam("b_size"), last_modified=bindparam("b_modified"), last_version=bindparam("b_version"))
+            .values(
+                etag=bindparam("b_etag"),
+                size=bindparam("b_size"),
+                last_modified=bindparam("b_modified"),
+                last_version=bindparam("b_version"),
+            )
         )
         session.connection().execute(statement, changed)
     new = [
-        {"product_id": product_id, "key": info.key, "etag": info.etag, "size": info.size, "last_modified": info.last_modified, "last_version": number}
+        {
+            "product_id": product_id,
+            "key": info.key,
+            "etag": info.etag,
+            "size": info.size,
+            "last_modified": info.last_modified,
+            "last_version": number,
+        }
         for info in diff.new
     ]
     for start in range(0, len(new), INSERT_CHUNK):

@@ -22,16 +22,18 @@ import socket
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
@@ -41,10 +43,17 @@ from platform_assets.catalog.db import transaction
 from platform_assets.catalog.models import FileStatus, RawFile, Run, Version, VersionStatus, utc_now
 from platform_assets.catalog.products import get_product
 from platform_assets.catalog.versions import file_status_counts, get_version, set_version_status
-from platform_assets.config import ProductConfig, ProcessingSettings
+from platform_assets.config import ProcessingSettings, ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.ingest.capture import raw_key
-from platform_assets.ingest.claims import ClaimedFile, ClaimPolicy, FileOutcome, LeaseKeeper, claim_files, record_outcomes
+from platform_assets.ingest.claims import (
+    ClaimedFile,
+    ClaimPolicy,
+    FileOutcome,
+    LeaseKeeper,
+    claim_files,
+    record_outcomes,
+)
 from platform_assets.ingest.parsing import InputFile, ParseResult, ParsingEngine
 from platform_assets.ingest.table_schema import held_columns
 from platform_assets.storage import data_files, iceberg
@@ -125,13 +134,18 @@ def process_version(
     generation = _prepare(engine, product.name, version, retry_failed, reprocess, actor)
     report = ProcessReport(product.name, version, worker, generation)
     run_id = _start_run(engine, product.name, version, worker)
-    policy = ClaimPolicy(settings.claim_batch_size, settings.lease_seconds, settings.max_retries, settings.retry_backoff_seconds)
+    policy = ClaimPolicy(
+        settings.claim_batch_size, settings.lease_seconds, settings.max_retries, settings.retry_backoff_seconds
+    )
     try:
         columns = _ensure_tables_and_reset(engine, target, raw_zone, product, version, generation)
         with transaction(engine) as session:
             product_id = get_product(session, product.name).id
         expiry = _expiry(engine, product_id, settings)
-        with LeaseKeeper(engine, worker, settings.lease_seconds) as keeper, tempfile.TemporaryDirectory(prefix="platform-process-") as scratch:
+        with (
+            LeaseKeeper(engine, worker, settings.lease_seconds) as keeper,
+            tempfile.TemporaryDirectory(prefix="platform-process-") as scratch,
+        ):
             failed_here: set[int] = set()
             while True:
                 tick = time.perf_counter()
@@ -140,7 +154,19 @@ def process_version(
                 if not claimed:
                     break
                 keeper.hold([item.id for item in claimed])
-                outcomes = _process_batch(target, raw_zone, product, version, generation, columns, parser, claimed, Path(scratch), report, expiry)
+                outcomes = _process_batch(
+                    target,
+                    raw_zone,
+                    product,
+                    version,
+                    generation,
+                    columns,
+                    parser,
+                    claimed,
+                    Path(scratch),
+                    report,
+                    expiry,
+                )
                 tick = time.perf_counter()
                 record_outcomes(engine, product.name, version, worker, outcomes, policy)
                 report.catalog_s += time.perf_counter() - tick
@@ -156,7 +182,13 @@ def process_version(
     report.version_status, report.file_counts = settle_version(engine, product.name, version, actor)
     report.catalog_s += time.perf_counter() - tick
     report.duration_s = time.perf_counter() - started
-    _finish_run(engine, run_id, "SUCCEEDED" if report.version_status == VersionStatus.PROCESSED.value else "FAILED", report, None)
+    _finish_run(
+        engine,
+        run_id,
+        "SUCCEEDED" if report.version_status == VersionStatus.PROCESSED.value else "FAILED",
+        report,
+        None,
+    )
     return report
 
 
@@ -171,7 +203,9 @@ def _prepare(engine: Engine, product_name: str, number: int, retry_failed: bool,
             get_version(session, product, number)  # raises VersionNotFound with a suggestion
             raise AssertionError("unreachable")
         if version.excluded:
-            raise VersionNotReady(f"version {number} of {product_name} is excluded ({version.exclude_reason}); it is not processed")
+            raise VersionNotReady(
+                f"version {number} of {product_name} is excluded ({version.exclude_reason}); it is not processed"
+            )
         if version.status not in PROCESSABLE:
             raise VersionNotReady(
                 f"version {number} of {product_name} is {version.status}, not captured yet: "
@@ -183,24 +217,48 @@ def _prepare(engine: Engine, product_name: str, number: int, retry_failed: bool,
             version.reset_pending = True
             session.execute(
                 update(RawFile)
-                .where(RawFile.product_id == product.id, RawFile.version == number, RawFile.status.in_([FileStatus.PROCESSED.value, FileStatus.FAILED.value]), RawFile.sha256.is_not(None))
-                .values(status=FileStatus.INGESTED.value, retry_count=0, next_attempt_at=None, error_type=None, error_message=None, rows_written=None, rows_rejected=None)
+                .where(
+                    RawFile.product_id == product.id,
+                    RawFile.version == number,
+                    RawFile.status.in_([FileStatus.PROCESSED.value, FileStatus.FAILED.value]),
+                    RawFile.sha256.is_not(None),
+                )
+                .values(
+                    status=FileStatus.INGESTED.value,
+                    retry_count=0,
+                    next_attempt_at=None,
+                    error_type=None,
+                    error_message=None,
+                    rows_written=None,
+                    rows_rejected=None,
+                )
             )
             audit.record(session, "version", entity, "reprocess", actor, {"generation": version.process_generation})
         elif retry_failed:
             result = session.execute(
                 update(RawFile)
-                .where(RawFile.product_id == product.id, RawFile.version == number, RawFile.status == FileStatus.FAILED.value, RawFile.sha256.is_not(None))
+                .where(
+                    RawFile.product_id == product.id,
+                    RawFile.version == number,
+                    RawFile.status == FileStatus.FAILED.value,
+                    RawFile.sha256.is_not(None),
+                )
                 .values(status=FileStatus.INGESTED.value, retry_count=0, next_attempt_at=None)
             )
             audit.record(session, "version", entity, "retry_failed", actor, {"files": int(result.rowcount or 0)})
         if version.status != VersionStatus.PROCESSING.value:
-            set_version_status(session, product, version, VersionStatus.PROCESSING, actor, generation=version.process_generation)
+            set_version_status(
+                session, product, version, VersionStatus.PROCESSING, actor, generation=version.process_generation
+            )
         return version.process_generation
 
 
-def _ensure_tables_and_reset(engine: Engine, target: ProcessTarget, raw_zone: ObjectStore, product: ProductConfig, version: int, generation: int) -> dict[str, str]:
-    columns = held_columns(target.catalog, target.table, product, lambda: _first_files_for_inference(engine, raw_zone, product, version))
+def _ensure_tables_and_reset(
+    engine: Engine, target: ProcessTarget, raw_zone: ObjectStore, product: ProductConfig, version: int, generation: int
+) -> dict[str, str]:
+    columns = held_columns(
+        target.catalog, target.table, product, lambda: _first_files_for_inference(engine, raw_zone, product, version)
+    )
     from platform_assets.ingest.parsing import declared_arrow_schema
 
     iceberg.ensure_table(target.catalog, target.table, iceberg.product_arrow_schema(declared_arrow_schema(columns)))
@@ -208,7 +266,11 @@ def _ensure_tables_and_reset(engine: Engine, target: ProcessTarget, raw_zone: Ob
     with transaction(engine) as session:
         product_row = get_product(session, product.name)
         pending = session.scalar(
-            select(Version.reset_pending).where(Version.product_id == product_row.id, Version.number == version, Version.process_generation == generation)
+            select(Version.reset_pending).where(
+                Version.product_id == product_row.id,
+                Version.number == version,
+                Version.process_generation == generation,
+            )
         )
     if pending:
         iceberg.reset_version(target.catalog, target.table, version, generation)
@@ -217,24 +279,38 @@ def _ensure_tables_and_reset(engine: Engine, target: ProcessTarget, raw_zone: Ob
             product_row = get_product(session, product.name)
             session.execute(
                 update(Version)
-                .where(Version.product_id == product_row.id, Version.number == version, Version.process_generation == generation)
+                .where(
+                    Version.product_id == product_row.id,
+                    Version.number == version,
+                    Version.process_generation == generation,
+                )
                 .values(reset_pending=False)
             )
     return columns
 
 
-def _first_files_for_inference(engine: Engine, raw_zone: ObjectStore, product: ProductConfig, version: int) -> list[InputFile]:
+def _first_files_for_inference(
+    engine: Engine, raw_zone: ObjectStore, product: ProductConfig, version: int
+) -> list[InputFile]:
     """Local copies of the version's first non-empty files, for schema inference."""
     with transaction(engine) as session:
         product_row = get_product(session, product.name)
         rows = session.execute(
             select(RawFile.key, RawFile.sha256)
-            .where(RawFile.product_id == product_row.id, RawFile.version == version, RawFile.size > 0, RawFile.sha256.is_not(None))
+            .where(
+                RawFile.product_id == product_row.id,
+                RawFile.version == version,
+                RawFile.size > 0,
+                RawFile.sha256.is_not(None),
+            )
             .order_by(RawFile.key)
             .limit(1)
         ).all()
     scratch = Path(tempfile.mkdtemp(prefix="platform-infer-"))
-    return [InputFile(key, str(_local_copy(raw_zone, raw_key(product.name, version, key), scratch)), sha) for key, sha in rows]
+    return [
+        InputFile(key, str(_local_copy(raw_zone, raw_key(product.name, version, key), scratch)), sha)
+        for key, sha in rows
+    ]
 
 
 def _process_batch(
@@ -257,7 +333,14 @@ def _process_batch(
     unsettled = []
     for item in claimed:
         if item.id in committed:
-            outcomes.append(FileOutcome(item, FileStatus.PROCESSED, rows_written=_committed_rows(data_table, version, generation, item.id), recovered=True))
+            outcomes.append(
+                FileOutcome(
+                    item,
+                    FileStatus.PROCESSED,
+                    rows_written=_committed_rows(data_table, version, generation, item.id),
+                    recovered=True,
+                )
+            )
         else:
             unsettled.append(item)
     for item, checked in zip(unsettled, _check_raw_copies(raw_zone, product.name, version, unsettled, scratch)):
@@ -275,15 +358,38 @@ def _process_batch(
     id_by_key = {item.key: item.id for item, _ in inputs.values()}
     reject_keys = {item.key for item, _ in inputs.values() if item.key not in parsed.file_errors}
     # Rejects first: a crash between the two commits redoes only the data append.
-    _append_exactly_once(target.catalog, target.rejects_table, _by_file(parsed.rejects, parsed.rejects_per_file, parsed.grouped), reject_keys, id_by_key, sha_by_key, version, generation, expiry, markers_only_with_rows=True)
-    snapshot = _append_exactly_once(target.catalog, target.table, _by_file(parsed.rows, parsed.rows_per_file, parsed.grouped), accepted, id_by_key, sha_by_key, version, generation, expiry)
+    _append_exactly_once(
+        target.catalog,
+        target.rejects_table,
+        _by_file(parsed.rejects, parsed.rejects_per_file, parsed.grouped),
+        reject_keys,
+        id_by_key,
+        sha_by_key,
+        version,
+        generation,
+        expiry,
+        markers_only_with_rows=True,
+    )
+    snapshot = _append_exactly_once(
+        target.catalog,
+        target.table,
+        _by_file(parsed.rows, parsed.rows_per_file, parsed.grouped),
+        accepted,
+        id_by_key,
+        sha_by_key,
+        version,
+        generation,
+        expiry,
+    )
     if snapshot is not None:
         report.snapshot_id = snapshot
     failpoint("process.after_iceberg_commit")
     return outcomes
 
 
-def _check_raw_copies(raw_zone: ObjectStore, product_name: str, version: int, items: list[ClaimedFile], scratch: Path) -> list[InputFile | FileOutcome]:
+def _check_raw_copies(
+    raw_zone: ObjectStore, product_name: str, version: int, items: list[ClaimedFile], scratch: Path
+) -> list[InputFile | FileOutcome]:
     """:func:`_check_raw_copy` of each item, in order; files are read and hashed on parallel threads."""
 
     def check(item: ClaimedFile) -> InputFile | FileOutcome:
@@ -301,14 +407,18 @@ def _check_raw_copy(raw_zone: ObjectStore, key: str, item: ClaimedFile, scratch:
     Runs before the file is parsed: an altered or missing copy is never read by an engine.
     """
     if not raw_zone.exists(key):
-        message = f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with `platform-assets skip`"
+        message = (
+            f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with "
+            "`platform-assets skip`"
+        )
         return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=message)
     path = _local_copy(raw_zone, key, scratch)
     actual = _sha256_of(path)
     if actual != item.sha256:
         message = (
             f"raw copy of {item.key!r} at {item.raw_location} does not match its catalogued checksum: "
-            f"catalog sha256 {item.sha256}, raw copy sha256 {actual}; the raw zone was altered: restore the file or skip it"
+            f"catalog sha256 {item.sha256}, raw copy sha256 {actual}; the raw zone was altered: restore the file or "
+            "skip it"
         )
         return FileOutcome(item, FileStatus.FAILED, error_type="checksum_mismatch", error_message=message)
     return InputFile(key=item.key, path=str(path), sha256=item.sha256)
@@ -332,7 +442,9 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _judge(product: ProductConfig, parsed: ParseResult, inputs: list[tuple[ClaimedFile, InputFile]]) -> tuple[set[str], list[FileOutcome]]:
+def _judge(
+    product: ProductConfig, parsed: ParseResult, inputs: list[tuple[ClaimedFile, InputFile]]
+) -> tuple[set[str], list[FileOutcome]]:
     """Which files' rows may be written, and the outcome of every parsed file."""
     accepted: set[str] = set()
     outcomes = []
@@ -341,15 +453,22 @@ def _judge(product: ProductConfig, parsed: ParseResult, inputs: list[tuple[Claim
         bad = parsed.rejects_per_file.get(item.key, 0)
         if item.key in parsed.file_errors:
             error = parsed.file_errors[item.key]
-            outcomes.append(FileOutcome(item, FileStatus.FAILED, error_type=error.error_type, error_message=error.message))
+            outcomes.append(
+                FileOutcome(item, FileStatus.FAILED, error_type=error.error_type, error_message=error.message)
+            )
             continue
         total = good + bad
         if total and bad / total > product.max_bad_row_fraction:
             message = (
                 f"{item.key!r}: {bad} of {total} rows rejected ({bad / total:.1%}), more than max_bad_row_fraction "
-                f"{product.max_bad_row_fraction:g}; see the rejects table for each row and reason, fix the file or raise the limit"
+                f"{product.max_bad_row_fraction:g}; see the rejects table for each row and reason, fix the file or "
+                "raise the limit"
             )
-            outcomes.append(FileOutcome(item, FileStatus.FAILED, rows_rejected=bad, error_type="too_many_bad_rows", error_message=message))
+            outcomes.append(
+                FileOutcome(
+                    item, FileStatus.FAILED, rows_rejected=bad, error_type="too_many_bad_rows", error_message=message
+                )
+            )
             continue
         accepted.add(item.key)
         outcomes.append(FileOutcome(item, FileStatus.PROCESSED, rows_written=good, rows_rejected=bad))
@@ -386,17 +505,19 @@ def _append_exactly_once(
             return None
         lineage = _with_lineage(selected, version, sha_by_key, utc_now(), table.schema().as_arrow())
         files = data_files.write_partition_files(table, lineage, version) if lineage.num_rows else []
-        properties = iceberg.marker_properties("append", version, generation, [(id_by_key[key], sha_by_key[key]) for key in todo])
-        properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts({id_by_key[key]: count for key, count in _rows_per_key(selected, todo).items()})
+        properties = iceberg.marker_properties(
+            "append", version, generation, [(id_by_key[key], sha_by_key[key]) for key in todo]
+        )
+        properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts(
+            {id_by_key[key]: count for key, count in _rows_per_key(selected, todo).items()}
+        )
         todo_ids = {id_by_key[key] for key in todo}
 
-        def attempt(fresh) -> None:  # type: ignore[no-untyped-def]
-            if iceberg.committed_file_ids(fresh, version, generation) & todo_ids:
-                raise _CommittedMeanwhile
-            iceberg.commit_files(fresh, files, properties, expire=expiry(fresh))
-
+        attempt = partial(_commit_new_files, version=version, generation=generation, file_ids=todo_ids, files=files)
         try:
-            table = iceberg.with_commit_retries(catalog, identifier, attempt)
+            table = iceberg.with_commit_retries(
+                catalog, identifier, partial(attempt, properties=properties, expiry=expiry)
+            )
         except _CommittedMeanwhile:
             iceberg.delete_files(table, files)
             continue  # rare: another worker committed some of these files; redo without them
@@ -407,6 +528,22 @@ def _append_exactly_once(
 
 class _CommittedMeanwhile(Exception):
     """Another writer committed some of the files between our check and our commit."""
+
+
+def _commit_new_files(
+    fresh: Table,
+    *,
+    version: int,
+    generation: int,
+    file_ids: set[int],
+    files: list[DataFile],
+    properties: dict[str, str],
+    expiry: Callable[[Table], list[int]],
+) -> None:
+    """One commit attempt on the freshly loaded table; _CommittedMeanwhile if a marker names one of ``file_ids``."""
+    if iceberg.committed_file_ids(fresh, version, generation) & file_ids:
+        raise _CommittedMeanwhile
+    iceberg.commit_files(fresh, files, properties, expire=expiry(fresh))
 
 
 def _by_file(rows: pa.Table, rows_per_file: dict[str, int], grouped: bool) -> pa.Table:
@@ -456,7 +593,9 @@ def _rows_per_key(rows: pa.Table, keys: set[str]) -> dict[str, int]:
     return counts
 
 
-def _with_lineage(rows: pa.Table, version: int, sha_by_key: dict[str, str], ingested_at: datetime, schema: pa.Schema) -> pa.Table:
+def _with_lineage(
+    rows: pa.Table, version: int, sha_by_key: dict[str, str], ingested_at: datetime, schema: pa.Schema
+) -> pa.Table:
     """``rows`` (columns + _source_file) completed with the lineage columns, in the table's column order.
 
     ``_source_file`` and ``_source_sha256`` are dictionary-encoded (a few
@@ -472,12 +611,19 @@ def _with_lineage(rows: pa.Table, version: int, sha_by_key: dict[str, str], inge
         "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), count),
     }
     arrays = [extra[name] if name in extra else rows[name] for name in schema.names]
-    return pa.Table.from_arrays(arrays, schema=pa.schema([field.with_type(array.type) for field, array in zip(schema, arrays)]))
+    return pa.Table.from_arrays(
+        arrays, schema=pa.schema([field.with_type(array.type) for field, array in zip(schema, arrays)])
+    )
 
 
 def _committed_rows(table, version: int, generation: int, file_id: int) -> int:  # type: ignore[no-untyped-def]
     for marker in iceberg.commit_markers(table):
-        if marker.kind == "append" and marker.version == version and marker.generation == generation and file_id in marker.file_ids:
+        if (
+            marker.kind == "append"
+            and marker.version == version
+            and marker.generation == generation
+            and file_id in marker.file_ids
+        ):
             return marker.rows.get(file_id, 0)
     return 0
 
@@ -500,12 +646,22 @@ def settle_version(engine: Engine, product_name: str, number: int, actor: str) -
         product = get_product(session, product_name)
         version = get_version(session, product, number)
         counts = file_status_counts(session, product.id, number)
-        open_files = sum(counts.get(status.value, 0) for status in (FileStatus.DISCOVERED, FileStatus.INGESTING, FileStatus.INGESTED, FileStatus.PROCESSING))
+        open_files = sum(
+            counts.get(status.value, 0)
+            for status in (FileStatus.DISCOVERED, FileStatus.INGESTING, FileStatus.INGESTED, FileStatus.PROCESSING)
+        )
         finished = counts.get(FileStatus.PROCESSED.value, 0) + counts.get(FileStatus.SKIPPED.value, 0)
         if finished == sum(counts.values()):
             set_version_status(session, product, version, VersionStatus.PROCESSED, actor, files=finished)
         elif not open_files:
-            set_version_status(session, product, version, VersionStatus.FAILED, actor, failed_files=counts.get(FileStatus.FAILED.value, 0))
+            set_version_status(
+                session,
+                product,
+                version,
+                VersionStatus.FAILED,
+                actor,
+                failed_files=counts.get(FileStatus.FAILED.value, 0),
+            )
         return version.status, counts
 
 
@@ -529,7 +685,13 @@ def _unsettled_files(engine: Engine, product_id: int, file_ids: set[int]) -> set
     """Those of ``file_ids`` whose outcome the catalog has not recorded (still INGESTED or PROCESSING)."""
     unsettled = [FileStatus.PROCESSING.value, FileStatus.INGESTED.value]
     with transaction(engine) as session:
-        return set(session.scalars(select(RawFile.id).where(RawFile.product_id == product_id, RawFile.id.in_(sorted(file_ids)), RawFile.status.in_(unsettled))))
+        return set(
+            session.scalars(
+                select(RawFile.id).where(
+                    RawFile.product_id == product_id, RawFile.id.in_(sorted(file_ids)), RawFile.status.in_(unsettled)
+                )
+            )
+        )
 
 
 def _start_run(engine: Engine, product_name: str, version: int, worker: str) -> int:
@@ -549,4 +711,9 @@ def _finish_run(engine: Engine, run_id: int, status: str, report: ProcessReport,
         run.status = status
         run.error = error
         run.finished_at = utc_now()
-        run.stats = {"rows_written": report.rows_written, "rows_rejected": report.rows_rejected, "files_processed": report.files_processed, "files_failed": report.files_failed}
+        run.stats = {
+            "rows_written": report.rows_written,
+            "rows_rejected": report.rows_rejected,
+            "files_processed": report.files_processed,
+            "files_failed": report.files_failed,
+        }

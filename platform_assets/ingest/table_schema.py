@@ -8,7 +8,7 @@ files, which the table created from it then holds for every later version.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
@@ -30,10 +30,14 @@ def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, str] | None
     except NoSuchTableError:
         return None
     lineage = {field.name for field in LINEAGE_FIELDS}
-    return {field.name: declared_type_of(field.type) or str(field.type) for field in schema if field.name not in lineage}
+    return {
+        field.name: declared_type_of(field.type) or str(field.type) for field in schema if field.name not in lineage
+    }
 
 
-def held_columns(catalog: SqlCatalog, identifier: str, product: ProductConfig, first_files: Callable[[], list[InputFile]]) -> dict[str, str]:
+def held_columns(
+    catalog: SqlCatalog, identifier: str, product: ProductConfig, first_files: Callable[[], list[InputFile]]
+) -> dict[str, str]:
     existing = table_columns(catalog, identifier)
     declared = product.table_schema.columns if product.table_schema else None
     if declared is not None:
@@ -48,5 +52,8 @@ def held_columns(catalog: SqlCatalog, identifier: str, product: ProductConfig, f
         return existing
     files = first_files()
     if not files:
-        raise TableSchemaMismatch(f"{product.name} declares no schema and its first version has no non-empty file to infer one from; declare schema.columns")
+        raise TableSchemaMismatch(
+            f"{product.name} declares no schema and its first version has no non-empty file to infer one from; "
+            "declare schema.columns"
+        )
     return infer_schema(files, product.source)

@@ -185,8 +185,10 @@ def record_started(engine: Engine, product_name: str, batch: int) -> None:
         connection.execute(
             text(
                 f"INSERT INTO {_LOG} (product, batch, status, started_at) VALUES (:product, :batch, :status, :now) "
-                "ON CONFLICT (product, batch) DO UPDATE SET status = excluded.status, started_at = excluded.started_at, "
-                "committed_at = NULL, inserted = NULL, updated = NULL, deleted = NULL, live_count = NULL, message = NULL "
+                "ON CONFLICT (product, batch) DO UPDATE SET status = excluded.status, started_at = "
+                "excluded.started_at, "
+                "committed_at = NULL, inserted = NULL, updated = NULL, deleted = NULL, live_count = NULL, message = "
+                "NULL "
                 f"WHERE {_LOG}.status IN (:started, :failed)"
             ),
             {
@@ -200,14 +202,17 @@ def record_started(engine: Engine, product_name: str, batch: int) -> None:
         )
 
 
-def record_committed(connection: Connection, product_name: str, batch: int, counts: BatchCounts, postgres: bool) -> None:
+def record_committed(
+    connection: Connection, product_name: str, batch: int, counts: BatchCounts, postgres: bool
+) -> None:
     """Log ``committed`` with the counts, inside the merge's own transaction."""
     now = to_db(utc_now(), postgres)
     connection.execute(
         text(
             f"INSERT INTO {_LOG} ({_COLUMNS}) "
             "VALUES (:product, :batch, :status, :now, :now, :inserted, :updated, :deleted, :live_count, NULL) "
-            "ON CONFLICT (product, batch) DO UPDATE SET status = excluded.status, committed_at = excluded.committed_at, "
+            "ON CONFLICT (product, batch) DO UPDATE SET status = excluded.status, committed_at = "
+            "excluded.committed_at, "
             "inserted = excluded.inserted, updated = excluded.updated, deleted = excluded.deleted, "
             "live_count = excluded.live_count, message = NULL"
         ),
@@ -247,7 +252,7 @@ def record_failed(engine: Engine, product_name: str, batch: int, message: str) -
         )
 
 
-def exclude_batch(store: "MergeStore", product: ProductConfig | str, batch: int, reason: str) -> None:
+def exclude_batch(store: MergeStore, product: ProductConfig | str, batch: int, reason: str) -> None:
     """Record ``batch`` as excluded so later batches may merge; batch ids keep the gap.
 
     Raises ExcludedBatch if the batch is committed already (excluding it would
@@ -270,7 +275,8 @@ def exclude_batch(store: "MergeStore", product: ProductConfig | str, batch: int,
             text(
                 f"INSERT INTO {_LOG} (product, batch, status, started_at, message) "
                 "VALUES (:product, :batch, :status, :now, :reason) "
-                "ON CONFLICT (product, batch) DO UPDATE SET status = excluded.status, started_at = excluded.started_at, "
+                "ON CONFLICT (product, batch) DO UPDATE SET status = excluded.status, started_at = "
+                "excluded.started_at, "
                 "committed_at = NULL, inserted = NULL, updated = NULL, deleted = NULL, live_count = NULL, "
                 "message = excluded.message"
             ),

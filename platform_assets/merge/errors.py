@@ -7,7 +7,7 @@ MergeError leaves the product's merge table exactly as it was.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 class MergeError(Exception):

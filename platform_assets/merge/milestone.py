@@ -34,8 +34,8 @@ Contract of :func:`merge_batch`:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import pyarrow as pa
 from sqlalchemy import Connection, text
@@ -134,7 +134,9 @@ def merge_batch(
 
 def _check_batch_number(spec: MergeSpec, batch: int) -> None:
     if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch < LIVE_BATCH_OUT:
-        raise MergeError(f"batch number {batch!r} of {spec.product!r} must be an integer from 1 to {LIVE_BATCH_OUT - 1}")
+        raise MergeError(
+            f"batch number {batch!r} of {spec.product!r} must be an integer from 1 to {LIVE_BATCH_OUT - 1}"
+        )
 
 
 def _record_failure(store: MergeStore, spec: MergeSpec, batch: int, error: BaseException) -> None:
@@ -354,7 +356,8 @@ def _check_delete_guard(spec: MergeSpec, batch: int, deleted: int, live_before: 
         f"batch {batch} of {spec.product!r} would delete {deleted} of {live_before} live rows ({fraction:.2%}), "
         f"more than max_delete_fraction {limit:.2%} allows; the merge table is unchanged. If the source really lost "
         f"those rows, raise max_delete_fraction for {spec.product!r} in platform.yaml and merge again; if the "
-        f"snapshot is incomplete, exclude version {batch} (platform-assets exclude {spec.product} {batch} --reason ...)",
+        f"snapshot is incomplete, exclude version {batch} (platform-assets exclude {spec.product} {batch} --reason "
+        "...)",
         deleted=deleted,
         live=live_before,
         limit=limit,
@@ -375,7 +378,7 @@ def _apply_forensic(
         connection.execute(
             text(
                 f'UPDATE {table} AS m SET "_batch_out" = :closed FROM {changes} AS c '
-                f"WHERE m.\"_batch_out\" = {LIVE_BATCH_OUT:d} AND {_key_match('m', 'c', spec)} "
+                f'WHERE m."_batch_out" = {LIVE_BATCH_OUT:d} AND {_key_match("m", "c", spec)} '
                 f"AND c.{action} IN ('{UPDATE}', '{DELETE}')"
             ),
             {"closed": batch - 1},
@@ -385,7 +388,8 @@ def _apply_forensic(
         connection.execute(
             text(
                 f'INSERT INTO {table} ({columns}, "_batch_in", "_batch_out") '
-                f"SELECT {columns}, :batch, {LIVE_BATCH_OUT:d} FROM {changes} WHERE {action} IN ('{INSERT}', '{UPDATE}')"
+                f"SELECT {columns}, :batch, {LIVE_BATCH_OUT:d} FROM {changes} WHERE {action} IN ('{INSERT}', "
+                f"'{UPDATE}')"
             ),
             {"batch": batch},
         )

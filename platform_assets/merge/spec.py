@@ -4,18 +4,18 @@ Contract: :func:`merge_spec` turns a :class:`ProductConfig` into an immutable
 :class:`MergeSpec` or raises :class:`MergeError` (no declared schema, no primary
 key). Type mappings:
 
-============  ==========================  =================================  ======================
-declared      Arrow (what the merge takes) PostgreSQL column                   SQLite column (storage)
-============  ==========================  =================================  ======================
-string        string                       text                               TEXT
-int           int32                        integer                            INTEGER
-bigint        int64                        bigint                             BIGINT (integer)
-double        float64                      double precision                   REAL
-boolean       bool                         boolean                            BOOLEAN (0/1)
-date          date32                       date                               DATE_TEXT ('YYYY-MM-DD')
-timestamp     timestamp('us', tz='UTC')    timestamp with time zone           TIMESTAMP_TEXT ('YYYY-MM-DD HH:MM:SS.ffffffZ')
-decimal(p,s)  decimal128(p,s)              numeric(p,s)                       DECIMAL_TEXT(p,s) (exact text, scale digits)
-============  ==========================  =================================  ======================
+============  ===========================  ========================  ===========================================
+declared      Arrow (what the merge takes)  PostgreSQL column         SQLite column (storage)
+============  ===========================  ========================  ===========================================
+string        string                        text                      TEXT
+int           int32                         integer                   INTEGER
+bigint        int64                         bigint                    BIGINT (integer)
+double        float64                       double precision          REAL
+boolean       bool                          boolean                   BOOLEAN (0/1)
+date          date32                        date                      DATE_TEXT ('YYYY-MM-DD')
+timestamp     timestamp('us', tz='UTC')     timestamp with time zone  TIMESTAMP_TEXT ('YYYY-MM-DD HH:MM:SS.ffffffZ')
+decimal(p,s)  decimal128(p,s)               numeric(p,s)              DECIMAL_TEXT(p,s) (exact text, scale digits)
+============  ===========================  ========================  ===========================================
 
 SQLite has no decimal, date or timestamp type: those are stored as canonical
 text (TEXT affinity), which keeps equality exact and order correct.

@@ -39,7 +39,9 @@ def load_stage(connection: Connection, spec: MergeSpec, stage: str, table: pa.Ta
     else:
         _insert_sqlite(connection, spec, stage, table)
         index = f"temp.{quote_ident(STAGE_TABLE + '$key')}"
-        connection.exec_driver_sql(f"CREATE UNIQUE INDEX {index} ON {quote_ident(STAGE_TABLE)} ({quote_list(spec.key)})")
+        connection.exec_driver_sql(
+            f"CREATE UNIQUE INDEX {index} ON {quote_ident(STAGE_TABLE)} ({quote_list(spec.key)})"
+        )
 
 
 def csv_bytes(table: pa.Table) -> bytes:

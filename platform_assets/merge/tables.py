@@ -81,7 +81,9 @@ def missing_tables(connection: Connection, names: tuple[str, ...], postgres: boo
     """Those of ``names`` (tables of the connection's default schema / main database) that do not exist; one query."""
     if postgres:
         checks = ", ".join(f"to_regclass(:t{index}) IS NOT NULL" for index in range(len(names)))
-        found = connection.execute(text(f"SELECT {checks}"), {f"t{index}": quote_ident(name) for index, name in enumerate(names)}).one()
+        found = connection.execute(
+            text(f"SELECT {checks}"), {f"t{index}": quote_ident(name) for index, name in enumerate(names)}
+        ).one()
         return [name for name, exists in zip(names, found) if not exists]
     existing = set(connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars())
     return [name for name in names if name not in existing]
@@ -95,7 +97,9 @@ def expected_columns(spec: MergeSpec, postgres: bool) -> list[tuple[str, str]]:
     return columns + [(name, integer) for name in batch_columns]
 
 
-def ensure_product_tables(connection: Connection, spec: MergeSpec, postgres: bool, *, batch_indexes: bool = True) -> None:
+def ensure_product_tables(
+    connection: Connection, spec: MergeSpec, postgres: bool, *, batch_indexes: bool = True
+) -> None:
     """Create the product's merge table, its indexes and live view if missing; check an existing one first.
 
     ``batch_indexes=False`` leaves out the indexes on the batch columns
@@ -139,7 +143,9 @@ def _create(connection: Connection, postgres: bool, name: str, statement: str) -
     connection.exec_driver_sql(statement)
 
 
-def _create_live_only_table(connection: Connection, spec: MergeSpec, postgres: bool, batch_indexes: bool = True) -> None:
+def _create_live_only_table(
+    connection: Connection, spec: MergeSpec, postgres: bool, batch_indexes: bool = True
+) -> None:
     """Live-only: primary key = the product's key, an index on ``_batch_id`` (unless ``batch_indexes`` is False)."""
     table = quote_ident(spec.table)
     columns = _column_definitions(spec, postgres)
@@ -151,11 +157,16 @@ def _create_live_only_table(connection: Connection, spec: MergeSpec, postgres: b
         f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({quote_list(spec.key)}))",
     )
     if batch_indexes:
-        _create(connection, postgres, by_batch, f'CREATE INDEX IF NOT EXISTS {quote_ident(by_batch)} ON {table} ("_batch_id")')
+        _create(
+            connection,
+            postgres,
+            by_batch,
+            f'CREATE INDEX IF NOT EXISTS {quote_ident(by_batch)} ON {table} ("_batch_id")',
+        )
 
 
 def _create_postgres_forensic_table(connection: Connection, spec: MergeSpec, batch_indexes: bool = True) -> None:
-    """Forensic on PostgreSQL: partitions for live and closed rows; one live row per key; batch indexes unless told not to."""
+    """Forensic on PostgreSQL: live and closed-row partitions; one live row per key; batch indexes unless told not."""
     table = quote_ident(spec.table)
     columns = _column_definitions(spec, postgres=True)
     live_name, hist_name = live_partition(spec.product), history_partition(spec.product)
@@ -165,11 +176,13 @@ def _create_postgres_forensic_table(connection: Connection, spec: MergeSpec, bat
         (spec.table, f'CREATE TABLE IF NOT EXISTS {table} ({columns}) PARTITION BY RANGE ("_batch_out")'),
         (
             live_name,
-            f"CREATE TABLE IF NOT EXISTS {live} PARTITION OF {table} FOR VALUES FROM ({LIVE_BATCH_OUT:d}) TO (MAXVALUE)",
+            f"CREATE TABLE IF NOT EXISTS {live} PARTITION OF {table} FOR VALUES FROM ({LIVE_BATCH_OUT:d}) TO "
+            "(MAXVALUE)",
         ),
         (
             hist_name,
-            f"CREATE TABLE IF NOT EXISTS {hist} PARTITION OF {table} FOR VALUES FROM (MINVALUE) TO ({LIVE_BATCH_OUT:d})",
+            f"CREATE TABLE IF NOT EXISTS {hist} PARTITION OF {table} FOR VALUES FROM (MINVALUE) TO "
+            f"({LIVE_BATCH_OUT:d})",
         ),
         (key_index, f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_ident(key_index)} ON {live} ({quote_list(spec.key)})"),
     ]
@@ -256,13 +269,23 @@ def create_stage_table(connection: Connection, spec: MergeSpec, postgres: bool) 
 
 def create_changes_table(connection: Connection, spec: MergeSpec, postgres: bool) -> str:
     """A temporary table for the classified changes: product columns + ``_action`` (I, U, D)."""
-    return create_work_table(connection, spec, CHANGES_TABLE, postgres, extra=(f"{quote_ident(ACTION_COLUMN)} TEXT NOT NULL",))
+    return create_work_table(
+        connection, spec, CHANGES_TABLE, postgres, extra=(f"{quote_ident(ACTION_COLUMN)} TEXT NOT NULL",)
+    )
 
 
 def create_work_table(
-    connection: Connection, spec: MergeSpec, name: str, postgres: bool, extra: tuple[str, ...] = (), *, reuse: bool = False
+    connection: Connection,
+    spec: MergeSpec,
+    name: str,
+    postgres: bool,
+    extra: tuple[str, ...] = (),
+    *,
+    reuse: bool = False,
 ) -> str:
-    """An empty temporary table ``name``: the product's columns, then the ``extra`` column definitions; its qualified name.
+    """An empty temporary table ``name`` (the product's columns, then the ``extra`` column definitions).
+
+    Returns its qualified name.
 
     PostgreSQL drops it at commit (``ON COMMIT DROP``). With ``reuse``, it is
     instead kept by the session and emptied at each commit (``ON COMMIT DELETE
@@ -277,7 +300,9 @@ def create_work_table(
     definition = ", ".join(columns + list(extra))
     if postgres and reuse:
         name = f"{name}_{hashlib.sha1(definition.encode()).hexdigest()[:12]}"
-        connection.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {quote_ident(name)} ({definition}) ON COMMIT DELETE ROWS")
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {quote_ident(name)} ({definition}) ON COMMIT DELETE ROWS"
+        )
     elif postgres:
         connection.exec_driver_sql(f"CREATE TEMP TABLE {quote_ident(name)} ({definition}) ON COMMIT DROP")
     else:
@@ -286,7 +311,9 @@ def create_work_table(
     return work_table(name, postgres)
 
 
-def drop_work_tables(connection: Connection, postgres: bool, names: tuple[str, ...] = (STAGE_TABLE, CHANGES_TABLE)) -> None:
+def drop_work_tables(
+    connection: Connection, postgres: bool, names: tuple[str, ...] = (STAGE_TABLE, CHANGES_TABLE)
+) -> None:
     """Drop the work tables ``names`` (SQLite keeps temp tables per connection; PostgreSQL drops them at commit)."""
     if postgres:
         return

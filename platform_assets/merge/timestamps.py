@@ -6,18 +6,18 @@ with an explicit ``+00:00`` offset. Both read back as aware UTC datetimes.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def to_db(value: datetime, postgres: bool) -> datetime | str:
     """A bind value for ``value`` (aware) on the given backend."""
     if value.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    value = value.astimezone(timezone.utc)
+    value = value.astimezone(UTC)
     return value if postgres else value.isoformat(timespec="microseconds")
 
 
@@ -27,5 +27,5 @@ def from_db(value: datetime | str | None) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

@@ -44,7 +44,11 @@ def write_partition_files(table: Table, rows: pa.Table, version: int) -> list[Da
     """Write ``rows`` (all of one ``_version``, columns named as the table's) as data files; commit nothing."""
     metadata = table.metadata
     spec = metadata.spec()
-    key = PartitionKey(field_values=[PartitionFieldValue(field=spec.fields[0], value=version)], partition_spec=spec, schema=metadata.schema())
+    key = PartitionKey(
+        field_values=[PartitionFieldValue(field=spec.fields[0], value=version)],
+        partition_spec=spec,
+        schema=metadata.schema(),
+    )
     slices = _slices(rows, _file_count(rows, metadata))
     write_uuid = uuid.uuid4()
 
@@ -60,7 +64,11 @@ def write_partition_files(table: Table, rows: pa.Table, version: int) -> list[Da
 
 def _file_count(rows: pa.Table, metadata: TableMetadata) -> int:
     """How many files: enough for the target file size, and one per core for large writes."""
-    target = property_as_int(metadata.properties, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES, TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT)
+    target = property_as_int(
+        metadata.properties,
+        TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
+        TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+    )
     by_size = math.ceil(rows.nbytes / target) if target else 1
     by_cores = min(os.cpu_count() or 1, rows.num_rows // MIN_ROWS_PER_FILE)
     return max(1, by_size, by_cores)
@@ -79,14 +87,22 @@ def _write_data_file(table: Table, rows: pa.Table, key: PartitionKey, name: str)
     location = load_location_provider(table_location=metadata.location, table_properties=metadata.properties)
     path = location.new_data_location(data_file_name=name, partition_key=key)
     batches = [
-        _to_requested_schema(requested_schema=schema, file_schema=schema, batch=batch, include_field_ids=True, format_model=_PARQUET)
+        _to_requested_schema(
+            requested_schema=schema, file_schema=schema, batch=batch, include_field_ids=True, format_model=_PARQUET
+        )
         for batch in rows.to_batches()
     ]
     output = table.io.new_output(path)
-    row_group_size = property_as_int(metadata.properties, TableProperties.PARQUET_ROW_GROUP_LIMIT, TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT)
+    row_group_size = property_as_int(
+        metadata.properties, TableProperties.PARQUET_ROW_GROUP_LIMIT, TableProperties.PARQUET_ROW_GROUP_LIMIT_DEFAULT
+    )
     with output.create(overwrite=True) as stream:
         with pq.ParquetWriter(
-            stream, schema=batches[0].schema, store_schema=False, store_decimal_as_integer=True, **_get_parquet_writer_kwargs(metadata.properties)
+            stream,
+            schema=batches[0].schema,
+            store_schema=False,
+            store_decimal_as_integer=True,
+            **_get_parquet_writer_kwargs(metadata.properties),
         ) as writer:
             writer.write_table(pa.Table.from_batches(batches), row_group_size=row_group_size)
         parquet_metadata = writer.writer.metadata

@@ -18,15 +18,20 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
-from pyiceberg.exceptions import CommitFailedException, NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
 from pyiceberg.expressions import EqualTo
 from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -112,7 +117,9 @@ class PlatformCatalog(SqlCatalog):
             catalog=self,
         )
 
-    def commit_table(self, table: Table, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]) -> CommitTableResponse:
+    def commit_table(
+        self, table: Table, requirements: tuple[TableRequirement, ...], updates: tuple[TableUpdate, ...]
+    ) -> CommitTableResponse:
         response = super().commit_table(table, requirements, updates)
         self._remember(response.metadata_location, response.metadata)
         return response
@@ -131,7 +138,9 @@ class PlatformCatalog(SqlCatalog):
                 self._parsed.popitem(last=False)
 
 
-def open_iceberg_catalog(platform_name: str, state_db_url: str, warehouse_url: str, s3: S3Settings | None = None) -> SqlCatalog:
+def open_iceberg_catalog(
+    platform_name: str, state_db_url: str, warehouse_url: str, s3: S3Settings | None = None
+) -> SqlCatalog:
     """The platform's SqlCatalog, its engine swapped for one that is safe under concurrent writers."""
     url = normalize_db_url(state_db_url)
     properties = {"uri": url, "warehouse": warehouse_url, "init_catalog_tables": "true"}
@@ -191,14 +200,16 @@ def ensure_table(catalog: SqlCatalog, identifier: str, schema: pa.Schema) -> Tab
 
 
 PARTITION_FIELD_ID = 1000
-"""Iceberg's first partition field id (what ``update_spec().add_identity`` assigns to a table's first partition field)."""
+"""Iceberg's first partition field id (what ``update_spec().add_identity`` gives a table's first partition field)."""
 
 
 def _partitioned_by_version(schema: pa.Schema) -> tuple[Schema, PartitionSpec]:
     """``schema`` as an Iceberg schema with field ids, and the identity partition spec on its ``_version`` column."""
     iceberg_schema = assign_fresh_schema_ids(Catalog._convert_schema_if_needed(schema))
     source = iceberg_schema.find_field("_version").field_id
-    return iceberg_schema, PartitionSpec(PartitionField(source_id=source, field_id=PARTITION_FIELD_ID, transform=IdentityTransform(), name="_version"))
+    return iceberg_schema, PartitionSpec(
+        PartitionField(source_id=source, field_id=PARTITION_FIELD_ID, transform=IdentityTransform(), name="_version")
+    )
 
 
 def commit_markers(table: Table) -> list[CommitMarker]:
@@ -315,7 +326,9 @@ def _apply_updates(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> Tab
     return metadata
 
 
-def commit_files(table: Table, files: list[DataFile], properties: dict[str, str], expire: list[int] | None = None) -> None:
+def commit_files(
+    table: Table, files: list[DataFile], properties: dict[str, str], expire: list[int] | None = None
+) -> None:
     """One append snapshot of ``files`` (possibly none: the markers still land) carrying ``properties``.
 
     The snapshots in ``expire`` are removed in the same commit, so expiry
@@ -348,18 +361,22 @@ def reset_version(catalog: SqlCatalog, identifier: str, version: int, generation
         for marker in commit_markers(table):
             if marker.version == version and marker.generation == generation and marker.kind in ("reset", "append"):
                 return
-        table.delete(EqualTo("_version", version), snapshot_properties=marker_properties("reset", version, generation, []))
+        table.delete(
+            EqualTo("_version", version), snapshot_properties=marker_properties("reset", version, generation, [])
+        )
 
     with_commit_retries(catalog, identifier, attempt)
 
 
 def expirable_snapshots(table: Table, retention: timedelta, keep: Callable[[CommitMarker], bool]) -> list[int]:
     """Snapshots older than ``retention``, except the current one and those whose marker ``keep`` protects."""
-    cutoff_ms = int((datetime.now(timezone.utc) - retention).timestamp() * 1000)
+    cutoff_ms = int((datetime.now(UTC) - retention).timestamp() * 1000)
     current = table.current_snapshot()
     protected = {marker.snapshot_id for marker in commit_markers(table) if keep(marker)}
     return [
         snapshot.snapshot_id
         for snapshot in table.metadata.snapshots
-        if snapshot.timestamp_ms < cutoff_ms and snapshot.snapshot_id not in protected and (current is None or snapshot.snapshot_id != current.snapshot_id)
+        if snapshot.timestamp_ms < cutoff_ms
+        and snapshot.snapshot_id not in protected
+        and (current is None or snapshot.snapshot_id != current.snapshot_id)
     ]

@@ -32,7 +32,7 @@ class UnsafeKey(ValueError):
         self.key = key
         self.reason = reason
 
-    def __reduce__(self) -> tuple[type["UnsafeKey"], tuple[str, str]]:
+    def __reduce__(self) -> tuple[type[UnsafeKey], tuple[str, str]]:
         return (type(self), (self.key, self.reason))
 
 

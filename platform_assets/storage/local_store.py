@@ -18,14 +18,15 @@ import io
 import os
 import re
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
-from stat import S_ISREG as _is_regular
-from typing import BinaryIO, Callable, Iterator
+from stat import S_ISREG as _is_regular  # noqa: N811 - a local name for a hot loop
+from typing import BinaryIO
 from urllib.parse import quote, unquote, urlsplit
 
 from platform_assets.storage.globs import compile_glob, literal_prefix
@@ -41,7 +42,7 @@ from platform_assets.storage.object_store import (
 
 _TEMP_SUFFIX = re.compile(r"\.tmp-[0-9a-f]{32}\Z")
 _URI_SAFE = "/!$&'()*+,;=:@~"  # RFC 3986 path characters kept as they are
-_utc = timezone.utc
+_utc = UTC
 _fromtimestamp = datetime.fromtimestamp
 
 
@@ -100,7 +101,7 @@ def _fsync_dir(directory: str) -> None:
 
 def _etag(st: os.stat_result) -> str:
     """The local etag: size and mtime in nanoseconds, hex (a cheap fingerprint, not a content hash)."""
-    return "%x-%x" % (st.st_size, st.st_mtime_ns)
+    return f"{st.st_size:x}-{st.st_mtime_ns:x}"
 
 
 def _info(key: str, st: os.stat_result) -> ObjectInfo:
@@ -110,7 +111,7 @@ def _info(key: str, st: os.stat_result) -> ObjectInfo:
 class _PinnedFile:
     """An open local file plus the stat it had when opened; ``verify`` re-checks it."""
 
-    def __init__(self, store: "LocalStore", key: str, handle: BinaryIO, info: ObjectInfo) -> None:
+    def __init__(self, store: LocalStore, key: str, handle: BinaryIO, info: ObjectInfo) -> None:
         self._store = store
         self._key = key
         self._handle = handle
@@ -149,7 +150,7 @@ class LocalStore(ObjectStore):
         self.url = "file://" + quote(self._root, safe=_URI_SAFE)
 
     @classmethod
-    def from_url(cls, url: str) -> "LocalStore":
+    def from_url(cls, url: str) -> LocalStore:
         """``file:///abs/dir`` (percent-encoded like any URL; host empty or ``localhost``)."""
         parts = urlsplit(url)
         if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
@@ -166,7 +167,9 @@ class LocalStore(ObjectStore):
         path = os.path.join(self._root, key)
         real = os.path.realpath(path)
         if real != self._real_root and not real.startswith(self._real_prefix):
-            raise UnsafeKey(key, f"it resolves to {real!r} (through a symlink), outside the store root {self._real_root!r}")
+            raise UnsafeKey(
+                key, f"it resolves to {real!r} (through a symlink), outside the store root {self._real_root!r}"
+            )
         return path
 
     def local_path(self, key: str) -> Path | None:
@@ -178,7 +181,9 @@ class LocalStore(ObjectStore):
 
     # listing
 
-    def list_page(self, glob: str, start_after: str | None, max_keys: int = 1000) -> tuple[list[ObjectInfo], str | None]:
+    def list_page(
+        self, glob: str, start_after: str | None, max_keys: int = 1000
+    ) -> tuple[list[ObjectInfo], str | None]:
         if max_keys < 1:
             raise ValueError(f"max_keys must be at least 1, got {max_keys}")
         walk = self._walk(glob, start_after)
@@ -277,7 +282,7 @@ class LocalStore(ObjectStore):
             os.unlink(self._path(key))
 
 
-def _sorted_walk(plan: "_Plan", start_dir: str, start_after: str | None) -> Iterator[ObjectInfo]:
+def _sorted_walk(plan: _Plan, start_dir: str, start_after: str | None) -> Iterator[ObjectInfo]:
     """A depth-first walk, each directory's entries sorted by key.
 
     Sorting a directory's entries by ``name`` for files and ``name + '/'`` for
@@ -310,7 +315,7 @@ def _sorted_walk(plan: "_Plan", start_dir: str, start_after: str | None) -> Iter
             info = new(info_type)
             set_key(info, key)
             set_size(info, st.st_size)
-            set_etag(info, "%x-%x" % (st.st_size, st.st_mtime_ns))  # _etag, inlined
+            set_etag(info, f"{st.st_size:x}-{st.st_mtime_ns:x}")  # _etag, inlined
             set_modified(info, fromtimestamp(st.st_mtime, utc))
             yield info
         else:

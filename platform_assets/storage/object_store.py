@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from platform_assets.storage.keys import UnsafeKey, validate_key
@@ -79,7 +80,7 @@ class ObjectVanished(Exception):
         super().__init__(message)
         self.key = key
 
-    def __reduce__(self) -> tuple[type["ObjectVanished"], tuple[str, str | None]]:
+    def __reduce__(self) -> tuple[type[ObjectVanished], tuple[str, str | None]]:
         return (type(self), (str(self), self.key))
 
 
@@ -115,7 +116,9 @@ class ObjectStore(ABC):
     natural_page_size: int = 1000  # the listing page a backend serves best (S3's cap)
 
     @abstractmethod
-    def list_page(self, glob: str, start_after: str | None, max_keys: int = 1000) -> tuple[list[ObjectInfo], str | None]:
+    def list_page(
+        self, glob: str, start_after: str | None, max_keys: int = 1000
+    ) -> tuple[list[ObjectInfo], str | None]:
         """One page of objects matching ``glob``, keys ascending and strictly after ``start_after``.
 
         Returns ``(objects, next_start_after)``; ``next_start_after`` is None when
@@ -200,7 +203,7 @@ class ObjectStore(ABC):
         """The full URL of ``key``, e.g. ``s3://bucket/prefix/key`` or ``file:///root/key``."""
 
     def _server_side_copy(
-        self, source: "ObjectStore", source_key: str, dest_key: str, expected_etag: str | None
+        self, source: ObjectStore, source_key: str, dest_key: str, expected_etag: str | None
     ) -> CopyResult | None:
         """Copy from ``source`` without moving the bytes through this process, or None when this store can't."""
         return None
@@ -273,7 +276,7 @@ def copy_object(
     return CopyResult(key=dest_key, size=info.size, etag=info.etag, sha256=reader.hexdigest())
 
 
-def open_store(url: str, s3_settings: "S3Settings | None" = None) -> ObjectStore:
+def open_store(url: str, s3_settings: S3Settings | None = None) -> ObjectStore:
     """The store at ``url``: ``file:///abs/dir`` -> LocalStore, ``s3://bucket[/prefix]`` -> S3Store.
 
     ``s3_settings`` (endpoint, region, keys) applies to S3 URLs; without it the

@@ -15,11 +15,12 @@ import os
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -48,7 +49,7 @@ MAX_PARTS = 10_000
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{2,254}\Z")
 _MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHANGED = frozenset({"412", "PreconditionFailed"})
-_utc = timezone.utc
+_utc = UTC
 
 
 _session_lock = threading.Lock()
@@ -170,14 +171,14 @@ class S3Store(ObjectStore):
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
 
     @classmethod
-    def from_url(cls, url: str, settings: S3Settings | None = None) -> "S3Store":
+    def from_url(cls, url: str, settings: S3Settings | None = None) -> S3Store:
         """``s3://bucket`` or ``s3://bucket/some/prefix`` (a trailing '/' is ignored; no percent-decoding)."""
         if not url[:5].lower() == "s3://":
             raise StoreUrlError(f"{url!r} is not an S3 URL; use s3://bucket/prefix")
         bucket, _, prefix = url[5:].partition("/")
         return cls(bucket, prefix, settings)
 
-    def same_service(self, other: "S3Store") -> bool:
+    def same_service(self, other: S3Store) -> bool:
         """True when one server-side copy can read ``other`` and write here (same endpoint and credentials)."""
         mine, theirs = self.settings, other.settings
         return (mine.endpoint_url, mine.access_key_id) == (theirs.endpoint_url, theirs.access_key_id)
@@ -199,12 +200,18 @@ class S3Store(ObjectStore):
 
     # listing
 
-    def list_page(self, glob: str, start_after: str | None, max_keys: int = 1000) -> tuple[list[ObjectInfo], str | None]:
+    def list_page(
+        self, glob: str, start_after: str | None, max_keys: int = 1000
+    ) -> tuple[list[ObjectInfo], str | None]:
         """One ``list_objects_v2`` call narrowed to the glob's literal prefix, filtered by the glob."""
         if max_keys < 1:
             raise ValueError(f"max_keys must be at least 1, got {max_keys}")
         match = compile_glob(glob).match
-        params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self._root + literal_prefix(glob), "MaxKeys": max_keys}
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Prefix": self._root + literal_prefix(glob),
+            "MaxKeys": max_keys,
+        }
         if start_after is not None:
             params["StartAfter"] = self._root + start_after
         response = self.client.list_objects_v2(**params)
@@ -257,7 +264,9 @@ class S3Store(ObjectStore):
 
     def open_pinned(self, key: str, expected_etag: str | None = None) -> _PinnedObject:
         response = self._get(key, expected_etag)
-        info = ObjectInfo(key, response["ContentLength"], _etag(response.get("ETag")), _utc_time(response.get("LastModified")))
+        info = ObjectInfo(
+            key, response["ContentLength"], _etag(response.get("ETag")), _utc_time(response.get("LastModified"))
+        )
         if expected_etag is not None and info.etag != expected_etag.strip('"'):
             response["Body"].close()
             self._changed(key, info.etag, expected_etag)
@@ -320,7 +329,9 @@ class S3Store(ObjectStore):
         """Upload ``first`` and the rest of ``stream`` as parts, at most UPLOAD_CONCURRENCY in flight."""
 
         def upload(number: int, data: bytes) -> dict[str, Any]:
-            response = self.client.upload_part(Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=data)
+            response = self.client.upload_part(
+                Bucket=self.bucket, Key=full, UploadId=upload_id, PartNumber=number, Body=data
+            )
             return {"PartNumber": number, "ETag": response["ETag"]}
 
         parts: list[dict[str, Any]] = []
@@ -376,7 +387,10 @@ class S3Store(ObjectStore):
                 result = response.get("CopyObjectResult", {})
                 dest_etag, sha256 = _etag(result.get("ETag")), _full_sha256(result)
             else:
-                dest_etag, sha256 = self._multipart_copy(copy_source, dest_full, etag, size, head.get("ContentType")), None
+                dest_etag, sha256 = (
+                    self._multipart_copy(copy_source, dest_full, etag, size, head.get("ContentType")),
+                    None,
+                )
         except ClientError as error:
             code = _code(error)
             if code in _MISSING:

@@ -33,7 +33,9 @@ def version_numbers(platform: Platform, product_name: str) -> list[tuple[int, st
     with transaction(platform.state_engine) as session:
         product = get_product(session, product_name)
         rows = session.execute(
-            select(Version.number, Version.status, Version.excluded).where(Version.product_id == product.id).order_by(Version.number)
+            select(Version.number, Version.status, Version.excluded)
+            .where(Version.product_id == product.id)
+            .order_by(Version.number)
         ).all()
     return [(number, status, excluded) for number, status, excluded in rows]
 
@@ -45,7 +47,11 @@ def read_version_rows(platform: Platform, product_name: str, version: int) -> pa
     table = platform.iceberg_catalog.load_table(platform.process_target(product_name).table)
     scan = table.scan(row_filter=EqualTo("_version", version), selected_fields=tuple(columns) if columns else ("*",))
     rows = scan.to_arrow()
-    return rows.select(columns) if columns else rows.drop_columns([name for name in rows.column_names if name.startswith("_")])
+    return (
+        rows.select(columns)
+        if columns
+        else rows.drop_columns([name for name in rows.column_names if name.startswith("_")])
+    )
 
 
 def merge_version(platform: Platform, store: MergeStore, product_name: str, version: int) -> BatchResult:
@@ -54,7 +60,12 @@ def merge_version(platform: Platform, store: MergeStore, product_name: str, vers
         record = get_version(session, get_product(session, product_name), version)
         status, excluded = record.status, record.excluded
     if excluded:
-        raise OutOfOrderBatch(f"version {version} of {product_name} is excluded; it is not merged", product=product_name, batch=version, blocking=version)
+        raise OutOfOrderBatch(
+            f"version {version} of {product_name} is excluded; it is not merged",
+            product=product_name,
+            batch=version,
+            blocking=version,
+        )
     if status != VersionStatus.PROCESSED.value:
         raise OutOfOrderBatch(
             f"version {version} of {product_name} is {status}, not processed: process it first, or exclude it",
@@ -77,9 +88,14 @@ def pending_merges(platform: Platform, store: MergeStore, product_name: str, up_
     ]
 
 
-def merge_pending(platform: Platform, store: MergeStore, product_name: str, up_to: int | None = None) -> list[BatchResult]:
+def merge_pending(
+    platform: Platform, store: MergeStore, product_name: str, up_to: int | None = None
+) -> list[BatchResult]:
     """Merge every pending version up to ``up_to`` in ascending order."""
-    return [merge_version(platform, store, product_name, number) for number in pending_merges(platform, store, product_name, up_to)]
+    return [
+        merge_version(platform, store, product_name, number)
+        for number in pending_merges(platform, store, product_name, up_to)
+    ]
 
 
 def exclude_version(platform: Platform, store: MergeStore, product_name: str, version: int, reason: str) -> None:
@@ -93,4 +109,11 @@ def exclude_version(platform: Platform, store: MergeStore, product_name: str, ve
         if not record.excluded:
             record.excluded = True
             record.exclude_reason = reason
-            audit.record(session, "version", audit.version_entity_id(product_name, version), "excluded", platform.actor, {"reason": reason})
+            audit.record(
+                session,
+                "version",
+                audit.version_entity_id(product_name, version),
+                "excluded",
+                platform.actor,
+                {"reason": reason},
+            )

@@ -41,9 +41,15 @@ def resolve_version(session: Session, product_name: str, requested: int | None) 
     product = get_product(session, product_name)
     newest = newest_captured(session, product.id)
     if requested is not None:
-        exists = session.scalar(select(Version.number).where(Version.product_id == product.id, Version.number == requested))
+        exists = session.scalar(
+            select(Version.number).where(Version.product_id == product.id, Version.number == requested)
+        )
         if exists is None:
-            suggestion = f"the newest captured version is {newest}: use --version {newest}" if newest else "no version is captured yet: run `platform-assets sync` first"
+            suggestion = (
+                f"the newest captured version is {newest}: use --version {newest}"
+                if newest
+                else "no version is captured yet: run `platform-assets sync` first"
+            )
             raise VersionNotFound(f"{product_name} has no version {requested}; {suggestion}")
         return requested
     candidate = session.scalar(
@@ -54,7 +60,9 @@ def resolve_version(session: Session, product_name: str, requested: int | None) 
     )
     if candidate is None:
         if newest is None:
-            raise NothingToProcess(f"{product_name} has no captured version yet: run `platform-assets sync {product_name}` first")
+            raise NothingToProcess(
+                f"{product_name} has no captured version yet: run `platform-assets sync {product_name}` first"
+            )
         raise NothingToProcess(
             f"nothing to process for {product_name}: every captured version is processed (newest: {newest}); "
             f"sync to capture a new one, or pass --version {newest} to process it again"

@@ -24,17 +24,31 @@ def skip_file(engine: Engine, product_name: str, version: int, key: str, reason:
         product = get_product(session, product_name)
         get_version(session, product, version)
         row = session.scalars(
-            select(RawFile).where(RawFile.product_id == product.id, RawFile.version == version, RawFile.key == key).with_for_update()
+            select(RawFile)
+            .where(RawFile.product_id == product.id, RawFile.version == version, RawFile.key == key)
+            .with_for_update()
         ).one_or_none()
         if row is None:
-            raise CannotSkip(f"version {version} of {product_name} has no file {key!r}; `platform-assets versions {product_name}` lists the versions")
+            raise CannotSkip(
+                f"version {version} of {product_name} has no file {key!r}; `platform-assets versions {product_name}` "
+                "lists the versions"
+            )
         if row.status in (FileStatus.PROCESSED.value, FileStatus.SKIPPED.value):
             raise CannotSkip(f"{key!r} of {product_name} v{version} is already {row.status}; nothing to skip")
         if row.status == FileStatus.PROCESSING.value and row.lease_expires_at and row.lease_expires_at > utc_now():
-            raise CannotSkip(f"{key!r} of {product_name} v{version} is being processed by {row.lease_owner}; wait for it to finish")
+            raise CannotSkip(
+                f"{key!r} of {product_name} v{version} is being processed by {row.lease_owner}; wait for it to finish"
+            )
         previous = row.status
         row.status = FileStatus.SKIPPED.value
         row.lease_owner = None
         row.lease_expires_at = None
-        audit.record(session, "raw_file", audit.file_entity_id(product_name, version, key), "skipped", actor, {"from": previous, "reason": reason})
+        audit.record(
+            session,
+            "raw_file",
+            audit.file_entity_id(product_name, version, key),
+            "skipped",
+            actor,
+            {"from": previous, "reason": reason},
+        )
         return previous

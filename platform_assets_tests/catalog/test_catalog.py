@@ -38,7 +38,9 @@ def test_timestamps_are_aware_utc(db_url: str) -> None:
         assert stored.created_at.tzinfo is not None and stored.created_at.utcoffset().total_seconds() == 0
     with pytest.raises(Exception, match="naive datetime"):
         with transaction(engine) as session:
-            session.add(AuditEvent(entity_type="x", entity_id="y", action="z", actor="t", at=datetime(2026, 1, 1), change={}))
+            session.add(
+                AuditEvent(entity_type="x", entity_id="y", action="z", actor="t", at=datetime(2026, 1, 1), change={})
+            )
 
 
 def test_rollback_returns_the_version_number_and_the_audit_event(db_url: str) -> None:
@@ -55,7 +57,7 @@ def test_rollback_returns_the_version_number_and_the_audit_event(db_url: str) ->
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
 
-def _allocate_many(url: str, count: int, queue: "multiprocessing.Queue[list[int]]") -> None:
+def _allocate_many(url: str, count: int, queue: multiprocessing.Queue[list[int]]) -> None:
     engine = create_db_engine(url)
     numbers = []
     for _ in range(count):
@@ -84,5 +86,3 @@ def test_concurrent_allocation_from_two_processes(db_url: str) -> None:
     with engine.connect() as connection:
         stored = sorted(connection.execute(text("SELECT number FROM versions")).scalars())
     assert stored == numbers
-
-

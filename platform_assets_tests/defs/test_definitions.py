@@ -20,12 +20,20 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_definitions_load_with_assets_checks_sensors_and_jobs(tmp_path: Path) -> None:
-    path = write_platform_config(tmp_path, f"sqlite:///{tmp_path}/state.db", f"file://{tmp_path}/landing", f"file://{tmp_path}/raw")
+    path = write_platform_config(
+        tmp_path, f"sqlite:///{tmp_path}/state.db", f"file://{tmp_path}/landing", f"file://{tmp_path}/raw"
+    )
     defs = build_definitions(load_config(path), path)
     keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
     assert keys == {"customers/raw_files", "customers/staged", "customers/merge"}
     assert defs.resolve_sensor_def("customers_discovery") is not None
-    for job in ("customers_capture", "customers_process", "customers_merge", "customers_ingest", "customers_process_latest"):
+    for job in (
+        "customers_capture",
+        "customers_process",
+        "customers_merge",
+        "customers_ingest",
+        "customers_process_latest",
+    ):
         assert defs.resolve_job_def(job) is not None
     staged = defs.resolve_assets_def(dg.AssetKey(["customers", "staged"]))
     assert {spec.name for spec in staged.check_specs} == {"no_failed_files"}
@@ -35,7 +43,11 @@ def test_definitions_load_with_assets_checks_sensors_and_jobs(tmp_path: Path) ->
 
 
 def test_entry_point_module_validates_with_the_dagster_cli(tmp_path: Path) -> None:
-    env = {"PLATFORM_HOME": str(tmp_path), "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path)}
+    env = {
+        "PLATFORM_HOME": str(tmp_path),
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "DAGSTER_HOME": str(tmp_path),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "platform_assets.definitions"],
         cwd=REPO,
@@ -52,7 +64,11 @@ def test_discovery_sensor_tick_keeps_its_place_in_the_cursor(tmp_path: Path) -> 
     for index in range(12):
         write_csv(landing / f"{index:02d}.csv", [(str(index), "n", "1.00", "2026-01-01")])
     path = write_platform_config(
-        tmp_path, f"sqlite:///{tmp_path}/state.db", f"file://{landing}", f"file://{tmp_path}/raw", extra_platform={"discovery": {"tick_seconds_budget": 0.000001, "page_size": 5}}
+        tmp_path,
+        f"sqlite:///{tmp_path}/state.db",
+        f"file://{landing}",
+        f"file://{tmp_path}/raw",
+        extra_platform={"discovery": {"tick_seconds_budget": 0.000001, "page_size": 5}},
     )
     product = load_config(path).products[0]
     partitions = versions_partitions(product)
@@ -72,5 +88,7 @@ def test_discovery_sensor_tick_keeps_its_place_in_the_cursor(tmp_path: Path) -> 
         assert json.loads(result.cursor) == {}
         instance.add_dynamic_partitions(partitions.name, ["1"])
         again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources=resources))
-        assert [request.run_key for request in again.run_requests] == ["customers/1"], "a pending capture is requested again (run keys dedupe)"
+        assert [request.run_key for request in again.run_requests] == ["customers/1"], (
+            "a pending capture is requested again (run keys dedupe)"
+        )
         assert not again.dynamic_partitions_requests

@@ -18,7 +18,13 @@ from platform_assets_tests.conftest import write_csv, write_platform_config
 def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     landing = tmp_path / "landing"
     write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01"), ("2", "Bob", "2.00", "2026-01-02")])
-    path = write_platform_config(tmp_path, f"sqlite:///{tmp_path}/state.db", f"file://{landing}", f"file://{tmp_path}/raw", extra_platform={"processing": {"retry_backoff_seconds": 0}})
+    path = write_platform_config(
+        tmp_path,
+        f"sqlite:///{tmp_path}/state.db",
+        f"file://{landing}",
+        f"file://{tmp_path}/raw",
+        extra_platform={"processing": {"retry_backoff_seconds": 0}},
+    )
     return path, landing, build_definitions(load_config(path), path)
 
 
@@ -53,11 +59,15 @@ def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None
     Platform(load_config(path)).sync("customers")
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
-        result = defs.resolve_job_def("customers_ingest").execute_in_process(instance=instance, partition_key="1", raise_on_error=False)
+        result = defs.resolve_job_def("customers_ingest").execute_in_process(
+            instance=instance, partition_key="1", raise_on_error=False
+        )
     checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
     assert not checks["no_failed_files"].passed
     assert "bad.csv" in checks["no_failed_files"].metadata["failures"].value
-    merged = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["customers", "merge"])]
+    merged = [
+        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["customers", "merge"])
+    ]
     assert merged == [], "a blocking check stops the merge of a failed version"
 
 
@@ -72,7 +82,9 @@ def test_process_latest_job_resolves_the_version(setup) -> None:  # type: ignore
         job = defs.resolve_job_def("customers_process_latest")
         first = job.execute_in_process(instance=instance)
         assert first.success
-        assert [e.partition for e in first.get_asset_materialization_events()] == ["2"], "the newest captured, unprocessed version"
+        assert [e.partition for e in first.get_asset_materialization_events()] == ["2"], (
+            "the newest captured, unprocessed version"
+        )
         second = job.execute_in_process(instance=instance)
         assert [e.partition for e in second.get_asset_materialization_events()] == ["1"]
         third = job.execute_in_process(instance=instance, raise_on_error=False)
@@ -93,11 +105,21 @@ def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1, 2, 3])
         result = defs.resolve_job_def("customers_ingest").execute_in_process(
-            instance=instance, tags={"dagster/asset_partition_range_start": "1", "dagster/asset_partition_range_end": "3"}  # one backfill run over 1..3
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": "1",
+                "dagster/asset_partition_range_end": "3",
+            },  # one backfill run over 1..3
         )
     assert result.success
     with platform.merge_store.engine.connect() as connection:
         from sqlalchemy import text
 
-        batches = connection.execute(text("SELECT batch FROM merge_batches WHERE product = 'customers' ORDER BY committed_at, batch")).scalars().all()
+        batches = (
+            connection.execute(
+                text("SELECT batch FROM merge_batches WHERE product = 'customers' ORDER BY committed_at, batch")
+            )
+            .scalars()
+            .all()
+        )
     assert batches == [1, 2, 3]

@@ -24,13 +24,20 @@ def setup(tmp_path):  # type: ignore[no-untyped-def]
     replica_url = f"sqlite:///{tmp_path / 'alpha_merge.db'}"
     history = History(MergeStore(primary_url))
     for batch in range(1, 5):
-        history.merge(batch, {"a": row("Ann", f"{batch}.00"), "b": row("Bob"), **({"c": row("Cy")} if batch > 2 else {})})
-    path = write_replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, max_batches_per_sync=1, max_lag_batches=1)
+        history.merge(
+            batch, {"a": row("Ann", f"{batch}.00"), "b": row("Bob"), **({"c": row("Cy")} if batch > 2 else {})}
+        )
+    path = write_replica_config(
+        tmp_path / "alpha", replica_url, {"beta": primary_url}, max_batches_per_sync=1, max_lag_batches=1
+    )
     return path, replica_url, history
 
 
 def resources(path: str) -> dict[str, dg.ConfigurableResource]:
-    return {"platform": PlatformResource(config_path=path, actor="test"), "remote_platforms": RemotePlatformsResource(config_path=path)}
+    return {
+        "platform": PlatformResource(config_path=path, actor="test"),
+        "remote_platforms": RemotePlatformsResource(config_path=path),
+    }
 
 
 def test_replica_asset_materializes_with_metadata_and_the_lag_check_fails(setup) -> None:  # type: ignore[no-untyped-def]
@@ -50,7 +57,9 @@ def test_replica_asset_materializes_with_metadata_and_the_lag_check_fails(setup)
     assert evaluation.metadata["lag_batches"].value == 3
 
     steps = [dg.materialize([asset, check], resources=resources(path)) for _ in range(2)]
-    lags = [step.asset_materializations_for_node("customers__replica")[0].metadata["lag_batches"].value for step in steps]
+    lags = [
+        step.asset_materializations_for_node("customers__replica")[0].metadata["lag_batches"].value for step in steps
+    ]
     passed = [step.get_asset_check_evaluations()[0].passed for step in steps]
     assert (lags, passed) == ([2, 1], [False, True])  # one batch per sync (the cap); the limit is 1
     assert replica_live_only(replica_url) == history.live_only_at(3)
@@ -68,8 +77,12 @@ def test_sensor_requests_a_sync_only_when_a_primary_is_ahead(setup) -> None:  # 
         assert [request.run_key for request in first.run_requests] == ["customers/replica/beta/seed->4"]
 
         job = defs.resolve_job_def(replicate_job_name("customers"))
-        run = job.execute_in_process(instance=instance, run_config={"ops": {"customers__replica": {"config": {"to_batch": 4}}}})
-        assert [evaluation.passed for evaluation in run.get_asset_check_evaluations()] == [True]  # the job runs the lag check
+        run = job.execute_in_process(
+            instance=instance, run_config={"ops": {"customers__replica": {"config": {"to_batch": 4}}}}
+        )
+        assert [evaluation.passed for evaluation in run.get_asset_check_evaluations()] == [
+            True
+        ]  # the job runs the lag check
         caught_up = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources(path)))
         assert not caught_up.run_requests and "at batch 4" in (caught_up.skip_message or "")
     assert build_replication_sensor(product, jobs[0]).name == "customers_replication"
@@ -81,7 +94,10 @@ def test_replicate_product_runs_through_the_dagster_instance(setup, tmp_path, mo
     seeded = replicate_product(path, "customers", to_batch=3)
     assert (seeded.mode, seeded.to_batch, seeded.lag_batches) == ("seed", 3, 1)
     assert replica_live_only(replica_url) == history.live_only_at(3)
-    with pytest.raises(BatchOutOfRange, match="^replica 'customers': --to-batch 7 is beyond the latest committed batch 4 of primary 'beta'"):
+    with pytest.raises(
+        BatchOutOfRange,
+        match="^replica 'customers': --to-batch 7 is beyond the latest committed batch 4 of primary 'beta'",
+    ):
         replicate_product(path, "customers", to_batch=7)
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()

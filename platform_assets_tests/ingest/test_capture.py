@@ -51,7 +51,11 @@ def test_capture_copies_and_catalogues_each_file(local_platform: Platform) -> No
     assert result.status == "CAPTURED" and result.copied_now == 3 and result.failed == {}
     assert result.empty_files == ["empty.csv"], "zero-byte files are captured and flagged"
     rows = _files(local_platform, 1)
-    assert [(r.key, r.status, r.is_empty) for r in rows] == [("a.csv", "INGESTED", False), ("empty.csv", "INGESTED", True), ("sub/b.csv", "INGESTED", False)]
+    assert [(r.key, r.status, r.is_empty) for r in rows] == [
+        ("a.csv", "INGESTED", False),
+        ("empty.csv", "INGESTED", True),
+        ("sub/b.csv", "INGESTED", False),
+    ]
     _assert_catalog_matches_raw_zone(local_platform, 1)
     again = local_platform.capture("customers", 1)
     assert again.copied_now == 0 and again.already_captured == 3
@@ -104,7 +108,9 @@ def test_capture_crash_then_rerun_resumes_the_same_version(tmp_path: Path, db_ur
     assert crashed.returncode == 86, crashed.stderr
     platform = Platform(load_config(path))
     rows = _files(platform, 1)
-    assert sum(r.status == "INGESTED" for r in rows) == 64, "the first chunk was recorded, the second copied but not recorded"
+    assert sum(r.status == "INGESTED" for r in rows) == 64, (
+        "the first chunk was recorded, the second copied but not recorded"
+    )
     assert platform.sync("customers") is None, "the interrupted version is resumed, not replaced by a new one"
     result = platform.capture("customers", 1)
     assert result.status == "CAPTURED" and result.copied_now == 86 and result.already_captured == 64
@@ -115,12 +121,18 @@ def test_capture_crash_then_rerun_resumes_the_same_version(tmp_path: Path, db_ur
         assert len(ingested_events) == len(set(ingested_events)) == 150, "each file captured once"
 
 
-def test_s3_capture_refuses_keys_that_would_escape_the_raw_zone(tmp_path: Path, db_url: str, moto_server: str, s3_bucket: str) -> None:
+def test_s3_capture_refuses_keys_that_would_escape_the_raw_zone(
+    tmp_path: Path, db_url: str, moto_server: str, s3_bucket: str
+) -> None:
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     keys = ["in/good.csv", "in/../../escape.csv", "in/ctl\x07.csv", "in/empty.csv"]
     for key in keys:
-        s3.put_object(Bucket=s3_bucket, Key=key, Body=b"" if "empty" in key else b"id,name,amount,updated\n1,a,1.00,2026-01-01\n")
-    path = write_platform_config(tmp_path, db_url, f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/raw", s3_endpoint=moto_server)
+        s3.put_object(
+            Bucket=s3_bucket, Key=key, Body=b"" if "empty" in key else b"id,name,amount,updated\n1,a,1.00,2026-01-01\n"
+        )
+    path = write_platform_config(
+        tmp_path, db_url, f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/raw", s3_endpoint=moto_server
+    )
     platform = Platform(load_config(path))
     registered = platform.sync("customers")
     assert registered is not None

@@ -39,8 +39,15 @@ def test_outcomes_apply_only_to_files_the_worker_still_holds(tmp_path: Path, db_
 
     with transaction(engine) as session:
         rows = {row.key: row for row in session.scalars(select(RawFile).where(RawFile.version == version))}
-        states = {key: (row.status, row.lease_owner, row.rows_written, row.rows_rejected, row.error_type, row.retry_count) for key, row in rows.items()}
-        retry_delays = {key: (row.next_attempt_at - row.updated_at).total_seconds() for key, row in rows.items() if row.status == "FAILED"}
+        states = {
+            key: (row.status, row.lease_owner, row.rows_written, row.rows_rejected, row.error_type, row.retry_count)
+            for key, row in rows.items()
+        }
+        retry_delays = {
+            key: (row.next_attempt_at - row.updated_at).total_seconds()
+            for key, row in rows.items()
+            if row.status == "FAILED"
+        }
     assert states == {
         "f0.csv": ("PROCESSED", None, 1, 0, None, 0),
         "f1.csv": ("PROCESSED", None, 1, 2, None, 0),

@@ -56,7 +56,11 @@ def test_snapshot_versions_hold_every_file(local_platform: Platform) -> None:
     _touch_changed(landing / "part" / "b.csv", "id,name,amount,updated\nb,y,2.00,2026-01-02\n")
     second = local_platform.sync("customers")
     assert second is not None and (second.number, second.files, second.changed, second.new) == (2, 3, 1, 0)
-    assert _version_keys(local_platform, 2) == {"part/a.csv": "unchanged", "part/b.csv": "changed", "part/c.csv": "unchanged"}
+    assert _version_keys(local_platform, 2) == {
+        "part/a.csv": "unchanged",
+        "part/b.csv": "changed",
+        "part/c.csv": "unchanged",
+    }
 
     (landing / "part" / "c.csv").unlink()
     third = local_platform.sync("customers")
@@ -77,7 +81,11 @@ def test_incremental_versions_hold_new_and_changed_files(tmp_path: Path, db_url:
             "mode": "incremental",
         }
     ]
-    platform = Platform(load_config(write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw", products=products)))
+    platform = Platform(
+        load_config(
+            write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw", products=products)
+        )
+    )
     write_csv(landing / "a.csv", [("1",)], header="id")
     write_csv(landing / "b.csv", [("2",)], header="id")
     assert platform.sync("events").files == 2  # type: ignore[union-attr]
@@ -92,7 +100,9 @@ def test_incremental_versions_hold_new_and_changed_files(tmp_path: Path, db_url:
     assert platform.sync("events").new == 1  # type: ignore[union-attr]
 
 
-def test_s3_etag_change_makes_an_incremental_version(tmp_path: Path, db_url: str, moto_server: str, s3_bucket: str) -> None:
+def test_s3_etag_change_makes_an_incremental_version(
+    tmp_path: Path, db_url: str, moto_server: str, s3_bucket: str
+) -> None:
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     for index in range(5):
         s3.put_object(Bucket=s3_bucket, Key=f"in/{index}.csv", Body=b"id\n%d\n" % index)
@@ -104,7 +114,9 @@ def test_s3_etag_change_makes_an_incremental_version(tmp_path: Path, db_url: str
             "mode": "incremental",
         }
     ]
-    path = write_platform_config(tmp_path, db_url, f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/raw", products=products, s3_endpoint=moto_server)
+    path = write_platform_config(
+        tmp_path, db_url, f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/raw", products=products, s3_endpoint=moto_server
+    )
     platform = Platform(load_config(path))
     assert platform.sync("events").files == 5  # type: ignore[union-attr]
     assert platform.sync("events") is None
@@ -124,7 +136,9 @@ def test_listing_spread_over_ticks_resumes_from_its_cursor(local_platform: Platf
     progress = scan_source(engine, product, store, None, None, budget_seconds=0, page_size=7)
     steps = 1
     while not progress.complete:
-        progress = scan_source(engine, product, store, progress.scan_id, progress.start_after, budget_seconds=0, page_size=7)
+        progress = scan_source(
+            engine, product, store, progress.scan_id, progress.start_after, budget_seconds=0, page_size=7
+        )
         steps += 1
     assert steps == 5
     assert [o.key for o in progress.objects] == [f"f{index:03d}.csv" for index in range(30)]
@@ -132,7 +146,7 @@ def test_listing_spread_over_ticks_resumes_from_its_cursor(local_platform: Platf
     assert registered is not None and registered.files == 30
 
 
-def _sync_in_process(config_path: str, queue: "multiprocessing.Queue[int | None]") -> None:
+def _sync_in_process(config_path: str, queue: multiprocessing.Queue[int | None]) -> None:
     registered = Platform.from_path(config_path).sync("customers")
     queue.put(registered.number if registered else None)
 
@@ -142,7 +156,7 @@ def test_two_concurrent_syncs_register_one_version(tmp_path: Path, db_url: str) 
     for index in range(200):
         write_csv(landing / f"{index}.csv", [(str(index), "n", "1.00", "2026-01-01")])
     path = write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw")
-    Platform.from_path(path).state_engine  # migrate once up front
+    Platform.from_path(path).state_engine  # noqa: B018 - migrate once up front
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     workers = [context.Process(target=_sync_in_process, args=(path, queue)) for _ in range(2)]

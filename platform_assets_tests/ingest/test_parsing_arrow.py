@@ -25,7 +25,7 @@ from platform_assets.ingest.parsing import (
     rows_arrow_schema,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SCHEMA = {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}
 ALL_TYPES = {
     "id": "string",
@@ -40,10 +40,13 @@ ALL_TYPES = {
 }
 
 
-
 def plain_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with NaN as the text "NaN", so rows compare equal (NaN != NaN)."""
-    return [{key: ("NaN" if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()} for row in rows]
+    return [
+        {key: ("NaN" if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
+        for row in rows
+    ]
+
 
 def source(**options: object) -> SourceSettings:
     return SourceSettings(url="file:///landing", **options)  # type: ignore[arg-type]
@@ -110,7 +113,11 @@ def kitchen_sink_csv(directory: Path) -> list[InputFile]:
     return [
         write(directory, "sink.csv", KITCHEN_SINK_CSV),
         write(directory, "reordered.csv", REORDERED_CRLF),
-        write(directory, "bom.csv", b"\xef\xbb\xbf" + "id,name,amount,n,big,score,ok,day,ts\nbom1,é,1,1,1,1,true,2024-01-01,\n".encode()),
+        write(
+            directory,
+            "bom.csv",
+            b"\xef\xbb\xbf" + "id,name,amount,n,big,score,ok,day,ts\nbom1,é,1,1,1,1,true,2024-01-01,\n".encode(),
+        ),
         write(directory, "drift.csv", "id,name,amount,n,big,score,ok,day,extra\n1,2,3,4,5,6,7,8,9\n"),
         write(directory, "dupe.csv", "id,id,amount,n,big,score,ok,day,ts\n"),
         write(directory, "blank_header.csv", "  \nx\n"),
@@ -145,7 +152,8 @@ KITCHEN_SINK_JSON = "\n".join(
         '{"id":"j15","amount":0.0000001,"n":" 5 ","ok":"0","day":null,"ts":null,"score":12345678901234567890123}',
         '{"id":"j16","amount":100,"n":-2147483648,"ok":"false","day":null,"ts":null,"score":1E+2}',
         '{"id":"j17\\ny","amount":1,"n":1,"ok":true,"day":null,"ts":null,"score":0.1}',
-        '  {"id":"j18","amount":"1.5e1","n":"+3","ok":true,"day":null,"ts":"2024-01-01T10:00:00+0100","score":"-inf"}  ',
+        '  {"id":"j18","amount":"1.5e1","n":"+3","ok":true,"day":null,'
+        '"ts":"2024-01-01T10:00:00+0100","score":"-inf"}  ',
         '{"id":"j19","amount":1,"n":1,"ok":true,"day":null,"ts":null,"score":1} trailing',
         "5 x",
         '"just a string"',
@@ -166,7 +174,9 @@ JSON_SCHEMA = {
 def kitchen_sink_json(directory: Path) -> list[InputFile]:
     return [
         write(directory, "sink.jsonl", KITCHEN_SINK_JSON + "\r\n"),
-        write(directory, "one.jsonl", '{"id":"o1","amount":"3","n":3,"ok":false,"day":"2024-05-05","ts":null,"score":3}'),
+        write(
+            directory, "one.jsonl", '{"id":"o1","amount":"3","n":3,"ok":false,"day":"2024-05-05","ts":null,"score":3}'
+        ),
         write(directory, "empty.jsonl", b""),
     ]
 
@@ -266,7 +276,11 @@ def test_every_type_and_null_versus_empty(tmp_path: Path) -> None:
     assert rows["a6"]["amount"] == Decimal("1.23") and rows["a6"]["n"] is None and rows["a6"]["ts"] is None
     assert rows["a7"]["amount"] == Decimal("12.50") and rows["a7"]["n"] == 42
     assert rows["c3"]["name"] == "quoted id" and rows["c4"]["name"] == "xy" and rows["c5"]["name"] == 'a"b'
-    assert rows["c6"]["amount"] == Decimal("1.50") and rows["c6"]["ok"] is True and rows["c6"]["day"] == dt.date(2024, 1, 1)
+    assert (
+        rows["c6"]["amount"] == Decimal("1.50")
+        and rows["c6"]["ok"] is True
+        and rows["c6"]["day"] == dt.date(2024, 1, 1)
+    )
 
 
 def test_bad_values_are_rejected_with_line_and_reason(tmp_path: Path) -> None:
@@ -284,7 +298,10 @@ def test_bad_values_are_rejected_with_line_and_reason(tmp_path: Path) -> None:
     )
     assert found["b5"][1].count("is not") == 6
     assert found["b6"][1].count("is not") == 6
-    assert found["b7"][1] == "column day: '2024-13-01' is not a date; column ts: '2024-01-01T10:00:00+15:00' is not a timestamp"
+    assert (
+        found["b7"][1]
+        == "column day: '2024-13-01' is not a date; column ts: '2024-01-01T10:00:00+15:00' is not a timestamp"
+    )
     assert found["b8"][1].count("is not") == 3
     assert found["b9"] == (18, "column ts: '2024-01-01T10:00:00z' is not a timestamp")
     assert found["c1"] == (19, "expected 9 columns, found 3")
@@ -301,8 +318,18 @@ def test_header_in_any_order_crlf_and_lone_cr(tmp_path: Path) -> None:
     assert [row["id"] for row in result.rows.to_pylist()] == ["r1", "r3"]
     assert result.rows.column("name").to_pylist() == ["Reordered", "Lone CR"]
     assert rejects_of(result) == [
-        ("landing/reordered.csv", 4, "not-a-time,2024-03-01,false,0.25,5,5,0.01,Bad ts,r2", "column ts: 'not-a-time' is not a timestamp"),
-        ("landing/reordered.csv", 6, "2024-03-01T00:00:00Z,2024-03-01,false,0.25,5,5,x,Bad amount,r4", "column amount: 'x' is not a decimal(12,2)"),
+        (
+            "landing/reordered.csv",
+            4,
+            "not-a-time,2024-03-01,false,0.25,5,5,0.01,Bad ts,r2",
+            "column ts: 'not-a-time' is not a timestamp",
+        ),
+        (
+            "landing/reordered.csv",
+            6,
+            "2024-03-01T00:00:00Z,2024-03-01,false,0.25,5,5,x,Bad amount,r4",
+            "column amount: 'x' is not a decimal(12,2)",
+        ),
     ]
 
 
@@ -314,7 +341,10 @@ def test_drift_blank_header_empty_and_header_only_files(tmp_path: Path) -> None:
     drift = errors["landing/drift.csv"]
     assert drift.error_type == SCHEMA_DRIFT
     assert "landing/drift.csv" in drift.message and "new column extra; missing column ts" in drift.message
-    assert "missing column name" in errors["landing/dupe.csv"].message and "column id appears 2 times" in errors["landing/dupe.csv"].message
+    assert (
+        "missing column name" in errors["landing/dupe.csv"].message
+        and "column id appears 2 times" in errors["landing/dupe.csv"].message
+    )
     assert errors["landing/blank_header.csv"].error_type == PARSE_ERROR
     assert result.rows_per_file == {"landing/bom.csv": 1, "landing/empty.csv": 0, "landing/header_only.csv": 0}
     assert result.rows.column("id").to_pylist() == ["bom1"] and result.rows.column("name").to_pylist() == ["é"]
@@ -322,11 +352,19 @@ def test_drift_blank_header_empty_and_header_only_files(tmp_path: Path) -> None:
 
 
 def test_multiline_quoted_values_keep_physical_line_numbers(tmp_path: Path) -> None:
-    content = 'id,name,amount,updated\n1,"two\nlines",1.00,2024-01-01\n\n2,"three\r\nphysical\nlines",x,2024-01-01\n3,ok,1,2024-01-01,extra\n'
+    content = (
+        'id,name,amount,updated\n1,"two\nlines",1.00,2024-01-01\n\n2,"three\r\nphysical\nlines",x,2024-01-01\n'
+        "3,ok,1,2024-01-01,extra\n"
+    )
     result = parse([write(tmp_path, "multi.csv", content)], source(), SCHEMA)
     assert result.rows.column("name").to_pylist() == ["two\nlines"]
     assert rejects_of(result) == [
-        ("landing/multi.csv", 5, '2,"three\r\nphysical\nlines",x,2024-01-01', "column amount: 'x' is not a decimal(12,2)"),
+        (
+            "landing/multi.csv",
+            5,
+            '2,"three\r\nphysical\nlines",x,2024-01-01',
+            "column amount: 'x' is not a decimal(12,2)",
+        ),
         ("landing/multi.csv", 8, "3,ok,1,2024-01-01,extra", "expected 4 columns, found 5"),
     ]
 
@@ -351,7 +389,11 @@ def test_encodings(tmp_path: Path) -> None:
     assert result.rows_per_file == {"landing/good.csv": 1}
     error = result.file_errors["landing/bad.csv"]
     assert error.error_type == ENCODING_ERROR
-    assert "landing/bad.csv" in error.message and "utf-8" in error.message and "byte 0xE9 at line 3 (byte offset 19)" in error.message
+    assert (
+        "landing/bad.csv" in error.message
+        and "utf-8" in error.message
+        and "byte 0xE9 at line 3 (byte offset 19)" in error.message
+    )
 
 
 def test_json_lines(tmp_path: Path) -> None:
@@ -360,7 +402,9 @@ def test_json_lines(tmp_path: Path) -> None:
     assert rows["j1"]["amount"] == Decimal("12.50") and rows["j1"]["ok"] is True
     assert rows["j2"]["n"] == 7 and rows["j2"]["ok"] is True and rows["j2"]["score"] == 1000.0
     assert rows[""]["amount"] is None and rows[""]["id"] == ""
-    assert rows["j14"]["day"] == dt.date(2024, 1, 1) and rows["j14"]["ts"] == dt.datetime(2024, 1, 1, 10, 0, 0, 500000, tzinfo=UTC)
+    assert rows["j14"]["day"] == dt.date(2024, 1, 1) and rows["j14"]["ts"] == dt.datetime(
+        2024, 1, 1, 10, 0, 0, 500000, tzinfo=UTC
+    )
     assert rows["j17\ny"]["score"] == 0.1
     assert rows["o1"]["amount"] == Decimal("3.00")
     reasons = {line: reason for _, line, _, reason in rejects_of(result)}
@@ -377,7 +421,12 @@ def test_json_lines(tmp_path: Path) -> None:
     assert reasons[13] == "missing column(s): amount, n, ok, day, ts, score"
     assert reasons[14] == "invalid JSON" and reasons[15] == "not a JSON object"
     assert reasons[16] == "invalid JSON" and reasons[17] == "invalid JSON"
-    assert [reasons[26], reasons[27], reasons[28], reasons[29]] == ["invalid JSON", "invalid JSON", "not a JSON object", "not a JSON object"]
+    assert [reasons[26], reasons[27], reasons[28], reasons[29]] == [
+        "invalid JSON",
+        "invalid JSON",
+        "not a JSON object",
+        "not a JSON object",
+    ]
     assert result.rows_per_file["landing/empty.jsonl"] == 0 and result.rows_per_file["landing/one.jsonl"] == 1
 
 
@@ -393,7 +442,11 @@ def test_parquet_widening_and_drift(tmp_path: Path) -> None:
     assert "new column extra; missing column ok; column n was int now string" in drift.message
     assert "nanoseconds" in result.file_errors["landing/nanos.parquet"].message
     assert result.file_errors["landing/garbage.parquet"].error_type == PARSE_ERROR
-    assert result.rows_per_file == {"landing/exact.parquet": 2, "landing/widened.parquet": 2, "landing/empty.parquet": 0}
+    assert result.rows_per_file == {
+        "landing/exact.parquet": 2,
+        "landing/widened.parquet": 2,
+        "landing/empty.parquet": 0,
+    }
 
 
 def test_missing_file_and_duplicate_keys(tmp_path: Path) -> None:
@@ -408,7 +461,13 @@ def test_missing_file_and_duplicate_keys(tmp_path: Path) -> None:
 
 def test_many_files_in_one_call_keep_order_and_counts(tmp_path: Path) -> None:
     files = [
-        write(tmp_path, f"f{index}.csv", "id,name,amount,updated\n" + "".join(f"{index}-{row},n,{row}.5,2024-01-01\n" for row in range(index)) + "bad\n")
+        write(
+            tmp_path,
+            f"f{index}.csv",
+            "id,name,amount,updated\n"
+            + "".join(f"{index}-{row},n,{row}.5,2024-01-01\n" for row in range(index))
+            + "bad\n",
+        )
         for index in range(6)
     ]
     result = parse(files, source(), SCHEMA)
@@ -425,7 +484,16 @@ CAST_CASES = {
     "decimal(5,2)": ["999.99", "1000", "-0.5", "+.5", "5.", "1.230", "1.234", "1e2", "0001.10", "abc", "."],
     "decimal(2,2)": ["0.99", "-.01", "1", "0", "0.999", "00.10"],
     "boolean": ["true", "FALSE", "tRuE", "1", "0", "yes", "01", " true"],
-    "date": ["2024-02-29", "2023-02-29", "0000-01-01", "0001-01-01", "2024-1-01", "2024-04-31", "9999-12-31", " 2024-01-01"],
+    "date": [
+        "2024-02-29",
+        "2023-02-29",
+        "0000-01-01",
+        "0001-01-01",
+        "2024-1-01",
+        "2024-04-31",
+        "9999-12-31",
+        " 2024-01-01",
+    ],
     "timestamp": [
         "2024-01-01",
         "2024-01-01T10:00:00",
@@ -476,5 +544,9 @@ def test_memory_mapped_files_parse_as_read_files(tmp_path: Path, monkeypatch: py
     mapped = ArrowEngine().parse(files, source(), ALL_TYPES)
     assert plain_rows(mapped.rows.to_pylist()) == plain_rows(read.rows.to_pylist())
     assert mapped.rejects.to_pylist() == read.rejects.to_pylist()
-    assert (mapped.rows_per_file, mapped.rejects_per_file, mapped.file_errors) == (read.rows_per_file, read.rejects_per_file, read.file_errors)
+    assert (mapped.rows_per_file, mapped.rejects_per_file, mapped.file_errors) == (
+        read.rows_per_file,
+        read.rejects_per_file,
+        read.file_errors,
+    )
     assert read.rejects.num_rows > 0 and read.file_errors

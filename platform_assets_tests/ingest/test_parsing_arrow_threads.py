@@ -15,7 +15,9 @@ def test_threaded_read_falls_back_for_line_numbers(tmp_path: Path) -> None:
     lines = ["id,amount"] + [f"k{n},{n}.50" for n in range(200_000)]
     lines.insert(150_001, "bad,1.00,extra")  # physical line 150,002
     path.write_text("\n".join(lines) + "\n")
-    result = ArrowEngine(max_workers=2).parse([InputFile("big.csv", str(path), "x")], SourceSettings(url="file:///x"), SCHEMA)
+    result = ArrowEngine(max_workers=2).parse(
+        [InputFile("big.csv", str(path), "x")], SourceSettings(url="file:///x"), SCHEMA
+    )
     assert result.rows_per_file == {"big.csv": 200_000}
     rejects = result.rejects.to_pylist()
     assert [(r["_line_number"], r["_raw"]) for r in rejects] == [(150_002, "bad,1.00,extra")]
@@ -36,4 +38,6 @@ def test_threaded_casts_give_the_same_rows_and_rejects_as_one_thread(tmp_path: P
     assert path.stat().st_size > 3 * (1 << 22), "the threaded read makes several blocks"
     assert threaded.rows.num_rows == single.rows.num_rows == 600_000 - 3
     assert threaded.rows.equals(single.rows) and threaded.rejects.equals(single.rejects)
-    assert [(r["_line_number"], r["_raw"]) for r in threaded.rejects.to_pylist()] == [(index + 1, line) for index, line in sorted(bad.items())]
+    assert [(r["_line_number"], r["_raw"]) for r in threaded.rejects.to_pylist()] == [
+        (index + 1, line) for index, line in sorted(bad.items())
+    ]

@@ -27,7 +27,16 @@ from platform_assets_tests.ingest.test_parsing_arrow import source, write
 
 def test_declared_types_map_to_arrow() -> None:
     schema = declared_arrow_schema(
-        {"s": "string", "i": "int", "b": "BIGINT", "d": "double", "f": "boolean", "day": "date", "t": "timestamp", "m": "decimal(12, 2)"}
+        {
+            "s": "string",
+            "i": "int",
+            "b": "BIGINT",
+            "d": "double",
+            "f": "boolean",
+            "day": "date",
+            "t": "timestamp",
+            "m": "decimal(12, 2)",
+        }
     )
     assert schema.types == [
         pa.string(),
@@ -55,7 +64,11 @@ def test_parquet_castable_allows_only_lossless_reads() -> None:
 def test_differences_list_each_change() -> None:
     expected = {"id": "string", "amount": "decimal(12,2)", "n": "int"}
     found = {"id": "string", "n": "string", "extra": "date"}
-    assert schema_differences(expected, found) == ["new column extra", "missing column amount", "column n was int now string"]
+    assert schema_differences(expected, found) == [
+        "new column extra",
+        "missing column amount",
+        "column n was int now string",
+    ]
     assert schema_differences(expected, dict(expected)) == []
     assert header_differences(["id", "name"], ["name", "id"]) == []
     assert header_differences(["id", "name"], ["id", "id", "first name"]) == [
@@ -96,7 +109,10 @@ def test_infer_from_csv(tmp_path: Path) -> None:
 def test_infer_without_header_and_from_json(tmp_path: Path) -> None:
     item = write(tmp_path, "plain.csv", "1;x\n2;y\n")
     assert infer_schema([item], source(header=False, delimiter=";")) == {"col_1": "bigint", "col_2": "string"}
-    lines = '{"id":"a","n":1,"x":1.5,"ok":true,"day":"2024-01-01","o":{"k":1}}\n{"id":"b","n":2,"x":2,"ok":null,"day":null,"o":null}\n'
+    lines = (
+        '{"id":"a","n":1,"x":1.5,"ok":true,"day":"2024-01-01","o":{"k":1}}\n'
+        '{"id":"b","n":2,"x":2,"ok":null,"day":null,"o":null}\n'
+    )
     item = write(tmp_path, "data.jsonl", lines)
     assert infer_schema([item], source(format="json")) == {
         "id": "string",

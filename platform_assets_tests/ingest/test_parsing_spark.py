@@ -64,10 +64,16 @@ def test_cast_cases_match(tmp_path: Path, spark_session: Any) -> None:
 
 def test_no_header_delimiter_escape_and_many_files_match(tmp_path: Path, spark_session: Any) -> None:
     content = 'a;plain;1;2024-01-01\nb;"semi\\;colon \\"q\\"";2;2024-01-02\nc;back\\;slash;3;2024-01-03\nd;short\n'
-    files = [write(tmp_path, "semi.csv", content), write(tmp_path, "semi2.csv", "e;;;\nf;\"\";0;2024-01-01\n")]
+    files = [write(tmp_path, "semi.csv", content), write(tmp_path, "semi2.csv", 'e;;;\nf;"";0;2024-01-01\n')]
     assert_same(files, source(header=False, delimiter=";", escape="\\"), SCHEMA, spark_session)
     many = [
-        write(tmp_path, f"f{index}.csv", "id,name,amount,updated\n" + "".join(f"{index}-{row},n,{row}.5,2024-01-01\n" for row in range(index)) + "bad\n")
+        write(
+            tmp_path,
+            f"f{index}.csv",
+            "id,name,amount,updated\n"
+            + "".join(f"{index}-{row},n,{row}.5,2024-01-01\n" for row in range(index))
+            + "bad\n",
+        )
         for index in range(5)
     ]
     assert_same(many, source(), SCHEMA, spark_session)
@@ -163,7 +169,9 @@ def test_files_read_in_several_blocks_match_arrow(tmp_path: Path, spark_session:
     assert result.rejects.num_rows == len(range(3, rows, 10007))
 
 
-def test_line_numbers_by_lookup_or_by_judging_again(tmp_path: Path, spark_session: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_line_numbers_by_lookup_or_by_judging_again(
+    tmp_path: Path, spark_session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from platform_assets.ingest.parsing import spark_engine
 
     files = kitchen_sink_csv(tmp_path)
@@ -185,7 +193,9 @@ def _jobs(spark_session: Any, group: str, run: Any) -> int:
 
 def test_a_second_job_only_for_files_with_rejects(tmp_path: Path, spark_session: Any) -> None:
     engine = SparkEngine(spark_session)
-    clean = [write(tmp_path, f"clean{index}.csv", f"id,name,amount,updated\n{index},x,1,2024-01-01\n") for index in range(40)]
+    clean = [
+        write(tmp_path, f"clean{index}.csv", f"id,name,amount,updated\n{index},x,1,2024-01-01\n") for index in range(40)
+    ]
     assert _jobs(spark_session, "clean-call", lambda: engine.parse(clean, source(), SCHEMA)) == 1
     dirty = clean + [write(tmp_path, "dirty.csv", "id,name,amount,updated\nd,x,oops,2024-01-01\n")]
     assert _jobs(spark_session, "dirty-call", lambda: engine.parse(dirty, source(), SCHEMA)) == 2
@@ -228,7 +238,18 @@ def test_path_hash_is_sparks_xxhash64(spark_session: Any) -> None:
 
     from platform_assets.ingest.parsing.spark_files import spark_xxhash64
 
-    texts = ["", "a", "abcd", "abcdefgh", "file:///tmp/x y/é.csv", "日本語のパス", "x" * 31, "y" * 32, "z" * 33, "file:" + "/dir" * 40]
+    texts = [
+        "",
+        "a",
+        "abcd",
+        "abcdefgh",
+        "file:///tmp/x y/é.csv",
+        "日本語のパス",
+        "x" * 31,
+        "y" * 32,
+        "z" * 33,
+        "file:" + "/dir" * 40,
+    ]
     frame = spark_session.createDataFrame([(text,) for text in texts], "t string")
     found = {row.t: row.h for row in frame.select("t", F.xxhash64("t").alias("h")).collect()}
     assert {text: spark_xxhash64(text) for text in texts} == found

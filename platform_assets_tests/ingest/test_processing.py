@@ -29,14 +29,26 @@ from platform_assets.platform import Platform
 from platform_assets_tests.conftest import write_platform_config
 
 HEADER = "id,name,amount,updated\n"
-FAST_RETRIES = {"processing": {"lease_seconds": 5, "retry_backoff_seconds": 0, "max_retries": 2, "claim_batch_size": 16, "snapshot_retention_seconds": 5}}
+FAST_RETRIES = {
+    "processing": {
+        "lease_seconds": 5,
+        "retry_backoff_seconds": 0,
+        "max_retries": 2,
+        "claim_batch_size": 16,
+        "snapshot_retention_seconds": 5,
+    }
+}
 
 
-def make_platform(tmp_path: Path, db_url: str, products: list[dict] | None = None, **platform_settings: object) -> Platform:
+def make_platform(
+    tmp_path: Path, db_url: str, products: list[dict] | None = None, **platform_settings: object
+) -> Platform:
     landing = tmp_path / "landing"
     landing.mkdir(exist_ok=True)
     extra = {**FAST_RETRIES, **platform_settings}
-    path = write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw", products=products, extra_platform=extra)
+    path = write_platform_config(
+        tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw", products=products, extra_platform=extra
+    )
     return Platform(load_config(path), actor="test")
 
 
@@ -73,7 +85,9 @@ def rejects(platform: Platform, product: str = "customers") -> pa.Table:
 
 def file_states(platform: Platform, version: int) -> dict[str, tuple[str, str | None]]:
     with transaction(platform.state_engine) as session:
-        rows = session.execute(select(RawFile.key, RawFile.status, RawFile.error_type).where(RawFile.version == version)).all()
+        rows = session.execute(
+            select(RawFile.key, RawFile.status, RawFile.error_type).where(RawFile.version == version)
+        ).all()
     return {key: (status, error) for key, status, error in rows}
 
 
@@ -84,9 +98,23 @@ def test_version_lands_in_iceberg_with_lineage_and_reads_back_with_duckdb(tmp_pa
     assert (report.version_status, report.rows_written, report.files_processed) == ("PROCESSED", 5, 3)
     rows = table_rows(platform, version)
     assert rows.num_rows == 5
-    assert rows.column_names == ["id", "name", "amount", "updated", "_version", "_source_file", "_source_sha256", "_ingested_at"]
+    assert rows.column_names == [
+        "id",
+        "name",
+        "amount",
+        "updated",
+        "_version",
+        "_source_file",
+        "_source_sha256",
+        "_ingested_at",
+    ]
     first = rows.sort_by("id").to_pylist()[0]
-    assert (first["id"], first["amount"], first["_version"], first["_source_file"]) == ("c00000", Decimal("0.25"), 1, "a.csv")
+    assert (first["id"], first["amount"], first["_version"], first["_source_file"]) == (
+        "c00000",
+        Decimal("0.25"),
+        1,
+        "a.csv",
+    )
     with transaction(platform.state_engine) as session:
         sha = session.scalar(select(RawFile.sha256).where(RawFile.key == "a.csv"))
     assert first["_source_sha256"] == sha
@@ -97,7 +125,7 @@ def test_version_lands_in_iceberg_with_lineage_and_reads_back_with_duckdb(tmp_pa
     assert second_reader == [(row["id"], row["amount"]) for row in rows.sort_by("id").to_pylist()]
 
 
-def _worker(config_path: str, version: int, queue: "multiprocessing.Queue[tuple[str, int, int]]") -> None:
+def _worker(config_path: str, version: int, queue: multiprocessing.Queue[tuple[str, int, int]]) -> None:
     try:
         report = Platform.from_path(config_path).process("customers", version)
     except BaseException:
@@ -148,8 +176,17 @@ def test_four_worker_processes_write_each_file_exactly_once(tmp_path: Path, db_u
 def test_crash_after_iceberg_commit_then_rerun_leaves_no_duplicate_and_no_gap(tmp_path: Path, db_url: str) -> None:
     platform = make_platform(tmp_path, db_url)
     version = capture(platform, {f"f{index:02d}.csv": customer_rows(index * 3, 3) for index in range(40)})
-    code = f"from platform_assets.platform import Platform\nPlatform.from_path({platform.config.source_path!r}).process('customers', {version})\n"
-    crashed = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit=2"}, capture_output=True, text=True, timeout=180)
+    code = (
+        "from platform_assets.platform import Platform\n"
+        f"Platform.from_path({platform.config.source_path!r}).process('customers', {version})\n"
+    )
+    crashed = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit=2"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert crashed.returncode == 86, crashed.stderr
     assert table_rows(platform, version).num_rows == 32 * 3, "two claim batches of 16 committed before the crash"
     states = Counter(status for status, _ in file_states(platform, version).values())
@@ -173,26 +210,44 @@ def test_expired_lease_is_reclaimed(tmp_path: Path, db_url: str) -> None:
         product_id = get_product(session, "customers").id
     held = claim_files(engine, "customers", product_id, version, "dead-worker", ClaimPolicy(10, 5, 3, 0))
     assert len(held) == 2
-    assert claim_files(engine, "customers", product_id, version, "other", ClaimPolicy(10, 5, 3, 0)) == [], "a live lease is not taken"
+    assert claim_files(engine, "customers", product_id, version, "other", ClaimPolicy(10, 5, 3, 0)) == [], (
+        "a live lease is not taken"
+    )
     with transaction(engine) as session:
-        session.execute(update(RawFile).values(lease_expires_at=utc_now() - timedelta(seconds=1)))  # the lease window passed
+        session.execute(
+            update(RawFile).values(lease_expires_at=utc_now() - timedelta(seconds=1))
+        )  # the lease window passed
     report = platform.process("customers", version, worker="rescuer")
     assert report.version_status == "PROCESSED" and report.rows_written == 4
     with transaction(engine) as session:
-        claims = [e.change for e in session.scalars(select(AuditEvent).where(AuditEvent.action == "files_claimed").order_by(AuditEvent.id))]
-    assert claims[-1]["worker"] == "rescuer" and sorted(claims[-1]["reclaimed_from_expired_leases"]) == ["a.csv", "b.csv"]
+        claims = [
+            e.change
+            for e in session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "files_claimed").order_by(AuditEvent.id)
+            )
+        ]
+    assert claims[-1]["worker"] == "rescuer" and sorted(claims[-1]["reclaimed_from_expired_leases"]) == [
+        "a.csv",
+        "b.csv",
+    ]
 
 
 def test_checksum_mismatch_and_missing_raw_copy_fail_only_those_files(tmp_path: Path, db_url: str) -> None:
     platform = make_platform(tmp_path, db_url)
-    version = capture(platform, {"good.csv": customer_rows(0, 2), "altered.csv": customer_rows(2, 2), "lost.csv": customer_rows(4, 2)})
+    version = capture(
+        platform, {"good.csv": customer_rows(0, 2), "altered.csv": customer_rows(2, 2), "lost.csv": customer_rows(4, 2)}
+    )
     raw = tmp_path / "raw" / "customers" / f"v{version}"
     (raw / "altered.csv").write_text(customer_rows(2, 2).replace("name", "NAME") + "c99999,bad,oops,2026-01-01\n")
     (raw / "lost.csv").unlink()
     report = platform.process("customers", version)
     assert report.version_status == "FAILED"
     states = file_states(platform, version)
-    assert states == {"good.csv": ("PROCESSED", None), "altered.csv": ("FAILED", "checksum_mismatch"), "lost.csv": ("FAILED", "missing")}
+    assert states == {
+        "good.csv": ("PROCESSED", None),
+        "altered.csv": ("FAILED", "checksum_mismatch"),
+        "lost.csv": ("FAILED", "missing"),
+    }
     assert "catalog sha256" in report.failures["altered.csv"] and "raw copy sha256" in report.failures["altered.csv"]
     assert "missing" in report.failures["lost.csv"] and "lost.csv" in report.failures["lost.csv"]
     assert set(table_rows(platform, version)["_source_file"].to_pylist()) == {"good.csv"}
@@ -226,25 +281,46 @@ def test_bad_rows_go_to_rejects_with_line_numbers(tmp_path: Path, db_url: str) -
         {
             "name": "customers",
             "source": {"url": f"file://{tmp_path}/landing", "glob": "**/*.csv", "format": "csv"},
-            "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+            "schema": {
+                "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+                "primary_key": ["id"],
+            },
             "max_bad_row_fraction": 0.6,
         }
     ]
     platform = make_platform(tmp_path, db_url, products=products)
-    text = HEADER + "a,Ann,1.50,2026-01-01\nb,Bob,abc,2026-01-02\nc,Cy,2.00,2026-13-45\nd,Di,3.00,2026-01-04,extra\ne,Ed,4.00,2026-01-05\n"
-    version = capture(platform, {"mixed.csv": text, "worse.csv": HEADER + "x,X,bad,bad\ny,Y,1.00,2026-01-01\nz,Z,bad,2026-01-01\n"})
+    text = HEADER + (
+        "a,Ann,1.50,2026-01-01\nb,Bob,abc,2026-01-02\nc,Cy,2.00,2026-13-45\nd,Di,3.00,2026-01-04,extra\n"
+        "e,Ed,4.00,2026-01-05\n"
+    )
+    version = capture(
+        platform, {"mixed.csv": text, "worse.csv": HEADER + "x,X,bad,bad\ny,Y,1.00,2026-01-01\nz,Z,bad,2026-01-01\n"}
+    )
     report = platform.process("customers", version)
-    assert file_states(platform, version) == {"mixed.csv": ("PROCESSED", None), "worse.csv": ("FAILED", "too_many_bad_rows")}
+    assert file_states(platform, version) == {
+        "mixed.csv": ("PROCESSED", None),
+        "worse.csv": ("FAILED", "too_many_bad_rows"),
+    }
     assert sorted(table_rows(platform, version)["id"].to_pylist()) == ["a", "e"]
     found = sorted((row["_source_file"], row["_line_number"]) for row in rejects(platform).to_pylist())
     assert found == [("mixed.csv", 3), ("mixed.csv", 4), ("mixed.csv", 5), ("worse.csv", 2), ("worse.csv", 4)]
-    reasons = {row["_line_number"]: row["_reason"] for row in rejects(platform).to_pylist() if row["_source_file"] == "mixed.csv"}
+    reasons = {
+        row["_line_number"]: row["_reason"]
+        for row in rejects(platform).to_pylist()
+        if row["_source_file"] == "mixed.csv"
+    }
     assert "amount" in reasons[3] and "updated" in reasons[4]
     assert report.rows_rejected == 5
 
 
 def test_inferred_schema_is_held_and_drift_is_listed(tmp_path: Path, db_url: str) -> None:
-    products = [{"name": "events", "source": {"url": f"file://{tmp_path}/landing", "glob": "*.csv", "format": "csv"}, "mode": "incremental"}]
+    products = [
+        {
+            "name": "events",
+            "source": {"url": f"file://{tmp_path}/landing", "glob": "*.csv", "format": "csv"},
+            "mode": "incremental",
+        }
+    ]
     platform = make_platform(tmp_path, db_url, products=products)
     first = capture(platform, {"a.csv": "id,count,label\n1,10,x\n2,20,y\n"}, product="events")
     assert platform.process("events", first).version_status == "PROCESSED"
@@ -270,7 +346,14 @@ def test_s3_raw_zone_is_staged_and_processed(tmp_path: Path, db_url: str, moto_s
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
     for index in range(5):  # the raw copies are downloaded and checked on parallel threads
         s3.put_object(Bucket=s3_bucket, Key=f"in/f{index}.csv", Body=customer_rows(index * 3, 3).encode())
-    path = write_platform_config(tmp_path, db_url, f"s3://{s3_bucket}/in", f"s3://{s3_bucket}/raw", s3_endpoint=moto_server, extra_platform=FAST_RETRIES)
+    path = write_platform_config(
+        tmp_path,
+        db_url,
+        f"s3://{s3_bucket}/in",
+        f"s3://{s3_bucket}/raw",
+        s3_endpoint=moto_server,
+        extra_platform=FAST_RETRIES,
+    )
     platform = Platform(load_config(path))
     registered = platform.sync("customers")
     assert registered is not None
@@ -290,11 +373,17 @@ def test_spark_engine_writes_the_same_table_as_arrow(tmp_path: Path, spark_sessi
         {
             "name": "customers",
             "source": {"url": f"file://{tmp_path}/landing", "glob": "**/*.csv", "format": "csv"},
-            "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+            "schema": {
+                "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+                "primary_key": ["id"],
+            },
             "max_bad_row_fraction": 0.5,
         }
     ]
-    files = {"a.csv": customer_rows(0, 5), "b.csv": HEADER + "x,X,1.00,2026-01-01\ny,Y,oops,2026-01-01\nz,\"Z, Jr\",2.50,2026-02-03\n"}
+    files = {
+        "a.csv": customer_rows(0, 5),
+        "b.csv": HEADER + 'x,X,1.00,2026-01-01\ny,Y,oops,2026-01-01\nz,"Z, Jr",2.50,2026-02-03\n',
+    }
     outputs = {}
     for engine in ("arrow", "spark"):
         folder = tmp_path / engine
@@ -305,7 +394,11 @@ def test_spark_engine_writes_the_same_table_as_arrow(tmp_path: Path, spark_sessi
         parser = SparkEngine(spark_session) if engine == "spark" else None
         report = platform.process("customers", version, parser=parser)
         assert report.version_status == "PROCESSED"
-        rows = table_rows(platform, version).drop_columns(["_ingested_at", "_source_sha256"]).sort_by([("_source_file", "ascending"), ("id", "ascending")])
+        rows = (
+            table_rows(platform, version)
+            .drop_columns(["_ingested_at", "_source_sha256"])
+            .sort_by([("_source_file", "ascending"), ("id", "ascending")])
+        )
         rejected = rejects(platform).select(["_source_file", "_line_number", "_raw", "_reason"]).sort_by("_line_number")
         outputs[engine] = (rows.to_pylist(), rejected.to_pylist())
     assert outputs["spark"] == outputs["arrow"]
@@ -320,9 +413,18 @@ def test_s3_warehouse_holds_the_iceberg_tables(tmp_path: Path, db_url: str, moto
     landing = tmp_path / "landing"
     landing.mkdir()
     warehouse = {"warehouse": f"s3://{s3_bucket}/warehouse", **FAST_RETRIES}
-    path = write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw", s3_endpoint=moto_server, extra_platform=warehouse)
+    path = write_platform_config(
+        tmp_path,
+        db_url,
+        f"file://{landing}",
+        f"file://{tmp_path}/raw",
+        s3_endpoint=moto_server,
+        extra_platform=warehouse,
+    )
     platform = Platform(load_config(path), actor="test")
-    first = capture(platform, {"a.csv": customer_rows(0, 3), "b.csv": customer_rows(3, 2) + "c99999,bad,oops,2026-01-01\n"})
+    first = capture(
+        platform, {"a.csv": customer_rows(0, 3), "b.csv": customer_rows(3, 2) + "c99999,bad,oops,2026-01-01\n"}
+    )
     assert platform.process("customers", first).files_failed == 1  # b.csv: one bad row of three, over the default 0
     (landing / "b.csv").unlink()
     second = capture(platform, {"c.csv": customer_rows(10, 4)})  # a snapshot: a.csv and c.csv
@@ -337,6 +439,12 @@ def test_s3_warehouse_holds_the_iceberg_tables(tmp_path: Path, db_url: str, moto
     assert sorted(zip(rows["_version"].to_pylist(), rows["id"].to_pylist())) == expected
     assert rejects(reader)["_source_file"].to_pylist() == ["b.csv"]
     s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
-    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket, Prefix="warehouse/") for item in page.get("Contents", [])]
-    assert any(key.endswith(".parquet") and "/data/" in key for key in keys) and any(key.endswith(".metadata.json") for key in keys)
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket, Prefix="warehouse/")
+        for item in page.get("Contents", [])
+    ]
+    assert any(key.endswith(".parquet") and "/data/" in key for key in keys) and any(
+        key.endswith(".metadata.json") for key in keys
+    )
     assert not (tmp_path / "warehouse").exists(), "nothing went to a local warehouse"

@@ -19,7 +19,10 @@ def incremental_product(landing: Path) -> dict:
     return {
         "name": "customers",
         "source": {"url": landing.as_uri(), "glob": "*.csv", "format": "csv"},
-        "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+        "schema": {
+            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+            "primary_key": ["id"],
+        },
         "mode": "incremental",
     }
 
@@ -30,12 +33,26 @@ def markers_by_version(platform) -> Counter:  # type: ignore[no-untyped-def]
 
 
 def test_expiry_keeps_the_markers_of_unsettled_files_until_they_are_recovered(tmp_path: Path, db_url: str) -> None:
-    platform = make_platform(tmp_path, db_url, [incremental_product(tmp_path / "landing")], processing={"lease_seconds": 5, "snapshot_retention_seconds": RETENTION_S, "claim_batch_size": 4})
+    platform = make_platform(
+        tmp_path,
+        db_url,
+        [incremental_product(tmp_path / "landing")],
+        processing={"lease_seconds": 5, "snapshot_retention_seconds": RETENTION_S, "claim_batch_size": 4},
+    )
     first = capture(platform, {"v1.csv": customer_rows(0, 2)})
     assert platform.process("customers", first).version_status == "PROCESSED"
     crashed_version = capture(platform, {f"v2-{index}.csv": customer_rows(10 + index * 2, 2) for index in range(4)})
-    code = f"from platform_assets.platform import Platform\nPlatform.from_path({platform.config.source_path!r}).process('customers', {crashed_version})\n"
-    crashed = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit=1"}, capture_output=True, text=True, timeout=180)
+    code = (
+        "from platform_assets.platform import Platform\n"
+        f"Platform.from_path({platform.config.source_path!r}).process('customers', {crashed_version})\n"
+    )
+    crashed = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit=1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert crashed.returncode == 86, crashed.stderr
     assert Counter(status for status, _ in file_states(platform, crashed_version).values()) == {"PROCESSING": 4}
     second = capture(platform, {"v3.csv": customer_rows(100, 2)})
@@ -57,4 +74,6 @@ def test_expiry_keeps_the_markers_of_unsettled_files_until_they_are_recovered(tm
 
     fourth = capture(platform, {"v5.csv": customer_rows(300, 2)})
     platform.process("customers", fourth)
-    assert markers_by_version(platform) == {third: 1, fourth: 1}, "settled markers past retention go with the next append"
+    assert markers_by_version(platform) == {third: 1, fourth: 1}, (
+        "settled markers past retention go with the next append"
+    )

@@ -18,18 +18,31 @@ from pathlib import Path
 
 import pytest
 
-from platform_assets_tests.ingest.test_processing import HEADER, capture, customer_rows, make_platform, rejects, table_rows
+from platform_assets_tests.ingest.test_processing import (
+    HEADER,
+    capture,
+    customer_rows,
+    make_platform,
+    rejects,
+    table_rows,
+)
 
 STARTUP_S = 120
 PRODUCTS = [
     {
         "name": "customers",
         "source": {"url": "file:///set-per-run", "glob": "**/*.csv", "format": "csv"},
-        "schema": {"columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}, "primary_key": ["id"]},
+        "schema": {
+            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+            "primary_key": ["id"],
+        },
         "max_bad_row_fraction": 0.5,
     }
 ]
-FILES = {"a.csv": customer_rows(0, 5), "b.csv": HEADER + "x,X,1.00,2026-01-01\ny,Y,oops,2026-01-01\nz,\"Z, Jr\",2.50,2026-02-03\n"}
+FILES = {
+    "a.csv": customer_rows(0, 5),
+    "b.csv": HEADER + 'x,X,1.00,2026-01-01\ny,Y,oops,2026-01-01\nz,"Z, Jr",2.50,2026-02-03\n',
+}
 CHILD = """
 import json, sys
 from platform_assets.config import load_config
@@ -68,7 +81,9 @@ def _listening(port: int) -> bool:
 def _start(command: list[str], log: Path, port: int) -> subprocess.Popen:
     """Start a Spark JVM and wait until it listens on ``port``."""
     with log.open("w") as out:
-        process = subprocess.Popen(command, env={**os.environ, "SPARK_HOME": str(_spark_home())}, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env={**os.environ, "SPARK_HOME": str(_spark_home())}, stdout=out, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + STARTUP_S
     while not _listening(port):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -112,7 +127,18 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     port, worker_port = _free_port(), _free_port()
     url = f"spark://127.0.0.1:{port}"
     master = _start(
-        [spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port), "--webui-port", "0"], logs / "master.log", port
+        [
+            spark_class,
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--webui-port",
+            "0",
+        ],
+        logs / "master.log",
+        port,
     )
     try:
         command = [
@@ -140,13 +166,20 @@ def _parity(tmp_path: Path, spark_settings: dict) -> dict:
         version = capture(platform, FILES)
         if engine == "spark":
             child = subprocess.run(
-                [sys.executable, "-c", CHILD, str(folder / "platform.yaml"), str(version)], capture_output=True, text=True, timeout=600
+                [sys.executable, "-c", CHILD, str(folder / "platform.yaml"), str(version)],
+                capture_output=True,
+                text=True,
+                timeout=600,
             )
             assert child.returncode == 0, child.stderr[-3000:]
             reported = json.loads(child.stdout.strip().splitlines()[-1])
         else:
             assert platform.process("customers", version).version_status == "PROCESSED"
-        rows = table_rows(platform, version).drop_columns(["_ingested_at", "_source_sha256"]).sort_by([("_source_file", "ascending"), ("id", "ascending")])
+        rows = (
+            table_rows(platform, version)
+            .drop_columns(["_ingested_at", "_source_sha256"])
+            .sort_by([("_source_file", "ascending"), ("id", "ascending")])
+        )
         rejected = rejects(platform).select(["_source_file", "_line_number", "_raw", "_reason"]).sort_by("_raw")
         outputs[engine] = (rows.to_pylist(), rejected.to_pylist())
     assert outputs["spark"] == outputs["arrow"]
@@ -157,7 +190,9 @@ def _parity(tmp_path: Path, spark_settings: dict) -> dict:
 @pytest.mark.spark
 def test_spark_remote_writes_the_same_table_as_arrow(tmp_path: Path, connect_server: str) -> None:
     reported = _parity(tmp_path, {"remote": connect_server, "master": None})
-    assert reported == {"status": "PROCESSED", "connect": True, "master": None}, "through the Connect server, no local JVM"
+    assert reported == {"status": "PROCESSED", "connect": True, "master": None}, (
+        "through the Connect server, no local JVM"
+    )
 
 
 @pytest.mark.spark

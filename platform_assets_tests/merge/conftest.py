@@ -8,7 +8,8 @@ The replication tests' two stores are new ones per test on either backend.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pytest

@@ -157,7 +157,9 @@ def replica_live_only(url: str, columns: dict[str, str] | None = None) -> dict[s
 
 def replica_mirror(url: str, columns: dict[str, str] | None = None) -> list[tuple[Any, ...]]:
     names = list(columns or COLUMNS)
-    return sorted(read_table(url, f'"{PRODUCT}_merge"', names + ["_batch_in", "_batch_out"], columns or COLUMNS), key=sort_key)
+    return sorted(
+        read_table(url, f'"{PRODUCT}_merge"', names + ["_batch_in", "_batch_out"], columns or COLUMNS), key=sort_key
+    )
 
 
 def read_table(url: str, table: str, names: list[str], columns: dict[str, str]) -> list[tuple[Any, ...]]:
@@ -168,7 +170,9 @@ def read_table(url: str, table: str, names: list[str], columns: dict[str, str]) 
         rows = [tuple(record) for record in connection.execute(text(f"SELECT {quoted} FROM {table}"))]
     if store.postgres:
         return rows
-    return [tuple(_from_sqlite(value, columns.get(name, "int")) for value, name in zip(record, names)) for record in rows]
+    return [
+        tuple(_from_sqlite(value, columns.get(name, "int")) for value, name in zip(record, names)) for record in rows
+    ]
 
 
 def _from_sqlite(value: Any, column_type: str) -> Any:
@@ -199,7 +203,9 @@ def wipe_store(url: str) -> None:
             connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}"')
 
 
-def run_replicate_subprocess(config_path: str, failpoints: str, to_batch: int | None = None) -> subprocess.CompletedProcess[str]:
+def run_replicate_subprocess(
+    config_path: str, failpoints: str, to_batch: int | None = None
+) -> subprocess.CompletedProcess[str]:
     """``replicate`` in a child process with PLATFORM_FAILPOINTS armed."""
     code = (
         "import sys\n"
@@ -212,7 +218,12 @@ def run_replicate_subprocess(config_path: str, failpoints: str, to_batch: int | 
     environment = {**os.environ, "PLATFORM_FAILPOINTS": failpoints, "PYTHONPATH": str(REPO)}
     argument = "-" if to_batch is None else str(to_batch)
     finished = subprocess.run(
-        [sys.executable, "-c", code, config_path, argument], env=environment, capture_output=True, text=True, timeout=120, cwd=REPO
+        [sys.executable, "-c", code, config_path, argument],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
     )
     _wait_for_replica_lock_release(load_config(config_path).platform.merge_store)
     return finished
@@ -232,10 +243,15 @@ def _wait_for_replica_lock_release(replica_url: str, seconds: float = 10.0) -> N
     with store.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
         while connection.execute(
-            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :lock_class AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = :lock_class AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            ),
             {"lock_class": REPLICA_LOCK_CLASS},
         ).scalar_one():
-            assert time.monotonic() < deadline, f"a replication lock on {replica_url} is still held {seconds} s after the child exited"
+            assert time.monotonic() < deadline, (
+                f"a replication lock on {replica_url} is still held {seconds} s after the child exited"
+            )
             time.sleep(0.05)
 
 

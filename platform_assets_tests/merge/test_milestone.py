@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -105,7 +106,9 @@ def test_live_only_snapshot_rows_explicitly(store: MergeStore) -> None:
 def test_incremental_forensic_rows_explicitly(store: MergeStore) -> None:
     product = make_product("forensic", "incremental")
     merge_batch(store, product, 1, rows_table(product, [("1", "a", "x"), ("2", "b", "y")]))
-    result = merge_batch(store, product, 2, rows_table(product, [("2", "b", "z"), ("3", "c", None)]), earlier_batches=[1])
+    result = merge_batch(
+        store, product, 2, rows_table(product, [("2", "b", "z"), ("3", "c", None)]), earlier_batches=[1]
+    )
     assert (result.inserted, result.updated, result.deleted, result.live_count) == (1, 1, 0, 3)
     assert read_merge_table(store, product) == sorted(
         [("1", "a", "x", 1, LIVE), ("2", "b", "y", 1, 1), ("2", "b", "z", 2, LIVE), ("3", "c", None, 2, LIVE)],
@@ -146,7 +149,13 @@ def test_unchanged_rows_are_not_touched(store: MergeStore, milestone: str) -> No
     merge_batch(store, product, 1, rows_table(product, rows))
     before = read_merge_table(store, product)
     result = merge_batch(store, product, 2, rows_table(product, list(reversed(rows))), earlier_batches=[1])
-    assert (result.status, result.inserted, result.updated, result.deleted, result.live_count) == ("committed", 0, 0, 0, 50)
+    assert (result.status, result.inserted, result.updated, result.deleted, result.live_count) == (
+        "committed",
+        0,
+        0,
+        0,
+        50,
+    )
     assert read_merge_table(store, product) == before  # every row keeps batch 1
 
 

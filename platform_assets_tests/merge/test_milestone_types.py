@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ TYPES = {
     "at": "timestamp",
     "amount": "decimal(12,2)",
 }
-T0 = datetime(2024, 3, 1, 12, 30, 45, 123456, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
 BASE = (0, "text", 1, 2**40, 0.1, True, date(2024, 1, 31), T0, Decimal("1234567890.12"))
 TRICKY_STRINGS = ["", " ", "NULL", "\\N", "\\.", 'a "quoted", value', "line\nbreak\r\n", "ü€😀", "back\\slash", ","]
 
@@ -69,13 +69,15 @@ def _as_stored(store: MergeStore, value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%fZ")
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%fZ")
     if isinstance(value, (date, Decimal)):
         return str(value) if isinstance(value, Decimal) else value.isoformat()
     return value
 
 
-def _stored_rows(store: MergeStore, rows: list[tuple[Any, ...]], batch_columns: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+def _stored_rows(
+    store: MergeStore, rows: list[tuple[Any, ...]], batch_columns: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
     return sorted((tuple(_as_stored(store, value) for value in row) + batch_columns for row in rows), key=repr)
 
 
@@ -106,9 +108,7 @@ def test_every_type_round_trips_and_every_change_is_seen(store: MergeStore, mile
 
 @pytest.mark.parametrize("mode", ["snapshot", "incremental"])
 def test_typed_composite_keys(store: MergeStore, mode: str) -> None:
-    product = make_product(
-        "forensic", mode, columns={"day": "date", "n": "bigint", "v": "string"}, key=("day", "n")
-    )
+    product = make_product("forensic", mode, columns={"day": "date", "n": "bigint", "v": "string"}, key=("day", "n"))
     first = [(date(2024, 1, 1), 1, "a"), (date(2024, 1, 1), 2, "b"), (date(2024, 1, 2), 1, "c")]
     merge_batch(store, product, 1, rows_table(product, first))
     second = [(date(2024, 1, 1), 1, "a"), (date(2024, 1, 1), 2, "B"), (date(2024, 1, 3), 1, "d")]
@@ -131,7 +131,7 @@ def test_lossless_conversions_are_applied_and_others_refused(store: MergeStore) 
     product = make_product(columns={"id": "int", "s": "string", "at": "timestamp"})
     rows = pa.table(
         {
-            "at": pa.array([datetime(2024, 1, 1, 1, tzinfo=timezone.utc)], pa.timestamp("s", tz="UTC")),
+            "at": pa.array([datetime(2024, 1, 1, 1, tzinfo=UTC)], pa.timestamp("s", tz="UTC")),
             "s": pa.array(["x"], pa.large_string()),
             "id": pa.array([7], pa.int64()),
         }
@@ -147,7 +147,9 @@ def test_existing_table_with_other_columns_is_refused(store: MergeStore) -> None
     product = make_product()
     merge_batch(store, product, 1, rows_table(product, [("1", "a", "b")]))
     changed = product.model_copy(
-        update={"schema_": product.table_schema.model_copy(update={"columns": {"id": "string", "a": "string", "b": "int"}})}
+        update={
+            "schema_": product.table_schema.model_copy(update={"columns": {"id": "string", "a": "string", "b": "int"}})
+        }
     )
     with pytest.raises(SchemaMismatch, match="does not migrate"):
         MergeStore(store.url).ensure_tables(changed)

@@ -26,7 +26,9 @@ def five_batches(history: History) -> None:
     history.merge(2, {"a": row("Ann", "2.00"), "b": row("Bob"), "d": row("Di"), "e": row("Eve")})
     history.merge(3, {"a": row("Ann", "2.00"), "b": row(""), "d": row("Di"), "e": row("Eve"), "z": row("Zed")})
     history.merge(4, {"a": row("Ann", "2.00"), "b": row(None), "c": row("Cy again"), "e": row("Eve", None)})
-    history.merge(5, {"a": row("Ann", "3.00", 5), "b": row(None), "c": row("Cy again"), "e": row("Eve", None), "f": row("Fay")})
+    history.merge(
+        5, {"a": row("Ann", "3.00", 5), "b": row(None), "c": row("Cy again"), "e": row("Eve", None), "f": row("Fay")}
+    )
 
 
 def test_seed_below_latest_then_catch_up(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -89,7 +91,9 @@ def test_mirror_below_and_at_latest(stores, tmp_path) -> None:  # type: ignore[n
 
     fresh_url = replica_url.replace("alpha_merge", "alpha2_merge") if replica_url.startswith("sqlite") else None
     if fresh_url:
-        fresh = replica_config(tmp_path / "alpha2", fresh_url, {"beta": primary_url}, milestone="forensic", chunk_size=3)
+        fresh = replica_config(
+            tmp_path / "alpha2", fresh_url, {"beta": primary_url}, milestone="forensic", chunk_size=3
+        )
         assert replicate(fresh, fresh.products[0]).to_batch == 5
         assert replica_mirror(fresh_url) == history.mirror_at(5)
 
@@ -101,7 +105,11 @@ def test_mirror_one_batch_at_a_time_with_a_single_batch_key(stores, tmp_path) ->
     config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, milestone="forensic")
     product = config.products[0]
     replicate(config, product)
-    for batch, snapshot in {2: {"a": row("Ann"), "z": row("Zed")}, 3: {"a": row("Ann", "2.00")}, 4: {"z": row("Zed")}}.items():
+    for batch, snapshot in {
+        2: {"a": row("Ann"), "z": row("Zed")},
+        3: {"a": row("Ann", "2.00")},
+        4: {"z": row("Zed")},
+    }.items():
         history.merge(batch, snapshot)
         replicate(config, product)
         assert replica_mirror(replica_url) == history.mirror_at(batch)

@@ -1,4 +1,5 @@
-"""PostgreSQL to PostgreSQL copies: COPY binary keys, the text fallback, keyset paging over every key type, replica layout."""
+"""PostgreSQL to PostgreSQL copies: COPY binary keys, the text fallback, keyset paging over every key type,
+replica layout."""
 
 from __future__ import annotations
 
@@ -36,18 +37,41 @@ CASES: dict[str, list[str]] = {
     "double precision": ["0.1", "-0.0", "'NaN'", "'Infinity'", "'-Infinity'", "1e308", "5e-324", "1/3.0"],
     "boolean": ["true", "false"],
     "date": [
-        "'2024-02-29'", "'4713-11-24 BC'", "'0001-01-01 BC'", "'0001-01-01'", "'5874897-12-31'",
-        "'infinity'", "'-infinity'", "'1999-12-31'", "'2000-01-01'", "'1900-03-01'",
+        "'2024-02-29'",
+        "'4713-11-24 BC'",
+        "'0001-01-01 BC'",
+        "'0001-01-01'",
+        "'5874897-12-31'",
+        "'infinity'",
+        "'-infinity'",
+        "'1999-12-31'",
+        "'2000-01-01'",
+        "'1900-03-01'",
     ],
     "timestamp with time zone": [
-        "'2024-01-01 12:00:00.123456+00'", "'2024-01-01 12:00:00+05:30'", "'4713-11-24 00:00:00+00 BC'",
-        "'0044-03-15 12:00:00.000001+00 BC'", "'294276-12-31 23:59:59.999999+00'", "'infinity'", "'-infinity'",
-        "'1999-12-31 23:59:59.999999+00'", "'1969-07-20 20:17:40+00'",
+        "'2024-01-01 12:00:00.123456+00'",
+        "'2024-01-01 12:00:00+05:30'",
+        "'4713-11-24 00:00:00+00 BC'",
+        "'0044-03-15 12:00:00.000001+00 BC'",
+        "'294276-12-31 23:59:59.999999+00'",
+        "'infinity'",
+        "'-infinity'",
+        "'1999-12-31 23:59:59.999999+00'",
+        "'1969-07-20 20:17:40+00'",
     ],
     "numeric(12,2)": ["0", "-12.30", "99999.99", "0.01", "-0.01", "1234567890.12"],
     "numeric": [
-        "0", "'NaN'", "'Infinity'", "'-Infinity'", "1e-20", "123456789012345678901234567890.000000000000000000001",
-        "-0.000", "10000", "100000000", "0.0001", "1.10",
+        "0",
+        "'NaN'",
+        "'Infinity'",
+        "'-Infinity'",
+        "1e-20",
+        "123456789012345678901234567890.000000000000000000001",
+        "-0.000",
+        "10000",
+        "100000000",
+        "0.0001",
+        "1.10",
     ],
 }
 
@@ -61,7 +85,10 @@ def test_binary_keys_cast_back_to_the_same_value(pg_database) -> None:  # type: 
             for value in values:
                 sink = transfer._Messages()
                 cursor.copy_expert(f"COPY (SELECT CAST({value} AS {column_type}), 7) TO STDOUT (FORMAT binary)", sink)
-                header, row = sink.messages[0][: binary.header_size(sink.messages[0])], sink.messages[0][binary.header_size(sink.messages[0]) :]
+                header, row = (
+                    sink.messages[0][: binary.header_size(sink.messages[0])],
+                    sink.messages[0][binary.header_size(sink.messages[0]) :],
+                )
                 assert header.startswith(binary.SIGNATURE) and sink.messages[-1] == binary.TRAILER
                 [decoded] = binary.key_texts(row, [column_type])
                 cursor.execute(
@@ -135,7 +162,13 @@ def test_keyset_paging_over_every_key_type(tmp_path, pg_database, monkeypatch, m
     for version in (1, 2):
         merge_batch(store, keyed_product(), version, keyed_snapshot(version), earlier_batches=range(1, version))
     config = replica_config(
-        tmp_path / "alpha", replica_url, {"beta": primary_url}, milestone=milestone, columns=KEYED_COLUMNS, key=KEY, chunk_size=5
+        tmp_path / "alpha",
+        replica_url,
+        {"beta": primary_url},
+        milestone=milestone,
+        columns=KEYED_COLUMNS,
+        key=KEY,
+        chunk_size=5,
     )
     product, mirror = config.products[0], milestone == "forensic"
 
@@ -152,11 +185,14 @@ def test_keyset_paging_over_every_key_type(tmp_path, pg_database, monkeypatch, m
 def test_replica_keeps_only_the_key_index(tmp_path, pg_database, milestone) -> None:  # type: ignore[no-untyped-def]
     primary_url, replica_url = pg_database("beta"), pg_database("alpha")
     merge_batch(MergeStore(primary_url), keyed_product(), 1, keyed_snapshot(1))
-    config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, milestone=milestone, columns=KEYED_COLUMNS, key=KEY)
+    config = replica_config(
+        tmp_path / "alpha", replica_url, {"beta": primary_url}, milestone=milestone, columns=KEYED_COLUMNS, key=KEY
+    )
     replicate(config, config.products[0])
     with MergeStore(replica_url).engine.connect() as connection:
         indexes = connection.execute(
-            text("SELECT indexname, tablename FROM pg_indexes WHERE tablename LIKE :prefix ORDER BY 1"), {"prefix": f"{PRODUCT}%"}
+            text("SELECT indexname, tablename FROM pg_indexes WHERE tablename LIKE :prefix ORDER BY 1"),
+            {"prefix": f"{PRODUCT}%"},
         ).all()
         options = connection.execute(
             text("SELECT reloptions FROM pg_class WHERE oid = to_regclass(:name)"), {"name": f'"{PRODUCT}_merge"'}
@@ -184,7 +220,10 @@ def test_first_incremental_after_a_seed_looks_changed_keys_up_by_index(tmp_path,
     plans: list[str] = []
 
     def explain(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE", "WITH")) and f'"{PRODUCT}_merge"' in statement:
+        if (
+            statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE", "WITH"))
+            and f'"{PRODUCT}_merge"' in statement
+        ):
             cursor.execute("EXPLAIN " + statement, parameters)
             plans.append("\n".join(line for (line,) in cursor.fetchall()))
 
@@ -195,7 +234,9 @@ def test_first_incremental_after_a_seed_looks_changed_keys_up_by_index(tmp_path,
     finally:
         event.remove(engine, "before_cursor_execute", explain)
     assert (synced.mode, synced.inserted, synced.updated, synced.deleted) == ("incremental", 1, 5, 1)
-    assert plans and not [plan for plan in plans if f"Seq Scan on {PRODUCT}_merge" in plan or f'Seq Scan on "{PRODUCT}_merge' in plan]
+    assert plans and not [
+        plan for plan in plans if f"Seq Scan on {PRODUCT}_merge" in plan or f'Seq Scan on "{PRODUCT}_merge' in plan
+    ]
     assert all("Index Scan" in plan for plan in plans if "Join" in plan or "Nested Loop" in plan)
     if milestone == "live_only":
         assert replica_live_only(replica_url) == history.live_only_at(2)

@@ -62,7 +62,9 @@ def test_interrupted_seed_resumes_as_of_the_same_batch(stores, tmp_path, milesto
     history = History(MergeStore(primary_url))
     history.merge(1, many_keys(30))
     history.merge(2, {**many_keys(30), "k000": row("changed")})
-    path = write_replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, chunk_size=4, milestone=milestone)
+    path = write_replica_config(
+        tmp_path / "alpha", replica_url, {"beta": primary_url}, chunk_size=4, milestone=milestone
+    )
 
     crashed = run_replicate_subprocess(path, "replicate.seed.after_chunk=2")
     assert crashed.returncode == EXIT_CODE, crashed.stderr
@@ -107,7 +109,14 @@ def test_crash_before_incremental_commit_leaves_replica_unchanged(stores, tmp_pa
     assert seed_state(replica_url).last_batch == 1
 
     rerun = replicate(config, config.products[0])
-    assert (rerun.mode, rerun.from_batch, rerun.to_batch, rerun.inserted, rerun.updated, rerun.deleted) == ("incremental", 1, 2, 1, 1, 2)
+    assert (rerun.mode, rerun.from_batch, rerun.to_batch, rerun.inserted, rerun.updated, rerun.deleted) == (
+        "incremental",
+        1,
+        2,
+        1,
+        1,
+        2,
+    )
     assert replica_live_only(replica_url) == history.live_only_at(2)
 
 
@@ -165,14 +174,21 @@ def test_unreachable_first_primary_is_skipped(stores, tmp_path) -> None:  # type
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann")})
     down = unreachable(stores, tmp_path)
-    config = replica_config(tmp_path / "alpha", replica_url, {"gamma": down, "beta": primary_url}, primaries=["gamma", "beta"])
+    config = replica_config(
+        tmp_path / "alpha", replica_url, {"gamma": down, "beta": primary_url}, primaries=["gamma", "beta"]
+    )
     product = config.products[0]
     result = replicate(config, product)
     assert result.primary == "beta" and list(result.skipped_primaries) == ["gamma"]
     assert replica_live_only(replica_url) == history.live_only_at(1)
 
     history.merge(2, {"a": row("Ann", "2.00")})
-    nobody = replica_config(tmp_path / "alpha2", replica_url, {"gamma": down, "delta": down.replace("gamma", "delta")}, primaries=["gamma", "delta"])
+    nobody = replica_config(
+        tmp_path / "alpha2",
+        replica_url,
+        {"gamma": down, "delta": down.replace("gamma", "delta")},
+        primaries=["gamma", "delta"],
+    )
     with pytest.raises(NoPrimaryAvailable) as failed:
         replicate(nobody, nobody.products[0])
     assert set(failed.value.errors) == {"gamma", "delta"}
@@ -198,7 +214,11 @@ def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> No
     config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, columns=declared)
     with pytest.raises(SchemaDrift) as drift:
         replicate(config, config.products[0])
-    message = str(drift.value) if primary_url.startswith("postgres") else str(drift.value).replace("DECIMAL_TEXT", "numeric").replace("INTEGER", "integer")
+    message = (
+        str(drift.value)
+        if primary_url.startswith("postgres")
+        else str(drift.value).replace("DECIMAL_TEXT", "numeric").replace("INTEGER", "integer")
+    )
     assert expected in message
     assert seed_state(replica_url).last_batch is None
 
@@ -213,7 +233,9 @@ def test_live_only_primary_is_refused(stores, tmp_path) -> None:  # type: ignore
 
 
 def test_a_primary_product_is_not_replicated(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    config = replica_config(tmp_path / "alpha", f"sqlite:///{tmp_path / 'm.db'}", {"beta": "sqlite:///x.db"}, primaries=["alpha", "beta"])
+    config = replica_config(
+        tmp_path / "alpha", f"sqlite:///{tmp_path / 'm.db'}", {"beta": "sqlite:///x.db"}, primaries=["alpha", "beta"]
+    )
     with pytest.raises(NotAReplica, match="primary on platform 'alpha'"):
         replicate(config, config.products[0])
 
@@ -244,9 +266,16 @@ def test_failover_to_another_primary_reseeds_from_it(stores, tmp_path, pg_databa
     config = replica_config(tmp_path / "alpha", replica_url, both)
     assert replicate(config, config.products[0]).primary == "beta"
 
-    beta_down = replica_config(tmp_path / "alpha", replica_url, {**both, "beta": unreachable(stores, tmp_path)}, primaries=["beta", "gamma"])
+    beta_down = replica_config(
+        tmp_path / "alpha", replica_url, {**both, "beta": unreachable(stores, tmp_path)}, primaries=["beta", "gamma"]
+    )
     result = replicate(beta_down, beta_down.products[0])
-    assert (result.primary, result.mode, result.to_batch, list(result.skipped_primaries)) == ("gamma", "seed", 2, ["beta"])
+    assert (result.primary, result.mode, result.to_batch, list(result.skipped_primaries)) == (
+        "gamma",
+        "seed",
+        2,
+        ["beta"],
+    )
     assert "followed primary 'beta', now 'gamma'" in result.reseed_reason
     assert replica_live_only(replica_url) == gamma.live_only_at(2)
 

@@ -43,13 +43,24 @@ def snapshot(version: int) -> pa.Table:
                 "name": None if index == 4 else (text_value + (f" v{version}" if changed else "")),
                 "amount": Decimal("-12.30") if index % 2 else Decimal("99999.99"),
                 "updated": dt.date(2024, 2, 29),
-                "seen": dt.datetime(2024, 1, 1, 12, 0, 0, 123456 if changed else 1, tzinfo=dt.timezone.utc),
+                "seen": dt.datetime(2024, 1, 1, 12, 0, 0, 123456 if changed else 1, tzinfo=dt.UTC),
                 "flag": index % 2 == 0,
                 "score": 0.1 + index / 3,
             }
         )
     if version >= 2:
-        rows.append({"id": "late", "n": 7, "name": "", "amount": None, "updated": None, "seen": None, "flag": None, "score": None})
+        rows.append(
+            {
+                "id": "late",
+                "n": 7,
+                "name": "",
+                "amount": None,
+                "updated": None,
+                "seen": None,
+                "flag": None,
+                "score": None,
+            }
+        )
     schema = arrow_schema(merge_spec(wide_product()))
     return pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema=schema)
 
@@ -79,7 +90,13 @@ def test_every_type_and_awkward_keys_survive_chunks_and_deltas(pair, tmp_path, m
     for version in (1, 2, 3):
         merge_batch(store, wide_product(), version, snapshot(version), earlier_batches=range(1, version))
     config = replica_config(
-        tmp_path / "alpha", replica_url, {"beta": primary_url}, milestone=milestone, columns=WIDE_COLUMNS, key=KEY, chunk_size=1
+        tmp_path / "alpha",
+        replica_url,
+        {"beta": primary_url},
+        milestone=milestone,
+        columns=WIDE_COLUMNS,
+        key=KEY,
+        chunk_size=1,
     )
     product = config.products[0]
     mirror = milestone == "forensic"

@@ -30,7 +30,13 @@ def test_sync_point_caps_skips_excluded_batches_and_validates_requests() -> None
         sync_point("p", "beta", 3, 9, committed, 2, 2)
 
 
-def _plan(state: ReplicaState, latest: int = 5, primary: str = "beta", fingerprints: dict[int, Fingerprint] = FP, requested: int | None = None):  # type: ignore[no-untyped-def]
+def _plan(
+    state: ReplicaState,
+    latest: int = 5,
+    primary: str = "beta",
+    fingerprints: dict[int, Fingerprint] = FP,
+    requested: int | None = None,
+):  # type: ignore[no-untyped-def]
     return plan_sync(
         state,
         product="p",
@@ -53,7 +59,10 @@ def test_plan_first_seed_incremental_noop_and_resets() -> None:
     rebuilt = {**FP, 3: Fingerprint(FP[3].committed_at, "epoch-2")}
     assert "rebuilt" in _plan(synced, fingerprints=rebuilt).reseed_reason
     assert "now 'gamma'" in _plan(synced, primary="gamma").reseed_reason
-    assert "milestone" in _plan(ReplicaState("p", layout="other", primary="beta", last_batch=3, fingerprint=FP[3])).reseed_reason
+    assert (
+        "milestone"
+        in _plan(ReplicaState("p", layout="other", primary="beta", last_batch=3, fingerprint=FP[3])).reseed_reason
+    )
 
 
 def test_plan_resumes_a_valid_seed_and_drops_a_stale_one() -> None:
@@ -63,7 +72,9 @@ def test_plan_resumes_a_valid_seed_and_drops_a_stale_one() -> None:
     stale = _plan(ReplicaState("p", seed=seed), fingerprints={**FP, 2: None})  # type: ignore[dict-item]
     assert (stale.mode, stale.to_batch, stale.discard_seed, stale.resume) == ("seed", 5, True, None)
     # a reseed from gamma was interrupted; beta (followed before, unchanged) answers again: plain incremental
-    synced = ReplicaState("p", layout="L", primary="beta", last_batch=3, fingerprint=FP[3], seed=SeedProgress("gamma", 4, FP[4], "L"))
+    synced = ReplicaState(
+        "p", layout="L", primary="beta", last_batch=3, fingerprint=FP[3], seed=SeedProgress("gamma", 4, FP[4], "L")
+    )
     back = _plan(synced)
     assert (back.mode, back.from_batch, back.discard_seed) == ("incremental", 3, True)
 

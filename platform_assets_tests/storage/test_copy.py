@@ -28,7 +28,9 @@ DATA = b"id,amount\n" + b"".join(b"%d,%d.50\n" % (index, index) for index in ran
 def leftovers(store: ObjectStore) -> list[str]:
     """Every file under a local store's root, temp files included."""
     assert isinstance(store, LocalStore)
-    return sorted(os.path.relpath(os.path.join(top, name), store.root) for top, _, names in os.walk(store.root) for name in names)
+    return sorted(
+        os.path.relpath(os.path.join(top, name), store.root) for top, _, names in os.walk(store.root) for name in names
+    )
 
 
 @pytest.mark.parametrize(("source_kind", "dest_kind"), PAIRS)
@@ -178,7 +180,9 @@ def test_s3_same_service_copy_is_server_side_with_s3_checksum(make_store, monkey
 def test_s3_copy_between_services_streams(make_store, moto_server) -> None:  # type: ignore[no-untyped-def]
     source = make_store("s3", "src")
     assert isinstance(source, S3Store)
-    other = S3Store(source.bucket, "elsewhere", S3Settings(endpoint_url=moto_server, access_key_id="other", secret_access_key="x"))
+    other = S3Store(
+        source.bucket, "elsewhere", S3Settings(endpoint_url=moto_server, access_key_id="other", secret_access_key="x")
+    )
     assert not other.same_service(source)
     info = source.put_bytes("f.csv", DATA)
     result = copy_object(source, "f.csv", other, "out/f.csv", info.etag)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -22,11 +22,13 @@ def open_catalog(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
 
 
 def product_rows(count: int, version: int, files: list[str]) -> pa.Table:
-    """``count`` rows of one version spread over ``files``, lineage strings dictionary-encoded as processing makes them."""
+    """``count`` rows of one version over ``files``, lineage strings dictionary-encoded as processing makes them."""
     names = pa.array(files, pa.string())
     indices = pa.array([index % len(files) for index in range(count)], pa.int32())
     source = pa.DictionaryArray.from_arrays(indices, names)
-    shas = pa.DictionaryArray.from_arrays(indices, pa.array([f"{index:064d}" for index in range(len(files))], pa.string()))
+    shas = pa.DictionaryArray.from_arrays(
+        indices, pa.array([f"{index:064d}" for index in range(len(files))], pa.string())
+    )
     return pa.table(
         {
             "id": pa.array([f"k{index}" for index in range(count)], pa.string()),
@@ -34,7 +36,7 @@ def product_rows(count: int, version: int, files: list[str]) -> pa.Table:
             "_version": pa.repeat(pa.scalar(version, pa.int32()), count),
             "_source_file": source,
             "_source_sha256": shas,
-            "_ingested_at": pa.repeat(pa.scalar(datetime(2026, 1, 1, tzinfo=timezone.utc), pa.timestamp("us", tz="UTC")), count),
+            "_ingested_at": pa.repeat(pa.scalar(datetime(2026, 1, 1, tzinfo=UTC), pa.timestamp("us", tz="UTC")), count),
         }
     )
 
@@ -57,7 +59,9 @@ def test_metadata_cache_still_sees_other_writers(tmp_path: Path, db_url: str) ->
     assert seen.scan().to_arrow().num_rows == 3
 
 
-def test_large_writes_split_into_parallel_files_that_read_back_as_plain_strings(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_writes_split_into_parallel_files_that_read_back_as_plain_strings(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(data_files, "MIN_ROWS_PER_FILE", 10)
     catalog = open_catalog(tmp_path, db_url)
     table = iceberg.ensure_table(catalog, "alpha.t", iceberg.product_arrow_schema(COLUMNS))
@@ -66,10 +70,18 @@ def test_large_writes_split_into_parallel_files_that_read_back_as_plain_strings(
     assert sum(data_file.record_count for data_file in written) == 45
     assert all(data_file.partition[0] == 7 for data_file in written)
     rows = catalog.load_table("alpha.t").scan().to_arrow().sort_by("id")
-    assert all(pa.types.is_string(rows[name].type) or pa.types.is_large_string(rows[name].type) for name in ("_source_file", "_source_sha256"))
-    assert pc.value_counts(rows["_source_file"]).to_pylist() == [{"values": "a.csv", "counts": 23}, {"values": "b.csv", "counts": 22}]
+    assert all(
+        pa.types.is_string(rows[name].type) or pa.types.is_large_string(rows[name].type)
+        for name in ("_source_file", "_source_sha256")
+    )
+    assert pc.value_counts(rows["_source_file"]).to_pylist() == [
+        {"values": "a.csv", "counts": 23},
+        {"values": "b.csv", "counts": 22},
+    ]
     paths = [data_file.file_path.removeprefix("file://") for data_file in written]
-    second_reader = duckdb.sql(f"SELECT typeof(_source_file), count(*) FROM read_parquet({paths!r}) GROUP BY 1").fetchall()
+    second_reader = duckdb.sql(
+        f"SELECT typeof(_source_file), count(*) FROM read_parquet({paths!r}) GROUP BY 1"
+    ).fetchall()
     assert second_reader == [("VARCHAR", 45)]
     lower = {data_file.lower_bounds[table.schema().find_field("_source_file").field_id] for data_file in written}
     assert lower == {b"a.csv"}, "column statistics come from the written values"
@@ -92,7 +104,9 @@ def test_expiry_rides_on_the_append_commit(tmp_path: Path, db_url: str) -> None:
     assert table.scan().to_arrow().num_rows == 8, "expiring snapshots removes no rows"
 
 
-def test_a_worker_racing_another_to_create_the_namespace_still_opens_the_catalog(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_worker_racing_another_to_create_the_namespace_still_opens_the_catalog(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     open_catalog(tmp_path, db_url)  # the other worker created the namespace
     real = iceberg.PlatformCatalog.namespace_exists
     calls: list[str] = []
@@ -116,7 +130,13 @@ def test_a_new_table_is_partitioned_by_version_from_its_first_metadata(tmp_path:
     for table in (created, other):
         assert table.metadata.metadata_log == []  # the first metadata file is the current one
         (field,) = table.spec().fields
-        assert (field.name, str(field.transform), table.schema().find_column_name(field.source_id)) == ("_version", "identity", "_version")
+        assert (field.name, str(field.transform), table.schema().find_column_name(field.source_id)) == (
+            "_version",
+            "identity",
+            "_version",
+        )
     rows = product_rows(10, 3, ["a.csv"])
     append(other, rows, 3, 1)
-    assert iceberg.ensure_table(catalog, "alpha.t", iceberg.product_arrow_schema(COLUMNS)).scan().to_arrow().num_rows == 10
+    assert (
+        iceberg.ensure_table(catalog, "alpha.t", iceberg.product_arrow_schema(COLUMNS)).scan().to_arrow().num_rows == 10
+    )

@@ -45,7 +45,17 @@ def test_unsafe_keys_are_refused_with_the_key_the_reason_and_advice(key: str, wh
 
 @pytest.mark.parametrize(
     "key",
-    ["a.csv", "a/b/c.csv", ".hidden", "a..b", "...", "a b/ü/日本.csv", "2024-01-01T10:00:00.csv", "ab:c/d", "k" * MAX_KEY_BYTES],
+    [
+        "a.csv",
+        "a/b/c.csv",
+        ".hidden",
+        "a..b",
+        "...",
+        "a b/ü/日本.csv",
+        "2024-01-01T10:00:00.csv",
+        "ab:c/d",
+        "k" * MAX_KEY_BYTES,
+    ],
 )
 def test_safe_keys_pass_unchanged(key: str) -> None:
     assert validate_key(key) == key

@@ -33,7 +33,7 @@ GLOBS = [
 
 def brute_force(root: str, glob: str) -> list[str]:
     keys = []
-    for top, dirs, names in os.walk(root):
+    for top, _dirs, names in os.walk(root):
         for name in names:
             key = os.path.relpath(os.path.join(top, name), root).replace(os.sep, "/")
             if glob_matches(glob, key):
@@ -64,7 +64,9 @@ def random_tree(tmp_path_factory) -> LocalStore:  # type: ignore[no-untyped-def]
 def test_walk_matches_brute_force_in_order(random_tree: LocalStore, glob: str) -> None:
     expected = brute_force(str(random_tree.root), glob)
     assert [item.key for item in random_tree.iter_objects(glob)] == expected
-    for start_after in ["", "a", "a-", "a/", "a/b", "a/b/", "a0", "b/c/", "é", "zz"] + expected[:: max(1, len(expected) // 7)]:
+    for start_after in ["", "a", "a-", "a/", "a/b", "a/b/", "a0", "b/c/", "é", "zz"] + expected[
+        :: max(1, len(expected) // 7)
+    ]:
         page, cursor = random_tree.list_page(glob, start_after, max_keys=10_000)
         assert cursor is None
         assert [item.key for item in page] == [key for key in expected if key > start_after], (glob, start_after)

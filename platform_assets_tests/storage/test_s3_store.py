@@ -21,7 +21,12 @@ def test_bucket_root_and_prefix_root(moto_server: str, s3_bucket: str) -> None:
     for key in ("top.csv", "pre/fix/a.csv", "pre/fix/b/c.csv", "pre/fixed.csv"):
         raw.put_object(Bucket=s3_bucket, Key=key, Body=b"1")
     whole = open_store(f"s3://{s3_bucket}", settings)
-    assert [item.key for item in whole.iter_objects("**")] == ["pre/fix/a.csv", "pre/fix/b/c.csv", "pre/fixed.csv", "top.csv"]
+    assert [item.key for item in whole.iter_objects("**")] == [
+        "pre/fix/a.csv",
+        "pre/fix/b/c.csv",
+        "pre/fixed.csv",
+        "top.csv",
+    ]
     rooted = open_store(f"s3://{s3_bucket}/pre/fix/", settings)
     assert rooted.url == f"s3://{s3_bucket}/pre/fix"
     assert [item.key for item in rooted.iter_objects("**")] == ["a.csv", "b/c.csv"]  # not 'pre/fixed.csv'
@@ -83,7 +88,10 @@ def test_partial_credentials_are_refused() -> None:
 
 
 def test_client_settings() -> None:
-    store = open_store("s3://bucket/p", S3Settings(endpoint_url="http://127.0.0.1:9000", region="eu-west-1", access_key_id="k", secret_access_key="s"))
+    store = open_store(
+        "s3://bucket/p",
+        S3Settings(endpoint_url="http://127.0.0.1:9000", region="eu-west-1", access_key_id="k", secret_access_key="s"),
+    )
     assert isinstance(store, S3Store)
     config = store.client.meta.config
     assert config.retries == {"total_max_attempts": 6, "mode": "standard"}  # botocore's form of max_attempts=5 retries

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -46,7 +46,7 @@ def test_put_stat_read_sha256_delete(store: ObjectStore) -> None:
     assert (info.key, info.size, info.etag) == ("dir/f.csv", len(data), written.etag)
     assert info.last_modified is not None and info.last_modified.tzinfo is not None
     assert info.last_modified.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
-    assert abs((datetime.now(timezone.utc) - info.last_modified).total_seconds()) < 120
+    assert abs((datetime.now(UTC) - info.last_modified).total_seconds()) < 120
     assert store.exists("dir/f.csv")
     assert store.read_bytes("dir/f.csv") == data
     with store.open_read("dir/f.csv") as stream:
@@ -105,7 +105,20 @@ def test_listing_returns_sorted_keys_with_sizes_and_etags(store: ObjectStore) ->
 @pytest.mark.parametrize(
     ("glob", "expected"),
     [
-        ("**/*.csv", [".hidden.csv", "a.csv", "b.csv", "data/1.csv", "data/10.csv", "data/sub/2.csv", "data/x.csv", "empty.csv", "x/y/z.csv"]),
+        (
+            "**/*.csv",
+            [
+                ".hidden.csv",
+                "a.csv",
+                "b.csv",
+                "data/1.csv",
+                "data/10.csv",
+                "data/sub/2.csv",
+                "data/x.csv",
+                "empty.csv",
+                "x/y/z.csv",
+            ],
+        ),
         ("*.csv", [".hidden.csv", "a.csv", "b.csv", "empty.csv"]),
         ("data/?.csv", ["data/1.csv", "data/x.csv"]),
         ("data/*.csv", ["data/1.csv", "data/10.csv", "data/x.csv"]),

@@ -55,7 +55,9 @@ def test_explicit_version_that_exists_is_used_even_if_processed(local_platform: 
 
 def test_explicit_missing_version_names_the_newest_captured(local_platform: Platform) -> None:
     _make_versions(local_platform, ["PROCESSED", "CAPTURED", "DISCOVERED"])
-    with pytest.raises(VersionNotFound, match=r"customers has no version 7; the newest captured version is 2: use --version 2"):
+    with pytest.raises(
+        VersionNotFound, match=r"customers has no version 7; the newest captured version is 2: use --version 2"
+    ):
         _resolve(local_platform, 7)
 
 
@@ -72,6 +74,6 @@ def test_no_captured_version_yet(local_platform: Platform) -> None:
 
 
 def test_unknown_product_in_catalog(local_platform: Platform) -> None:
-    local_platform.state_engine
+    local_platform.state_engine  # noqa: B018 - migrate the catalog
     with pytest.raises(UnknownProduct, match="run `platform-assets sync customers` first"):
         _resolve(local_platform, None)

@@ -1,6 +1,5 @@
 """``<product>/raw_files``: capture a version's source files into the raw zone."""
 
-
 import dagster as dg
 from sqlalchemy import select
 
@@ -15,7 +14,9 @@ from platform_assets.defs.resources import PlatformResource
 PREVIEW_FILES = 20
 
 
-def build_raw_files_asset(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, raw_zone_url: str, state_db_url: str) -> dg.AssetsDefinition:
+def build_raw_files_asset(
+    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, raw_zone_url: str, state_db_url: str
+) -> dg.AssetsDefinition:
     key = asset_key(product, "raw_files")
 
     @dg.asset(
@@ -23,8 +24,15 @@ def build_raw_files_asset(product: ProductConfig, partitions: dg.DynamicPartitio
         partitions_def=partitions,
         group_name=product.name,
         kinds={storage_kind(raw_zone_url), db_kind(state_db_url)},
-        description=f"Source files of {product.name} captured per version into the raw zone ({product.mode} mode), one catalog row per file.",
-        check_specs=[dg.AssetCheckSpec("all_files_captured", asset=key, description="Every file of the version reached the raw zone.")],
+        description=(
+            f"Source files of {product.name} captured per version into the raw zone ({product.mode} mode), one "
+            "catalog row per file."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "all_files_captured", asset=key, description="Every file of the version reached the raw zone."
+            )
+        ],
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def raw_files(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
@@ -32,7 +40,10 @@ def build_raw_files_asset(product: ProductConfig, partitions: dg.DynamicPartitio
         results = []
         for version in sorted(int(key) for key in context.partition_keys):  # a backfill runs once, oldest first
             result = service.capture(product.name, version)
-            context.log.info(f"{product.name} v{version}: {result.copied_now} copied now, {result.already_captured} already captured, {len(result.failed)} failed")
+            context.log.info(
+                f"{product.name} v{version}: {result.copied_now} copied now, {result.already_captured} already "
+                f"captured, {len(result.failed)} failed"
+            )
             results.append(result)
         last = results[-1]
         metadata = capture_metadata(service.state_engine, product.name, last.version)
@@ -43,14 +54,18 @@ def build_raw_files_asset(product: ProductConfig, partitions: dg.DynamicPartitio
                 "failed_files": dg.MetadataValue.int(len(last.failed)),
             }
         )
-        failed = sorted((result.version, key_, message) for result in results for key_, message in result.failed.items())
+        failed = sorted(
+            (result.version, key_, message) for result in results for key_, message in result.failed.items()
+        )
         check = dg.AssetCheckResult(
             check_name="all_files_captured",
             passed=not failed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
                 "failed_files": dg.MetadataValue.int(len(failed)),
-                "failures": dg.MetadataValue.md(markdown_table(["version", "key", "reason"], failed[:PREVIEW_FILES]) if failed else "none"),
+                "failures": dg.MetadataValue.md(
+                    markdown_table(["version", "key", "reason"], failed[:PREVIEW_FILES]) if failed else "none"
+                ),
             },
         )
         return dg.MaterializeResult(metadata=metadata, check_results=[check])
@@ -62,7 +77,9 @@ def capture_metadata(engine, product_name: str, version: int) -> dict[str, dg.Me
     """Files, bytes, the change against the previous version and a preview of the first files."""
     with transaction(engine) as session:
         product = get_product(session, product_name)
-        record = session.scalars(select(Version).where(Version.product_id == product.id, Version.number == version)).one()
+        record = session.scalars(
+            select(Version).where(Version.product_id == product.id, Version.number == version)
+        ).one()
         preview = session.execute(
             select(RawFile.key, RawFile.size, RawFile.change, RawFile.status, RawFile.sha256)
             .where(RawFile.product_id == product.id, RawFile.version == version)
@@ -80,6 +97,9 @@ def capture_metadata(engine, product_name: str, version: int) -> dict[str, dg.Me
             "parent_version": dg.MetadataValue.int(record.parent_number or 0),
             "dagster/row_count": dg.MetadataValue.int(record.file_count),
             "first_files": dg.MetadataValue.md(
-                markdown_table(["key", "bytes", "change", "status", "sha256"], [(k, s, c, st, (sha or "")[:16]) for k, s, c, st, sha in preview])
+                markdown_table(
+                    ["key", "bytes", "change", "status", "sha256"],
+                    [(k, s, c, st, (sha or "")[:16]) for k, s, c, st, sha in preview],
+                )
             ),
         }

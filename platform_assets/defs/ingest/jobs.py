@@ -1,6 +1,5 @@
 """Jobs of the ingest feature: capture and process one version, and process the latest one."""
 
-
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
@@ -38,10 +37,17 @@ def build_partitioned_jobs(product: ProductConfig) -> list:
         capture_job_name(product.name): (["raw_files"], f"Capture one version of {product.name} into the raw zone."),
         process_job_name(product.name): (["staged"], f"Process one version of {product.name} into its Iceberg table."),
         merge_job_name(product.name): (["merge"], f"Merge one processed version of {product.name} as its batch."),
-        ingest_job_name(product.name): (["raw_files", "staged", "merge"], f"Capture, process and merge one version of {product.name}."),
+        ingest_job_name(product.name): (
+            ["raw_files", "staged", "merge"],
+            f"Capture, process and merge one version of {product.name}.",
+        ),
     }
     return [
-        dg.define_asset_job(name, selection=dg.AssetSelection.assets(*(asset_key(product, asset) for asset in assets)), description=description)
+        dg.define_asset_job(
+            name,
+            selection=dg.AssetSelection.assets(*(asset_key(product, asset) for asset in assets)),
+            description=description,
+        )
         for name, (assets, description) in steps.items()
     ]
 
@@ -50,7 +56,9 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
     """Resolve the version to process (the newest captured one not yet processed) and process it."""
 
     @dg.op(name=f"{product.name}_process_latest_version", out={})
-    def process_latest_version(context: dg.OpExecutionContext, platform: PlatformResource, pyspark: LazyPySparkResource):  # type: ignore[no-untyped-def]
+    def process_latest_version(
+        context: dg.OpExecutionContext, platform: PlatformResource, pyspark: LazyPySparkResource
+    ):  # type: ignore[no-untyped-def]
         service = platform.platform()
         try:
             with transaction(service.state_engine) as session:
@@ -58,15 +66,27 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
         except NothingToProcess as error:
             raise dg.Failure(description=str(error)) from None
         context.log.info(f"processing {product.name} version {version}")
-        report = service.process(product.name, version, parser=service.parser_for(product, lambda: pyspark.spark_session))
+        report = service.process(
+            product.name, version, parser=service.parser_for(product, lambda: pyspark.spark_session)
+        )
         yield dg.AssetMaterialization(
-            asset_key=asset_key(product, "staged"), partition=str(version), metadata=staged_metadata(service, product, version, report)
+            asset_key=asset_key(product, "staged"),
+            partition=str(version),
+            metadata=staged_metadata(service, product, version, report),
         )
         check = failed_files_check(service, product, [version])
         if not check.passed:
-            raise dg.Failure(description=f"{product.name} v{version} is {report.version_status}: {report.files_failed} file(s) failed", metadata=dict(check.metadata))
+            raise dg.Failure(
+                description=(
+                    f"{product.name} v{version} is {report.version_status}: {report.files_failed} file(s) failed"
+                ),
+                metadata=dict(check.metadata),
+            )
 
-    @dg.job(name=process_latest_job_name(product.name), description=f"Process the newest captured, unprocessed version of {product.name}.")
+    @dg.job(
+        name=process_latest_job_name(product.name),
+        description=f"Process the newest captured, unprocessed version of {product.name}.",
+    )
     def process_latest() -> None:
         process_latest_version()
 

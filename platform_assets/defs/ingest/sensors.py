@@ -5,7 +5,6 @@ after), so a source too large for one tick is listed over several ticks, each
 bounded by ``discovery.tick_seconds_budget`` (Dagster stops a tick at 60 s).
 """
 
-
 import json
 
 import dagster as dg
@@ -24,7 +23,10 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
         name=f"{product.name}_discovery",
         asset_selection=[asset_key(product, "raw_files")],
         minimum_interval_seconds=30,
-        description=f"Lists {product.source.url} ({product.source.glob}) and turns each change into a new version of {product.name}.",
+        description=(
+            f"Lists {product.source.url} ({product.source.glob}) and turns each change into a new version of "
+            f"{product.name}."
+        ),
     )
     def discovery(context: dg.SensorEvaluationContext, platform: PlatformResource) -> dg.SensorResult:
         service = platform.platform()
@@ -43,7 +45,9 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
             context.log.info(f"listing continues after {progress.start_after!r} on the next tick")
             next_cursor = json.dumps({"scan_id": progress.scan_id, "start_after": progress.start_after})
             return pending_captures_result(context, service.state_engine, product, partitions, next_cursor)
-        registered = register_version(service.state_engine, product, progress.objects, service.actor, scan_id=progress.scan_id)
+        registered = register_version(
+            service.state_engine, product, progress.objects, service.actor, scan_id=progress.scan_id
+        )
         if registered:
             context.log.info(f"registered version {registered.number} of {product.name}: {registered.files} files")
         return pending_captures_result(context, service.state_engine, product, partitions, "{}")
@@ -52,7 +56,11 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
 
 
 def pending_captures_result(
-    context: dg.SensorEvaluationContext, engine, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, cursor: str  # type: ignore[no-untyped-def]
+    context: dg.SensorEvaluationContext,
+    engine,
+    product: ProductConfig,
+    partitions: dg.DynamicPartitionsDefinition,
+    cursor: str,  # type: ignore[no-untyped-def]
 ) -> dg.SensorResult:
     """Partitions and run requests for every registered, not yet captured version.
 
@@ -70,5 +78,7 @@ def pending_captures_result(
         run_requests=runs,
         dynamic_partitions_requests=requests,
         cursor=cursor,
-        skip_reason=None if runs else ("the source has not changed" if cursor == "{}" else "the listing continues on the next tick"),
+        skip_reason=None
+        if runs
+        else ("the source has not changed" if cursor == "{}" else "the listing continues on the next tick"),
     )

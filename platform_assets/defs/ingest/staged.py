@@ -1,6 +1,5 @@
 """``<product>/staged``: process a captured version into the product's Iceberg table."""
 
-
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pyiceberg.expressions import EqualTo
@@ -27,7 +26,9 @@ class ProcessConfig(dg.Config):
     reprocess: bool = True  # a PROCESSED version materialized again is replaced, never duplicated
 
 
-def build_staged_asset(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, engine_name: str, state_db_url: str) -> dg.AssetsDefinition:
+def build_staged_asset(
+    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, engine_name: str, state_db_url: str
+) -> dg.AssetsDefinition:
     key = asset_key(product, "staged")
 
     @dg.asset(
@@ -36,11 +37,21 @@ def build_staged_asset(product: ProductConfig, partitions: dg.DynamicPartitionsD
         partitions_def=partitions,
         group_name=product.name,
         kinds={"iceberg", "spark" if engine_name == "spark" else "pyarrow", db_kind(state_db_url)},
-        description=f"Rows of {product.name} parsed from each version's files ({engine_name} engine) into the Iceberg table, partitioned by _version.",
-        check_specs=[dg.AssetCheckSpec(CHECK_NAME, asset=key, blocking=True, description="No file of the version is FAILED.")],
+        description=(
+            f"Rows of {product.name} parsed from each version's files ({engine_name} engine) into the Iceberg table, "
+            "partitioned by _version."
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(CHECK_NAME, asset=key, blocking=True, description="No file of the version is FAILED.")
+        ],
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
-    def staged(context: dg.AssetExecutionContext, config: ProcessConfig, platform: PlatformResource, pyspark: LazyPySparkResource) -> dg.MaterializeResult:
+    def staged(
+        context: dg.AssetExecutionContext,
+        config: ProcessConfig,
+        platform: PlatformResource,
+        pyspark: LazyPySparkResource,
+    ) -> dg.MaterializeResult:
         service = platform.platform()
         versions = sorted(int(key) for key in context.partition_keys)  # a backfill runs once, oldest version first
         reports = []
@@ -60,7 +71,10 @@ def build_staged_asset(product: ProductConfig, partitions: dg.DynamicPartitionsD
         metadata = staged_metadata(service, product, versions[-1], reports[-1])
         if len(reports) > 1:
             metadata["versions"] = dg.MetadataValue.md(
-                markdown_table(["version", "status", "rows", "rejected", "failed files"], [(r.version, r.version_status, r.rows_written, r.rows_rejected, r.files_failed) for r in reports])
+                markdown_table(
+                    ["version", "status", "rows", "rejected", "failed files"],
+                    [(r.version, r.version_status, r.rows_written, r.rows_rejected, r.files_failed) for r in reports],
+                )
             )
         checks = [failed_files_check(service, product, versions)]
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
@@ -68,7 +82,9 @@ def build_staged_asset(product: ProductConfig, partitions: dg.DynamicPartitionsD
     return staged
 
 
-def staged_metadata(service: Platform, product: ProductConfig, version: int, report: ProcessReport) -> dict[str, object]:
+def staged_metadata(
+    service: Platform, product: ProductConfig, version: int, report: ProcessReport
+) -> dict[str, object]:
     """Numbers the UI plots across versions, the Iceberg snapshot, the schema and a preview."""
     table = service.iceberg_catalog.load_table(service.process_target(product.name).table)
     schema = table.schema().as_arrow()
@@ -76,10 +92,16 @@ def staged_metadata(service: Platform, product: ProductConfig, version: int, rep
     with transaction(service.state_engine) as session:
         product_id = get_product(session, product.name).id
         version_rows = session.scalar(
-            select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(RawFile.product_id == product_id, RawFile.version == version, RawFile.status == FileStatus.PROCESSED.value)
+            select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
+                RawFile.product_id == product_id,
+                RawFile.version == version,
+                RawFile.status == FileStatus.PROCESSED.value,
+            )
         )
         version_rejects = session.scalar(
-            select(func.coalesce(func.sum(RawFile.rows_rejected), 0)).where(RawFile.product_id == product_id, RawFile.version == version)
+            select(func.coalesce(func.sum(RawFile.rows_rejected), 0)).where(
+                RawFile.product_id == product_id, RawFile.version == version
+            )
         )
     snapshot = table.current_snapshot()
     counts = report.file_counts
@@ -98,9 +120,15 @@ def staged_metadata(service: Platform, product: ProductConfig, version: int, rep
         "iceberg_table": dg.MetadataValue.text(service.process_target(product.name).table),
         "iceberg_snapshot_id": dg.MetadataValue.text(str(snapshot.snapshot_id) if snapshot else ""),
         "dagster/row_count": dg.MetadataValue.int(int(version_rows or 0)),
-        "dagster/column_schema": dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type)) for field in schema]),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(field.name, str(field.type)) for field in schema]
+        ),
         "preview": dg.MetadataValue.md(
-            markdown_table(preview.column_names, [[row[name] for name in preview.column_names] for row in preview.to_pylist()]) if preview.num_rows else "no rows"
+            markdown_table(
+                preview.column_names, [[row[name] for name in preview.column_names] for row in preview.to_pylist()]
+            )
+            if preview.num_rows
+            else "no rows"
         ),
     }
 
@@ -111,17 +139,26 @@ def failed_files_check(service: Platform, product: ProductConfig, versions: list
         product_id = get_product(session, product.name).id
         failed = session.execute(
             select(RawFile.version, RawFile.key, RawFile.error_type, RawFile.error_message, RawFile.retry_count)
-            .where(RawFile.product_id == product_id, RawFile.version.in_(versions), RawFile.status == FileStatus.FAILED.value)
+            .where(
+                RawFile.product_id == product_id,
+                RawFile.version.in_(versions),
+                RawFile.status == FileStatus.FAILED.value,
+            )
             .order_by(RawFile.version, RawFile.key)
         ).all()
     max_retries = service.config.platform.processing.max_retries
-    rows = [(version, key, error_type, f"{retries}/{max_retries}", message) for version, key, error_type, message, retries in failed[:50]]
+    rows = [
+        (version, key, error_type, f"{retries}/{max_retries}", message)
+        for version, key, error_type, message, retries in failed[:50]
+    ]
     return dg.AssetCheckResult(
         check_name=CHECK_NAME,
         passed=not failed,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "failed_files": dg.MetadataValue.int(len(failed)),
-            "failures": dg.MetadataValue.md(markdown_table(["version", "key", "error", "attempts", "message"], rows) if rows else "none"),
+            "failures": dg.MetadataValue.md(
+                markdown_table(["version", "key", "error", "attempts", "message"], rows) if rows else "none"
+            ),
         },
     )

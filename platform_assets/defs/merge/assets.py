@@ -1,6 +1,5 @@
 """``<product>/merge``: merge each processed version as batch v into the milestoned merge table."""
 
-
 import dagster as dg
 from sqlalchemy import func, select, text
 
@@ -19,11 +18,19 @@ from platform_assets.versions.merging import merge_version
 CHECK_NAME = "live_rows_match_staged"
 
 
-def build_merge_asset(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, merge_store_url: str) -> dg.AssetsDefinition:
+def build_merge_asset(
+    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, merge_store_url: str
+) -> dg.AssetsDefinition:
     key = asset_key(product, "merge")
     checks = []
     if product.mode == "snapshot":
-        checks.append(dg.AssetCheckSpec(CHECK_NAME, asset=key, description="After merging a snapshot, the live rows equal the version's staged rows."))
+        checks.append(
+            dg.AssetCheckSpec(
+                CHECK_NAME,
+                asset=key,
+                description="After merging a snapshot, the live rows equal the version's staged rows.",
+            )
+        )
 
     @dg.asset(
         key=key,
@@ -31,7 +38,10 @@ def build_merge_asset(product: ProductConfig, partitions: dg.DynamicPartitionsDe
         partitions_def=partitions,
         group_name=product.name,
         kinds={db_kind(merge_store_url), "sql"},
-        description=f"{product.name}_merge: {product.milestone} milestoned merge table, one batch per version ({product.mode} mode).",
+        description=(
+            f"{product.name}_merge: {product.milestone} milestoned merge table, one batch per version "
+            f"({product.mode} mode)."
+        ),
         check_specs=checks,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
@@ -40,13 +50,19 @@ def build_merge_asset(product: ProductConfig, partitions: dg.DynamicPartitionsDe
         results = []
         for version in sorted(int(partition) for partition in context.partition_keys):  # batches merge in version order
             result = merge_version(service, service.merge_store, product.name, version)
-            context.log.info(f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} -{result.deleted}, {result.live_count} live")
+            context.log.info(
+                f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} "
+                f"-{result.deleted}, {result.live_count} live"
+            )
             results.append(result)
         last = results[-1]
         metadata = merge_metadata(service, product, last)
         if len(results) > 1:
             metadata["batches"] = dg.MetadataValue.md(
-                markdown_table(["batch", "status", "inserted", "updated", "deleted", "live"], [(r.batch, r.status, r.inserted, r.updated, r.deleted, r.live_count) for r in results])
+                markdown_table(
+                    ["batch", "status", "inserted", "updated", "deleted", "live"],
+                    [(r.batch, r.status, r.inserted, r.updated, r.deleted, r.live_count) for r in results],
+                )
             )
         check_results = [live_rows_check(service, product, last.batch)] if checks else []
         return dg.MaterializeResult(metadata=metadata, check_results=check_results)
@@ -71,7 +87,10 @@ def merge_metadata(service: Platform, product: ProductConfig, result: BatchResul
         "dagster/row_count": dg.MetadataValue.int(result.live_count),
         "merge_table": dg.MetadataValue.text(f"{product.name}_merge ({product.milestone})"),
         "batch_log": dg.MetadataValue.md(
-            markdown_table(["batch", "status", "inserted", "updated", "deleted", "live", "committed_at"], [(e.batch, e.status, e.inserted, e.updated, e.deleted, e.live_count, e.committed_at) for e in entries])
+            markdown_table(
+                ["batch", "status", "inserted", "updated", "deleted", "live", "committed_at"],
+                [(e.batch, e.status, e.inserted, e.updated, e.deleted, e.live_count, e.committed_at) for e in entries],
+            )
         ),
     }
 
@@ -84,7 +103,9 @@ def live_rows_check(service: Platform, product: ProductConfig, batch: int) -> dg
         staged = int(
             session.scalar(
                 select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
-                    RawFile.product_id == product_id, RawFile.version == batch, RawFile.status == FileStatus.PROCESSED.value
+                    RawFile.product_id == product_id,
+                    RawFile.version == batch,
+                    RawFile.status == FileStatus.PROCESSED.value,
                 )
             )
             or 0
@@ -92,8 +113,14 @@ def live_rows_check(service: Platform, product: ProductConfig, batch: int) -> dg
     return dg.AssetCheckResult(
         check_name=CHECK_NAME,
         passed=live == staged,
-        metadata={"live_rows": dg.MetadataValue.int(live), "staged_rows": dg.MetadataValue.int(staged), "batch": dg.MetadataValue.int(batch)},
-        description=None if live == staged else f"{live} live rows after batch {batch}, but the version staged {staged} rows",
+        metadata={
+            "live_rows": dg.MetadataValue.int(live),
+            "staged_rows": dg.MetadataValue.int(staged),
+            "batch": dg.MetadataValue.int(batch),
+        },
+        description=None
+        if live == staged
+        else f"{live} live rows after batch {batch}, but the version staged {staged} rows",
     )
 
 

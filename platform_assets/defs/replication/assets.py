@@ -44,7 +44,10 @@ def build_replica_asset(product: ProductConfig, merge_store_url: str) -> dg.Asse
         metadata={"primary_platforms": ", ".join(product.primary_platforms), "milestone": product.milestone},
     )
     def replica(
-        context: dg.AssetExecutionContext, config: ReplicaRunConfig, platform: PlatformResource, remote_platforms: RemotePlatformsResource
+        context: dg.AssetExecutionContext,
+        config: ReplicaRunConfig,
+        platform: PlatformResource,
+        remote_platforms: RemotePlatformsResource,
     ) -> dg.MaterializeResult:
         service = platform.platform()
         settings = remote_platforms.apply(service.config)
@@ -67,7 +70,9 @@ def replication_metadata(result: ReplicationResult) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "primary": dg.MetadataValue.text(result.primary or ""),
         "mode": dg.MetadataValue.text(result.mode),
-        "sync": dg.MetadataValue.text(f"{result.from_batch if result.from_batch is not None else '-'} -> {result.to_batch}"),
+        "sync": dg.MetadataValue.text(
+            f"{result.from_batch if result.from_batch is not None else '-'} -> {result.to_batch}"
+        ),
         "from_batch": dg.MetadataValue.int(result.from_batch if result.from_batch is not None else 0),
         "to_batch": dg.MetadataValue.int(result.to_batch or 0),
         "rows_inserted": dg.MetadataValue.int(result.inserted),
@@ -109,7 +114,10 @@ def build_replica_lag_check(product: ProductConfig) -> dg.AssetChecksDefinition:
 
 
 def lag_check_result(status: ReplicationStatus) -> dg.AssetCheckResult:
-    rows = [(primary.name, primary.latest if primary.latest is not None else "", primary.error or "") for primary in status.primaries]
+    rows = [
+        (primary.name, primary.latest if primary.latest is not None else "", primary.error or "")
+        for primary in status.primaries
+    ]
     metadata: dict[str, Any] = {
         "lag_batches": dg.MetadataValue.int(status.lag_batches if status.lag_batches is not None else -1),
         "max_lag_batches": dg.MetadataValue.int(status.max_lag_batches),

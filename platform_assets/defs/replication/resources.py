@@ -26,7 +26,9 @@ class RemotePlatformsResource(dg.ConfigurableResource):
         """The merge-store URL of platform ``name``; KeyError naming the known platforms otherwise."""
         platforms = self.platforms()
         if name not in platforms:
-            raise KeyError(f"platform {name!r} is not under platforms: in {self.config_path}; known: {sorted(platforms)}")
+            raise KeyError(
+                f"platform {name!r} is not under platforms: in {self.config_path}; known: {sorted(platforms)}"
+            )
         return platforms[name].merge_store
 
     def masked_urls(self) -> dict[str, str]:

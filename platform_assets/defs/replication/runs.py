@@ -16,7 +16,12 @@ def replication_definitions(config_path: str) -> dg.Definitions:
     """The replication part of the platform's Definitions (what builder.py adds), with its resources."""
     platform = platform_resource(config_path)
     assets, sensors, jobs = build_replication_defs(platform.platform().config)
-    return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, resources={"platform": platform, **replication_resources(config_path)})
+    return dg.Definitions(
+        assets=assets,
+        sensors=sensors,
+        jobs=jobs,
+        resources={"platform": platform, **replication_resources(config_path)},
+    )
 
 
 def replicate_product(config_path: str | None, product_name: str, to_batch: int | None = None) -> ReplicationResult:

@@ -30,18 +30,28 @@ def build_replication_sensor(product: ProductConfig, job: dg.UnresolvedAssetJobD
         name=replication_sensor_name(product.name),
         job=job,
         minimum_interval_seconds=60,
-        description=f"Syncs the replica of {product.name} when one of its primaries ({', '.join(product.primary_platforms)}) commits a new batch.",
+        description=(
+            f"Syncs the replica of {product.name} when one of its primaries ({', '.join(product.primary_platforms)}) "
+            "commits a new batch."
+        ),
     )
-    def replication(context: dg.SensorEvaluationContext, platform: PlatformResource, remote_platforms: RemotePlatformsResource) -> dg.SensorResult:
+    def replication(
+        context: dg.SensorEvaluationContext, platform: PlatformResource, remote_platforms: RemotePlatformsResource
+    ) -> dg.SensorResult:
         settings = remote_platforms.apply(platform.platform().config)
         status = replication_status(settings, settings.product(product.name))
         for primary in status.primaries:
             if primary.error:
                 context.log.warning(f"primary {primary.name} of {product.name}: {primary.error}")
-        cursor = json.dumps({"last_synced_batch": status.last_synced_batch, "primaries": {p.name: p.latest for p in status.primaries}})
+        cursor = json.dumps(
+            {"last_synced_batch": status.last_synced_batch, "primaries": {p.name: p.latest for p in status.primaries}}
+        )
         if not status.needs_sync:
             return dg.SensorResult(skip_reason=skip_reason(status), cursor=cursor)
-        request = dg.RunRequest(run_key=run_key(status), tags={"platform/command": "replicate", "platform/primary": status.serving_primary or ""})
+        request = dg.RunRequest(
+            run_key=run_key(status),
+            tags={"platform/command": "replicate", "platform/primary": status.serving_primary or ""},
+        )
         return dg.SensorResult(run_requests=[request], cursor=cursor)
 
     return replication

@@ -25,9 +25,10 @@ import json
 import mmap
 import os
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -186,7 +187,7 @@ class Dialect:
     escape: str | None
 
     @classmethod
-    def of(cls, source: SourceSettings) -> "Dialect":
+    def of(cls, source: SourceSettings) -> Dialect:
         escape = source.escape if source.escape and source.escape != source.quote else None
         return cls(source.delimiter, source.quote, escape)
 
@@ -244,7 +245,9 @@ def header_names(line: bytes, dialect: Dialect) -> list[str]:
     return [name.strip(TRIM_CHARACTERS) for name in _split_line(line, dialect)]
 
 
-def _parse_csv(key: str, data: bytes | mmap.mmap, source: SourceSettings, schema: dict[str, str], threads: bool = False) -> _FilePart:
+def _parse_csv(
+    key: str, data: bytes | mmap.mmap, source: SourceSettings, schema: dict[str, str], threads: bool = False
+) -> _FilePart:
     declared = list(schema)
     dialect = Dialect.of(source)
     if source.header:
@@ -267,9 +270,12 @@ def _parse_csv(key: str, data: bytes | mmap.mmap, source: SourceSettings, schema
         return _FilePart()
     width = len(declared)
     names = [f"c{index}" for index in range(width)]
-    multiline = any(data.find(char.encode(), body_start) != -1 for char in (dialect.quote, dialect.escape) if char is not None)
+    multiline = any(
+        data.find(char.encode(), body_start) != -1 for char in (dialect.quote, dialect.escape) if char is not None
+    )
     body = pa.py_buffer(data).slice(body_start)  # the body without copying the file
-    # Threads only help one large file; they lose the line numbers of invalid rows, so such a file is read again without.
+    # Threads only help one large file; they lose the line numbers of invalid rows,
+    # so such a file is read again without.
     table, invalid = _read_text_columns(body, names, dialect, multiline, threads and not multiline)
     if invalid and invalid[0][0] is None:
         table, invalid = _read_text_columns(body, names, dialect, multiline, False)
@@ -281,7 +287,9 @@ def _parse_csv(key: str, data: bytes | mmap.mmap, source: SourceSettings, schema
     return _FilePart(rows=rows, rejects=rejects)
 
 
-def _read_text_columns(body: pa.Buffer, names: list[str], dialect: "Dialect", multiline: bool, threads: bool) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
+def _read_text_columns(
+    body: pa.Buffer, names: list[str], dialect: Dialect, multiline: bool, threads: bool
+) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
     """Every field as text, and the rows with a wrong column count as (line number, columns, text)."""
     invalid: list[tuple[Any, int, str]] = []
 
@@ -291,14 +299,18 @@ def _read_text_columns(body: pa.Buffer, names: list[str], dialect: "Dialect", mu
 
     table = pacsv.read_csv(
         pa.BufferReader(body),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=threads, block_size=1 << 22 if threads else 1 << 24),
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=threads, block_size=1 << 22 if threads else 1 << 24
+        ),
         parse_options=dialect.parse_options(on_invalid, multiline),
         convert_options=_string_options(names),
     )
     return table, invalid
 
 
-def _cast_blocks(schema: dict[str, str], table: pa.Table, threads: bool) -> tuple[list[pa.Array] | list[pa.ChunkedArray], pa.Array | pa.ChunkedArray | None]:
+def _cast_blocks(
+    schema: dict[str, str], table: pa.Table, threads: bool
+) -> tuple[list[pa.Array] | list[pa.ChunkedArray], pa.Array | pa.ChunkedArray | None]:
     """:func:`cast_columns` of ``table`` (text columns in declared order), block by block.
 
     With ``threads`` the blocks the reader produced are cast on parallel
@@ -312,7 +324,10 @@ def _cast_blocks(schema: dict[str, str], table: pa.Table, threads: bool) -> tupl
     typed = [pa.chunked_array([result[0][index] for result in results]) for index in range(len(schema))]
     if all(result[1] is None for result in results):
         return typed, None
-    reasons = [result[1] if result[1] is not None else pa.nulls(len(block), pa.string()) for result, block in zip(results, blocks)]
+    reasons = [
+        result[1] if result[1] is not None else pa.nulls(len(block), pa.string())
+        for result, block in zip(results, blocks)
+    ]
     return typed, pa.chunked_array(reasons, pa.string())
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -157,7 +158,7 @@ def drift_error(key: str, differences: list[str]) -> FileError:
     )
 
 
-def encoding_error(key: str, encoding: str, detail: "DecodeFailure") -> FileError:
+def encoding_error(key: str, encoding: str, detail: DecodeFailure) -> FileError:
     return FileError(
         ENCODING_ERROR,
         f"{key}: cannot decode the file as {encoding}: byte 0x{detail.byte:02X} at line {detail.line} "

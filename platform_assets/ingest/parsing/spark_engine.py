@@ -109,7 +109,10 @@ _ENGINE_SETTINGS = {
     "spark.sql.sources.parallelPartitionDiscovery.threshold": str(1 << 20),
     "spark.sql.codegen.hugeMethodLimit": "8000",
 }
-_WHOLE_FILES = {"spark.sql.files.maxPartitionBytes": _WHOLE_FILE_BYTES, "spark.sql.files.openCostInBytes": _WHOLE_FILE_BYTES}
+_WHOLE_FILES = {
+    "spark.sql.files.maxPartitionBytes": _WHOLE_FILE_BYTES,
+    "spark.sql.files.openCostInBytes": _WHOLE_FILE_BYTES,
+}
 _UNSET = ("spark.sql.files.maxPartitionNum",)
 # the main pass: blocks of about a quarter of a core's share, so results stream while tasks run
 _BLOCKS_PER_CORE = 4
@@ -200,7 +203,7 @@ class SparkEngine:
                     child.conf.unset(key)
                 for key, value in _ENGINE_SETTINGS.items():
                     child.conf.set(key, value)
-            except Exception:  # noqa: BLE001 - Spark Connect has no newSession
+            except Exception:
                 child = None
             self._children[kind] = child
             self._child_settings[kind] = dict(_ENGINE_SETTINGS)
@@ -220,7 +223,7 @@ class SparkEngine:
         """Block sizes for a main pass over ``total_bytes``: a few blocks per core, small files packed."""
         try:
             cores = max(1, int(self._spark.sparkContext.defaultParallelism))
-        except Exception:  # noqa: BLE001 - Spark Connect has no SparkContext
+        except Exception:
             return {}
         block = min(_MAX_BLOCK_BYTES, max(_MIN_BLOCK_BYTES, total_bytes // (cores * _BLOCKS_PER_CORE) + 1))
         return {
@@ -321,7 +324,12 @@ class _TextParse:
     """One call's CSV or JSON files through the main pass and, for files with rejects, the line pass."""
 
     def __init__(
-        self, engine: SparkEngine, source: SourceSettings, schema: dict[str, str], texts: list[_Text], errors: dict[str, FileError]
+        self,
+        engine: SparkEngine,
+        source: SourceSettings,
+        schema: dict[str, str],
+        texts: list[_Text],
+        errors: dict[str, FileError],
     ) -> None:
         self.engine, self.source, self.schema = engine, source, schema
         self.texts, self.errors = texts, errors
@@ -368,7 +376,11 @@ class _TextParse:
         parsed = [text for text in self.texts if not text.check_only]
         for (positions, latin1), members in _groups(parsed, lambda text: (_positions(text), text.latin1)):
             headers = [text.header for text in members if text.header is not None]
-            first = (tuple(sorted({header.text for header in headers})), max(header.offset for header in headers)) if headers else None
+            first = (
+                (tuple(sorted({header.text for header in headers})), max(header.offset for header in headers))
+                if headers
+                else None
+            )
             plan = self.rules.plan(positions, with_reason=True)
             main = self.rules.main_columns(positions, latin1, first)
             frame = self._lines(session, members, line_numbers=False).where(~self.rules.blank)
@@ -413,7 +425,9 @@ class _TextParse:
         dropped = np.flatnonzero(~good)
         if len(dropped) <= max(256, len(good) // 1000):
             starts, ends = np.concatenate(([0], dropped + 1)), np.concatenate((dropped, [len(good)]))
-            pieces = [table.slice(start, end - start) for start, end in zip(starts.tolist(), ends.tolist()) if end > start]
+            pieces = [
+                table.slice(start, end - start) for start, end in zip(starts.tolist(), ends.tolist()) if end > start
+            ]
             table = pa.concat_tables(pieces) if pieces else table.slice(0, 0)
         else:
             table = table.filter(pa.array(good))
@@ -455,8 +469,12 @@ class _TextParse:
         frames = []
         with self.engine.session("whole_files", _WHOLE_FILES) as session:
             for latin1, members in _groups(texts, lambda text: text.latin1):
-                frame = project(self._lines(session, members, line_numbers=True), self.rules.decoding[latin1], self.rules.jvm)
-                frames.append(frame.where(F.col("_text").isin(*wanted)).select("_fh", "_ln", F.col("_text").alias("_raw")))
+                frame = project(
+                    self._lines(session, members, line_numbers=True), self.rules.decoding[latin1], self.rules.jvm
+                )
+                frames.append(
+                    frame.where(F.col("_text").isin(*wanted)).select("_fh", "_ln", F.col("_text").alias("_raw"))
+                )
             found = _union(frames).toArrow()
         found_files = _file_indexes(found, self.file_of)
         lines = found.column("_ln").to_numpy(zero_copy_only=False)
@@ -476,7 +494,9 @@ class _TextParse:
                 if lines[index] != header and found_raws[index] in own
             ]
             if len(picked) != count or [found_raws[index] for index in picked] != expected[start : start + count]:
-                raise RuntimeError(f"{text.item.key}: the line pass found {len(picked)} rejected lines, the main pass {count}")
+                raise RuntimeError(
+                    f"{text.item.key}: the line pass found {len(picked)} rejected lines, the main pass {count}"
+                )
             result[start : start + count] = lines[picked]
             start += count
         return pa.array(result, pa.int64())
@@ -485,7 +505,10 @@ class _TextParse:
         """``_ln``, ``_raw``, ``_reason`` of every rejected line of ``texts``, each line judged again, in order."""
         frames = []
         with self.engine.session("whole_files", _WHOLE_FILES) as session:
-            key = lambda text: (_positions(text), text.latin1, text.header.line if text.header else 0)
+
+            def key(text):  # type: ignore[no-untyped-def]
+                return (_positions(text), text.latin1, text.header.line if text.header else 0)
+
             for (positions, latin1, header_line), members in _groups(texts, key):
                 plan = self.rules.plan(positions, with_reason=True)
                 keep = ~self.rules.blank
@@ -493,7 +516,11 @@ class _TextParse:
                     keep = keep & (F.col("_ln") != header_line)
                 frame = self._lines(session, members, line_numbers=True).where(keep)
                 frame = plan.apply(frame, self.rules.decoding[latin1], self.rules.jvm)
-                frames.append(project(frame, self.rules.reject_columns(positions), self.rules.jvm).where(F.col("_reason").isNotNull()))
+                frames.append(
+                    project(frame, self.rules.reject_columns(positions), self.rules.jvm).where(
+                        F.col("_reason").isNotNull()
+                    )
+                )
             collected = _union(frames).toArrow()
         file_index = _file_indexes(collected, self.file_of)
         order = pa.array(np.lexsort((collected.column("_ln").to_numpy(zero_copy_only=False), file_index)))
@@ -509,13 +536,18 @@ class _Rules(LineRules):
     def __init__(self, source: SourceSettings, schema: dict[str, str]) -> None:
         super().__init__(source, schema)
         self._columns: dict[tuple[object, ...], list[Column]] = {}
-        self.nulls = [F.lit(None).cast(column_type).alias(f"_c{index}") for index, column_type in enumerate(schema.values())]
+        self.nulls = [
+            F.lit(None).cast(column_type).alias(f"_c{index}") for index, column_type in enumerate(schema.values())
+        ]
         self.file_hash = F.xxhash64(F.input_file_name()).alias("_fh")
         self.block_start = F.input_file_block_start().alias("_bs")
         self.line_number = (F.monotonically_increasing_id().bitwiseAND(_LINE_MASK) + 1).alias("_ln")
         self.line = F.col("value").alias("_line")
         # the columns of ``_lines``, by line_numbers; ``jvm``: the ``spark_rules.project`` cache of this object's lists
-        self.line_columns = {False: [self.file_hash, self.block_start, self.line], True: [self.file_hash, self.line_number, self.line]}
+        self.line_columns = {
+            False: [self.file_hash, self.block_start, self.line],
+            True: [self.file_hash, self.line_number, self.line],
+        }
         self.jvm: dict[int, Any] = {}
         valid = F.is_valid_utf8(F.col("_line"))
         self.undecodable = ~valid
@@ -525,7 +557,9 @@ class _Rules(LineRules):
             False: {"_valid": valid, "_text": F.when(valid, F.col("_line"))},
         }
 
-    def main_columns(self, positions: tuple[int, ...] | None, latin1: bool, first: tuple[tuple[str, ...], int] | None) -> list[Column]:
+    def main_columns(
+        self, positions: tuple[int, ...] | None, latin1: bool, first: tuple[tuple[str, ...], int] | None
+    ) -> list[Column]:
         """``_fh``, ``_bs``, ``_k`` (kind), the typed values ``_c0``..., and for rejected lines
         ``_raw`` and ``_reason`` (NULL elsewhere: they cost nothing for good lines).
 
@@ -542,8 +576,14 @@ class _Rules(LineRules):
                 header = (F.col("_bs") <= offset) & F.col("_text").isin(*names)
                 kind = kind + F.when(header, F.lit(_HEADER)).otherwise(F.lit(0))
             kind = F.when(~F.col("_valid"), F.lit(_UNDECODABLE)).otherwise(kind)
-            typed = [value.cast(column_type).alias(f"_c{i}") for i, (value, column_type) in enumerate(zip(plan.typed, self.schema.values()))]
-            rejected = [F.when(plan.reject, F.col("_text")).alias("_raw"), F.when(plan.reject, plan.reason).alias("_reason")]
+            typed = [
+                value.cast(column_type).alias(f"_c{i}")
+                for i, (value, column_type) in enumerate(zip(plan.typed, self.schema.values()))
+            ]
+            rejected = [
+                F.when(plan.reject, F.col("_text")).alias("_raw"),
+                F.when(plan.reject, plan.reason).alias("_reason"),
+            ]
             self._columns[key] = [F.col("_fh"), F.col("_bs"), kind.cast("byte").alias("_k"), *typed, *rejected]
         return self._columns[key]
 
@@ -553,7 +593,14 @@ class _Rules(LineRules):
         if key not in self._columns:
             kind = F.lit(_UNDECODABLE).cast("byte").alias("_k")
             none = F.lit(None).cast("string")
-            self._columns[key] = [F.col("_fh"), F.col("_bs"), kind, *self.nulls, none.alias("_raw"), none.alias("_reason")]
+            self._columns[key] = [
+                F.col("_fh"),
+                F.col("_bs"),
+                kind,
+                *self.nulls,
+                none.alias("_raw"),
+                none.alias("_reason"),
+            ]
         return self._columns[key]
 
     def reject_columns(self, positions: tuple[int, ...] | None) -> list[Column]:
@@ -562,7 +609,12 @@ class _Rules(LineRules):
         if key not in self._columns:
             plan = self.plan(positions, with_reason=True)
             assert plan.reason is not None
-            self._columns[key] = [F.col("_fh"), F.col("_ln"), F.col("_text").alias("_raw"), plan.reason.alias("_reason")]
+            self._columns[key] = [
+                F.col("_fh"),
+                F.col("_ln"),
+                F.col("_text").alias("_raw"),
+                plan.reason.alias("_reason"),
+            ]
         return self._columns[key]
 
 
@@ -698,4 +750,3 @@ def _input_files(frame: DataFrame) -> list[str]:
 def _glob_escape(path: str) -> str:
     """``path`` with Hadoop glob characters escaped, so it names exactly one file."""
     return re.sub(r"([\\*?\[\]{}])", r"\\\1", path)
-

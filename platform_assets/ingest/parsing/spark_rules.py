@@ -129,7 +129,9 @@ class LineRules:
                 reject, reason, typed = _json_stage(self.schema, stages, with_reason)
             else:
                 width = len(self.schema)
-                reject, reason, typed = self.csv.stage(stages, self.schema, positions or tuple(range(width)), with_reason)
+                reject, reason, typed = self.csv.stage(
+                    stages, self.schema, positions or tuple(range(width)), with_reason
+                )
             self._plans[key] = Plan(tuple(stages.stages), reject, reason, tuple(typed))
         return self._plans[key]
 
@@ -325,7 +327,9 @@ def convert_text(text: Column, column_type: str) -> Column:
 # -------------------------------------------------------------------- JSON
 
 
-def _json_stage(schema: dict[str, str], frame: _Stages, with_reason: bool) -> tuple[Column, Column | None, list[Column]]:
+def _json_stage(
+    schema: dict[str, str], frame: _Stages, with_reason: bool
+) -> tuple[Column, Column | None, list[Column]]:
     """Reject flag, reason and typed values of one JSON object per line (``arrow_engine._parse_json``)."""
     declared = F.array(*[F.lit(name) for name in schema])
     frame.add({"_v": F.try_parse_json("_text"), "_keys": F.json_object_keys("_text")})
@@ -357,9 +361,7 @@ def _json_stage(schema: dict[str, str], frame: _Stages, with_reason: bool) -> tu
     )
     specs = [(f"_s{i}", name, column_type) for i, (name, column_type) in enumerate(schema.items())]
     text_typed, _, text_reasons = cast_stage(frame, specs, True)
-    frame.add(
-        {f"_n{i}": _json_number(i, column_type, text_typed[i]) for i, column_type in enumerate(schema.values())}
-    )
+    frame.add({f"_n{i}": _json_number(i, column_type, text_typed[i]) for i, column_type in enumerate(schema.values())})
     frame.add({f"_sr{i}": reason for i, reason in enumerate(_per_spec(specs, text_reasons))})
     values = {}
     for i, (name, column_type) in enumerate(schema.items()):

@@ -79,7 +79,13 @@ class DeltaOutcome:
 
 
 def apply_delta(
-    store: MergeStore, primary: Primary, spec: MergeSpec, from_batch: int, to_batch: int, fingerprint: Fingerprint, layout: str
+    store: MergeStore,
+    primary: Primary,
+    spec: MergeSpec,
+    from_batch: int,
+    to_batch: int,
+    fingerprint: Fingerprint,
+    layout: str,
 ) -> DeltaOutcome:
     """Apply (X, Y] = (``from_batch``, ``to_batch``] to the replica (see the module contract)."""
     postgres = store.postgres
@@ -90,7 +96,9 @@ def apply_delta(
             lock_product(connection, spec.product, postgres)
             _check_last_batch(connection, spec, from_batch)
             delta = create_work_table(connection, spec, DELTA_TABLE, postgres, extra=DELTA_BATCH_COLUMNS, reuse=True)
-            copied = copy_select(primary, delta_select(spec, from_batch, to_batch), connection, delta, postgres, column_types(spec)).rows
+            copied = copy_select(
+                primary, delta_select(spec, from_batch, to_batch), connection, delta, postgres, column_types(spec)
+            ).rows
             copied_at = time.monotonic()
             _plan_joins(connection, spec, delta, copied, postgres)
             if spec.forensic:
@@ -142,7 +150,9 @@ def _plan_joins(connection: Connection, spec: MergeSpec, delta: str, delta_rows:
     """
     if not postgres:
         index = f"temp.{quote_ident(DELTA_TABLE + '$key')}"
-        connection.exec_driver_sql(f'CREATE INDEX {index} ON {quote_ident(DELTA_TABLE)} ({quote_list(spec.key)}, "_batch_in")')
+        connection.exec_driver_sql(
+            f'CREATE INDEX {index} ON {quote_ident(DELTA_TABLE)} ({quote_list(spec.key)}, "_batch_in")'
+        )
         return
     settings = ", ".join(
         f"set_config('{name}', CASE WHEN small = {small} THEN 'off' ELSE current_setting('{name}') END, true)"
@@ -160,7 +170,9 @@ def _key_match(left: str, right: str, spec: MergeSpec) -> str:
     return " AND ".join(f"{left}.{quote_ident(name)} = {right}.{quote_ident(name)}" for name in spec.key)
 
 
-def count_changes(connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int) -> tuple[int, int, int]:
+def count_changes(
+    connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int
+) -> tuple[int, int, int]:
     """(inserted, updated, deleted) keys between the live states at X and at Y, from the delta."""
     keys = quote_list(spec.key)
     row = connection.execute(
@@ -186,12 +198,15 @@ def apply_live_only(connection: Connection, spec: MergeSpec, delta: str, from_ba
     connection.execute(
         text(
             f"DELETE FROM {table} WHERE ({keys}) IN (SELECT {keys} FROM {delta} GROUP BY {keys} "
-            'HAVING MAX(CASE WHEN "_batch_out" >= :y THEN 1 ELSE 0 END) = 0 AND MAX(CASE WHEN "_batch_in" <= :x THEN 1 ELSE 0 END) = 1)'
+            'HAVING MAX(CASE WHEN "_batch_out" >= :y THEN 1 ELSE 0 END) = 0 '
+            'AND MAX(CASE WHEN "_batch_in" <= :x THEN 1 ELSE 0 END) = 1)'
         ),
         {"x": from_batch, "y": to_batch},
     )
     columns = quote_list(spec.names)
-    assignments = [f"{quote_ident(name)} = excluded.{quote_ident(name)}" for name in spec.non_key] + ['"_batch_id" = excluded."_batch_id"']
+    assignments = [f"{quote_ident(name)} = excluded.{quote_ident(name)}" for name in spec.non_key] + [
+        '"_batch_id" = excluded."_batch_id"'
+    ]
     connection.execute(
         text(
             f'INSERT INTO {table} ({columns}, "_batch_id") SELECT {columns}, "_batch_in" FROM {delta} '
@@ -201,7 +216,9 @@ def apply_live_only(connection: Connection, spec: MergeSpec, delta: str, from_ba
     )
 
 
-def apply_live_only_postgres(connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int) -> tuple[int, int, int]:
+def apply_live_only_postgres(
+    connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int
+) -> tuple[int, int, int]:
     """PostgreSQL: the live-only apply in one statement; (inserted, updated, deleted) keys.
 
     ``per_key`` groups the delta by key (one aggregate, no join of the delta
@@ -218,7 +235,8 @@ def apply_live_only_postgres(connection: Connection, spec: MergeSpec, delta: str
     live = '"_batch_out" >= :y'
     types = dict(spec.columns)
     values = [
-        f"{'bool_or' if types[name] == 'boolean' else 'max'}({quote_ident(name)}) FILTER (WHERE {live}) AS {quote_ident(name)}"
+        f"{'bool_or' if types[name] == 'boolean' else 'max'}({quote_ident(name)}) FILTER (WHERE {live}) AS "
+        f"{quote_ident(name)}"
         for name in spec.non_key
     ]
     values.append(f'max("_batch_in") FILTER (WHERE {live}) AS "_batch_in"')

@@ -15,9 +15,9 @@ transaction) rather than check out another session. On SQLite it yields None.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
@@ -25,7 +25,9 @@ from sqlalchemy.engine import make_url
 from platform_assets.merge.replication.errors import ReplicationBusy
 from platform_assets.merge.store import MergeStore
 
-REPLICA_LOCK_CLASS = 7_341_926_003 % 2**31  # PostgreSQL advisory lock class (pg_locks.classid): one replication sync per product
+REPLICA_LOCK_CLASS = (
+    7_341_926_003 % 2**31
+)  # PostgreSQL advisory lock class (pg_locks.classid): one replication sync per product
 
 
 def _busy(product: str) -> ReplicationBusy:
@@ -54,7 +56,9 @@ def _postgres_lock(store: MergeStore, product: str) -> Iterator[Connection]:
     params = {"lock_class": REPLICA_LOCK_CLASS, "product": product}
     with store.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(:lock_class, hashtext(:product))"), params).scalar_one()
+        taken = connection.execute(
+            text("SELECT pg_try_advisory_lock(:lock_class, hashtext(:product))"), params
+        ).scalar_one()
         if not taken:
             raise _busy(product)
         try:

@@ -21,8 +21,9 @@ Contracts:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Literal, Sequence
+from typing import Literal
 
 from platform_assets.merge.replication.errors import BatchOutOfRange
 from platform_assets.merge.replication.state import Fingerprint, ReplicaState, SeedProgress
@@ -72,7 +73,13 @@ def seed_point(product: str, primary: str, latest: int, committed: Sequence[int]
 
 
 def sync_point(
-    product: str, primary: str, last: int, latest: int, committed: Sequence[int], requested: int | None, max_batches: int
+    product: str,
+    primary: str,
+    last: int,
+    latest: int,
+    committed: Sequence[int],
+    requested: int | None,
+    max_batches: int,
 ) -> int:
     """Y of an incremental sync from X = ``last`` (see the module contract)."""
     if requested is not None:
@@ -99,7 +106,10 @@ def reset_reason(
     if state.layout != layout:
         return "the replica's declared columns, key or milestone changed since it was built"
     if state.primary != primary:
-        return f"the replica followed primary {state.primary!r}, now {primary!r} serves it: batch numbers differ between platforms"
+        return (
+            f"the replica followed primary {state.primary!r}, now {primary!r} serves it: batch numbers differ "
+            "between platforms"
+        )
     if latest < last:
         return (
             f"primary {primary!r}'s latest committed batch is {latest}, below the last synced batch {last}: "
@@ -108,20 +118,28 @@ def reset_reason(
     current = fingerprint_of(last)
     if current != state.fingerprint:
         was = state.fingerprint
-        now = "not committed any more" if current is None else f"committed at {current.committed_at}, epoch {current.epoch}"
+        now = (
+            "not committed any more"
+            if current is None
+            else f"committed at {current.committed_at}, epoch {current.epoch}"
+        )
         synced = f"committed at {was.committed_at}, epoch {was.epoch}" if was else "unknown"
         return f"batch {last} on primary {primary!r} is {now}, but the synced one was {synced}: the primary was rebuilt"
     return None
 
 
-def seed_still_valid(seed: SeedProgress, primary: str, layout: str, fingerprint_of: Callable[[int], Fingerprint | None]) -> str | None:
+def seed_still_valid(
+    seed: SeedProgress, primary: str, layout: str, fingerprint_of: Callable[[int], Fingerprint | None]
+) -> str | None:
     """Why the unfinished ``seed`` cannot go on (None: resume it)."""
     if seed.layout != layout:
         return "the replica's declared columns, key or milestone changed"
     if seed.primary != primary:
         return f"it was copying from primary {seed.primary!r}, now {primary!r} serves the replica"
     if fingerprint_of(seed.batch) != seed.fingerprint:
-        return f"batch {seed.batch} on primary {primary!r} is not the one the seed started from (the primary was rebuilt)"
+        return (
+            f"batch {seed.batch} on primary {primary!r} is not the one the seed started from (the primary was rebuilt)"
+        )
     return None
 
 
@@ -146,7 +164,9 @@ def plan_sync(
         discarded = f"the unfinished seed as of batch {state.seed.batch} was dropped: {why}"
     dropping = discarded is not None
     if state.last_batch is None:
-        return Plan("seed", None, seed_point(product, primary, latest, committed, requested), discarded, discard_seed=dropping)
+        return Plan(
+            "seed", None, seed_point(product, primary, latest, committed, requested), discarded, discard_seed=dropping
+        )
     reason = reset_reason(state, primary, latest, layout, fingerprint_of)
     if reason is not None:
         y = seed_point(product, primary, latest, committed, requested)

@@ -47,7 +47,12 @@ from platform_assets.merge.tables import existing_columns, missing_tables, read_
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
-SESSION_SETTINGS = ("default_transaction_read_only=on", "client_encoding=UTF8", "DateStyle=ISO,YMD", "extra_float_digits=3")
+SESSION_SETTINGS = (
+    "default_transaction_read_only=on",
+    "client_encoding=UTF8",
+    "DateStyle=ISO,YMD",
+    "extra_float_digits=3",
+)
 """Every session on a PostgreSQL primary: read-only, and text output (COPY text format, keys) that reads back
 exactly on the replica whatever the servers' defaults: UTF-8, ISO dates, exact floats. Set at connect, so no
 statement per copy."""
@@ -125,7 +130,11 @@ def _create_read_only_engine(url: str) -> Engine:
             pool_pre_ping=True,
             pool_size=2,
             max_overflow=2,
-            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": options, "application_name": APPLICATION_NAME},
+            connect_args={
+                "connect_timeout": CONNECT_TIMEOUT_S,
+                "options": options,
+                "application_name": APPLICATION_NAME,
+            },
         )
     path = make_url(url).database
     if not path or path == ":memory:":
@@ -152,7 +161,9 @@ def probe_primary(name: str, url: str, product_name: str) -> Primary:
     with engine.connect() as connection:
         missing = missing_tables(connection, (BATCH_LOG_TABLE, META_TABLE), postgres)
         if missing:
-            raise PrimaryUnusable(f"its merge store has no {' or '.join(missing)} table (nothing was ever merged there)")
+            raise PrimaryUnusable(
+                f"its merge store has no {' or '.join(missing)} table (nothing was ever merged there)"
+            )
         times = committed_times(connection, product_name)
         if not times:
             raise PrimaryUnusable(f"no committed batch of {product_name!r} in its batch log yet")
@@ -175,7 +186,12 @@ def read_latest(primary: Primary, product_name: str) -> int:
         with primary.engine.connect() as connection:
             value = latest_committed(connection, product_name)
     except (SQLAlchemyError, OSError) as error:
-        log.warning("replica %s: could not read primary %s's latest batch after the sync (%s)", product_name, primary.name, describe_error(error))
+        log.warning(
+            "replica %s: could not read primary %s's latest batch after the sync (%s)",
+            product_name,
+            primary.name,
+            describe_error(error),
+        )
         return primary.latest
     return primary.latest if value is None else value
 
@@ -225,7 +241,7 @@ def choose_primary(config: PlatformConfig, product: ProductConfig) -> tuple[Prim
 
 
 def batch_fingerprint(primary: Primary, product_name: str, batch: int) -> Fingerprint | None:
-    """Batch ``batch``'s fingerprint on ``primary`` read now (commit time + store epoch); None unless it is committed."""
+    """Batch ``batch``'s fingerprint on ``primary`` read now (commit time + store epoch); None unless committed."""
     with primary.engine.connect() as connection:
         entry = batch_entry(connection, product_name, batch)
     if entry is None or entry.status != COMMITTED or entry.committed_at is None:

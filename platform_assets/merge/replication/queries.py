@@ -30,8 +30,9 @@ live-only replica the rows live at Y, a mirror every row with ``_batch_in <= Y``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from platform_assets.merge.names import quote_ident
 from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec, sql_type

@@ -31,8 +31,14 @@ def column_differences(primary: list[tuple[str, str]], expected: list[tuple[str,
     """Human-readable differences between the primary's product columns and the expected ones."""
     theirs = {name: column_type for name, column_type in primary}
     ours = {name: column_type for name, column_type in expected}
-    differences = [f"column {name!r} ({theirs[name]}) is on the primary but not declared here" for name in theirs if name not in ours]
-    differences += [f"column {name!r} ({ours[name]}) is declared here but not on the primary" for name in ours if name not in theirs]
+    differences = [
+        f"column {name!r} ({theirs[name]}) is on the primary but not declared here"
+        for name in theirs
+        if name not in ours
+    ]
+    differences += [
+        f"column {name!r} ({ours[name]}) is declared here but not on the primary" for name in ours if name not in theirs
+    ]
     differences += [
         f"column {name!r} is {theirs[name]} on the primary but {ours[name]} here"
         for name in ours
@@ -58,7 +64,11 @@ def check_primary_table(primary: Primary, spec: MergeSpec) -> None:
             f"milestone for {spec.product!r} is forensic (reorder primary_platforms, or make the primary forensic)."
         )
     forensic = MergeSpec(spec.product, spec.columns, spec.key, FORENSIC, spec.mode)
-    expected = [(name, column_type) for name, column_type in expected_columns(forensic, primary.postgres) if name not in BATCH_COLUMNS]
+    expected = [
+        (name, column_type)
+        for name, column_type in expected_columns(forensic, primary.postgres)
+        if name not in BATCH_COLUMNS
+    ]
     theirs = [(name, column_type) for name, column_type in columns if name not in BATCH_COLUMNS]
     differences = column_differences(theirs, expected)
     if differences:

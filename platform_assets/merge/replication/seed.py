@@ -93,7 +93,7 @@ def column_types(spec: MergeSpec) -> dict[str, str]:
 
 
 def begin_seed(store: MergeStore, spec: MergeSpec, seed: SeedProgress) -> None:
-    """Record a new seed (``seed``, already reset to its start by :func:`run_seed`) and create its empty shadow, in one transaction."""
+    """Record a new seed (``seed``, reset to its start by :func:`run_seed`) and create its empty shadow, atomically."""
     with store.engine.begin() as connection:
         lock_product(connection, spec.product, store.postgres)
         start_seed(connection, spec.product, seed)
@@ -106,7 +106,10 @@ def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedPro
     if progress.chunks > 0 and not _has_shadow(store, spec):
         log.warning(
             "replica %s: the seed as of batch %d had %d chunk(s) but its shadow table %s is gone; starting it over",
-            spec.product, seed.batch, seed.chunks, shadow_spec(spec).table,
+            spec.product,
+            seed.batch,
+            seed.chunks,
+            shadow_spec(spec).table,
         )
         progress = replace(progress, chunks=0)
     begin = progress.chunks == 0
@@ -147,11 +150,18 @@ def _after(seed: SeedProgress, rows: int, last_key: list | None, chunk_size: int
 def _log_chunk(spec: MergeSpec, seed: SeedProgress, part: SeedPart, rows: int, following: SeedProgress) -> None:
     log.info(
         "replica %s: seed as of batch %d, part %s: %d rows (chunk %d, %d rows so far)",
-        spec.product, seed.batch, part.name, rows, following.chunks, following.rows,
+        spec.product,
+        seed.batch,
+        part.name,
+        rows,
+        following.chunks,
+        following.rows,
     )
 
 
-def copy_chunk(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int) -> SeedProgress:
+def copy_chunk(
+    store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int
+) -> SeedProgress:
     """Copy the next chunk of ``seed`` into the shadow and save the progress, in one transaction."""
     part = seed_parts(spec)[seed.part]
     select = part.chunk(spec.table, seed.batch, seed.last_key, chunk_size, cast_keys=primary.postgres)
@@ -181,7 +191,9 @@ def _binary_ok(source_cursor: object, store: MergeStore, parts: list[SeedPart]) 
         return binary_compatible(source_cursor, connection)
 
 
-def _read_chunks(primary: Primary, spec: MergeSpec, store: MergeStore, seed: SeedProgress, chunk_size: int) -> Iterator[_Chunk]:
+def _read_chunks(
+    primary: Primary, spec: MergeSpec, store: MergeStore, seed: SeedProgress, chunk_size: int
+) -> Iterator[_Chunk]:
     """The remaining chunks of ``seed``, read from the primary one after the other on one connection."""
     parts = seed_parts(spec)
     with primary_session(primary) as source:
@@ -189,7 +201,9 @@ def _read_chunks(primary: Primary, spec: MergeSpec, store: MergeStore, seed: See
         binary = _binary_ok(cursor, store, parts)
         progress = seed
         while progress.part < len(parts):
-            select = parts[progress.part].chunk(spec.table, progress.batch, progress.last_key, chunk_size, cast_keys=True)
+            select = parts[progress.part].chunk(
+                spec.table, progress.batch, progress.last_key, chunk_size, cast_keys=True
+            )
             buffered = buffer_select(primary, cursor, select, binary)
             source.commit()  # end the read-only transaction: nothing is held on the primary between chunks
             yield _Chunk(progress, buffered)
@@ -223,7 +237,9 @@ def copy_chunks_read_ahead(
             begin_seed(store, spec, seed)
         for chunk in reader:
             if chunk.start != progress:
-                raise ReplicationError(f"replica {spec.product!r}: the seed's reader and writer disagree on its progress (a bug)")
+                raise ReplicationError(
+                    f"replica {spec.product!r}: the seed's reader and writer disagree on its progress (a bug)"
+                )
             part = parts[progress.part]
             with session.begin():
                 _check_progress(session, spec, progress)
@@ -234,7 +250,9 @@ def copy_chunks_read_ahead(
                         "the chunk was rolled back, run the sync again"
                     )
                 following = _after(progress, loaded, chunk.buffered.last_key, chunk_size)
-                advance_seed(session, spec.product, following.part, following.last_key, following.rows, following.chunks)
+                advance_seed(
+                    session, spec.product, following.part, following.last_key, following.rows, following.chunks
+                )
             _log_chunk(spec, progress, part, loaded, following)
             progress = following
             failpoint("replicate.seed.after_chunk")
@@ -244,7 +262,11 @@ def copy_chunks_read_ahead(
 def _check_progress(connection: Connection, spec: MergeSpec, expected: SeedProgress) -> None:
     """ReplicationBusy if another process moved the seed on since this one read it."""
     current = load_state(connection, spec.product).seed
-    if current is None or (current.batch, current.chunks, current.primary) != (expected.batch, expected.chunks, expected.primary):
+    if current is None or (current.batch, current.chunks, current.primary) != (
+        expected.batch,
+        expected.chunks,
+        expected.primary,
+    ):
         raise ReplicationBusy(
             f"replica {spec.product!r}: the seed's progress changed under this sync (another sync of the product is "
             "running against the same replica store); let it finish"

@@ -83,7 +83,9 @@ def create_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> No
     ensure_product_tables(connection, shadow, postgres, batch_indexes=_batch_indexes(spec))
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
     if postgres and not spec.forensic:
-        connection.exec_driver_sql(f"ALTER TABLE {quote_ident(shadow.table)} SET (fillfactor = {LIVE_ONLY_FILLFACTOR:d})")
+        connection.exec_driver_sql(
+            f"ALTER TABLE {quote_ident(shadow.table)} SET (fillfactor = {LIVE_ONLY_FILLFACTOR:d})"
+        )
     for purpose in INDEX_PURPOSES:
         connection.exec_driver_sql(f"DROP INDEX IF EXISTS {quote_ident(index_name(shadow.product, purpose))}")
     if postgres:
@@ -95,8 +97,12 @@ def create_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> No
 def shadow_exists(connection: Connection, spec: MergeSpec, postgres: bool) -> bool:
     name = shadow_spec(spec).table
     if postgres:
-        return connection.execute(text("SELECT to_regclass(:name) IS NOT NULL"), {"name": quote_ident(name)}).scalar_one()
-    found = connection.execute(text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": name})
+        return connection.execute(
+            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": quote_ident(name)}
+        ).scalar_one()
+    found = connection.execute(
+        text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": name}
+    )
     return bool(found.scalar_one())
 
 
@@ -109,7 +115,9 @@ def prepare_swap(connection: Connection, spec: MergeSpec, postgres: bool) -> Non
     if not spec.forensic and _primary_key_name(connection, shadow.table) is None:
         table = quote_ident(shadow.table)
         constraint = quote_ident(f"{shadow.table}_pkey")
-        connection.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({quote_list(spec.key)})")
+        connection.exec_driver_sql(
+            f"ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({quote_list(spec.key)})"
+        )
     ensure_product_tables(connection, shadow, postgres, batch_indexes=_batch_indexes(spec))
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
 
@@ -148,4 +156,6 @@ def _rename_primary_key(connection: Connection, table: str) -> None:
     current = _primary_key_name(connection, table)
     wanted = f"{table}_pkey"
     if current is not None and current != wanted:
-        connection.exec_driver_sql(f"ALTER TABLE {quote_ident(table)} RENAME CONSTRAINT {quote_ident(current)} TO {quote_ident(wanted)}")
+        connection.exec_driver_sql(
+            f"ALTER TABLE {quote_ident(table)} RENAME CONSTRAINT {quote_ident(current)} TO {quote_ident(wanted)}"
+        )

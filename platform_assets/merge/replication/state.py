@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, text
@@ -82,12 +82,14 @@ class ReplicaState:
 def stamp(value: datetime | None = None) -> str:
     """An ISO 8601 UTC text timestamp with microseconds (now when ``value`` is None)."""
     moment = value or utc_now()
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def layout_of(spec: MergeSpec) -> str:
     """The replica's layout signature: milestone, columns and their types, key."""
-    return json.dumps({"milestone": spec.milestone, "columns": [list(column) for column in spec.columns], "key": list(spec.key)})
+    return json.dumps(
+        {"milestone": spec.milestone, "columns": [list(column) for column in spec.columns], "key": list(spec.key)}
+    )
 
 
 def shadow_product(product: str) -> str:
@@ -109,7 +111,9 @@ def ensure_state_table(connection: Connection) -> None:
 
 def load_state(connection: Connection, product: str) -> ReplicaState:
     """The product's state (empty when it was never synced). ``ensure_state_table`` must have run."""
-    row = connection.execute(text(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE product = :product"), {"product": product}).first()
+    row = connection.execute(
+        text(f"SELECT {_COLUMNS} FROM {_TABLE} WHERE product = :product"), {"product": product}
+    ).first()
     if row is None:
         return ReplicaState(product=product)
     values = row._mapping
@@ -169,18 +173,29 @@ def start_seed(connection: Connection, product: str, seed: SeedProgress) -> None
     )
 
 
-def advance_seed(connection: Connection, product: str, part: int, last_key: list[Any] | None, rows: int, chunks: int) -> None:
+def advance_seed(
+    connection: Connection, product: str, part: int, last_key: list[Any] | None, rows: int, chunks: int
+) -> None:
     """Save where the seed goes on: ``part``, the last key copied (None at a part's start), the running totals."""
     connection.execute(
         text(
-            f"UPDATE {_TABLE} SET seed_part = :part, seed_last_key = :last_key, seed_rows = :rows, seed_chunks = :chunks "
+            f"UPDATE {_TABLE} SET seed_part = :part, seed_last_key = :last_key, seed_rows = :rows, seed_chunks = "
+            ":chunks "
             "WHERE product = :product"
         ),
-        {"product": product, "part": part, "last_key": None if last_key is None else json.dumps(last_key), "rows": rows, "chunks": chunks},
+        {
+            "product": product,
+            "part": part,
+            "last_key": None if last_key is None else json.dumps(last_key),
+            "rows": rows,
+            "chunks": chunks,
+        },
     )
 
 
-def record_synced(connection: Connection, product: str, primary: str, batch: int, fingerprint: Fingerprint, layout: str) -> None:
+def record_synced(
+    connection: Connection, product: str, primary: str, batch: int, fingerprint: Fingerprint, layout: str
+) -> None:
     """Batch ``batch`` of ``primary`` is now the last synced batch; any seed progress is cleared.
 
     One statement when the product has its row already (every sync after the first seed started).
@@ -190,7 +205,9 @@ def record_synced(connection: Connection, product: str, primary: str, batch: int
         _update_synced(connection, product, primary, batch, fingerprint, layout)
 
 
-def _update_synced(connection: Connection, product: str, primary: str, batch: int, fingerprint: Fingerprint, layout: str) -> int:
+def _update_synced(
+    connection: Connection, product: str, primary: str, batch: int, fingerprint: Fingerprint, layout: str
+) -> int:
     """The UPDATE of :func:`record_synced`; the rows it changed (0 or 1)."""
     return connection.execute(
         text(

@@ -248,7 +248,13 @@ def replicate(
 
 
 def _execute(
-    config: PlatformConfig, store: MergeStore, primary: Primary, spec: MergeSpec, plan: Plan, actor: str, chunk_size: int
+    config: PlatformConfig,
+    store: MergeStore,
+    primary: Primary,
+    spec: MergeSpec,
+    plan: Plan,
+    actor: str,
+    chunk_size: int,
 ) -> dict[str, Any]:
     """Run the planned sync; the counts of the result. Database errors become ReplicationError saying what is left."""
     try:
@@ -266,7 +272,13 @@ def _execute(
 
 
 def _run(
-    config: PlatformConfig, store: MergeStore, primary: Primary, spec: MergeSpec, plan: Plan, actor: str, chunk_size: int
+    config: PlatformConfig,
+    store: MergeStore,
+    primary: Primary,
+    spec: MergeSpec,
+    plan: Plan,
+    actor: str,
+    chunk_size: int,
 ) -> dict[str, Any]:
     if plan.mode == "noop":
         return {}
@@ -275,27 +287,50 @@ def _run(
         fingerprint = _fingerprint_of_y(primary, spec, plan)
         delta = apply_delta(store, primary, spec, plan.from_batch, plan.to_batch, fingerprint, layout_of(spec))
         timings = {"copy_s": delta.copy_s, "apply_s": delta.apply_s}
-        return {"inserted": delta.inserted, "updated": delta.updated, "deleted": delta.deleted, "rows_copied": delta.rows_copied, "timings": timings}
+        return {
+            "inserted": delta.inserted,
+            "updated": delta.updated,
+            "deleted": delta.deleted,
+            "rows_copied": delta.rows_copied,
+            "timings": timings,
+        }
     seed = plan.resume or _new_seed(config, primary, spec, plan, actor)
     outcome = run_seed(store, primary, spec, seed, chunk_size)
     timings = {"copy_s": outcome.copy_s, "index_s": outcome.index_s, "switch_s": outcome.switch_s}
-    return {"inserted": outcome.rows, "rows_copied": outcome.rows_now, "chunks": outcome.chunks, "resumed": plan.resume is not None, "timings": timings}
+    return {
+        "inserted": outcome.rows,
+        "rows_copied": outcome.rows_now,
+        "chunks": outcome.chunks,
+        "resumed": plan.resume is not None,
+        "timings": timings,
+    }
 
 
 def _fingerprint_of_y(primary: Primary, spec: MergeSpec, plan: Plan) -> Fingerprint:
     """Y's fingerprint as the probe read it (the plan only picks committed batches; a requested one is checked)."""
     fingerprint = primary.fingerprint(plan.to_batch)
     if fingerprint is None:
-        raise ReplicationError(f"batch {plan.to_batch} of {spec.product!r} is not committed on primary {primary.name!r} any more; run the sync again")
+        raise ReplicationError(
+            f"batch {plan.to_batch} of {spec.product!r} is not committed on primary {primary.name!r} any more; run "
+            "the sync again"
+        )
     return fingerprint
 
 
 def _new_seed(config: PlatformConfig, primary: Primary, spec: MergeSpec, plan: Plan, actor: str) -> SeedProgress:
     fingerprint = _fingerprint_of_y(primary, spec, plan)
     if plan.reseed_reason is not None:
-        log.warning("replica %s: reseeding from %s as of batch %d: %s", spec.product, primary.name, plan.to_batch, plan.reseed_reason)
+        log.warning(
+            "replica %s: reseeding from %s as of batch %d: %s",
+            spec.product,
+            primary.name,
+            plan.to_batch,
+            plan.reseed_reason,
+        )
         audit_reseed(config, spec.product, actor, primary, plan)
-    return SeedProgress(primary.name, plan.to_batch, fingerprint, layout_of(spec), reason=plan.reseed_reason, started_at=stamp())
+    return SeedProgress(
+        primary.name, plan.to_batch, fingerprint, layout_of(spec), reason=plan.reseed_reason, started_at=stamp()
+    )
 
 
 def audit_reseed(config: PlatformConfig, product: str, actor: str, primary: Primary, plan: Plan) -> None:

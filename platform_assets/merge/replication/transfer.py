@@ -60,7 +60,15 @@ PIPE_SIZE = 1 << 20
 WRITE_BUFFER = 1 << 16
 """The producer flushes into the pipe every 64 KB, so the replica starts loading at once."""
 BINARY = " (FORMAT binary)"
-_TEXT_ESCAPES = {ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t", ord("v"): "\v", ord("\\"): "\\"}
+_TEXT_ESCAPES = {
+    ord("b"): "\b",
+    ord("f"): "\f",
+    ord("n"): "\n",
+    ord("r"): "\r",
+    ord("t"): "\t",
+    ord("v"): "\v",
+    ord("\\"): "\\",
+}
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,9 @@ class Copied:
     last_key: list[Any] | None
 
 
-def copy_select(primary: Primary, select: Select, target: Connection, table: str, target_postgres: bool, types: dict[str, str]) -> Copied:
+def copy_select(
+    primary: Primary, select: Select, target: Connection, table: str, target_postgres: bool, types: dict[str, str]
+) -> Copied:
     """Copy the rows of ``select`` into ``table`` (a quoted, possibly qualified name); see the module contract.
 
     ``types`` maps each replica column to its declared type (``int`` for batch columns).
@@ -179,7 +189,9 @@ def _stream_postgres(primary: Primary, select: Select, target: Connection, table
         copy_out = f"COPY ({_bound_sql(primary, cursor, select)}) TO STDOUT{option}"
         cursor.close()
         use_utf8_client(target)
-        rows, tail = _pipe_copy(source, copy_out, target, f"COPY {table} ({quote_list(select.columns)}) FROM STDIN{option}")
+        rows, tail = _pipe_copy(
+            source, copy_out, target, f"COPY {table} ({quote_list(select.columns)}) FROM STDIN{option}"
+        )
     if rows == 0:
         return Copied(0, None)
     return Copied(rows, parse_text_line(tail, len(select.keyset)) if select.keyset else None)
@@ -256,10 +268,14 @@ def buffer_select(primary: Primary, cursor: Any, select: Select, binary: bool) -
     rows = len(messages)
     if binary:
         rows -= 1  # the trailer, alone or (no row) after the header
-        if not messages or not (messages[-1] == copy_binary.TRAILER or (rows == 0 and messages[0].endswith(copy_binary.TRAILER))):
+        if not messages or not (
+            messages[-1] == copy_binary.TRAILER or (rows == 0 and messages[0].endswith(copy_binary.TRAILER))
+        ):
             raise copy_binary.BinaryFormatError("a COPY binary stream without its trailer")
     if rows != cursor.rowcount:
-        raise copy_binary.BinaryFormatError(f"COPY sent {cursor.rowcount} rows in {rows} messages: not one message per row")
+        raise copy_binary.BinaryFormatError(
+            f"COPY sent {cursor.rowcount} rows in {rows} messages: not one message per row"
+        )
     last_key = None
     if rows > 0 and select.keyset:
         last = messages[-2] if binary else messages[-1]
@@ -450,7 +466,9 @@ def _insert_sqlite(target: Connection, table: str, columns: Sequence[str], rows:
         cursor.close()
 
 
-def to_arrow(rows: list[tuple[Any, ...]], columns: Sequence[str], column_types: list[str], source_postgres: bool) -> pa.Table:
+def to_arrow(
+    rows: list[tuple[Any, ...]], columns: Sequence[str], column_types: list[str], source_postgres: bool
+) -> pa.Table:
     """Rows as an Arrow table of the declared types; SQLite's canonical text and 0/1 booleans are parsed."""
     arrays = []
     for index, column_type in enumerate(column_types):
