@@ -17,6 +17,8 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from platform_assets.errors import ConfigError
+
 CONFIG_ENV_VAR = "PLATFORM_CONFIG"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -27,10 +29,6 @@ RESERVED_COLUMNS = frozenset(
     {"_version", "_source_file", "_source_sha256", "_ingested_at", "_batch_in", "_batch_out", "_batch_id"}
 )
 MAX_NAME_LENGTH = 48
-
-
-class ConfigError(ValueError):
-    """platform.yaml is missing, unreadable or invalid; the message says what to fix."""
 
 
 def mask_url(url: str) -> str:
