@@ -86,8 +86,8 @@ from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analy
 from platform_assets.catalog.db import create_db_engine
 from platform_assets.config import PlatformConfig, ProductConfig, parse_config
 from platform_assets.merge import MergeStore, merge_batch
-from platform_assets.merge.replication import dispose_primary_engines, replicate
 from platform_assets.merge.spec import LIVE_BATCH_OUT
+from platform_assets.replication import dispose_primary_engines, replicate
 
 PRODUCT = "bench"
 FORMS = ("live_only", "forensic")

@@ -3,7 +3,8 @@
 Public API (see design.md, issue 4): :class:`MergeStore`, :func:`merge_batch`,
 :class:`BatchResult`, :func:`exclude_batch`, :func:`latest_committed_batch`,
 :func:`batch_log`, :class:`BatchLogEntry` and the :class:`MergeError` family.
-Replication modules live next to these and import from the submodules.
+Replication (:mod:`platform_assets.replication`) builds on this package's table contract
+(spec, tables, names, batch log, store); nothing here imports it.
 """
 
 from platform_assets.merge.batch_log import BatchLogEntry, batch_log, exclude_batch, latest_committed_batch

@@ -104,7 +104,7 @@ def ensure_product_tables(
 
     ``batch_indexes=False`` leaves out the indexes on the batch columns
     (``_batch_id``; ``_batch_in`` and ``_batch_out``), keeping the key's: for
-    replicas, which never look rows up by batch (see ``merge.replication.shadow``).
+    replicas, which never look rows up by batch (see ``platform_assets.replication.shadow``).
     """
     if postgres:
         connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _PG_DDL_LOCK})

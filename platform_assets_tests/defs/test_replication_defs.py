@@ -13,8 +13,8 @@ from platform_assets.defs.replication.runs import replicate_product, replication
 from platform_assets.defs.replication.sensors import build_replication_sensor
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.merge import MergeStore
-from platform_assets.merge.replication import BatchOutOfRange
-from platform_assets_tests.merge.replication_support import History, replica_live_only, row, write_replica_config
+from platform_assets.replication import BatchOutOfRange
+from platform_assets_tests.replication.replication_support import History, replica_live_only, row, write_replica_config
 
 
 @pytest.fixture

@@ -1,8 +1,7 @@
-"""Fixtures for the merge tests: a merge store per backend, two for replication, products, readers, an oracle.
+"""Fixtures for the merge tests: a merge store per backend, products, readers, an oracle.
 
 The PostgreSQL store is one database per test session (products get unique
 names), so the backend matrix stays fast; SQLite gets a fresh file per test.
-The replication tests' two stores are new ones per test on either backend.
 """
 
 from __future__ import annotations
@@ -34,14 +33,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> MergeStore:
     if request.param == "sqlite":
         return MergeStore(f"sqlite:///{tmp_path / 'merge.db'}")
     return MergeStore(request.getfixturevalue("merge_pg_url"))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def stores(request: pytest.FixtureRequest, tmp_path: Any, pg_database: Callable[[str], str]) -> tuple[str, str]:
-    """(primary merge store URL, replica merge store URL): two SQLite files, or two new PostgreSQL databases."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'beta_merge.db'}", f"sqlite:///{tmp_path / 'alpha_merge.db'}"
-    return pg_database("beta"), pg_database("alpha")
 
 
 def make_product(

@@ -13,7 +13,7 @@ from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, db_kind
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.merge.replication import ReplicationResult, ReplicationStatus, replicate, replication_status
+from platform_assets.replication import ReplicationResult, ReplicationStatus, replicate, replication_status
 
 LAG_CHECK = "replica_lag"
 RESULT_METADATA_KEY = "replication_result"

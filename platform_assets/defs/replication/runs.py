@@ -8,8 +8,8 @@ from platform_assets.defs.replication import build_replication_defs, replicate_j
 from platform_assets.defs.replication.assets import RESULT_METADATA_KEY, replica_key
 from platform_assets.defs.resources import platform_resource
 from platform_assets.defs.runs import dagster_instance, resolve_config_path
-from platform_assets.merge.replication import ReplicationError, ReplicationResult, check_replica
-from platform_assets.merge.replication import errors as replication_errors
+from platform_assets.replication import ReplicationError, ReplicationResult, check_replica
+from platform_assets.replication import errors as replication_errors
 
 
 def replication_definitions(config_path: str) -> dg.Definitions:

@@ -9,7 +9,7 @@ import dagster as dg
 from platform_assets.config import ProductConfig
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.merge.replication import ReplicationStatus, replication_status
+from platform_assets.replication import ReplicationStatus, replication_status
 
 
 def replication_sensor_name(product_name: str) -> str:

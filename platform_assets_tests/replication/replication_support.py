@@ -24,8 +24,8 @@ from sqlalchemy import text
 
 from platform_assets.config import PlatformConfig, ProductConfig, load_config
 from platform_assets.merge import MergeStore, merge_batch
-from platform_assets.merge.replication.lock import REPLICA_LOCK_CLASS
 from platform_assets.merge.spec import LIVE_BATCH_OUT, arrow_schema, merge_spec
+from platform_assets.replication.lock import REPLICA_LOCK_CLASS
 from platform_assets_tests.conftest import write_platform_config
 
 PRODUCT = "customers"
@@ -210,7 +210,7 @@ def run_replicate_subprocess(
     code = (
         "import sys\n"
         "from platform_assets.config import load_config\n"
-        "from platform_assets.merge.replication import replicate\n"
+        "from platform_assets.replication import replicate\n"
         "config = load_config(sys.argv[1])\n"
         "target = None if sys.argv[2] == '-' else int(sys.argv[2])\n"
         "print(replicate(config, config.products[0], to_batch=target, actor='test'))\n"

@@ -10,9 +10,9 @@ import pytest
 
 from platform_assets.config import ProductConfig
 from platform_assets.merge import MergeStore, merge_batch
-from platform_assets.merge.replication import replicate
 from platform_assets.merge.spec import arrow_schema, merge_spec
-from platform_assets_tests.merge.replication_support import (
+from platform_assets.replication import replicate
+from platform_assets_tests.replication.replication_support import (
     WIDE_COLUMNS,
     live_view_count,
     primary_rows_at,

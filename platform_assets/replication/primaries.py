@@ -40,9 +40,9 @@ from platform_assets.catalog.db import is_postgres, normalize_db_url
 from platform_assets.config import PlatformConfig, ProductConfig, mask_url
 from platform_assets.merge.batch_log import COMMITTED, batch_entry, committed_times, latest_committed
 from platform_assets.merge.names import BATCH_LOG_TABLE, META_TABLE, merge_table
-from platform_assets.merge.replication.errors import NoPrimaryAvailable
-from platform_assets.merge.replication.state import Fingerprint, stamp
 from platform_assets.merge.tables import existing_columns, missing_tables, read_epoch
+from platform_assets.replication.errors import NoPrimaryAvailable
+from platform_assets.replication.state import Fingerprint, stamp
 
 log = logging.getLogger(__name__)
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from platform_assets.merge.replication.errors import BatchOutOfRange
-from platform_assets.merge.replication.plan import plan_sync, reset_reason, sync_point
-from platform_assets.merge.replication.queries import keyset_after, seed_parts
-from platform_assets.merge.replication.schema import column_differences
-from platform_assets.merge.replication.state import Fingerprint, ReplicaState, SeedProgress
-from platform_assets.merge.replication.transfer import parse_text_line
 from platform_assets.merge.spec import merge_spec
-from platform_assets_tests.merge.replication_support import primary_product
+from platform_assets.replication.errors import BatchOutOfRange
+from platform_assets.replication.plan import plan_sync, reset_reason, sync_point
+from platform_assets.replication.queries import keyset_after, seed_parts
+from platform_assets.replication.schema import column_differences
+from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress
+from platform_assets.replication.transfer import parse_text_line
+from platform_assets_tests.replication.replication_support import primary_product
 
 FP = {batch: Fingerprint(f"2024-01-0{batch}T00:00:00.000000+00:00", "epoch-1") for batch in range(1, 10)}
 

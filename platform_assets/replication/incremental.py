@@ -46,15 +46,15 @@ from sqlalchemy import Connection, text
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import lock_product
 from platform_assets.merge.names import quote_ident, quote_list
-from platform_assets.merge.replication.errors import ReplicationBusy
-from platform_assets.merge.replication.primaries import Primary
-from platform_assets.merge.replication.queries import delta_select
-from platform_assets.merge.replication.seed import column_types
-from platform_assets.merge.replication.state import Fingerprint, load_state, record_synced
-from platform_assets.merge.replication.transfer import copy_select
 from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec
 from platform_assets.merge.store import MergeStore
 from platform_assets.merge.tables import create_work_table, drop_work_tables
+from platform_assets.replication.errors import ReplicationBusy
+from platform_assets.replication.primaries import Primary
+from platform_assets.replication.queries import delta_select
+from platform_assets.replication.seed import column_types
+from platform_assets.replication.state import Fingerprint, load_state, record_synced
+from platform_assets.replication.transfer import copy_select
 
 DELTA_TABLE = "_pa_replica_delta"
 DELTA_BATCH_COLUMNS = ('"_batch_in" INTEGER NOT NULL', '"_batch_out" INTEGER NOT NULL')

@@ -34,15 +34,18 @@ from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.merge.batch_log import latest_committed_batch, lock_product
 from platform_assets.merge.names import META_TABLE
-from platform_assets.merge.replication.errors import NotAReplica, ReplicationError
-from platform_assets.merge.replication.incremental import apply_delta
-from platform_assets.merge.replication.lock import replica_lock
-from platform_assets.merge.replication.plan import Plan, plan_sync, reset_reason
-from platform_assets.merge.replication.primaries import Primary, choose_primary, describe_error, probe_all, read_latest
-from platform_assets.merge.replication.schema import check_primary_table
-from platform_assets.merge.replication.seed import run_seed
-from platform_assets.merge.replication.shadow import drop_shadow
-from platform_assets.merge.replication.state import (
+from platform_assets.merge.spec import MergeSpec, merge_spec
+from platform_assets.merge.store import MergeStore
+from platform_assets.merge.tables import missing_tables, read_epoch
+from platform_assets.replication.errors import NotAReplica, ReplicationError
+from platform_assets.replication.incremental import apply_delta
+from platform_assets.replication.lock import replica_lock
+from platform_assets.replication.plan import Plan, plan_sync, reset_reason
+from platform_assets.replication.primaries import Primary, choose_primary, describe_error, probe_all, read_latest
+from platform_assets.replication.schema import check_primary_table
+from platform_assets.replication.seed import run_seed
+from platform_assets.replication.shadow import drop_shadow
+from platform_assets.replication.state import (
     STATE_TABLE,
     Fingerprint,
     ReplicaState,
@@ -53,9 +56,6 @@ from platform_assets.merge.replication.state import (
     load_state,
     stamp,
 )
-from platform_assets.merge.spec import MergeSpec, merge_spec
-from platform_assets.merge.store import MergeStore
-from platform_assets.merge.tables import missing_tables, read_epoch
 
 log = logging.getLogger(__name__)
 

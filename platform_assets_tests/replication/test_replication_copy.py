@@ -14,10 +14,10 @@ from sqlalchemy import event, text
 
 from platform_assets.config import ProductConfig
 from platform_assets.merge import MergeStore, merge_batch
-from platform_assets.merge.replication import binary, replicate, transfer
-from platform_assets.merge.replication import seed as seed_module
 from platform_assets.merge.spec import arrow_schema, merge_spec
-from platform_assets_tests.merge.replication_support import (
+from platform_assets.replication import binary, replicate, transfer
+from platform_assets.replication import seed as seed_module
+from platform_assets_tests.replication.replication_support import (
     PRODUCT,
     History,
     live_view_count,

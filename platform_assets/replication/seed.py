@@ -39,25 +39,27 @@ from sqlalchemy import Connection
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import lock_product
 from platform_assets.merge.names import quote_ident
-from platform_assets.merge.replication import binary as copy_binary
-from platform_assets.merge.replication.errors import ReplicationBusy, ReplicationError
-from platform_assets.merge.replication.primaries import Primary, batch_fingerprint
-from platform_assets.merge.replication.queries import SeedPart, seed_parts
-from platform_assets.merge.replication.shadow import (
+from platform_assets.merge.spec import MergeSpec
+from platform_assets.merge.store import MergeStore
+from platform_assets.replication import binary as copy_binary
+from platform_assets.replication.errors import ReplicationBusy, ReplicationError
+from platform_assets.replication.primaries import Primary, batch_fingerprint
+from platform_assets.replication.queries import SeedPart, seed_parts
+from platform_assets.replication.shadow import (
     create_shadow,
     prepare_swap,
     shadow_exists,
     shadow_spec,
     swap_in_shadow,
 )
-from platform_assets.merge.replication.state import (
+from platform_assets.replication.state import (
     SeedProgress,
     advance_seed,
     load_state,
     record_synced,
     start_seed,
 )
-from platform_assets.merge.replication.transfer import (
+from platform_assets.replication.transfer import (
     Buffered,
     Prefetch,
     binary_compatible,
@@ -66,8 +68,6 @@ from platform_assets.merge.replication.transfer import (
     load_buffered,
     primary_session,
 )
-from platform_assets.merge.spec import MergeSpec
-from platform_assets.merge.store import MergeStore
 
 log = logging.getLogger(__name__)
 

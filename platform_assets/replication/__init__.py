@@ -13,7 +13,7 @@ Public API: :func:`replicate`, :class:`ReplicationResult`,
 and the :class:`ReplicationError` family. No Dagster here.
 """
 
-from platform_assets.merge.replication.errors import (
+from platform_assets.replication.errors import (
     BatchOutOfRange,
     LiveOnlyPrimary,
     NoPrimaryAvailable,
@@ -22,8 +22,8 @@ from platform_assets.merge.replication.errors import (
     ReplicationError,
     SchemaDrift,
 )
-from platform_assets.merge.replication.primaries import dispose_primary_engines
-from platform_assets.merge.replication.sync import (
+from platform_assets.replication.primaries import dispose_primary_engines
+from platform_assets.replication.sync import (
     PrimaryStatus,
     ReplicationResult,
     ReplicationStatus,

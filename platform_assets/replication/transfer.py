@@ -48,11 +48,11 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
 from platform_assets.merge.names import quote_list
-from platform_assets.merge.replication import binary as copy_binary
-from platform_assets.merge.replication.primaries import Primary
-from platform_assets.merge.replication.queries import Select
 from platform_assets.merge.spec import arrow_type, is_text_on_sqlite
 from platform_assets.merge.staging import csv_bytes
+from platform_assets.replication import binary as copy_binary
+from platform_assets.replication.primaries import Primary
+from platform_assets.replication.queries import Select
 
 FETCH_ROWS = 10_000
 COPY_READ_SIZE = 1 << 20

@@ -15,10 +15,10 @@ primary's backend spells them). Otherwise it raises:
 
 from __future__ import annotations
 
-from platform_assets.merge.replication.errors import LiveOnlyPrimary, ReplicationError, SchemaDrift
-from platform_assets.merge.replication.primaries import Primary
 from platform_assets.merge.spec import FORENSIC, MergeSpec
 from platform_assets.merge.tables import expected_columns
+from platform_assets.replication.errors import LiveOnlyPrimary, ReplicationError, SchemaDrift
+from platform_assets.replication.primaries import Primary
 
 BATCH_COLUMNS = frozenset({"_batch_in", "_batch_out", "_batch_id"})
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from platform_assets.merge import MergeStore
-from platform_assets.merge.replication import BatchOutOfRange, replicate, replication_status
-from platform_assets_tests.merge.replication_support import (
+from platform_assets.replication import BatchOutOfRange, replicate, replication_status
+from platform_assets_tests.replication.replication_support import (
     History,
     live_view_count,
     replica_config,

@@ -22,8 +22,8 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
-from platform_assets.merge.replication.errors import ReplicationBusy
 from platform_assets.merge.store import MergeStore
+from platform_assets.replication.errors import ReplicationBusy
 
 REPLICA_LOCK_CLASS = (
     7_341_926_003 % 2**31

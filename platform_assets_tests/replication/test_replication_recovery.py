@@ -13,7 +13,7 @@ from platform_assets.catalog.audit import events_for
 from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.failpoints import EXIT_CODE
 from platform_assets.merge import MergeStore
-from platform_assets.merge.replication import (
+from platform_assets.replication import (
     LiveOnlyPrimary,
     NoPrimaryAvailable,
     NotAReplica,
@@ -22,8 +22,8 @@ from platform_assets.merge.replication import (
     replicate,
     replication_status,
 )
-from platform_assets.merge.replication.state import STATE_TABLE, ReplicaState, load_state
-from platform_assets_tests.merge.replication_support import (
+from platform_assets.replication.state import STATE_TABLE, ReplicaState, load_state
+from platform_assets_tests.replication.replication_support import (
     COLUMNS,
     History,
     primary_product,
@@ -281,8 +281,8 @@ def test_failover_to_another_primary_reseeds_from_it(stores, tmp_path, pg_databa
 
 
 def test_a_second_sync_of_the_same_replica_is_refused_while_one_runs(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from platform_assets.merge.replication import ReplicationBusy
-    from platform_assets.merge.replication.lock import replica_lock
+    from platform_assets.replication import ReplicationBusy
+    from platform_assets.replication.lock import replica_lock
 
     primary_url, replica_url = stores
     History(MergeStore(primary_url)).merge(1, {"a": row("Ann")})

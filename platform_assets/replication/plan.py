@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from platform_assets.merge.replication.errors import BatchOutOfRange
-from platform_assets.merge.replication.state import Fingerprint, ReplicaState, SeedProgress
+from platform_assets.replication.errors import BatchOutOfRange
+from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress
 
 Mode = Literal["seed", "incremental", "noop"]
 

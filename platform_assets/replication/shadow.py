@@ -40,9 +40,9 @@ from dataclasses import replace
 from sqlalchemy import Connection, text
 
 from platform_assets.merge.names import history_partition, index_name, live_partition, quote_ident, quote_list
-from platform_assets.merge.replication.state import shadow_product
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.tables import ensure_product_tables
+from platform_assets.replication.state import shadow_product
 
 INDEX_PURPOSES = ("key", "bin", "bout", "bid")
 """Suffixes of the merge table's named indexes (see ``merge.tables``)."""
