@@ -6,8 +6,8 @@ models must stay equal to what they create (a test compares them).
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -25,6 +26,8 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from platform_assets.catalog.states import CaptureMode, FileChange, FileStatus, RunKind, RunStatus, VersionStatus
 
 
 def utc_now() -> datetime:
@@ -50,38 +53,29 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class FileStatus(str, enum.Enum):
-    DISCOVERED = "DISCOVERED"
-    INGESTING = "INGESTING"
-    INGESTED = "INGESTED"
-    PROCESSING = "PROCESSING"
-    PROCESSED = "PROCESSED"
-    FAILED = "FAILED"
-    SKIPPED = "SKIPPED"
-    DELETED = "DELETED"
-
-
-class VersionStatus(str, enum.Enum):
-    """A version's life: DISCOVERED -> CAPTURED -> PROCESSED, or FAILED at a step."""
-
-    DISCOVERED = "DISCOVERED"
-    CAPTURED = "CAPTURED"
-    CAPTURE_FAILED = "CAPTURE_FAILED"
-    PROCESSING = "PROCESSING"
-    PROCESSED = "PROCESSED"
-    FAILED = "FAILED"
-
-
-class FileChange(str, enum.Enum):
-    """How a file of a version compares with the previous version."""
-
-    NEW = "new"
-    CHANGED = "changed"
-    UNCHANGED = "unchanged"
+def _stored_as_text(enum_class: type[StrEnum]) -> Enum:
+    """A column type for ``enum_class`` that stores each member's value as plain text (no CHECK, no native enum)."""
+    return Enum(
+        enum_class,
+        native_enum=False,
+        create_constraint=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+        FileStatus: _stored_as_text(FileStatus),
+        VersionStatus: _stored_as_text(VersionStatus),
+        FileChange: _stored_as_text(FileChange),
+        CaptureMode: _stored_as_text(CaptureMode),
+        RunKind: _stored_as_text(RunKind),
+        RunStatus: _stored_as_text(RunStatus),
+    }
 
 
 class Product(Base):
@@ -100,8 +94,8 @@ class Version(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     number: Mapped[int] = mapped_column(Integer)
-    mode: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default=VersionStatus.DISCOVERED.value)
+    mode: Mapped[CaptureMode]
+    status: Mapped[VersionStatus] = mapped_column(default=VersionStatus.DISCOVERED)
     parent_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     file_count: Mapped[int] = mapped_column(Integer, default=0)
     byte_count: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -135,9 +129,9 @@ class RawFile(Base):
     etag: Mapped[str | None] = mapped_column(String(128), nullable=True)
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     source_last_modified: Mapped[datetime | None] = mapped_column(nullable=True)
-    change: Mapped[str] = mapped_column(String(16), default=FileChange.NEW.value)
+    change: Mapped[FileChange] = mapped_column(default=FileChange.NEW)
     is_empty: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default=FileStatus.DISCOVERED.value)
+    status: Mapped[FileStatus] = mapped_column(default=FileStatus.DISCOVERED)
     error_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     retry_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -148,7 +142,7 @@ class RawFile(Base):
     rows_rejected: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
-    ingested_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    captured_at: Mapped[datetime | None] = mapped_column("ingested_at", nullable=True)  # column name kept
     processed_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
@@ -187,8 +181,8 @@ class Run(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[RunKind]
+    status: Mapped[RunStatus]
     worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
     dagster_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -122,10 +122,8 @@ def list_versions(session: Session, product_name: str) -> list[VersionSummary]:
 
 def pending_capture_numbers(session: Session, product: Product) -> list[int]:
     """Versions registered but not yet fully captured, oldest first."""
-    query = select(Version.number).where(
-        Version.product_id == product.id, Version.status == VersionStatus.DISCOVERED.value
-    )
+    query = select(Version.number).where(Version.product_id == product.id, Version.status == VersionStatus.DISCOVERED)
     return list(session.scalars(query.order_by(Version.number)))
 
 
-TERMINAL_CAPTURE_STATES = (FileStatus.INGESTED.value, FileStatus.FAILED.value, FileStatus.SKIPPED.value)
+TERMINAL_CAPTURE_STATES = (FileStatus.CAPTURED, FileStatus.FAILED, FileStatus.SKIPPED)

@@ -138,7 +138,7 @@ def process_product(
                 select(RawFile.key, RawFile.error_message).where(
                     RawFile.product_id == row.product_id,
                     RawFile.version == number,
-                    RawFile.status == FileStatus.FAILED.value,
+                    RawFile.status == FileStatus.FAILED,
                 )
             ).all()
         )
@@ -146,7 +146,7 @@ def process_product(
             select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
                 RawFile.product_id == row.product_id,
                 RawFile.version == number,
-                RawFile.status == FileStatus.PROCESSED.value,
+                RawFile.status == FileStatus.PROCESSED,
             )
         )
         status = row.status
@@ -157,7 +157,7 @@ def process_product(
         number,
         status,
         result.run_id,
-        result.success and status == VersionStatus.PROCESSED.value,
+        result.success and status == VersionStatus.PROCESSED,
         counts,
         int(rows or 0),
         failures,
@@ -227,7 +227,7 @@ def merge_table_counts(platform: Platform, product_name: str) -> tuple[int, int]
 
 def run_product(config_path: str | None, product_name: str) -> dict[str, object]:
     """sync, then process every captured, unprocessed version in ascending order, then merge."""
-    from platform_assets.versions.resolution import UNPROCESSED_STATES
+    from platform_assets.catalog.states import UNPROCESSED_STATES
 
     path = resolve_config_path(config_path)
     platform = platform_resource(path).platform()

@@ -2,16 +2,16 @@
 
 Contract:
 - A file lands at ``<product>/v<version>/<source key>`` in the raw zone; its
-  row records raw location, size, etag and sha256 and turns INGESTED in the
+  row records raw location, size, etag and sha256 and turns CAPTURED in the
   same transaction as its audit event.
 - Copies are atomic (no half object is ever visible) and repeatable, so a
   crash between copy and catalog update (failpoint
   ``capture.after_object_copy``) is healed by running capture again: files
-  already INGESTED are left alone, the others are copied again over the same
+  already CAPTURED are left alone, the others are copied again over the same
   destination, and nothing is doubled.
 - An object that vanished (or changed) since it was listed, or whose key is
   unsafe, turns FAILED with the reason; the other files go on.
-- The version turns CAPTURED once every file is INGESTED, or CAPTURE_FAILED
+- The version turns CAPTURED once every file is CAPTURED, or CAPTURE_FAILED
   when some failed (``platform-assets skip`` gives up on such a file).
 """
 
@@ -84,7 +84,7 @@ def _pending_files(engine: Engine, product: str, version: int) -> list[_Pending]
         query = select(RawFile.id, RawFile.key, RawFile.etag).where(
             RawFile.product_id == row.id,
             RawFile.version == version,
-            RawFile.status.in_([FileStatus.DISCOVERED.value, FileStatus.INGESTING.value]),
+            RawFile.status.in_([FileStatus.DISCOVERED, FileStatus.CAPTURING]),
         )
         return [_Pending(*item) for item in session.execute(query.order_by(RawFile.key))]
 
@@ -133,7 +133,7 @@ def _record_outcomes(
                 {
                     "entity_type": "raw_file",
                     "entity_id": entity,
-                    "action": "ingested",
+                    "action": "captured",
                     "change": {"sha256": outcome.sha256, "size": outcome.size},
                 }
             )
@@ -156,7 +156,7 @@ def _record_outcomes(
                 update(table)
                 .where(table.c.id == bindparam("b_id"))
                 .values(
-                    status=FileStatus.INGESTED.value,
+                    status=FileStatus.CAPTURED,
                     raw_location=bindparam("b_location"),
                     size=bindparam("b_size"),
                     sha256=bindparam("b_sha"),
@@ -171,7 +171,7 @@ def _record_outcomes(
                 update(table)
                 .where(table.c.id == bindparam("b_id"))
                 .values(
-                    status=FileStatus.FAILED.value,
+                    status=FileStatus.FAILED,
                     error_type=bindparam("b_type"),
                     error_message=bindparam("b_message"),
                     updated_at=bindparam("b_now"),
@@ -191,9 +191,9 @@ def _settle(engine: Engine, product: str, version: int, copied: int, actor: str)
                 RawFile.product_id == row.id, RawFile.version == version
             )
         ).all()
-        failed = {key: message or "" for key, _, status, message, _ in files if status == FileStatus.FAILED.value}
-        waiting = counts.get(FileStatus.DISCOVERED.value, 0) + counts.get(FileStatus.INGESTING.value, 0)
-        if record.status in (VersionStatus.DISCOVERED.value, VersionStatus.CAPTURE_FAILED.value) and not waiting:
+        failed = {key: message or "" for key, _, status, message, _ in files if status == FileStatus.FAILED}
+        waiting = counts.get(FileStatus.DISCOVERED, 0) + counts.get(FileStatus.CAPTURING, 0)
+        if record.status in (VersionStatus.DISCOVERED, VersionStatus.CAPTURE_FAILED) and not waiting:
             target = VersionStatus.CAPTURE_FAILED if failed else VersionStatus.CAPTURED
             set_version_status(session, row, record, target, actor, failed_files=len(failed))
         return CaptureResult(

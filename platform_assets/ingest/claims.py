@@ -5,7 +5,7 @@ Contract:
   PostgreSQL selects with ``FOR UPDATE SKIP LOCKED``, so concurrent workers
   skip each other's rows instead of waiting; SQLite runs the claim in a
   ``BEGIN IMMEDIATE`` transaction, one claimer at a time.
-- Claimable: INGESTED files; PROCESSING files whose lease expired (their worker
+- Claimable: CAPTURED files; PROCESSING files whose lease expired (their worker
   died); FAILED processing attempts whose backoff has passed and that have
   retries left.
 - A lease is renewed while its worker works (:class:`LeaseKeeper`). State
@@ -54,10 +54,10 @@ def _claimable(product_id: int, version: int, now: datetime, max_retries: int): 
         RawFile.product_id == product_id,
         RawFile.version == version,
         or_(
-            RawFile.status == FileStatus.INGESTED.value,
-            and_(RawFile.status == FileStatus.PROCESSING.value, RawFile.lease_expires_at < now),
+            RawFile.status == FileStatus.CAPTURED,
+            and_(RawFile.status == FileStatus.PROCESSING, RawFile.lease_expires_at < now),
             and_(
-                RawFile.status == FileStatus.FAILED.value,
+                RawFile.status == FileStatus.FAILED,
                 RawFile.retry_count < max_retries,
                 or_(RawFile.next_attempt_at.is_(None), RawFile.next_attempt_at <= now),
                 RawFile.error_type.not_in(CAPTURE_ERROR_TYPES),
@@ -110,9 +110,9 @@ def claim_files(
         session.execute(
             update(RawFile)
             .where(RawFile.id.in_(ids))
-            .values(status=FileStatus.PROCESSING.value, lease_owner=worker, lease_expires_at=expires, updated_at=now)
+            .values(status=FileStatus.PROCESSING, lease_owner=worker, lease_expires_at=expires, updated_at=now)
         )
-        reclaimed = [row.key for row in rows if row.status == FileStatus.PROCESSING.value]
+        reclaimed = [row.key for row in rows if row.status == FileStatus.PROCESSING]
         change = {"worker": worker, "keys": [row.key for row in rows], "reclaimed_from_expired_leases": reclaimed}
         audit.record(
             session, "version", audit.version_entity_id(product_name, version), "files_claimed", worker, change
@@ -131,9 +131,7 @@ def renew_leases(engine: Engine, worker: str, file_ids: list[int], lease_seconds
     with transaction(engine) as session:
         result = session.execute(
             update(RawFile)
-            .where(
-                RawFile.id.in_(file_ids), RawFile.lease_owner == worker, RawFile.status == FileStatus.PROCESSING.value
-            )
+            .where(RawFile.id.in_(file_ids), RawFile.lease_owner == worker, RawFile.status == FileStatus.PROCESSING)
             .values(lease_expires_at=now + timedelta(seconds=lease_seconds))
         )
         return int(result.rowcount or 0)
@@ -233,7 +231,7 @@ _VALUES_CHUNK = 2000  # rows per UPDATE ... FROM (VALUES ...): at most 8 paramet
 
 def _processed_values(parameter: Callable[[str], ColumnElement]) -> dict[str, object]:
     return {
-        "status": FileStatus.PROCESSED.value,
+        "status": FileStatus.PROCESSED,
         "rows_written": parameter("b_written"),
         "processed_at": parameter("b_now"),
         "error_type": None,
@@ -243,7 +241,7 @@ def _processed_values(parameter: Callable[[str], ColumnElement]) -> dict[str, ob
 
 def _failed_values(parameter: Callable[[str], ColumnElement]) -> dict[str, object]:
     return {
-        "status": FileStatus.FAILED.value,
+        "status": FileStatus.FAILED,
         "error_type": parameter("b_type"),
         "error_message": parameter("b_message"),
         "retry_count": parameter("b_retry"),
@@ -291,7 +289,7 @@ def _owned_update(table, worker: str, values, parameter: Callable[[str], ColumnE
         .where(
             table.c.id == parameter("b_id"),
             table.c.lease_owner == worker,
-            table.c.status == FileStatus.PROCESSING.value,
+            table.c.status == FileStatus.PROCESSING,
         )
         .values(
             **values(parameter),
@@ -318,6 +316,6 @@ def _outcome_event(product_name: str, version: int, outcome: FileOutcome) -> dic
     return {
         "entity_type": "raw_file",
         "entity_id": audit.file_entity_id(product_name, version, outcome.file.key),
-        "action": outcome.status.value.lower(),
+        "action": outcome.status.lower(),
         "change": change,
     }

@@ -199,7 +199,7 @@ def register_version(
             product_id=row.id,
             number=number,
             mode=product.mode,
-            status=VersionStatus.DISCOVERED.value,
+            status=VersionStatus.DISCOVERED,
             parent_number=parent,
             file_count=len(members),
             byte_count=sum(info.size for info, _ in members),
@@ -261,7 +261,7 @@ def _insert_raw_files(
             "source_last_modified": info.last_modified,
             "change": change.value,
             "is_empty": info.size == 0,
-            "status": FileStatus.DISCOVERED.value,
+            "status": FileStatus.DISCOVERED,
             "retry_count": 0,
         }
         for info, change in members

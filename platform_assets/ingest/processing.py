@@ -42,6 +42,7 @@ from platform_assets.catalog import audit
 from platform_assets.catalog.db import transaction
 from platform_assets.catalog.models import FileStatus, RawFile, Run, Version, VersionStatus, utc_now
 from platform_assets.catalog.products import get_product
+from platform_assets.catalog.states import CAPTURED_STATES
 from platform_assets.catalog.versions import file_status_counts, get_version, set_version_status
 from platform_assets.config import ProcessingSettings, ProductConfig
 from platform_assets.failpoints import failpoint
@@ -60,13 +61,6 @@ from platform_assets.storage import data_files, iceberg
 from platform_assets.storage.object_store import ObjectStore
 
 CHECK_THREADS = 8  # raw copies read (or downloaded) and hashed at once
-PROCESSABLE = (
-    VersionStatus.CAPTURED.value,
-    VersionStatus.CAPTURE_FAILED.value,
-    VersionStatus.PROCESSING.value,
-    VersionStatus.PROCESSED.value,
-    VersionStatus.FAILED.value,
-)
 
 
 class VersionNotReady(RuntimeError):
@@ -185,7 +179,7 @@ def process_version(
     _finish_run(
         engine,
         run_id,
-        "SUCCEEDED" if report.version_status == VersionStatus.PROCESSED.value else "FAILED",
+        "SUCCEEDED" if report.version_status == VersionStatus.PROCESSED else "FAILED",
         report,
         None,
     )
@@ -206,13 +200,13 @@ def _prepare(engine: Engine, product_name: str, number: int, retry_failed: bool,
             raise VersionNotReady(
                 f"version {number} of {product_name} is excluded ({version.exclude_reason}); it is not processed"
             )
-        if version.status not in PROCESSABLE:
+        if version.status not in CAPTURED_STATES:
             raise VersionNotReady(
                 f"version {number} of {product_name} is {version.status}, not captured yet: "
                 f"run `platform-assets sync {product_name}` (or materialize {product_name}/raw_files[{number}]) first"
             )
         entity = audit.version_entity_id(product_name, number)
-        if reprocess and version.status == VersionStatus.PROCESSED.value:
+        if reprocess and version.status == VersionStatus.PROCESSED:
             version.process_generation += 1
             version.reset_pending = True
             session.execute(
@@ -220,11 +214,11 @@ def _prepare(engine: Engine, product_name: str, number: int, retry_failed: bool,
                 .where(
                     RawFile.product_id == product.id,
                     RawFile.version == number,
-                    RawFile.status.in_([FileStatus.PROCESSED.value, FileStatus.FAILED.value]),
+                    RawFile.status.in_([FileStatus.PROCESSED, FileStatus.FAILED]),
                     RawFile.sha256.is_not(None),
                 )
                 .values(
-                    status=FileStatus.INGESTED.value,
+                    status=FileStatus.CAPTURED,
                     retry_count=0,
                     next_attempt_at=None,
                     error_type=None,
@@ -240,13 +234,13 @@ def _prepare(engine: Engine, product_name: str, number: int, retry_failed: bool,
                 .where(
                     RawFile.product_id == product.id,
                     RawFile.version == number,
-                    RawFile.status == FileStatus.FAILED.value,
+                    RawFile.status == FileStatus.FAILED,
                     RawFile.sha256.is_not(None),
                 )
-                .values(status=FileStatus.INGESTED.value, retry_count=0, next_attempt_at=None)
+                .values(status=FileStatus.CAPTURED, retry_count=0, next_attempt_at=None)
             )
             audit.record(session, "version", entity, "retry_failed", actor, {"files": int(result.rowcount or 0)})
-        if version.status != VersionStatus.PROCESSING.value:
+        if version.status != VersionStatus.PROCESSING:
             set_version_status(
                 session, product, version, VersionStatus.PROCESSING, actor, generation=version.process_generation
             )
@@ -648,9 +642,9 @@ def settle_version(engine: Engine, product_name: str, number: int, actor: str) -
         counts = file_status_counts(session, product.id, number)
         open_files = sum(
             counts.get(status.value, 0)
-            for status in (FileStatus.DISCOVERED, FileStatus.INGESTING, FileStatus.INGESTED, FileStatus.PROCESSING)
+            for status in (FileStatus.DISCOVERED, FileStatus.CAPTURING, FileStatus.CAPTURED, FileStatus.PROCESSING)
         )
-        finished = counts.get(FileStatus.PROCESSED.value, 0) + counts.get(FileStatus.SKIPPED.value, 0)
+        finished = counts.get(FileStatus.PROCESSED, 0) + counts.get(FileStatus.SKIPPED, 0)
         if finished == sum(counts.values()):
             set_version_status(session, product, version, VersionStatus.PROCESSED, actor, files=finished)
         elif not open_files:
@@ -660,7 +654,7 @@ def settle_version(engine: Engine, product_name: str, number: int, actor: str) -
                 version,
                 VersionStatus.FAILED,
                 actor,
-                failed_files=counts.get(FileStatus.FAILED.value, 0),
+                failed_files=counts.get(FileStatus.FAILED, 0),
             )
         return version.status, counts
 
@@ -682,8 +676,8 @@ def _expiry(engine: Engine, product_id: int, settings: ProcessingSettings) -> Ca
 
 
 def _unsettled_files(engine: Engine, product_id: int, file_ids: set[int]) -> set[int]:
-    """Those of ``file_ids`` whose outcome the catalog has not recorded (still INGESTED or PROCESSING)."""
-    unsettled = [FileStatus.PROCESSING.value, FileStatus.INGESTED.value]
+    """Those of ``file_ids`` whose outcome the catalog has not recorded (still CAPTURED or PROCESSING)."""
+    unsettled = [FileStatus.PROCESSING, FileStatus.CAPTURED]
     with transaction(engine) as session:
         return set(
             session.scalars(

@@ -66,7 +66,7 @@ def merge_version(platform: Platform, store: MergeStore, product_name: str, vers
             batch=version,
             blocking=version,
         )
-    if status != VersionStatus.PROCESSED.value:
+    if status != VersionStatus.PROCESSED:
         raise OutOfOrderBatch(
             f"version {version} of {product_name} is {status}, not processed: process it first, or exclude it",
             product=product_name,

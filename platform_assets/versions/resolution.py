@@ -13,18 +13,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from platform_assets.catalog.models import Version, VersionStatus
+from platform_assets.catalog.models import Version
 from platform_assets.catalog.products import get_product
+from platform_assets.catalog.states import CAPTURED_STATES, UNPROCESSED_STATES
 from platform_assets.catalog.versions import VersionNotFound
-
-CAPTURED_STATES = (
-    VersionStatus.CAPTURED.value,
-    VersionStatus.CAPTURE_FAILED.value,
-    VersionStatus.PROCESSING.value,
-    VersionStatus.PROCESSED.value,
-    VersionStatus.FAILED.value,
-)
-UNPROCESSED_STATES = tuple(state for state in CAPTURED_STATES if state != VersionStatus.PROCESSED.value)
 
 
 class NothingToProcess(LookupError):

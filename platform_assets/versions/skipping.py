@@ -33,14 +33,14 @@ def skip_file(engine: Engine, product_name: str, version: int, key: str, reason:
                 f"version {version} of {product_name} has no file {key!r}; `platform-assets versions {product_name}` "
                 "lists the versions"
             )
-        if row.status in (FileStatus.PROCESSED.value, FileStatus.SKIPPED.value):
+        if row.status in (FileStatus.PROCESSED, FileStatus.SKIPPED):
             raise CannotSkip(f"{key!r} of {product_name} v{version} is already {row.status}; nothing to skip")
-        if row.status == FileStatus.PROCESSING.value and row.lease_expires_at and row.lease_expires_at > utc_now():
+        if row.status == FileStatus.PROCESSING and row.lease_expires_at and row.lease_expires_at > utc_now():
             raise CannotSkip(
                 f"{key!r} of {product_name} v{version} is being processed by {row.lease_owner}; wait for it to finish"
             )
         previous = row.status
-        row.status = FileStatus.SKIPPED.value
+        row.status = FileStatus.SKIPPED
         row.lease_owner = None
         row.lease_expires_at = None
         audit.record(

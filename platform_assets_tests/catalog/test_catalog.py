@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
 from platform_assets.catalog import audit
 from platform_assets.catalog.db import create_db_engine, open_catalog, transaction
-from platform_assets.catalog.migrate import current_revision, head_revision, upgrade
-from platform_assets.catalog.models import AuditEvent, Base, Product, Version
+from platform_assets.catalog.migrate import alembic_config, current_revision, head_revision, upgrade
+from platform_assets.catalog.models import AuditEvent, Base, Product, RawFile, Version
 from platform_assets.catalog.products import allocate_version_number, lock_product
+from platform_assets.catalog.states import FileStatus
 
 
 def test_migrations_create_the_models_schema(db_url: str) -> None:
@@ -86,3 +88,41 @@ def test_concurrent_allocation_from_two_processes(db_url: str) -> None:
     with engine.connect() as connection:
         stored = sorted(connection.execute(text("SELECT number FROM versions")).scalars())
     assert stored == numbers
+
+
+def test_migration_0003_renames_the_stored_capture_statuses(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    upgrade(engine, "0002")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO products (id, name, last_version, created_at) VALUES (1, 'customers', 1, :now)"),
+            {"now": now},
+        )
+        for number, (key, status) in enumerate(
+            [("a.csv", "INGESTED"), ("b.csv", "INGESTING"), ("c.csv", "PROCESSED"), ("d.csv", "FAILED")], start=1
+        ):
+            connection.execute(
+                text(
+                    "INSERT INTO raw_files (id, product_id, version, key, size, change, is_empty, status, retry_count, "
+                    "created_at, updated_at) VALUES (:id, 1, 1, :key, 1, 'new', false, :status, 0, :now, :now)"
+                ),
+                {"id": number, "key": key, "status": status, "now": now},
+            )
+    assert upgrade(engine) == head_revision()
+    with transaction(engine) as session:
+        stored = dict(session.execute(select(RawFile.key, RawFile.status)).all())
+    assert stored == {
+        "a.csv": FileStatus.CAPTURED,
+        "b.csv": FileStatus.CAPTURING,
+        "c.csv": FileStatus.PROCESSED,
+        "d.csv": FileStatus.FAILED,
+    }
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    with engine.connect() as connection:
+        texts = dict(connection.execute(text("SELECT key, status FROM raw_files")).all())
+    assert texts == {"a.csv": "INGESTED", "b.csv": "INGESTING", "c.csv": "PROCESSED", "d.csv": "FAILED"}
+    engine.dispose()

@@ -29,12 +29,12 @@ def _files(platform: Platform, version: int) -> list[RawFile]:
 
 
 def _assert_catalog_matches_raw_zone(platform: Platform, version: int) -> None:
-    """Every INGESTED row has its raw copy with the recorded sha256; the raw zone holds nothing else."""
+    """Every CAPTURED row has its raw copy with the recorded sha256; the raw zone holds nothing else."""
     files = _files(platform, version)
     raw_keys = {o.key for o in platform.raw_zone.iter_objects(f"customers/v{version}/**")}
-    ingested = [f for f in files if f.status == "INGESTED"]
-    assert raw_keys == {raw_key("customers", version, f.key) for f in ingested}
-    for row in ingested:
+    captured = [f for f in files if f.status == "CAPTURED"]
+    assert raw_keys == {raw_key("customers", version, f.key) for f in captured}
+    for row in captured:
         key = raw_key("customers", version, row.key)
         assert row.raw_location == platform.raw_zone.uri(key)
         assert row.sha256 == hashlib.sha256(platform.raw_zone.read_bytes(key)).hexdigest()
@@ -52,16 +52,16 @@ def test_capture_copies_and_catalogues_each_file(local_platform: Platform) -> No
     assert result.empty_files == ["empty.csv"], "zero-byte files are captured and flagged"
     rows = _files(local_platform, 1)
     assert [(r.key, r.status, r.is_empty) for r in rows] == [
-        ("a.csv", "INGESTED", False),
-        ("empty.csv", "INGESTED", True),
-        ("sub/b.csv", "INGESTED", False),
+        ("a.csv", "CAPTURED", False),
+        ("empty.csv", "CAPTURED", True),
+        ("sub/b.csv", "CAPTURED", False),
     ]
     _assert_catalog_matches_raw_zone(local_platform, 1)
     again = local_platform.capture("customers", 1)
     assert again.copied_now == 0 and again.already_captured == 3
     with transaction(local_platform.state_engine) as session:
         actions = [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.entity_type == "raw_file"))]
-        assert actions.count("ingested") == 3
+        assert actions.count("captured") == 3
 
 
 def test_vanished_object_fails_only_that_file(local_platform: Platform) -> None:
@@ -74,7 +74,7 @@ def test_vanished_object_fails_only_that_file(local_platform: Platform) -> None:
     assert result.status == "CAPTURE_FAILED"
     assert list(result.failed) == ["b.csv"] and "gone or changed at the source" in result.failed["b.csv"]
     statuses = {r.key: (r.status, r.error_type) for r in _files(local_platform, 1)}
-    assert statuses == {"a.csv": ("INGESTED", None), "b.csv": ("FAILED", "vanished"), "c.csv": ("INGESTED", None)}
+    assert statuses == {"a.csv": ("CAPTURED", None), "b.csv": ("FAILED", "vanished"), "c.csv": ("CAPTURED", None)}
     _assert_catalog_matches_raw_zone(local_platform, 1)
 
 
@@ -108,7 +108,7 @@ def test_capture_crash_then_rerun_resumes_the_same_version(tmp_path: Path, db_ur
     assert crashed.returncode == 86, crashed.stderr
     platform = Platform(load_config(path))
     rows = _files(platform, 1)
-    assert sum(r.status == "INGESTED" for r in rows) == 64, (
+    assert sum(r.status == "CAPTURED" for r in rows) == 64, (
         "the first chunk was recorded, the second copied but not recorded"
     )
     assert platform.sync("customers") is None, "the interrupted version is resumed, not replaced by a new one"
@@ -117,8 +117,8 @@ def test_capture_crash_then_rerun_resumes_the_same_version(tmp_path: Path, db_ur
     _assert_catalog_matches_raw_zone(platform, 1)
     with transaction(platform.state_engine) as session:
         assert list(session.scalars(select(Version.number))) == [1]
-        ingested_events = session.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "ingested")).all()
-        assert len(ingested_events) == len(set(ingested_events)) == 150, "each file captured once"
+        captured_events = session.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "captured")).all()
+        assert len(captured_events) == len(set(captured_events)) == 150, "each file captured once"
 
 
 def test_s3_capture_refuses_keys_that_would_escape_the_raw_zone(
@@ -141,6 +141,6 @@ def test_s3_capture_refuses_keys_that_would_escape_the_raw_zone(
     unsafe = [key for key, row in by_key.items() if row.error_type == "unsafe_key"]
     assert sorted(unsafe) == sorted(k.removeprefix("in/") for k in keys[1:3])
     assert all("escape" not in o.key for o in platform.raw_zone.iter_objects("**"))
-    assert by_key["good.csv"].status == "INGESTED" and by_key["empty.csv"].is_empty
+    assert by_key["good.csv"].status == "CAPTURED" and by_key["empty.csv"].is_empty
     assert by_key["good.csv"].raw_location == f"s3://{s3_bucket}/raw/customers/v1/good.csv"
     assert result.status == "CAPTURE_FAILED"

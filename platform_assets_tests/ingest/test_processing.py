@@ -190,7 +190,7 @@ def test_crash_after_iceberg_commit_then_rerun_leaves_no_duplicate_and_no_gap(tm
     assert crashed.returncode == 86, crashed.stderr
     assert table_rows(platform, version).num_rows == 32 * 3, "two claim batches of 16 committed before the crash"
     states = Counter(status for status, _ in file_states(platform, version).values())
-    assert states == {"PROCESSED": 16, "PROCESSING": 16, "INGESTED": 8}
+    assert states == {"PROCESSED": 16, "PROCESSING": 16, "CAPTURED": 8}
     time.sleep(5.5)  # the dead worker's lease runs out
     report = platform.process("customers", version)
     assert report.version_status == "PROCESSED" and report.files_recovered == 16

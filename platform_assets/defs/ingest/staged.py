@@ -95,7 +95,7 @@ def staged_metadata(
             select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
                 RawFile.product_id == product_id,
                 RawFile.version == version,
-                RawFile.status == FileStatus.PROCESSED.value,
+                RawFile.status == FileStatus.PROCESSED,
             )
         )
         version_rejects = session.scalar(
@@ -110,9 +110,9 @@ def staged_metadata(
         "rows_rejected": dg.MetadataValue.int(report.rows_rejected),
         "version_rows": dg.MetadataValue.int(int(version_rows or 0)),
         "version_rejected_rows": dg.MetadataValue.int(int(version_rejects or 0)),
-        "files_processed": dg.MetadataValue.int(counts.get(FileStatus.PROCESSED.value, 0)),
-        "files_failed": dg.MetadataValue.int(counts.get(FileStatus.FAILED.value, 0)),
-        "files_skipped": dg.MetadataValue.int(counts.get(FileStatus.SKIPPED.value, 0)),
+        "files_processed": dg.MetadataValue.int(counts.get(FileStatus.PROCESSED, 0)),
+        "files_failed": dg.MetadataValue.int(counts.get(FileStatus.FAILED, 0)),
+        "files_skipped": dg.MetadataValue.int(counts.get(FileStatus.SKIPPED, 0)),
         "files_recovered": dg.MetadataValue.int(report.files_recovered),
         "bytes_read": dg.MetadataValue.int(report.bytes_read),
         "duration_s": dg.MetadataValue.float(round(report.duration_s, 3)),
@@ -142,7 +142,7 @@ def failed_files_check(service: Platform, product: ProductConfig, versions: list
             .where(
                 RawFile.product_id == product_id,
                 RawFile.version.in_(versions),
-                RawFile.status == FileStatus.FAILED.value,
+                RawFile.status == FileStatus.FAILED,
             )
             .order_by(RawFile.version, RawFile.key)
         ).all()

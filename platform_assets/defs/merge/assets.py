@@ -105,7 +105,7 @@ def live_rows_check(service: Platform, product: ProductConfig, batch: int) -> dg
                 select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
                     RawFile.product_id == product_id,
                     RawFile.version == batch,
-                    RawFile.status == FileStatus.PROCESSED.value,
+                    RawFile.status == FileStatus.PROCESSED,
                 )
             )
             or 0

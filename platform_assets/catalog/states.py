@@ -1,0 +1,88 @@
+"""The state catalog's states: what a file, a version and a run can be, as enums.
+
+Contract: each enum's values are the text stored in the catalog's tables
+(``raw_files.status``, ``versions.status``, ``raw_files.change``,
+``versions.mode``, ``runs.kind``, ``runs.status``); a StrEnum member is that
+text wherever it is printed, compared or serialized. This module is the one
+part of ``catalog/`` every other package may import freely.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FileStatus(StrEnum):
+    """A file of a version: DISCOVERED -> CAPTURED (in the raw zone) -> PROCESSING -> PROCESSED.
+
+    FAILED at capture or processing (processing retries it), SKIPPED when a user
+    gave it up. CAPTURING and DELETED are reserved: nothing writes them yet.
+    """
+
+    DISCOVERED = "DISCOVERED"
+    CAPTURING = "CAPTURING"
+    CAPTURED = "CAPTURED"
+    PROCESSING = "PROCESSING"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    DELETED = "DELETED"
+
+
+class VersionStatus(StrEnum):
+    """A version: DISCOVERED -> CAPTURED -> PROCESSING -> PROCESSED, or CAPTURE_FAILED / FAILED at a step."""
+
+    DISCOVERED = "DISCOVERED"
+    CAPTURED = "CAPTURED"
+    CAPTURE_FAILED = "CAPTURE_FAILED"
+    PROCESSING = "PROCESSING"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"
+
+
+class FileChange(StrEnum):
+    """How a file of a version compares with the previous version."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+
+
+class CaptureMode(StrEnum):
+    """What a version holds: every source file (snapshot) or the new and changed ones (incremental)."""
+
+    SNAPSHOT = "snapshot"
+    INCREMENTAL = "incremental"
+
+
+class RunKind(StrEnum):
+    """The step a ``runs`` row records."""
+
+    PROCESS = "process"
+
+
+class RunStatus(StrEnum):
+    STARTED = "STARTED"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+CAPTURED_STATES = frozenset(
+    {
+        VersionStatus.CAPTURED,
+        VersionStatus.CAPTURE_FAILED,
+        VersionStatus.PROCESSING,
+        VersionStatus.PROCESSED,
+        VersionStatus.FAILED,
+    }
+)
+"""Versions whose files reached the raw zone (or gave up trying): the ones processing may take."""
+
+UNPROCESSED_STATES = CAPTURED_STATES - {VersionStatus.PROCESSED}
+"""Captured versions without a successful processing yet (a failed one counts as not yet successful)."""
+
+OPEN_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING, FileStatus.CAPTURED, FileStatus.PROCESSING})
+"""Files processing may still finish: a version with none of these left is settled."""
+
+UNCAPTURED_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING})
+"""Files capture still has to copy."""
