@@ -88,7 +88,7 @@ def capture_metadata(engine, product_name: str, version: int) -> dict[str, dg.Me
         ).all()
         return {
             "version": dg.MetadataValue.int(version),
-            "version_status": dg.MetadataValue.text(record.status),
+            "version_status": dg.MetadataValue.text(str(record.status)),
             "files": dg.MetadataValue.int(record.file_count),
             "bytes": dg.MetadataValue.int(record.byte_count),
             "new_files": dg.MetadataValue.int(record.new_count),

@@ -116,7 +116,7 @@ def staged_metadata(
         "files_recovered": dg.MetadataValue.int(report.files_recovered),
         "bytes_read": dg.MetadataValue.int(report.bytes_read),
         "duration_s": dg.MetadataValue.float(round(report.duration_s, 3)),
-        "version_status": dg.MetadataValue.text(report.version_status),
+        "version_status": dg.MetadataValue.text(str(report.version_status)),
         "iceberg_table": dg.MetadataValue.text(service.process_target(product.name).table),
         "iceberg_snapshot_id": dg.MetadataValue.text(str(snapshot.snapshot_id) if snapshot else ""),
         "dagster/row_count": dg.MetadataValue.int(int(version_rows or 0)),
