@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from platform_assets.config import ConfigError
+from platform_assets.errors import PlatformError
 from platform_assets.ingest.processing import VersionNotReady
-from platform_assets.merge.errors import MergeError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -327,12 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (ConfigError, CommandError, LookupError, MergeError, VersionNotReady) as error:
-        code = (
-            error.exit_code
-            if isinstance(error, CommandError)
-            else (EXIT_USAGE if isinstance(error, ConfigError) else EXIT_FAILED)
-        )
+    except (PlatformError, CommandError, LookupError, VersionNotReady) as error:
+        code = error.exit_code if isinstance(error, (PlatformError, CommandError)) else EXIT_FAILED
         payload = error.payload if isinstance(error, CommandError) else {}
         if args.json:
             print(json.dumps({"error": str(error), **payload}, default=str))

@@ -1,16 +1,19 @@
 """Errors of the milestoned merge.
 
-Contract: every error a caller can act on is a :class:`MergeError`; its message
-says what failed, why, and what to do next. A batch that fails with a
-MergeError leaves the product's merge table exactly as it was.
+Contract: every error a caller can act on is a :class:`MergeError`, a
+:class:`~platform_assets.errors.UserError` (the same call fails again until the
+user acts); its message says what failed, why, and what to do next. A batch
+that fails with a MergeError leaves the product's merge table exactly as it was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from platform_assets.errors import UserError
 
-class MergeError(Exception):
+
+class MergeError(UserError):
     """A batch cannot be merged (bad input, wrong order, guard, configuration)."""
 
 

@@ -10,7 +10,8 @@ contract and ``design.md`` for the tables.
 
 Public API: :func:`replicate`, :class:`ReplicationResult`,
 :func:`replication_status`, :class:`ReplicationStatus`, :class:`PrimaryStatus`
-and the :class:`ReplicationError` family. No Dagster here.
+and the :class:`ReplicationError` family (user or transient errors of
+:mod:`platform_assets.errors`). No Dagster here.
 """
 
 from platform_assets.replication.errors import (
@@ -20,6 +21,8 @@ from platform_assets.replication.errors import (
     NotAReplica,
     ReplicationBusy,
     ReplicationError,
+    ReplicationInterrupted,
+    ReplicationRefused,
     SchemaDrift,
 )
 from platform_assets.replication.primaries import dispose_primary_engines
@@ -40,6 +43,8 @@ __all__ = [
     "PrimaryStatus",
     "ReplicationBusy",
     "ReplicationError",
+    "ReplicationInterrupted",
+    "ReplicationRefused",
     "ReplicationResult",
     "ReplicationStatus",
     "SchemaDrift",

@@ -10,14 +10,14 @@ primary's backend spells them). Otherwise it raises:
   a live-only table keeps no closed rows, so the keys deleted between two
   batches cannot be found there;
 - :class:`SchemaDrift` listing every added, removed and retyped column;
-- :class:`ReplicationError` when the primary has no merge table for the product.
+- :class:`ReplicationRefused` when the primary has no merge table for the product.
 """
 
 from __future__ import annotations
 
 from platform_assets.merge.spec import FORENSIC, MergeSpec
 from platform_assets.merge.tables import expected_columns
-from platform_assets.replication.errors import LiveOnlyPrimary, ReplicationError, SchemaDrift
+from platform_assets.replication.errors import LiveOnlyPrimary, ReplicationRefused, SchemaDrift
 from platform_assets.replication.primaries import Primary
 
 BATCH_COLUMNS = frozenset({"_batch_in", "_batch_out", "_batch_id"})
@@ -51,7 +51,7 @@ def check_primary_table(primary: Primary, spec: MergeSpec) -> None:
     """Raise unless the primary's merge table is forensic with the replica's columns (see module contract)."""
     columns = list(primary.columns)
     if not columns:
-        raise ReplicationError(
+        raise ReplicationRefused(
             f"primary {primary.name!r} ({primary.masked_url}) has committed batches of {spec.product!r} but no "
             f"table {spec.table!r}; check that platforms: points at the primary's merge store"
         )

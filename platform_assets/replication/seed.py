@@ -42,7 +42,7 @@ from platform_assets.merge.names import quote_ident
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.store import MergeStore
 from platform_assets.replication import binary as copy_binary
-from platform_assets.replication.errors import ReplicationBusy, ReplicationError
+from platform_assets.replication.errors import ReplicationBusy, ReplicationInterrupted
 from platform_assets.replication.primaries import Primary, batch_fingerprint
 from platform_assets.replication.queries import SeedPart, seed_parts
 from platform_assets.replication.shadow import (
@@ -237,7 +237,7 @@ def copy_chunks_read_ahead(
             begin_seed(store, spec, seed)
         for chunk in reader:
             if chunk.start != progress:
-                raise ReplicationError(
+                raise RuntimeError(
                     f"replica {spec.product!r}: the seed's reader and writer disagree on its progress (a bug)"
                 )
             part = parts[progress.part]
@@ -245,7 +245,7 @@ def copy_chunks_read_ahead(
                 _check_progress(session, spec, progress)
                 loaded = load_buffered(session, target, part.columns, chunk.buffered)
                 if loaded != chunk.buffered.rows:
-                    raise ReplicationError(
+                    raise ReplicationInterrupted(
                         f"replica {spec.product!r}: a seed chunk of {chunk.buffered.rows} rows loaded {loaded}; "
                         "the chunk was rolled back, run the sync again"
                     )
@@ -279,7 +279,7 @@ def finish_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: Seed
     Returns the seconds of the index builds and of the switch.
     """
     if batch_fingerprint(primary, spec.product, seed.batch) != seed.fingerprint:
-        raise ReplicationError(
+        raise ReplicationInterrupted(
             f"replica {spec.product!r}: primary {primary.name!r} was rebuilt while the seed as of batch {seed.batch} "
             "was being copied; the replica is unchanged. Run the sync again: it starts a new seed."
         )

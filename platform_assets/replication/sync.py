@@ -37,7 +37,7 @@ from platform_assets.merge.names import META_TABLE
 from platform_assets.merge.spec import MergeSpec, merge_spec
 from platform_assets.merge.store import MergeStore
 from platform_assets.merge.tables import missing_tables, read_epoch
-from platform_assets.replication.errors import NotAReplica, ReplicationError
+from platform_assets.replication.errors import NotAReplica, ReplicationInterrupted, ReplicationRefused
 from platform_assets.replication.incremental import apply_delta
 from platform_assets.replication.lock import replica_lock
 from platform_assets.replication.plan import Plan, plan_sync, reset_reason
@@ -163,7 +163,7 @@ def _check_not_self(replica_epoch: str | None, primary: Primary, spec: MergeSpec
     ``replica_epoch`` is None when the replica store has no meta table: then it is not the primary's store.
     """
     if replica_epoch == primary.epoch:
-        raise ReplicationError(
+        raise ReplicationRefused(
             f"replica {spec.product!r}: primary {primary.name!r} ({primary.masked_url}) is this platform's own merge "
             "store (same epoch); fix its merge_store URL under platforms: in platform.yaml"
         )
@@ -173,7 +173,7 @@ def _check_not_merged_here(store: MergeStore, spec: MergeSpec) -> None:
     """Refuse to replace a merge table this platform merged itself (it was primary before): move it aside first."""
     merged = latest_committed_batch(store.engine, spec.product)
     if merged is not None:
-        raise ReplicationError(
+        raise ReplicationRefused(
             f"replica {spec.product!r}: this platform's merge store holds {spec.table!r} with batches it merged itself "
             f"(up to batch {merged}, from the time it was primary for the product); a seed would replace that table. "
             "If the product is a replica here now, rename or drop the table and its batch-log rows deliberately, "
@@ -256,7 +256,7 @@ def _execute(
     actor: str,
     chunk_size: int,
 ) -> dict[str, Any]:
-    """Run the planned sync; the counts of the result. Database errors become ReplicationError saying what is left."""
+    """Run the planned sync; the counts of the result. Database errors become ReplicationInterrupted (what is left)."""
     try:
         return _run(config, store, primary, spec, plan, actor, chunk_size)
     except DATABASE_ERRORS as error:
@@ -265,7 +265,7 @@ def _execute(
             if plan.mode == "incremental"
             else "the replica is unchanged and the seed keeps the chunks it committed: the next sync resumes it"
         )
-        raise ReplicationError(
+        raise ReplicationInterrupted(
             f"replica {spec.product!r}: the {plan.mode} sync from primary {primary.name!r} failed "
             f"({describe_error(error)}); {left}. Run the sync again once the cause is fixed."
         ) from error
@@ -310,7 +310,7 @@ def _fingerprint_of_y(primary: Primary, spec: MergeSpec, plan: Plan) -> Fingerpr
     """Y's fingerprint as the probe read it (the plan only picks committed batches; a requested one is checked)."""
     fingerprint = primary.fingerprint(plan.to_batch)
     if fingerprint is None:
-        raise ReplicationError(
+        raise ReplicationInterrupted(
             f"batch {plan.to_batch} of {spec.product!r} is not committed on primary {primary.name!r} any more; run "
             "the sync again"
         )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import dagster as dg
 import pytest
 
+from platform_assets.cli import main
 from platform_assets.config import load_config
 from platform_assets.defs.replication import build_replication_defs, replicate_job_name, replication_resources
 from platform_assets.defs.replication.assets import LAG_CHECK, build_replica_asset, build_replica_lag_check, replica_key
@@ -115,3 +118,13 @@ def test_definitions_load_and_hold_no_replica_for_a_primary_product(setup) -> No
         update={"products": [load_config(path).products[0].model_copy(update={"primary_platforms": ["alpha"]})]}
     )
     assert build_replication_defs(primary_here) == ([], [], [])
+
+
+def test_the_replicate_command_reports_a_replication_error_in_one_line(setup, tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    path, _, _ = setup
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    code = main(["replicate", "customers", "--to-batch", "7", "--config", path, "--json"])
+    captured = capsys.readouterr()
+    assert code == 1, "a replication error is a user error: exit 1, no traceback"
+    assert "beyond the latest committed batch 4" in json.loads(captured.out.strip().splitlines()[-1])["error"]
+    assert "Traceback" not in captured.err

@@ -11,13 +11,14 @@ from sqlalchemy import inspect, text
 
 from platform_assets.catalog.audit import events_for
 from platform_assets.catalog.db import open_catalog, transaction
+from platform_assets.errors import TransientError, UserError
 from platform_assets.failpoints import EXIT_CODE
 from platform_assets.merge import MergeStore
 from platform_assets.replication import (
     LiveOnlyPrimary,
     NoPrimaryAvailable,
     NotAReplica,
-    ReplicationError,
+    ReplicationRefused,
     SchemaDrift,
     replicate,
     replication_status,
@@ -192,6 +193,7 @@ def test_unreachable_first_primary_is_skipped(stores, tmp_path) -> None:  # type
     with pytest.raises(NoPrimaryAvailable) as failed:
         replicate(nobody, nobody.products[0])
     assert set(failed.value.errors) == {"gamma", "delta"}
+    assert isinstance(failed.value, TransientError), "an unreachable primary may answer later"
     assert "gamma:" in str(failed.value) and "delta:" in str(failed.value)
     assert replica_live_only(replica_url) == history.live_only_at(1)
     status = replication_status(nobody, nobody.products[0])
@@ -220,6 +222,7 @@ def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> No
         else str(drift.value).replace("DECIMAL_TEXT", "numeric").replace("INTEGER", "integer")
     )
     assert expected in message
+    assert isinstance(drift.value, UserError), "the sync fails again until someone fixes schema.columns"
     assert seed_state(replica_url).last_batch is None
 
 
@@ -228,16 +231,18 @@ def test_live_only_primary_is_refused(stores, tmp_path) -> None:  # type: ignore
     history = History(MergeStore(primary_url), product=primary_product(milestone="live_only"))
     history.merge(1, {"a": row("Ann")})
     config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url})
-    with pytest.raises(LiveOnlyPrimary, match="cannot show which keys were deleted"):
+    with pytest.raises(LiveOnlyPrimary, match="cannot show which keys were deleted") as refused:
         replicate(config, config.products[0])
+    assert isinstance(refused.value, UserError)
 
 
 def test_a_primary_product_is_not_replicated(tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = replica_config(
         tmp_path / "alpha", f"sqlite:///{tmp_path / 'm.db'}", {"beta": "sqlite:///x.db"}, primaries=["alpha", "beta"]
     )
-    with pytest.raises(NotAReplica, match="primary on platform 'alpha'"):
+    with pytest.raises(NotAReplica, match="primary on platform 'alpha'") as primary_here:
         replicate(config, config.products[0])
+    assert isinstance(primary_here.value, UserError)
 
 
 def test_changed_milestone_reseeds_into_the_new_form(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -288,8 +293,9 @@ def test_a_second_sync_of_the_same_replica_is_refused_while_one_runs(stores, tmp
     History(MergeStore(primary_url)).merge(1, {"a": row("Ann")})
     config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url})
     with replica_lock(MergeStore(replica_url), "customers"):
-        with pytest.raises(ReplicationBusy, match="another sync of it is running"):
+        with pytest.raises(ReplicationBusy, match="another sync of it is running") as busy:
             replicate(config, config.products[0])
+    assert isinstance(busy.value, TransientError), "the other sync ends; this one may run later"
     assert replicate(config, config.products[0]).mode == "seed"
 
 
@@ -299,6 +305,7 @@ def test_a_merge_table_this_platform_merged_itself_is_not_replaced(stores, tmp_p
     own = History(MergeStore(replica_url))  # alpha was primary for the product before
     own.merge(1, {"mine": row("Mine")})
     config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url})
-    with pytest.raises(ReplicationError, match="batches it merged itself"):
+    with pytest.raises(ReplicationRefused, match="batches it merged itself") as refused:
         replicate(config, config.products[0])
+    assert isinstance(refused.value, UserError)
     assert replica_mirror(replica_url) == own.mirror_at(1)

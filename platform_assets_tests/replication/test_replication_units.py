@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from platform_assets.errors import EXIT_FAILED, PlatformError, TransientError, UserError
+from platform_assets.merge import MergeError
 from platform_assets.merge.spec import merge_spec
+from platform_assets.replication import errors as replication_errors
 from platform_assets.replication.errors import BatchOutOfRange
 from platform_assets.replication.plan import plan_sync, reset_reason, sync_point
 from platform_assets.replication.queries import keyset_after, seed_parts
@@ -112,3 +115,31 @@ def test_column_differences_name_added_removed_and_retyped_columns() -> None:
         "column 'gone' (date) is declared here but not on the primary",
         "column 'amount' is numeric(12,2) on the primary but numeric(10,2) here",
     ]
+
+
+USER_ERRORS = ["ReplicationRefused", "NotAReplica", "LiveOnlyPrimary", "SchemaDrift", "BatchOutOfRange"]
+TRANSIENT_ERRORS = ["NoPrimaryAvailable", "ReplicationBusy", "ReplicationInterrupted"]
+
+
+@pytest.mark.parametrize("name", USER_ERRORS + TRANSIENT_ERRORS)
+def test_each_replication_error_is_on_the_branch_of_what_the_user_can_do(name: str) -> None:
+    error_class = getattr(replication_errors, name)
+    branch = UserError if name in USER_ERRORS else TransientError
+    other = TransientError if branch is UserError else UserError
+    error = error_class("message")
+    assert isinstance(error, replication_errors.ReplicationError) and isinstance(error, branch)
+    assert not isinstance(error, (other, MergeError)), "one branch each; replication is no merge error"
+    assert (error.kind, error.exit_code, str(error)) == (branch.kind, EXIT_FAILED, "message")
+
+
+def test_every_concrete_replication_error_is_listed() -> None:
+    concrete = {
+        name
+        for name, value in vars(replication_errors).items()
+        if isinstance(value, type) and issubclass(value, replication_errors.ReplicationError)
+    } - {"ReplicationError"}
+    assert concrete == set(USER_ERRORS + TRANSIENT_ERRORS)
+
+
+def test_merge_errors_are_user_errors() -> None:
+    assert issubclass(MergeError, UserError) and issubclass(MergeError, PlatformError)
