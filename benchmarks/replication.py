@@ -87,7 +87,7 @@ from platform_assets.catalog.db import create_db_engine
 from platform_assets.config import PlatformConfig, ProductConfig, parse_config
 from platform_assets.merge import MergeStore, merge_batch
 from platform_assets.merge.spec import LIVE_BATCH_OUT
-from platform_assets.replication import dispose_primary_engines, replicate
+from platform_assets.replication import SyncMode, dispose_primary_engines, replicate
 
 PRODUCT = "bench"
 FORMS = ("live_only", "forensic")
@@ -234,7 +234,7 @@ def run_seed(
     started = time.perf_counter()
     result = replicate(config, config.products[0], to_batch=1, actor="benchmark")
     elapsed = time.perf_counter() - started
-    if result.mode != "seed" or result.to_batch != 1:
+    if result.mode != SyncMode.SEED or result.to_batch != 1:
         raise SystemExit(f"expected a seed to batch 1, got {result}")
     return elapsed, result.inserted, result.chunks, result.timings
 
@@ -247,7 +247,7 @@ def run_incremental(
     result = replicate(config, config.products[0], actor="benchmark")
     elapsed = time.perf_counter() - started
     got = (result.updated, result.deleted, result.inserted)
-    if result.mode != "incremental" or got != expected:
+    if result.mode != SyncMode.INCREMENTAL or got != expected:
         raise SystemExit(f"incremental sync counts {got} ({result.mode}) differ from the expected {expected}")
     rest = elapsed - sum(result.timings.values())
     return elapsed, {**result.timings, "other_s": rest}

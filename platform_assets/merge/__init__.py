@@ -2,7 +2,8 @@
 
 Public API (see design.md, issue 4): :class:`MergeStore`, :func:`merge_batch`,
 :class:`BatchResult`, :func:`exclude_batch`, :func:`latest_committed_batch`,
-:func:`batch_log`, :class:`BatchLogEntry` and the :class:`MergeError` family.
+:func:`batch_log`, :class:`BatchLogEntry`, the states :class:`BatchStatus` and
+:class:`BatchResultStatus`, and the :class:`MergeError` family.
 Replication (:mod:`platform_assets.replication`) builds on this package's table contract
 (spec, tables, names, batch log, store); nothing here imports it.
 """
@@ -18,11 +19,14 @@ from platform_assets.merge.errors import (
     SchemaMismatch,
 )
 from platform_assets.merge.milestone import BatchResult, merge_batch
+from platform_assets.merge.states import BatchResultStatus, BatchStatus
 from platform_assets.merge.store import MergeStore
 
 __all__ = [
     "BatchLogEntry",
     "BatchResult",
+    "BatchResultStatus",
+    "BatchStatus",
     "DeleteGuardTripped",
     "DuplicateKeys",
     "ExcludedBatch",

@@ -20,17 +20,11 @@ from platform_assets.catalog.db import is_postgres
 from platform_assets.config import ProductConfig
 from platform_assets.merge.errors import ExcludedBatch, MergeError
 from platform_assets.merge.names import BATCH_LOG_TABLE, quote_ident
+from platform_assets.merge.states import BatchStatus
 from platform_assets.merge.timestamps import from_db, to_db, utc_now
 
 if TYPE_CHECKING:
     from platform_assets.merge.store import MergeStore
-
-STARTED = "started"
-COMMITTED = "committed"
-FAILED = "failed"
-EXCLUDED = "excluded"
-DONE = frozenset({COMMITTED, EXCLUDED})
-"""Statuses that let later batches merge."""
 
 _LOG = quote_ident(BATCH_LOG_TABLE)
 _COLUMNS = "product, batch, status, started_at, committed_at, inserted, updated, deleted, live_count, message"
@@ -43,7 +37,7 @@ class BatchLogEntry:
 
     product: str
     batch: int
-    status: str
+    status: BatchStatus
     started_at: datetime | None
     committed_at: datetime | None
     inserted: int | None
@@ -55,12 +49,12 @@ class BatchLogEntry:
     @property
     def reason(self) -> str | None:
         """Why the batch was excluded (None otherwise)."""
-        return self.message if self.status == EXCLUDED else None
+        return self.message if self.status == BatchStatus.EXCLUDED else None
 
     @property
     def error(self) -> str | None:
         """Why the batch failed (None otherwise)."""
-        return self.message if self.status == FAILED else None
+        return self.message if self.status == BatchStatus.FAILED else None
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,7 @@ def _entry(row: tuple) -> BatchLogEntry:  # type: ignore[type-arg]
     return BatchLogEntry(
         product=product,
         batch=int(batch),
-        status=status,
+        status=BatchStatus(status),
         started_at=from_db(started_at),
         committed_at=from_db(committed_at),
         inserted=inserted,
@@ -123,7 +117,7 @@ def latest_committed(connection: Connection, product_name: str) -> int | None:
     """The highest committed batch of the product, or None; one query (the store must have a batch log)."""
     value = connection.execute(
         text(f"SELECT max(batch) FROM {_LOG} WHERE product = :product AND status = :status"),
-        {"product": product_name, "status": COMMITTED},
+        {"product": product_name, "status": BatchStatus.COMMITTED},
     ).scalar()
     return None if value is None else int(value)
 
@@ -141,19 +135,19 @@ def lock_product(connection: Connection, product_name: str, postgres: bool) -> N
         )
 
 
-def batch_statuses(connection: Connection, product_name: str) -> dict[int, str]:
+def batch_statuses(connection: Connection, product_name: str) -> dict[int, BatchStatus]:
     """batch -> status for every logged batch of the product."""
     rows = connection.execute(
         text(f"SELECT batch, status FROM {_LOG} WHERE product = :product"), {"product": product_name}
     ).all()
-    return {int(batch): status for batch, status in rows}
+    return {int(batch): BatchStatus(status) for batch, status in rows}
 
 
 def committed_times(connection: Connection, product_name: str) -> dict[int, datetime | None]:
     """batch -> commit time (aware UTC) of every committed batch of the product, in one query."""
     rows = connection.execute(
         text(f"SELECT batch, committed_at FROM {_LOG} WHERE product = :product AND status = :status"),
-        {"product": product_name, "status": COMMITTED},
+        {"product": product_name, "status": BatchStatus.COMMITTED},
     ).all()
     return {int(batch): from_db(committed_at) for batch, committed_at in rows}
 
@@ -173,7 +167,7 @@ def live_count_before(connection: Connection, product_name: str, batch: int) -> 
             f"SELECT live_count FROM {_LOG} WHERE product = :product AND status = :status AND batch < :batch "
             "ORDER BY batch DESC LIMIT 1"
         ),
-        {"product": product_name, "status": COMMITTED, "batch": batch},
+        {"product": product_name, "status": BatchStatus.COMMITTED, "batch": batch},
     ).first()
     return None if value is None else int(value[0])
 
@@ -194,10 +188,10 @@ def record_started(engine: Engine, product_name: str, batch: int) -> None:
             {
                 "product": product_name,
                 "batch": batch,
-                "status": STARTED,
+                "status": BatchStatus.STARTED,
                 "now": to_db(utc_now(), postgres),
-                "started": STARTED,
-                "failed": FAILED,
+                "started": BatchStatus.STARTED,
+                "failed": BatchStatus.FAILED,
             },
         )
 
@@ -219,7 +213,7 @@ def record_committed(
         {
             "product": product_name,
             "batch": batch,
-            "status": COMMITTED,
+            "status": BatchStatus.COMMITTED,
             "now": now,
             "inserted": counts.inserted,
             "updated": counts.updated,
@@ -243,11 +237,11 @@ def record_failed(engine: Engine, product_name: str, batch: int, message: str) -
             {
                 "product": product_name,
                 "batch": batch,
-                "status": FAILED,
+                "status": BatchStatus.FAILED,
                 "now": to_db(utc_now(), postgres),
                 "message": message,
-                "started": STARTED,
-                "failed": FAILED,
+                "started": BatchStatus.STARTED,
+                "failed": BatchStatus.FAILED,
             },
         )
 
@@ -266,7 +260,7 @@ def exclude_batch(store: MergeStore, product: ProductConfig | str, batch: int, r
     with store.engine.begin() as connection:
         lock_product(connection, name, store.postgres)
         entry = batch_entry(connection, name, batch)
-        if entry is not None and entry.status == COMMITTED:
+        if entry is not None and entry.status == BatchStatus.COMMITTED:
             raise ExcludedBatch(
                 f"batch {batch} of {name!r} is committed (at {entry.committed_at}); excluding it now would not "
                 "take its rows out of the merge table. Fix the data with a later version instead."
@@ -283,7 +277,7 @@ def exclude_batch(store: MergeStore, product: ProductConfig | str, batch: int, r
             {
                 "product": name,
                 "batch": batch,
-                "status": EXCLUDED,
+                "status": BatchStatus.EXCLUDED,
                 "now": to_db(utc_now(), store.postgres),
                 "reason": reason.strip(),
             },

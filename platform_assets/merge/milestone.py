@@ -43,9 +43,6 @@ from sqlalchemy import Connection, text
 from platform_assets.config import ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import (
-    COMMITTED,
-    DONE,
-    EXCLUDED,
     BatchCounts,
     BatchLogEntry,
     batch_entry,
@@ -61,6 +58,7 @@ from platform_assets.merge.names import quote_ident, quote_list
 from platform_assets.merge.rows import check_keys, conform_rows
 from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec, merge_spec
 from platform_assets.merge.staging import load_stage
+from platform_assets.merge.states import DONE, BatchResultStatus, BatchStatus
 from platform_assets.merge.store import MergeStore
 from platform_assets.merge.tables import (
     ACTION_COLUMN,
@@ -82,7 +80,7 @@ class BatchResult:
     """What one :func:`merge_batch` call did. Times are seconds."""
 
     batch: int
-    status: str  # "committed" | "noop"
+    status: BatchResultStatus
     inserted: int
     updated: int
     deleted: int
@@ -152,15 +150,15 @@ def _check_preconditions(
 ) -> BatchLogEntry | None:
     """The committed log entry if ``batch`` is merged already; raise if it may not merge now."""
     statuses = batch_statuses(connection, spec.product)
-    if statuses.get(batch) == COMMITTED:
+    if statuses.get(batch) == BatchStatus.COMMITTED:
         return batch_entry(connection, spec.product, batch)
-    if statuses.get(batch) == EXCLUDED:
+    if statuses.get(batch) == BatchStatus.EXCLUDED:
         entry = batch_entry(connection, spec.product, batch)
         raise ExcludedBatch(
             f"batch {batch} of {spec.product!r} is excluded ({entry.message if entry else 'no reason'}); "
             "it stays out of the merge order: merge the next version instead"
         )
-    later = sorted(number for number, status in statuses.items() if number > batch and status == COMMITTED)
+    later = sorted(number for number, status in statuses.items() if number > batch and status == BatchStatus.COMMITTED)
     if later:
         raise OutOfOrderBatch(
             f"batch {batch} of {spec.product!r} cannot merge: batch {later[-1]} is committed already and batches "
@@ -186,7 +184,7 @@ def _check_preconditions(
 def _noop(entry: BatchLogEntry, started: float) -> BatchResult:
     return BatchResult(
         batch=entry.batch,
-        status="noop",
+        status=BatchResultStatus.NOOP,
         inserted=0,
         updated=0,
         deleted=0,
@@ -229,7 +227,7 @@ def _merge_transaction(
     _refresh_statistics(store, spec, counts, live_before)
     return BatchResult(
         batch=batch,
-        status="committed",
+        status=BatchResultStatus.COMMITTED,
         inserted=counts.inserted,
         updated=counts.updated,
         deleted=counts.deleted,

@@ -40,9 +40,9 @@ from platform_assets.merge.names import (
     quote_list,
 )
 from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec, sql_type
+from platform_assets.merge.states import BatchStatus
 
 EPOCH_KEY = "epoch"
-BATCH_STATUSES = ("started", "committed", "failed", "excluded")
 ACTION_COLUMN = "_action"
 _PG_DDL_LOCK = 7_341_926_001  # advisory lock id serializing merge-store DDL on PostgreSQL
 
@@ -52,7 +52,7 @@ def ensure_store_tables(connection: Connection, postgres: bool) -> None:
     if postgres:
         connection.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": _PG_DDL_LOCK})
     stamp = "timestamp with time zone" if postgres else "TEXT"
-    statuses = ", ".join(f"'{status}'" for status in BATCH_STATUSES)
+    statuses = ", ".join(f"'{status}'" for status in BatchStatus)
     connection.exec_driver_sql(
         f"CREATE TABLE IF NOT EXISTS {quote_ident(BATCH_LOG_TABLE)} ("
         " product TEXT NOT NULL, batch INTEGER NOT NULL,"

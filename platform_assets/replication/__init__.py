@@ -9,7 +9,7 @@ a batch Y; later syncs apply what changed in (X, Y]. See :mod:`.sync` for the
 contract and ``design.md`` for the tables.
 
 Public API: :func:`replicate`, :class:`ReplicationResult`,
-:func:`replication_status`, :class:`ReplicationStatus`, :class:`PrimaryStatus`
+:func:`replication_status`, :class:`ReplicationStatus`, :class:`PrimaryStatus`, :class:`SyncMode`
 and the :class:`ReplicationError` family (user or transient errors of
 :mod:`platform_assets.errors`). No Dagster here.
 """
@@ -25,6 +25,7 @@ from platform_assets.replication.errors import (
     ReplicationRefused,
     SchemaDrift,
 )
+from platform_assets.replication.plan import SyncMode
 from platform_assets.replication.primaries import dispose_primary_engines
 from platform_assets.replication.sync import (
     PrimaryStatus,
@@ -48,6 +49,7 @@ __all__ = [
     "ReplicationResult",
     "ReplicationStatus",
     "SchemaDrift",
+    "SyncMode",
     "check_replica",
     "dispose_primary_engines",
     "replicate",

@@ -23,12 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 from platform_assets.replication.errors import BatchOutOfRange
 from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress
 
-Mode = Literal["seed", "incremental", "noop"]
+
+class SyncMode(StrEnum):
+    """What one sync does (its text is what results, metadata and logs show)."""
+
+    SEED = "seed"
+    """Copy the replica as of Y afresh (or go on with an unfinished seed)."""
+    INCREMENTAL = "incremental"
+    """Apply what changed in (X, Y]."""
+    NOOP = "noop"
+    """Nothing: the replica is at Y already."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ class Plan:
     unfinished seed that cannot go on must be dropped first.
     """
 
-    mode: Mode
+    mode: SyncMode
     from_batch: int | None
     to_batch: int
     reseed_reason: str | None = None
@@ -160,17 +169,21 @@ def plan_sync(
     if state.seed is not None:
         why = seed_still_valid(state.seed, primary, layout, fingerprint_of)
         if why is None:
-            return Plan("seed", state.last_batch, state.seed.batch, state.seed.reason, resume=state.seed)
+            return Plan(SyncMode.SEED, state.last_batch, state.seed.batch, state.seed.reason, resume=state.seed)
         discarded = f"the unfinished seed as of batch {state.seed.batch} was dropped: {why}"
     dropping = discarded is not None
     if state.last_batch is None:
         return Plan(
-            "seed", None, seed_point(product, primary, latest, committed, requested), discarded, discard_seed=dropping
+            SyncMode.SEED,
+            None,
+            seed_point(product, primary, latest, committed, requested),
+            discarded,
+            discard_seed=dropping,
         )
     reason = reset_reason(state, primary, latest, layout, fingerprint_of)
     if reason is not None:
         y = seed_point(product, primary, latest, committed, requested)
-        return Plan("seed", state.last_batch, y, reason, discard_seed=dropping)
+        return Plan(SyncMode.SEED, state.last_batch, y, reason, discard_seed=dropping)
     target = sync_point(product, primary, state.last_batch, latest, committed, requested, max_batches)
-    mode: Mode = "noop" if target == state.last_batch else "incremental"
+    mode = SyncMode.NOOP if target == state.last_batch else SyncMode.INCREMENTAL
     return Plan(mode, state.last_batch, target, discard_seed=dropping)

@@ -38,8 +38,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from platform_assets.catalog.db import is_postgres, normalize_db_url
 from platform_assets.config import PlatformConfig, ProductConfig, mask_url
-from platform_assets.merge.batch_log import COMMITTED, batch_entry, committed_times, latest_committed
+from platform_assets.merge.batch_log import batch_entry, committed_times, latest_committed
 from platform_assets.merge.names import BATCH_LOG_TABLE, META_TABLE, merge_table
+from platform_assets.merge.states import BatchStatus
 from platform_assets.merge.tables import existing_columns, missing_tables, read_epoch
 from platform_assets.replication.errors import NoPrimaryAvailable
 from platform_assets.replication.state import Fingerprint, stamp
@@ -244,6 +245,6 @@ def batch_fingerprint(primary: Primary, product_name: str, batch: int) -> Finger
     """Batch ``batch``'s fingerprint on ``primary`` read now (commit time + store epoch); None unless committed."""
     with primary.engine.connect() as connection:
         entry = batch_entry(connection, product_name, batch)
-    if entry is None or entry.status != COMMITTED or entry.committed_at is None:
+    if entry is None or entry.status != BatchStatus.COMMITTED or entry.committed_at is None:
         return None
     return Fingerprint(stamp(entry.committed_at), primary.epoch)

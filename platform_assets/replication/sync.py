@@ -40,7 +40,7 @@ from platform_assets.merge.tables import missing_tables, read_epoch
 from platform_assets.replication.errors import NotAReplica, ReplicationInterrupted, ReplicationRefused
 from platform_assets.replication.incremental import apply_delta
 from platform_assets.replication.lock import replica_lock
-from platform_assets.replication.plan import Plan, plan_sync, reset_reason
+from platform_assets.replication.plan import Plan, SyncMode, plan_sync, reset_reason
 from platform_assets.replication.primaries import Primary, choose_primary, describe_error, probe_all, read_latest
 from platform_assets.replication.schema import check_primary_table
 from platform_assets.replication.seed import run_seed
@@ -83,7 +83,7 @@ class ReplicationResult:
     primary: str | None
     from_batch: int | None
     to_batch: int | None
-    mode: str  # "seed" | "incremental" | "noop"
+    mode: SyncMode
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
@@ -99,7 +99,13 @@ class ReplicationResult:
     timings: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The result as plain JSON values (``mode`` as its text)."""
+        return {**asdict(self), "mode": str(self.mode)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> ReplicationResult:
+        """The result :meth:`as_json` gave."""
+        return cls(**{**value, "mode": SyncMode(value["mode"])})
 
 
 @dataclass(frozen=True)
@@ -223,7 +229,7 @@ def replicate(
             max_batches=product.replication.max_batches_per_sync,
             fingerprint_of=primary.fingerprint,
         )
-        if plan.mode == "seed" and state.last_batch is None:
+        if plan.mode == SyncMode.SEED and state.last_batch is None:
             _check_not_merged_here(store, spec)
         if plan.discard_seed:
             _discard_seed(store, spec)
@@ -262,7 +268,7 @@ def _execute(
     except DATABASE_ERRORS as error:
         left = (
             "the replica is unchanged"
-            if plan.mode == "incremental"
+            if plan.mode == SyncMode.INCREMENTAL
             else "the replica is unchanged and the seed keeps the chunks it committed: the next sync resumes it"
         )
         raise ReplicationInterrupted(
@@ -280,9 +286,9 @@ def _run(
     actor: str,
     chunk_size: int,
 ) -> dict[str, Any]:
-    if plan.mode == "noop":
+    if plan.mode == SyncMode.NOOP:
         return {}
-    if plan.mode == "incremental":
+    if plan.mode == SyncMode.INCREMENTAL:
         assert plan.from_batch is not None
         fingerprint = _fingerprint_of_y(primary, spec, plan)
         delta = apply_delta(store, primary, spec, plan.from_batch, plan.to_batch, fingerprint, layout_of(spec))

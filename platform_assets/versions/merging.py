@@ -25,6 +25,7 @@ from platform_assets.catalog.versions import get_version
 from platform_assets.merge import BatchResult, MergeStore, exclude_batch, merge_batch
 from platform_assets.merge.batch_log import batch_log
 from platform_assets.merge.errors import OutOfOrderBatch
+from platform_assets.merge.states import DONE
 from platform_assets.platform import Platform
 
 
@@ -80,7 +81,7 @@ def merge_version(platform: Platform, store: MergeStore, product_name: str, vers
 
 def pending_merges(platform: Platform, store: MergeStore, product_name: str, up_to: int | None = None) -> list[int]:
     """Versions up to ``up_to`` not yet committed or excluded in the batch log, ascending."""
-    done = {entry.batch for entry in batch_log(store, product_name) if entry.status in ("committed", "excluded")}
+    done = {entry.batch for entry in batch_log(store, product_name) if entry.status in DONE}
     return [
         number
         for number, _, excluded in version_numbers(platform, product_name)

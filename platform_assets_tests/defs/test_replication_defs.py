@@ -16,7 +16,7 @@ from platform_assets.defs.replication.runs import replicate_product, replication
 from platform_assets.defs.replication.sensors import build_replication_sensor
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.merge import MergeStore
-from platform_assets.replication import BatchOutOfRange
+from platform_assets.replication import BatchOutOfRange, SyncMode
 from platform_assets_tests.replication.replication_support import History, replica_live_only, row, write_replica_config
 
 
@@ -96,6 +96,7 @@ def test_replicate_product_runs_through_the_dagster_instance(setup, tmp_path, mo
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     seeded = replicate_product(path, "customers", to_batch=3)
     assert (seeded.mode, seeded.to_batch, seeded.lag_batches) == ("seed", 3, 1)
+    assert seeded.mode is SyncMode.SEED, "the result read back from the run's metadata keeps its types"
     assert replica_live_only(replica_url) == history.live_only_at(3)
     with pytest.raises(
         BatchOutOfRange,

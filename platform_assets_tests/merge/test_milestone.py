@@ -6,8 +6,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from platform_assets.merge import MergeStore, batch_log, latest_committed_batch, merge_batch
+from platform_assets.merge import (
+    BatchResultStatus,
+    BatchStatus,
+    MergeStore,
+    batch_log,
+    latest_committed_batch,
+    merge_batch,
+)
 from platform_assets_tests.merge.conftest import (
     LIVE,
     Oracle,
@@ -202,6 +210,21 @@ def test_batch_log_records_times_and_counts(store: MergeStore) -> None:
         assert entry.committed_at is not None and entry.committed_at >= entry.started_at
         assert entry.message is None and entry.error is None and entry.reason is None
     assert second.started_at >= first.committed_at
+
+
+def test_batch_states_are_enums_over_the_stored_lowercase_text(store: MergeStore) -> None:
+    product = make_product("live_only", "snapshot")
+    merged = merge_batch(store, product, 1, rows_table(product, [("1", "a", "b")]))
+    again = merge_batch(store, product, 1, rows_table(product, [("1", "a", "b")]))
+    assert (merged.status, again.status) == (BatchResultStatus.COMMITTED, BatchResultStatus.NOOP)
+    [entry] = batch_log(store, product.name)
+    assert entry.status is BatchStatus.COMMITTED
+    with store.engine.connect() as connection:
+        stored = connection.execute(
+            text("SELECT status FROM merge_batches WHERE product = :product"), {"product": product.name}
+        ).scalar_one()
+    assert type(stored) is str and stored == "committed"
+    assert f"{entry.status}, {merged.status}" == "committed, committed", "printed as the stored text"
 
 
 def test_epoch_is_stable_and_per_store(store: MergeStore, tmp_path: Any) -> None:

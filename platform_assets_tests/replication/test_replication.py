@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from platform_assets.merge import MergeStore
-from platform_assets.replication import BatchOutOfRange, replicate, replication_status
+from platform_assets.replication import BatchOutOfRange, SyncMode, replicate, replication_status
 from platform_assets_tests.replication.replication_support import (
     History,
     live_view_count,
@@ -40,12 +40,12 @@ def test_seed_below_latest_then_catch_up(stores, tmp_path) -> None:  # type: ign
 
     seeded = replicate(config, product, to_batch=2, actor="test")
     assert (seeded.mode, seeded.from_batch, seeded.to_batch, seeded.primary) == ("seed", None, 2, "beta")
-    assert seeded.chunks >= 3 and seeded.lag_batches == 3
+    assert seeded.chunks >= 3 and seeded.lag_batches == 3 and seeded.mode is SyncMode.SEED
     assert replica_live_only(replica_url) == history.live_only_at(2)
 
     caught_up = replicate(config, product, actor="test")
     assert (caught_up.mode, caught_up.from_batch, caught_up.to_batch, caught_up.lag_batches) == ("incremental", 2, 5, 0)
-    assert replica_live_only(replica_url) == history.live_only_at(5)
+    assert replica_live_only(replica_url) == history.live_only_at(5) and caught_up.mode is SyncMode.INCREMENTAL
     assert live_view_count(replica_url) == len(history.live_only_at(5))
     # 2 -> 5: a and e changed, b changed, d deleted, c re-inserted, f new (z came and went)
     assert (caught_up.inserted, caught_up.updated, caught_up.deleted) == (2, 3, 1)

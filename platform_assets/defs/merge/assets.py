@@ -75,7 +75,7 @@ def merge_metadata(service: Platform, product: ProductConfig, result: BatchResul
     entries = batch_log(service.merge_store, product.name)[-10:]
     return {
         "batch": dg.MetadataValue.int(result.batch),
-        "status": dg.MetadataValue.text(result.status),
+        "status": dg.MetadataValue.text(str(result.status)),
         "inserted": dg.MetadataValue.int(result.inserted),
         "updated": dg.MetadataValue.int(result.updated),
         "deleted": dg.MetadataValue.int(result.deleted),

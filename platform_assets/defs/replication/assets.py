@@ -13,7 +13,7 @@ from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, db_kind
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.replication import ReplicationResult, ReplicationStatus, replicate, replication_status
+from platform_assets.replication import ReplicationResult, ReplicationStatus, SyncMode, replicate, replication_status
 
 LAG_CHECK = "replica_lag"
 RESULT_METADATA_KEY = "replication_result"
@@ -69,7 +69,7 @@ def replication_metadata(result: ReplicationResult) -> dict[str, Any]:
     """Materialization metadata: primary, X -> Y, mode, changes, duration, lag (a number, so the UI plots it)."""
     metadata: dict[str, Any] = {
         "primary": dg.MetadataValue.text(result.primary or ""),
-        "mode": dg.MetadataValue.text(result.mode),
+        "mode": dg.MetadataValue.text(str(result.mode)),
         "sync": dg.MetadataValue.text(
             f"{result.from_batch if result.from_batch is not None else '-'} -> {result.to_batch}"
         ),
@@ -84,7 +84,7 @@ def replication_metadata(result: ReplicationResult) -> dict[str, Any]:
         "primary_latest_batch": dg.MetadataValue.int(result.primary_latest or 0),
         RESULT_METADATA_KEY: dg.MetadataValue.json(result.as_json()),
     }
-    if result.mode == "seed":
+    if result.mode == SyncMode.SEED:
         metadata["seed_chunks"] = dg.MetadataValue.int(result.chunks)
         metadata["seed_resumed"] = dg.MetadataValue.bool(result.resumed)
     if result.reseed_reason:

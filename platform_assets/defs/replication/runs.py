@@ -48,7 +48,7 @@ def replicate_product(config_path: str | None, product_name: str, to_batch: int 
     for materialization in result.asset_materializations_for_node(op_name):
         value = materialization.metadata.get(RESULT_METADATA_KEY)
         if value is not None:
-            return ReplicationResult(**value.value)  # type: ignore[arg-type]
+            return ReplicationResult.from_json(value.value)  # type: ignore[arg-type]
     raise ReplicationError(f"the replica run {result.run_id} of {product_name!r} reported no result")
 
 

@@ -9,7 +9,7 @@ import dagster as dg
 from platform_assets.config import ProductConfig
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.replication import ReplicationStatus, replication_status
+from platform_assets.replication import ReplicationStatus, SyncMode, replication_status
 
 
 def replication_sensor_name(product_name: str) -> str:
@@ -63,7 +63,7 @@ def run_key(status: ReplicationStatus) -> str:
     A run that dies in the middle of a seed moved the seed on, so the next tick
     requests a new run that resumes it, without waiting for the primary.
     """
-    start = "seed" if status.last_synced_batch is None else str(status.last_synced_batch)
+    start = str(SyncMode.SEED) if status.last_synced_batch is None else str(status.last_synced_batch)
     progress = f"+seed@{status.seed_chunks}" if status.seed_in_progress else ""
     return f"{status.product}/replica/{status.serving_primary}/{start}->{status.serving_latest}{progress}"
 
