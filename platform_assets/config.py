@@ -11,19 +11,27 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from platform_assets.column_types import ColumnType
 from platform_assets.errors import ConfigError
 
 CONFIG_ENV_VAR = "PLATFORM_CONFIG"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SIMPLE_TYPES = ("string", "int", "bigint", "double", "boolean", "date", "timestamp")
-DECIMAL_PATTERN = re.compile(r"^decimal\(\s*(\d+)\s*,\s*(\d+)\s*\)$")
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 RESERVED_COLUMNS = frozenset(
     {"_version", "_source_file", "_source_sha256", "_ingested_at", "_batch_in", "_batch_out", "_batch_id"}
@@ -46,25 +54,12 @@ def mask_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
-def parse_column_type(text: str) -> str:
-    """Normalize a declared column type, or raise ValueError naming what is allowed."""
-    normalized = text.strip().lower()
-    if normalized in SIMPLE_TYPES:
-        return normalized
-    match = DECIMAL_PATTERN.match(normalized)
-    if match:
-        precision, scale = int(match.group(1)), int(match.group(2))
-        if not 1 <= precision <= 38 or scale > precision:
-            raise ValueError(f"decimal({precision},{scale}) needs 1 <= precision <= 38 and scale <= precision")
-        return f"decimal({precision},{scale})"
-    allowed = ", ".join(SIMPLE_TYPES)
-    raise ValueError(f"unknown column type {text!r}; allowed: {allowed}, decimal(p,s)")
+def _column_type(value: Any) -> ColumnType:
+    return value if isinstance(value, ColumnType) else ColumnType.parse(str(value))
 
 
-def decimal_precision_scale(column_type: str) -> tuple[int, int] | None:
-    """(precision, scale) of a normalized ``decimal(p,s)`` type, else None."""
-    match = DECIMAL_PATTERN.match(column_type)
-    return (int(match.group(1)), int(match.group(2))) if match else None
+DeclaredType = Annotated[ColumnType, PlainValidator(_column_type), PlainSerializer(str, return_type=str)]
+"""A column type in the config: parsed from its text, dumped as its canonical text (``decimal(12,2)``)."""
 
 
 class _Strict(BaseModel):
@@ -200,12 +195,12 @@ class SourceSettings(_Strict):
 
 
 class SchemaSettings(_Strict):
-    columns: dict[str, str]
+    columns: dict[str, DeclaredType]
     primary_key: list[str] = Field(default_factory=list)
 
     @field_validator("columns")
     @classmethod
-    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+    def _columns(cls, value: dict[str, ColumnType]) -> dict[str, ColumnType]:
         if not value:
             raise ValueError("declare at least one column")
         checked = {}
@@ -214,7 +209,7 @@ class SchemaSettings(_Strict):
                 raise ValueError(f"column name {name!r} must match [A-Za-z_][A-Za-z0-9_]* (at most 63 characters)")
             if name.lower() in RESERVED_COLUMNS:
                 raise ValueError(f"column name {name!r} is reserved for the platform's lineage and batch columns")
-            checked[name] = parse_column_type(str(column_type))
+            checked[name] = column_type
         lowered = [name.lower() for name in checked]
         if len(set(lowered)) != len(lowered):
             raise ValueError("column names must differ by more than case")

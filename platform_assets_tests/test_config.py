@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from platform_assets.column_types import ColumnType
 from platform_assets.config import ConfigError, load_config, mask_url, parse_config
 
 BASE: dict[str, Any] = {
@@ -63,7 +64,8 @@ def test_full_config_loads_with_env_interpolation() -> None:
     assert config.platform.state_db == "postgresql://app:s3cret@db.internal/state"
     product = config.product("customers")
     assert product.table_schema is not None
-    assert product.table_schema.columns["amount"] == "decimal(12,2)"
+    assert product.table_schema.columns["amount"] == ColumnType.decimal(12, 2)
+    assert config.masked()["products"][0]["schema"]["columns"]["amount"] == "decimal(12,2)"
     assert product.replication.chunk_size == 50000
     assert config.is_primary(product)
     assert config.engine_for(product) == "arrow"

@@ -44,6 +44,7 @@ from platform_assets.catalog.models import FileStatus, RawFile, Run, Version, Ve
 from platform_assets.catalog.products import get_product
 from platform_assets.catalog.states import CAPTURED_STATES
 from platform_assets.catalog.versions import file_status_counts, get_version, set_version_status
+from platform_assets.column_types import ColumnType
 from platform_assets.config import ProcessingSettings, ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.ingest.capture import raw_key
@@ -249,7 +250,7 @@ def _prepare(engine: Engine, product_name: str, number: int, retry_failed: bool,
 
 def _ensure_tables_and_reset(
     engine: Engine, target: ProcessTarget, raw_zone: ObjectStore, product: ProductConfig, version: int, generation: int
-) -> dict[str, str]:
+) -> dict[str, ColumnType]:
     columns = held_columns(
         target.catalog, target.table, product, lambda: _first_files_for_inference(engine, raw_zone, product, version)
     )
@@ -313,7 +314,7 @@ def _process_batch(
     product: ProductConfig,
     version: int,
     generation: int,
-    columns: dict[str, str],
+    columns: dict[str, ColumnType],
     parser: ParsingEngine,
     claimed: list[ClaimedFile],
     scratch: Path,

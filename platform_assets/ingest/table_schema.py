@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 
+from platform_assets.column_types import ColumnType
 from platform_assets.config import ProductConfig
 from platform_assets.ingest.parsing import InputFile, infer_schema, schema_differences
 from platform_assets.ingest.parsing.types import declared_type_of
@@ -23,21 +24,33 @@ class TableSchemaMismatch(RuntimeError):
     """The declared schema and the existing Iceberg table disagree."""
 
 
-def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, str] | None:
-    """The product columns of an existing table (lineage excluded), or None when there is no table."""
+def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, ColumnType] | None:
+    """The product columns of an existing table (lineage excluded), or None when there is no table.
+
+    Raises TableSchemaMismatch when a column's type is none of the declared types.
+    """
     try:
         schema = catalog.load_table(identifier).schema().as_arrow()
     except NoSuchTableError:
         return None
     lineage = {field.name for field in LINEAGE_FIELDS}
-    return {
-        field.name: declared_type_of(field.type) or str(field.type) for field in schema if field.name not in lineage
-    }
+    columns = {}
+    for field in schema:
+        if field.name in lineage:
+            continue
+        column_type = declared_type_of(field.type)
+        if column_type is None:
+            raise TableSchemaMismatch(
+                f"column {field.name} of the Iceberg table {identifier} has type {field.type}, which no declared "
+                "column type holds; migrate the table to the declared types"
+            )
+        columns[field.name] = column_type
+    return columns
 
 
 def held_columns(
     catalog: SqlCatalog, identifier: str, product: ProductConfig, first_files: Callable[[], list[InputFile]]
-) -> dict[str, str]:
+) -> dict[str, ColumnType]:
     existing = table_columns(catalog, identifier)
     declared = product.table_schema.columns if product.table_schema else None
     if declared is not None:

@@ -27,7 +27,18 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from platform_assets.config import ProductConfig, decimal_precision_scale
+from platform_assets.column_types import (
+    BIGINT,
+    BOOLEAN,
+    DATE,
+    DOUBLE,
+    INT,
+    STRING,
+    TIMESTAMP,
+    ColumnType,
+    parse_columns,
+)
+from platform_assets.config import ProductConfig
 from platform_assets.ingest.parsing.types import arrow_type as arrow_type  # the merge takes the parsers' Arrow types
 from platform_assets.merge.errors import MergeError
 from platform_assets.merge.names import live_view, merge_table
@@ -41,22 +52,22 @@ SNAPSHOT = "snapshot"
 INCREMENTAL = "incremental"
 
 _PG_TYPES = {
-    "string": "text",
-    "int": "integer",
-    "bigint": "bigint",
-    "double": "double precision",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp with time zone",
+    STRING: "text",
+    INT: "integer",
+    BIGINT: "bigint",
+    DOUBLE: "double precision",
+    BOOLEAN: "boolean",
+    DATE: "date",
+    TIMESTAMP: "timestamp with time zone",
 }
 _SQLITE_TYPES = {
-    "string": "TEXT",
-    "int": "INTEGER",
-    "bigint": "BIGINT",
-    "double": "REAL",
-    "boolean": "BOOLEAN",
-    "date": "DATE_TEXT",
-    "timestamp": "TIMESTAMP_TEXT",
+    STRING: "TEXT",
+    INT: "INTEGER",
+    BIGINT: "BIGINT",
+    DOUBLE: "REAL",
+    BOOLEAN: "BOOLEAN",
+    DATE: "DATE_TEXT",
+    TIMESTAMP: "TIMESTAMP_TEXT",
 }
 
 
@@ -65,7 +76,7 @@ class MergeSpec:
     """A product as the merge sees it: columns in declared order, key, modes, guard."""
 
     product: str
-    columns: tuple[tuple[str, str], ...]
+    columns: tuple[tuple[str, ColumnType], ...]
     key: tuple[str, ...]
     milestone: str
     mode: str
@@ -111,7 +122,7 @@ def merge_spec(product: ProductConfig) -> MergeSpec:
         )
     return MergeSpec(
         product=product.name,
-        columns=tuple(schema.columns.items()),
+        columns=tuple(parse_columns(schema.columns).items()),  # a model_copy may hold unparsed text
         key=tuple(schema.primary_key),
         milestone=product.milestone,
         mode=product.mode,
@@ -124,15 +135,14 @@ def arrow_schema(spec: MergeSpec) -> pa.Schema:
     return pa.schema([pa.field(name, arrow_type(column_type)) for name, column_type in spec.columns])
 
 
-def sql_type(column_type: str, postgres: bool) -> str:
+def sql_type(column_type: ColumnType, postgres: bool) -> str:
     """The column type in the merge store (see the table in the module docstring)."""
-    decimal = decimal_precision_scale(column_type)
-    if decimal is not None:
-        precision, scale = decimal
+    if column_type.is_decimal:
+        precision, scale = column_type.precision, column_type.scale
         return f"numeric({precision},{scale})" if postgres else f"DECIMAL_TEXT({precision},{scale})"
     return (_PG_TYPES if postgres else _SQLITE_TYPES)[column_type]
 
 
-def is_text_on_sqlite(column_type: str) -> bool:
+def is_text_on_sqlite(column_type: ColumnType) -> bool:
     """True where SQLite stores the declared type as canonical text (date, timestamp, decimal)."""
-    return column_type in ("date", "timestamp") or decimal_precision_scale(column_type) is not None
+    return column_type in (DATE, TIMESTAMP) or column_type.is_decimal

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import Connection
 
+from platform_assets.column_types import DOUBLE
 from platform_assets.merge.names import STAGE_TABLE, quote_ident, quote_list
 from platform_assets.merge.spec import MergeSpec, is_text_on_sqlite
 
@@ -73,7 +74,7 @@ def sqlite_values(spec: MergeSpec, table: pa.Table) -> list[list[object]]:
         if is_text_on_sqlite(column_type):
             column = pc.cast(column, pa.string())
         values = column.to_pylist()
-        if column_type == "double" and pc.any(pc.is_nan(column)).as_py():
+        if column_type == DOUBLE and pc.any(pc.is_nan(column)).as_py():
             values = [SQLITE_NAN if value != value else value for value in values]
         columns.append(values)
     return columns

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
+from platform_assets.column_types import BOOLEAN
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import lock_product
 from platform_assets.merge.names import quote_ident, quote_list
@@ -235,7 +236,7 @@ def apply_live_only_postgres(
     live = '"_batch_out" >= :y'
     types = dict(spec.columns)
     values = [
-        f"{'bool_or' if types[name] == 'boolean' else 'max'}({quote_ident(name)}) FILTER (WHERE {live}) AS "
+        f"{'bool_or' if types[name] == BOOLEAN else 'max'}({quote_ident(name)}) FILTER (WHERE {live}) AS "
         f"{quote_ident(name)}"
         for name in spec.non_key
     ]

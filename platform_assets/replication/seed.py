@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
 
+from platform_assets.column_types import INT, ColumnType
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import lock_product
 from platform_assets.merge.names import quote_ident
@@ -87,9 +88,9 @@ class SeedOutcome:
     switch_s: float
 
 
-def column_types(spec: MergeSpec) -> dict[str, str]:
+def column_types(spec: MergeSpec) -> dict[str, ColumnType]:
     """Declared type of every replica-side column (``int`` for the batch columns)."""
-    return {**dict(spec.columns), "_batch_in": "int", "_batch_out": "int", "_batch_id": "int"}
+    return {**dict(spec.columns), "_batch_in": INT, "_batch_out": INT, "_batch_id": INT}
 
 
 def begin_seed(store: MergeStore, spec: MergeSpec, seed: SeedProgress) -> None:

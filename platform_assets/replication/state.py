@@ -88,7 +88,11 @@ def stamp(value: datetime | None = None) -> str:
 def layout_of(spec: MergeSpec) -> str:
     """The replica's layout signature: milestone, columns and their types, key."""
     return json.dumps(
-        {"milestone": spec.milestone, "columns": [list(column) for column in spec.columns], "key": list(spec.key)}
+        {
+            "milestone": spec.milestone,
+            "columns": [[name, str(column_type)] for name, column_type in spec.columns],
+            "key": list(spec.key),
+        }
     )
 
 

@@ -47,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
+from platform_assets.column_types import BOOLEAN, ColumnType
 from platform_assets.merge.names import quote_list
 from platform_assets.merge.spec import arrow_type, is_text_on_sqlite
 from platform_assets.merge.staging import csv_bytes
@@ -80,7 +81,12 @@ class Copied:
 
 
 def copy_select(
-    primary: Primary, select: Select, target: Connection, table: str, target_postgres: bool, types: dict[str, str]
+    primary: Primary,
+    select: Select,
+    target: Connection,
+    table: str,
+    target_postgres: bool,
+    types: dict[str, ColumnType],
 ) -> Copied:
     """Copy the rows of ``select`` into ``table`` (a quoted, possibly qualified name); see the module contract.
 
@@ -415,7 +421,12 @@ def _take(field: str, start: int, allowed: str, most: int) -> str:
 
 
 def _fetch_and_load(
-    primary: Primary, select: Select, target: Connection, table: str, target_postgres: bool, types: dict[str, str]
+    primary: Primary,
+    select: Select,
+    target: Connection,
+    table: str,
+    target_postgres: bool,
+    types: dict[str, ColumnType],
 ) -> Copied:
     rows = 0
     last: Sequence[Any] | None = None
@@ -436,7 +447,7 @@ def _fetch_and_load(
 def _load(
     rows: list[tuple[Any, ...]],
     columns: Sequence[str],
-    column_types: list[str],
+    column_types: list[ColumnType],
     source_postgres: bool,
     target: Connection,
     table: str,
@@ -467,7 +478,7 @@ def _insert_sqlite(target: Connection, table: str, columns: Sequence[str], rows:
 
 
 def to_arrow(
-    rows: list[tuple[Any, ...]], columns: Sequence[str], column_types: list[str], source_postgres: bool
+    rows: list[tuple[Any, ...]], columns: Sequence[str], column_types: list[ColumnType], source_postgres: bool
 ) -> pa.Table:
     """Rows as an Arrow table of the declared types; SQLite's canonical text and 0/1 booleans are parsed."""
     arrays = []
@@ -476,14 +487,14 @@ def to_arrow(
         wanted = arrow_type(column_type)
         if not source_postgres and is_text_on_sqlite(column_type):
             arrays.append(pc.cast(pa.array(values, pa.string()), wanted))
-        elif not source_postgres and column_type == "boolean":
+        elif not source_postgres and column_type == BOOLEAN:
             arrays.append(pc.cast(pa.array(values, pa.int64()), wanted))
         else:
             arrays.append(pa.array(values, wanted))
     return pa.Table.from_arrays(arrays, names=list(columns))
 
 
-def sqlite_columns(table: pa.Table, column_types: list[str]) -> list[list[Any]]:
+def sqlite_columns(table: pa.Table, column_types: list[ColumnType]) -> list[list[Any]]:
     """The columns of ``table`` as what SQLite stores (canonical text for date, timestamp, decimal)."""
     columns = []
     for index, column_type in enumerate(column_types):

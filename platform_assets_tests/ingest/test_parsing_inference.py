@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from platform_assets.column_types import ColumnType
 from platform_assets.ingest.parsing import (
     ArrowEngine,
     InferenceError,
@@ -23,6 +24,12 @@ from platform_assets.ingest.parsing import (
 )
 from platform_assets.ingest.parsing.types import parquet_castable
 from platform_assets_tests.ingest.test_parsing_arrow import source, write
+
+
+def texts(columns: dict[str, ColumnType]) -> dict[str, str]:
+    """Inferred columns with each type as its canonical text (every value must be a ColumnType)."""
+    assert all(isinstance(column_type, ColumnType) for column_type in columns.values())
+    return {name: str(column_type) for name, column_type in columns.items()}
 
 
 def test_declared_types_map_to_arrow() -> None:
@@ -91,7 +98,7 @@ def test_infer_from_csv(tmp_path: Path) -> None:
     )
     files = [write(tmp_path, "empty.csv", b""), write(tmp_path, "first.csv", content)]
     inferred = infer_schema(files, source())
-    assert inferred == {
+    assert texts(inferred) == {
         "id": "string",
         "code": "string",
         "amount": "double",
@@ -108,13 +115,13 @@ def test_infer_from_csv(tmp_path: Path) -> None:
 
 def test_infer_without_header_and_from_json(tmp_path: Path) -> None:
     item = write(tmp_path, "plain.csv", "1;x\n2;y\n")
-    assert infer_schema([item], source(header=False, delimiter=";")) == {"col_1": "bigint", "col_2": "string"}
+    assert texts(infer_schema([item], source(header=False, delimiter=";"))) == {"col_1": "bigint", "col_2": "string"}
     lines = (
         '{"id":"a","n":1,"x":1.5,"ok":true,"day":"2024-01-01","o":{"k":1}}\n'
         '{"id":"b","n":2,"x":2,"ok":null,"day":null,"o":null}\n'
     )
     item = write(tmp_path, "data.jsonl", lines)
-    assert infer_schema([item], source(format="json")) == {
+    assert texts(infer_schema([item], source(format="json"))) == {
         "id": "string",
         "n": "bigint",
         "x": "double",
@@ -139,7 +146,7 @@ def test_infer_from_parquet(tmp_path: Path) -> None:
     path = tmp_path / "data.parquet"
     pq.write_table(table, path)
     item = InputFile(key="landing/data.parquet", path=str(path), sha256="0" * 64)
-    assert infer_schema([item], source(format="parquet")) == {
+    assert texts(infer_schema([item], source(format="parquet"))) == {
         "id": "string",
         "n": "int",
         "big": "bigint",

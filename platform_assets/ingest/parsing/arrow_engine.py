@@ -25,7 +25,7 @@ import json
 import mmap
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +35,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from platform_assets.config import SourceSettings, decimal_precision_scale
+from platform_assets.column_types import BIGINT, BOOLEAN, DATE, DOUBLE, STRING, TIMESTAMP, ColumnType, TypeKind
+from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.inference import header_differences, parquet_differences
 from platform_assets.ingest.parsing.result import (
     REJECTS_SCHEMA,
@@ -57,14 +58,12 @@ from platform_assets.ingest.parsing.types import (
     DECIMAL_DIGITS_PATTERN,
     INT_LIMITS,
     MAX_SHOWN_VALUE,
-    NUMERIC_TYPES,
     TIMESTAMP_PATTERN,
     TRIM_CHARACTERS,
     YEAR_ZERO_PREFIX,
     arrow_type,
     column_count_reason,
     declared_type_of,
-    is_decimal,
     json_kind_reason,
     normalize_schema,
     rows_arrow_schema,
@@ -87,19 +86,21 @@ class ArrowEngine:
     def __init__(self, max_workers: int | None = None) -> None:
         self._max_workers = max_workers or min(8, os.cpu_count() or 1)
 
-    def parse(self, files: list[InputFile], source: SourceSettings, schema: dict[str, str]) -> ParseResult:
-        schema = normalize_schema(schema)
+    def parse(
+        self, files: list[InputFile], source: SourceSettings, schema: Mapping[str, ColumnType | str]
+    ) -> ParseResult:
+        columns = normalize_schema(schema)
         check_call(files, source)
-        rows_schema = rows_arrow_schema(schema)
+        rows_schema = rows_arrow_schema(columns)
 
         def run(item: InputFile) -> _FilePart:
-            return parse_file(item, source, schema)
+            return parse_file(item, source, columns)
 
         if len(files) > 1 and self._max_workers > 1:
             with ThreadPoolExecutor(max_workers=min(self._max_workers, len(files))) as pool:
                 parts = list(pool.map(run, files))
         else:
-            parts = [parse_file(item, source, schema, threads=self._max_workers > 1) for item in files]
+            parts = [parse_file(item, source, columns, threads=self._max_workers > 1) for item in files]
         errors = {item.key: part.error for item, part in zip(files, parts) if part.error is not None}
         rows = [part.rows for part in parts if part.rows is not None and part.rows.num_rows]
         rejects = [part.rejects for part in parts if part.rejects is not None and part.rejects.num_rows]
@@ -113,7 +114,9 @@ class _FilePart:
     error: FileError | None = None
 
 
-def parse_file(item: InputFile, source: SourceSettings, schema: dict[str, str], threads: bool = False) -> _FilePart:
+def parse_file(
+    item: InputFile, source: SourceSettings, schema: dict[str, ColumnType], threads: bool = False
+) -> _FilePart:
     """Parse one file; never raises for bad content (that becomes rejects or a file error)."""
     try:
         size = os.path.getsize(item.path)
@@ -246,7 +249,7 @@ def header_names(line: bytes, dialect: Dialect) -> list[str]:
 
 
 def _parse_csv(
-    key: str, data: bytes | mmap.mmap, source: SourceSettings, schema: dict[str, str], threads: bool = False
+    key: str, data: bytes | mmap.mmap, source: SourceSettings, schema: dict[str, ColumnType], threads: bool = False
 ) -> _FilePart:
     declared = list(schema)
     dialect = Dialect.of(source)
@@ -309,7 +312,7 @@ def _read_text_columns(
 
 
 def _cast_blocks(
-    schema: dict[str, str], table: pa.Table, threads: bool
+    schema: dict[str, ColumnType], table: pa.Table, threads: bool
 ) -> tuple[list[pa.Array] | list[pa.ChunkedArray], pa.Array | pa.ChunkedArray | None]:
     """:func:`cast_columns` of ``table`` (text columns in declared order), block by block.
 
@@ -462,25 +465,25 @@ def _load_json(line: str) -> Any:
     return value
 
 
-def _json_value(value: Any, column_type: str, column: str) -> tuple[str | None, str | None, bool]:
+def _json_value(value: Any, column_type: ColumnType, column: str) -> tuple[str | None, str | None, bool]:
     """(text to cast, reason when the JSON kind cannot be the type, whether it came from a number)."""
     if value is None:
         return None, None, False
     if isinstance(value, (_JsonInt, _JsonFloat)):
-        if column_type in NUMERIC_TYPES or is_decimal(column_type):
+        if column_type.is_numeric:
             return str(value), None, True
         return None, json_kind_reason(column, column_type, "number"), False
     if isinstance(value, str):
         return value, None, False
     if isinstance(value, bool):
-        if column_type == "boolean":
+        if column_type == BOOLEAN:
             return ("true" if value else "false"), None, False
         return None, json_kind_reason(column, column_type, "boolean"), False
     kind = "object" if isinstance(value, dict) else "array"
     return None, json_kind_reason(column, column_type, kind), False
 
 
-def _parse_json(key: str, data: bytes, schema: dict[str, str]) -> _FilePart:
+def _parse_json(key: str, data: bytes, schema: dict[str, ColumnType]) -> _FilePart:
     declared = list(schema)
     known = set(declared)
     texts: list[list[str | None]] = [[] for _ in declared]
@@ -550,7 +553,7 @@ def key_reason(missing: list[str], unknown: list[str]) -> str:
 # ------------------------------------------------------------------- Parquet
 
 
-def _parse_parquet(item: InputFile, schema: dict[str, str]) -> _FilePart:
+def _parse_parquet(item: InputFile, schema: dict[str, ColumnType]) -> _FilePart:
     try:
         parquet = pq.ParquetFile(item.path)
         differences = parquet_differences(schema, parquet.schema_arrow)
@@ -563,7 +566,7 @@ def _parse_parquet(item: InputFile, schema: dict[str, str]) -> _FilePart:
     return _FilePart(rows=_rows_table(item.key, schema, columns, None))
 
 
-def _cast_parquet(values: pa.Array, column_type: str) -> pa.Array:
+def _cast_parquet(values: pa.Array, column_type: ColumnType) -> pa.Array:
     target = arrow_type(column_type)
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
@@ -576,7 +579,7 @@ def _cast_parquet(values: pa.Array, column_type: str) -> pa.Array:
 
 
 def cast_columns(
-    schema: dict[str, str],
+    schema: dict[str, ColumnType],
     raw_columns: list[pa.Array],
     json_extra: list[tuple[pa.Array, pa.Array]] | None = None,
 ) -> tuple[list[pa.Array], pa.Array | None]:
@@ -615,7 +618,7 @@ def cast_columns(
     return typed, joined
 
 
-def _rows_table(key: str, schema: dict[str, str], typed: list[pa.Array], reasons: pa.Array | None) -> pa.Table:
+def _rows_table(key: str, schema: dict[str, ColumnType], typed: list[pa.Array], reasons: pa.Array | None) -> pa.Table:
     count = len(typed[0]) if typed else 0
     source = pc.fill_null(pa.nulls(count, pa.string()), key)
     table = pa.Table.from_arrays([*typed, source], schema=rows_arrow_schema(schema))
@@ -624,12 +627,13 @@ def _rows_table(key: str, schema: dict[str, str], typed: list[pa.Array], reasons
     return table
 
 
-def cast_text(values: pa.Array, column_type: str) -> tuple[pa.Array, pa.Array | None]:
-    """Cast text to ``column_type`` by the rules in ``types.py``.
+def cast_text(values: pa.Array, declared: ColumnType | str) -> tuple[pa.Array, pa.Array | None]:
+    """Cast text to the ``declared`` type by the rules in ``types.py``.
 
     Returns the typed array (NULL where rejected) and a mask of rejected values,
     or None when every value cast.
     """
+    column_type = ColumnType.of(declared)
     pattern = text_pattern(column_type)
     if pattern is None:
         return values, None
@@ -653,19 +657,26 @@ def cast_text(values: pa.Array, column_type: str) -> tuple[pa.Array, pa.Array | 
 # Arrow's own string casts accept exactly the types.py patterns, plus: hex ints (0x..),
 # decimal exponents, signed nan for doubles, year 0000 for dates. A column without those letters that
 # casts cleanly therefore follows the rules; anything else takes the full path.
-_FAST_GUARDS = {"int": b"xX", "bigint": b"xX", "double": b"nN", "boolean": b"", "date": b""}
+_FAST_GUARDS = {
+    TypeKind.INT: b"xX",
+    TypeKind.BIGINT: b"xX",
+    TypeKind.DOUBLE: b"nN",
+    TypeKind.BOOLEAN: b"",
+    TypeKind.DATE: b"",
+    TypeKind.DECIMAL: b"eE",
+}
 
 
-def _fast_cast(values: pa.Array, column_type: str) -> pa.Array | None:
+def _fast_cast(values: pa.Array, column_type: ColumnType) -> pa.Array | None:
     """``values`` cast in one kernel call when that provably follows the rules, else None."""
-    guard = b"eE" if is_decimal(column_type) else _FAST_GUARDS.get(column_type)
+    guard = _FAST_GUARDS.get(column_type.kind)
     if guard is None:
         return None
     if guard:
         data = _data_bytes(values)
         if any(data.find(letter) >= 0 for letter in guard):
             return None
-    if column_type == "date" and pc.any(pc.starts_with(values, YEAR_ZERO_PREFIX)).as_py():
+    if column_type == DATE and pc.any(pc.starts_with(values, YEAR_ZERO_PREFIX)).as_py():
         return None  # Arrow accepts year 0000
     try:
         return values.cast(arrow_type(column_type))
@@ -690,18 +701,18 @@ def _all(mask: pa.Array) -> bool:
     return result is None or result
 
 
-def _convert(text: pa.Array, column_type: str) -> tuple[pa.Array, pa.Array | None]:
+def _convert(text: pa.Array, column_type: ColumnType) -> tuple[pa.Array, pa.Array | None]:
     """Cast text that matches the type's pattern; also returns the values out of range or calendar."""
     target = arrow_type(column_type)
-    if column_type == "timestamp":
+    if column_type == TIMESTAMP:
         text, bad = _timestamp_text(text)
-    elif column_type in INT_LIMITS:
+    elif column_type.is_integer:
         text = pc.replace_substring_regex(text, r"^\+", "")
         bad = _int_overflow(text, column_type)
-    elif column_type == "date":
+    elif column_type == DATE:
         bad = pc.fill_null(pc.starts_with(text, YEAR_ZERO_PREFIX), False)
-    elif is_decimal(column_type):
-        text, bad = _decimal_text(text, *decimal_precision_scale(column_type))  # type: ignore[misc]
+    elif column_type.is_decimal:
+        text, bad = _decimal_text(text, column_type)
     else:
         bad = None
     if bad is not None:
@@ -709,8 +720,8 @@ def _convert(text: pa.Array, column_type: str) -> tuple[pa.Array, pa.Array | Non
     try:
         typed = text.cast(target)
     except pa.ArrowInvalid:
-        if column_type in ("date", "timestamp"):
-            extra = _not_calendar(text, with_time=column_type == "timestamp")
+        if column_type in (DATE, TIMESTAMP):
+            extra = _not_calendar(text, with_time=column_type == TIMESTAMP)
             bad = extra if bad is None else pc.or_(bad, extra)
             text = pc.if_else(bad, pa.scalar(None, pa.string()), text)
         typed, bad = _cast_each(text, target, bad)
@@ -737,8 +748,10 @@ def _cast_each(text: pa.Array, target: pa.DataType, bad: pa.Array | None) -> tup
     return pa.array(values, target), (mask if bad is None else pc.or_(bad, mask))
 
 
-def _int_overflow(text: pa.Array, column_type: str) -> pa.Array:
-    digits, largest, smallest = INT_LIMITS[column_type]
+def _int_overflow(text: pa.Array, column_type: ColumnType) -> pa.Array:
+    digits = column_type.integer_digits
+    assert digits is not None
+    largest, smallest = INT_LIMITS[column_type]
     negative = pc.fill_null(pc.starts_with(text, "-"), False)
     magnitude = pc.utf8_ltrim(pc.utf8_ltrim(text, "+-"), "0")
     length = pc.utf8_length(magnitude)
@@ -747,12 +760,14 @@ def _int_overflow(text: pa.Array, column_type: str) -> pa.Array:
     return pc.fill_null(too_big, False)
 
 
-def _decimal_text(text: pa.Array, precision: int, scale: int) -> tuple[pa.Array, pa.Array]:
+def _decimal_text(text: pa.Array, column_type: ColumnType) -> tuple[pa.Array, pa.Array]:
     """Decimal text without leading and trailing zeros, and the values with too many digits."""
     parts = pc.extract_regex(text, _named_groups(DECIMAL_DIGITS_PATTERN))
     integer, fraction = parts.field(0), parts.field(1)
+    assert column_type.integer_digits is not None and column_type.scale is not None
     too_long = pc.or_(
-        pc.greater(pc.utf8_length(integer), precision - scale), pc.greater(pc.utf8_length(fraction), scale)
+        pc.greater(pc.utf8_length(integer), column_type.integer_digits),
+        pc.greater(pc.utf8_length(fraction), column_type.scale),
     )
     sign = pc.if_else(pc.fill_null(pc.starts_with(text, "-"), False), "-", "")
     integer = pc.if_else(pc.equal(integer, ""), "0", integer)
@@ -816,12 +831,12 @@ def _named_groups(pattern: str) -> str:
 # ----------------------------------------------------------------- inference
 
 
-def infer_file_schema(item: InputFile, source: SourceSettings, max_rows: int) -> dict[str, str] | None:
+def infer_file_schema(item: InputFile, source: SourceSettings, max_rows: int) -> dict[str, ColumnType] | None:
     """Declared types inferred from one file, or None when it holds no data (see ``infer_schema``)."""
     if os.path.getsize(item.path) == 0:
         return None
     if source.format == "parquet":
-        inferred = {}
+        inferred: dict[str, ColumnType] = {}
         for field in pq.read_schema(item.path):
             column_type = declared_type_of(field.type)
             if column_type is None:
@@ -838,7 +853,7 @@ def infer_file_schema(item: InputFile, source: SourceSettings, max_rows: int) ->
     return _infer_csv(text, source, max_rows)
 
 
-def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, str] | None:
+def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, ColumnType] | None:
     dialect = Dialect.of(source)
     first = first_nonblank_line(data)
     if first is None:
@@ -851,7 +866,7 @@ def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, 
         names, body = [f"col_{index + 1}" for index in range(len(fields))], data
     columns = [f"c{index}" for index in range(len(names))]
     if NON_BREAK.search(body) is None:
-        return {name: "string" for name in names}
+        return {name: STRING for name in names}
     table = pacsv.read_csv(
         io.BytesIO(body),
         read_options=pacsv.ReadOptions(column_names=columns, use_threads=False),
@@ -861,7 +876,7 @@ def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, 
     return {name: infer_text_type(_single_chunk(table.column(index))) for index, name in enumerate(names)}
 
 
-def _infer_json(data: bytes, max_rows: int) -> dict[str, str] | None:
+def _infer_json(data: bytes, max_rows: int) -> dict[str, ColumnType] | None:
     values: dict[str, list[Any]] = {}
     for line in _TEXT_BREAK.split(data.decode("utf-8")):
         if not line.strip(" \t"):
@@ -881,22 +896,22 @@ def _infer_json(data: bytes, max_rows: int) -> dict[str, str] | None:
     return {name: _infer_json_type(items) for name, items in values.items()}
 
 
-def _infer_json_type(items: list[Any]) -> str:
+def _infer_json_type(items: list[Any]) -> ColumnType:
     present = [item for item in items if item is not None]
     if not present:
-        return "string"
+        return STRING
     if all(isinstance(item, bool) for item in present):
-        return "boolean"
+        return BOOLEAN
     if all(isinstance(item, _JsonInt) for item in present):
-        return "bigint" if all(len(item) <= 20 and -(2**63) <= int(item) < 2**63 for item in present) else "double"
+        return BIGINT if all(len(item) <= 20 and -(2**63) <= int(item) < 2**63 for item in present) else DOUBLE
     if all(isinstance(item, (_JsonInt, _JsonFloat)) for item in present):
-        return "double"
+        return DOUBLE
     if all(type(item) is str for item in present):
         return infer_text_type(pa.array(present, pa.string()))
-    return "string"
+    return STRING
 
 
-def infer_text_type(values: pa.Array) -> str:
+def infer_text_type(values: pa.Array) -> ColumnType:
     """The first of boolean, bigint, double, date, timestamp that all values satisfy, else string.
 
     Numbers with a leading zero (007) keep the column a string.
@@ -904,14 +919,14 @@ def infer_text_type(values: pa.Array) -> str:
     trimmed = pc.ascii_trim(values, TRIM_CHARACTERS)
     present = trimmed.filter(pc.fill_null(pc.not_equal(trimmed, ""), False))
     if len(present) == 0:
-        return "string"
+        return STRING
     if _all(pc.match_substring_regex(present, r"(?i)^(?:true|false)\z")):
-        return "boolean"
+        return BOOLEAN
     leading_zero = pc.any(pc.match_substring_regex(present, r"^[+-]?0[0-9]")).as_py()
-    for candidate in ("bigint", "double", "date", "timestamp"):
-        if candidate in ("bigint", "double") and leading_zero:
+    for candidate in (BIGINT, DOUBLE, DATE, TIMESTAMP):
+        if candidate in (BIGINT, DOUBLE) and leading_zero:
             continue  # codes such as 007 keep their zeros
         _, bad = cast_text(present, candidate)
         if bad is None:
             return candidate
-    return "string"
+    return STRING

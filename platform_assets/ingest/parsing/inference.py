@@ -1,7 +1,8 @@
 """Schema inference (a product without a declared schema) and schema drift messages.
 
-:func:`infer_schema` reads the first file that holds data and returns a
-declared-type dict; the caller holds it as the product's schema from then on.
+:func:`infer_schema` reads the first file that holds data and returns its
+columns with their types (``ColumnType``); the caller holds them as the
+product's schema from then on.
 The difference functions return one human line per difference, in a fixed
 order: new columns (file order), missing columns (declared order), then
 retyped or repeated columns.
@@ -12,9 +13,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 
 import pyarrow as pa
 
+from platform_assets.column_types import ColumnType
 from platform_assets.config import COLUMN_PATTERN, RESERVED_COLUMNS, SourceSettings
 from platform_assets.ingest.parsing.result import InputFile
 from platform_assets.ingest.parsing.types import describe_arrow_type, parquet_castable
@@ -32,7 +35,7 @@ def show_name(name: str) -> str:
     return name if _IDENTIFIER.match(name) else json.dumps(name)
 
 
-def schema_differences(expected: dict[str, str], found: dict[str, str]) -> list[str]:
+def schema_differences(expected: Mapping[str, ColumnType], found: Mapping[str, ColumnType]) -> list[str]:
     """Lines describing how ``found`` (name -> declared type) differs from ``expected``."""
     lines = [f"new column {show_name(name)}" for name in found if name not in expected]
     lines += [f"missing column {show_name(name)}" for name in expected if name not in found]
@@ -53,7 +56,7 @@ def header_differences(declared: list[str], header: list[str]) -> list[str]:
     return lines
 
 
-def parquet_differences(expected: dict[str, str], found: pa.Schema) -> list[str]:
+def parquet_differences(expected: Mapping[str, ColumnType | str], found: pa.Schema) -> list[str]:
     """Lines describing why a Parquet file's schema cannot be read as ``expected``."""
     names = found.names
     lines = [f"new column {show_name(name)}" for name in _unique(names) if name not in expected]
@@ -72,8 +75,8 @@ def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def infer_schema(files: list[InputFile], source: SourceSettings) -> dict[str, str]:
-    """Infer a declared-type dict from the first file that holds data.
+def infer_schema(files: list[InputFile], source: SourceSettings) -> dict[str, ColumnType]:
+    """Infer the columns and their types from the first file that holds data.
 
     Text values get the first of boolean (true/false words only), bigint, double
     (neither with leading zeros), date, timestamp that every value of the column

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import pyarrow as pa
 
+from platform_assets.column_types import ColumnType
 from platform_assets.config import SourceSettings
 
 SOURCE_FILE = "_source_file"
@@ -80,7 +81,9 @@ class ParsingEngine(Protocol):
 
     name: str
 
-    def parse(self, files: list[InputFile], source: SourceSettings, schema: dict[str, str]) -> ParseResult: ...
+    def parse(
+        self, files: list[InputFile], source: SourceSettings, schema: Mapping[str, ColumnType | str]
+    ) -> ParseResult: ...
 
 
 def empty_rejects() -> pa.Table:

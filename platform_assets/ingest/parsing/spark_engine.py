@@ -53,7 +53,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -66,6 +66,7 @@ import pyarrow.parquet as pq
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from platform_assets.column_types import ColumnType
 from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.arrow_engine import UTF8_BOM, UTF8_NAMES
 from platform_assets.ingest.parsing.inference import parquet_differences
@@ -152,8 +153,10 @@ class SparkEngine:
         self._children: dict[str, SparkSession | None] = {}
         self._child_settings: dict[str, dict[str, str]] = {}
 
-    def parse(self, files: list[InputFile], source: SourceSettings, schema: dict[str, str]) -> ParseResult:
-        schema = normalize_schema(schema)
+    def parse(
+        self, files: list[InputFile], source: SourceSettings, schema: Mapping[str, ColumnType | str]
+    ) -> ParseResult:
+        columns = normalize_schema(schema)
         check_call(files, source)
         paths = [os.path.abspath(item.path) for item in files]
         if len(set(paths)) != len(paths):
@@ -166,15 +169,15 @@ class SparkEngine:
                     readable.append((index, item))
             except OSError as error:
                 errors[item.key] = read_error(item.key, error.strerror or str(error))
-        rows_schema = rows_arrow_schema(schema)
+        rows_schema = rows_arrow_schema(columns)
         if source.format == "parquet":
-            rows = self._parquet([item for _, item in readable], schema, errors)
+            rows = self._parquet([item for _, item in readable], columns, errors)
             return assemble(files, [rows] if rows is not None else [], [], errors, rows_schema)
         with tempfile.TemporaryDirectory(prefix="platform-spark-") as scratch:
-            texts = _prepare(readable, source, schema, errors, scratch)
+            texts = _prepare(readable, source, columns, errors, scratch)
             if not texts:
                 return assemble(files, [], [], errors, rows_schema)
-            parsed = _TextParse(self, source, schema, texts, errors)
+            parsed = _TextParse(self, source, columns, texts, errors)
             rows, rejects = parsed.run()
         # what ``assemble`` gives, with the counts Spark's rows already carry (no group-by on the keys)
         rows_per_file = {item.key: 0 for item in files if item.key not in errors}
@@ -233,7 +236,9 @@ class SparkEngine:
 
     # ---------------------------------------------------------- parquet
 
-    def _parquet(self, files: list[InputFile], schema: dict[str, str], errors: dict[str, FileError]) -> pa.Table | None:
+    def _parquet(
+        self, files: list[InputFile], schema: dict[str, ColumnType], errors: dict[str, FileError]
+    ) -> pa.Table | None:
         passed: list[InputFile] = []
         for item in files:
             try:
@@ -272,7 +277,7 @@ class SparkEngine:
 def _prepare(
     readable: list[tuple[int, InputFile]],
     source: SourceSettings,
-    schema: dict[str, str],
+    schema: dict[str, ColumnType],
     errors: dict[str, FileError],
     scratch: str,
 ) -> list[_Text]:
@@ -327,7 +332,7 @@ class _TextParse:
         self,
         engine: SparkEngine,
         source: SourceSettings,
-        schema: dict[str, str],
+        schema: dict[str, ColumnType],
         texts: list[_Text],
         errors: dict[str, FileError],
     ) -> None:
@@ -533,11 +538,11 @@ class _TextParse:
 class _Rules(LineRules):
     """:class:`LineRules` plus the engine's own columns, built once and kept (see :func:`_rules`)."""
 
-    def __init__(self, source: SourceSettings, schema: dict[str, str]) -> None:
+    def __init__(self, source: SourceSettings, schema: dict[str, ColumnType]) -> None:
         super().__init__(source, schema)
         self._columns: dict[tuple[object, ...], list[Column]] = {}
         self.nulls = [
-            F.lit(None).cast(column_type).alias(f"_c{index}") for index, column_type in enumerate(schema.values())
+            F.lit(None).cast(str(column_type)).alias(f"_c{index}") for index, column_type in enumerate(schema.values())
         ]
         self.file_hash = F.xxhash64(F.input_file_name()).alias("_fh")
         self.block_start = F.input_file_block_start().alias("_bs")
@@ -577,7 +582,7 @@ class _Rules(LineRules):
                 kind = kind + F.when(header, F.lit(_HEADER)).otherwise(F.lit(0))
             kind = F.when(~F.col("_valid"), F.lit(_UNDECODABLE)).otherwise(kind)
             typed = [
-                value.cast(column_type).alias(f"_c{i}")
+                value.cast(str(column_type)).alias(f"_c{i}")
                 for i, (value, column_type) in enumerate(zip(plan.typed, self.schema.values()))
             ]
             rejected = [
@@ -622,7 +627,7 @@ _RULES: dict[tuple[object, ...], _Rules] = {}
 _RULES_KEPT = 32
 
 
-def _rules(session: SparkSession, source: SourceSettings, schema: dict[str, str]) -> _Rules:
+def _rules(session: SparkSession, source: SourceSettings, schema: dict[str, ColumnType]) -> _Rules:
     """The rules for a dialect and schema, kept for later calls (building them costs JVM round trips)."""
     flavour = type(session).__module__  # classic and Spark Connect columns differ
     key = (flavour, source.format, source.delimiter, source.quote, source.escape, tuple(schema.items()))

@@ -20,15 +20,13 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from platform_assets.config import SourceSettings, decimal_precision_scale
+from platform_assets.column_types import BOOLEAN, DATE, DOUBLE, STRING, TIMESTAMP, ColumnType
+from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.types import (
-    INT_LIMITS,
     MAX_SHOWN_VALUE,
-    NUMERIC_TYPES,
     TIMESTAMP_PATTERN,
     TRIM_CHARACTERS,
     YEAR_ZERO_PREFIX,
-    is_decimal,
     json_kind_reason,
     text_pattern,
     value_reason_parts,
@@ -107,7 +105,7 @@ class LineRules:
     round trip to the JVM per operator) and reused for every call.
     """
 
-    def __init__(self, source: SourceSettings, schema: dict[str, str]) -> None:
+    def __init__(self, source: SourceSettings, schema: dict[str, ColumnType]) -> None:
         self.schema = schema
         is_csv = source.format == "csv"
         self.csv = _Csv(source) if is_csv else None
@@ -210,7 +208,7 @@ class _Csv:
         )
 
     def stage(
-        self, frame: _Stages, schema: dict[str, str], positions: tuple[int, ...], with_reason: bool
+        self, frame: _Stages, schema: dict[str, ColumnType], positions: tuple[int, ...], with_reason: bool
     ) -> tuple[Column, Column | None, list[Column]]:
         width = len(schema)
         text = F.col("_text")
@@ -258,7 +256,7 @@ def join_reasons(reasons: list[Column]) -> Column:
 
 
 def cast_stage(
-    frame: _Stages, specs: list[tuple[str, str, str]], with_reason: bool
+    frame: _Stages, specs: list[tuple[str, str, ColumnType]], with_reason: bool
 ) -> tuple[list[Column], list[Column], list[Column]]:
     """Cast text columns by the rules in ``types.py``.
 
@@ -267,7 +265,7 @@ def cast_stage(
     flags of the non-string specs, and their reasons (NULL where the value is
     good; only ``with_reason``).
     """
-    cast = [(column, name, column_type) for column, name, column_type in specs if column_type != "string"]
+    cast = [(column, name, column_type) for column, name, column_type in specs if column_type != STRING]
     trimmed = {column: _trimmed(F.col(column)) for column, _, _ in cast}
     frame.add({f"{c}_x": F.when(trimmed[c] != "", trimmed[c]) for c, _, _ in cast})
     frame.add({f"{c}_y": convert_text(F.col(f"{c}_x"), t) for c, _, t in cast})
@@ -279,7 +277,7 @@ def cast_stage(
             prefix, suffix = value_reason_parts(name, column_type)
             shown = F.substring(column, 1, MAX_SHOWN_VALUE)
             reasons.append(F.when(flag, F.concat(F.lit(prefix), shown, F.lit(suffix))))
-    typed = [F.col(column if column_type == "string" else f"{column}_y") for column, _, column_type in specs]
+    typed = [F.col(column if column_type == STRING else f"{column}_y") for column, _, column_type in specs]
     return typed, bad, reasons
 
 
@@ -302,20 +300,21 @@ def decimal_pattern(scale: int) -> str:
     return rf"^[+-]?(?:[0-9]+(?:\.{fraction})?|\.(?=[0-9]){fraction})\z"
 
 
-def convert_text(text: Column, column_type: str) -> Column:
+def convert_text(text: Column, column_type: ColumnType) -> Column:
     """The typed value of trimmed, non-empty text; NULL where the text is not a value of the type."""
-    if is_decimal(column_type):
-        _, scale = decimal_precision_scale(column_type)  # type: ignore[misc]
-        return F.when(text.rlike(decimal_pattern(scale)), text.try_cast(column_type))
+    spark_type = str(column_type)
+    if column_type.is_decimal:
+        assert column_type.scale is not None
+        return F.when(text.rlike(decimal_pattern(column_type.scale)), text.try_cast(spark_type))
     matches = text.rlike(text_pattern(column_type) or "")
-    if column_type in INT_LIMITS or column_type == "double":
-        return F.when(matches, text.try_cast(column_type))
-    if column_type == "boolean":
+    if column_type.is_integer or column_type == DOUBLE:
+        return F.when(matches, text.try_cast(spark_type))
+    if column_type == BOOLEAN:
         lowered = F.lower(text)
         return F.when(matches, F.when(lowered.isin("true", "1"), F.lit(True)).otherwise(F.lit(False)))
-    if column_type == "date":
+    if column_type == DATE:
         return F.when(matches & ~text.startswith(YEAR_ZERO_PREFIX), text.try_cast("date"))
-    assert column_type == "timestamp", column_type
+    assert column_type == TIMESTAMP, column_type
     date, time, fraction, hours, minutes = (F.regexp_extract(text, TIMESTAMP_PATTERN, i) for i in range(1, 6))
     offset = F.when(hours == "", F.lit("Z")).otherwise(
         F.concat(hours, F.lit(":"), F.when(minutes == "", F.lit("00")).otherwise(minutes))
@@ -328,7 +327,7 @@ def convert_text(text: Column, column_type: str) -> Column:
 
 
 def _json_stage(
-    schema: dict[str, str], frame: _Stages, with_reason: bool
+    schema: dict[str, ColumnType], frame: _Stages, with_reason: bool
 ) -> tuple[Column, Column | None, list[Column]]:
     """Reject flag, reason and typed values of one JSON object per line (``arrow_engine._parse_json``)."""
     declared = F.array(*[F.lit(name) for name in schema])
@@ -389,36 +388,36 @@ def _json_stage(
     return reason_column.isNotNull(), reason_column if with_reason else None, [F.col(f"_j{i}") for i in indexes]
 
 
-def _per_spec(specs: list[tuple[str, str, str]], reasons: list[Column]) -> list[Column]:
+def _per_spec(specs: list[tuple[str, str, ColumnType]], reasons: list[Column]) -> list[Column]:
     """The text reason of each spec (a NULL literal for string specs, which have none)."""
     found = iter(reasons)
-    return [F.lit(None).cast("string") if column_type == "string" else next(found) for _, _, column_type in specs]
+    return [F.lit(None).cast("string") if column_type == STRING else next(found) for _, _, column_type in specs]
 
 
-def _json_number(index: int, column_type: str, text_typed: Column) -> Column:
+def _json_number(index: int, column_type: ColumnType, text_typed: Column) -> Column:
     """The typed value of a JSON number (NULL when the type cannot take it)."""
     kind, value = F.col(f"_k{index}"), F.col(f"_x{index}")
-    if column_type in INT_LIMITS:
-        return F.when(kind == "BIGINT", F.try_variant_get(value, "$", column_type))
-    if column_type == "double":
+    if column_type.is_integer:
+        return F.when(kind == "BIGINT", F.try_variant_get(value, "$", str(column_type)))
+    if column_type == DOUBLE:
         return F.col(f"_s{index}").try_cast("double")
-    if is_decimal(column_type):
+    if column_type.is_decimal:
         return F.when(kind != "DOUBLE", text_typed)
     return F.lit(None)
 
 
-def _json_value(index: int, name: str, column_type: str, text_typed: Column) -> tuple[Column, Column]:
+def _json_value(index: int, name: str, column_type: ColumnType, text_typed: Column) -> tuple[Column, Column]:
     """(typed value, reason or NULL) of one JSON value by its kind (see ``arrow_engine._json_value``)."""
     kind, value, number = F.col(f"_k{index}"), F.col(f"_x{index}"), F.col(f"_n{index}")
     is_number = kind.isin("BIGINT", "DOUBLE", "FLOAT") | kind.startswith("DECIMAL")
-    numeric = column_type in NUMERIC_TYPES or is_decimal(column_type)
+    numeric = column_type.is_numeric
     text_reason = F.col(f"_sr{index}")
     number_reason = F.lit(json_kind_reason(name, column_type, "number"))
-    boolean_reason = F.lit(None) if column_type == "boolean" else F.lit(json_kind_reason(name, column_type, "boolean"))
+    boolean_reason = F.lit(None) if column_type == BOOLEAN else F.lit(json_kind_reason(name, column_type, "boolean"))
     typed = (
         F.when(kind == "STRING", text_typed)
         .when(is_number, number if numeric else F.lit(None))
-        .when(kind == "BOOLEAN", F.variant_get(value, "$", "boolean") if column_type == "boolean" else F.lit(None))
+        .when(kind == "BOOLEAN", F.variant_get(value, "$", "boolean") if column_type == BOOLEAN else F.lit(None))
     )
     reason = (
         F.when(kind == "VOID", F.lit(None))
@@ -428,4 +427,4 @@ def _json_value(index: int, name: str, column_type: str, text_typed: Column) -> 
         .when(kind.startswith("OBJECT"), F.lit(json_kind_reason(name, column_type, "object")))
         .when(kind.startswith("ARRAY"), F.lit(json_kind_reason(name, column_type, "array")))
     )
-    return typed.cast(column_type), reason
+    return typed.cast(str(column_type)), reason

@@ -1,7 +1,8 @@
 """Declared column types: their Arrow types, and the text rules both engines apply.
 
-A declared type is one of string, int, bigint, double, boolean, date,
-timestamp, decimal(p,s) (normalized by ``config.parse_column_type``).
+A declared type is a :class:`~platform_assets.column_types.ColumnType`: one of
+string, int, bigint, double, boolean, date, timestamp, decimal(p,s). Functions
+here take the value or its text (``"decimal(12,2)"``), which they parse.
 
 Text rules (a value read as text, from CSV or a JSON string):
 
@@ -32,9 +33,22 @@ Reject reasons of one row are joined with "; " in declared column order.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyarrow as pa
 
-from platform_assets.config import decimal_precision_scale, parse_column_type
+from platform_assets.column_types import (
+    BIGINT,
+    BOOLEAN,
+    DATE,
+    DOUBLE,
+    INT,
+    STRING,
+    TIMESTAMP,
+    ColumnType,
+    TypeKind,
+    parse_columns,
+)
 
 TRIM_CHARACTERS = " \t"
 MAX_SHOWN_VALUE = 100
@@ -53,81 +67,74 @@ TIMESTAMP_PATTERN = (
 )
 YEAR_ZERO_PREFIX = "0000"
 
-INT_LIMITS = {"int": (10, "2147483647", "2147483648"), "bigint": (19, "9223372036854775807", "9223372036854775808")}
-NUMERIC_TYPES = ("int", "bigint", "double")
+INT_LIMITS = {INT: ("2147483647", "2147483648"), BIGINT: ("9223372036854775807", "9223372036854775808")}
+"""The largest magnitude of a positive and of a negative value of each integer type, as digits."""
 
 _SIMPLE = {
-    "string": pa.string(),
-    "int": pa.int32(),
-    "bigint": pa.int64(),
-    "double": pa.float64(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
+    STRING: pa.string(),
+    INT: pa.int32(),
+    BIGINT: pa.int64(),
+    DOUBLE: pa.float64(),
+    BOOLEAN: pa.bool_(),
+    DATE: pa.date32(),
+    TIMESTAMP: pa.timestamp("us", tz="UTC"),
 }
 
 _PATTERNS = {
-    "int": INT_PATTERN,
-    "bigint": INT_PATTERN,
-    "double": DOUBLE_PATTERN,
-    "boolean": BOOLEAN_PATTERN,
-    "date": DATE_PATTERN,
-    "timestamp": TIMESTAMP_PATTERN,
+    TypeKind.INT: INT_PATTERN,
+    TypeKind.BIGINT: INT_PATTERN,
+    TypeKind.DOUBLE: DOUBLE_PATTERN,
+    TypeKind.BOOLEAN: BOOLEAN_PATTERN,
+    TypeKind.DATE: DATE_PATTERN,
+    TypeKind.TIMESTAMP: TIMESTAMP_PATTERN,
+    TypeKind.DECIMAL: DECIMAL_PATTERN,
 }
 
 
-def normalize_schema(schema: dict[str, str]) -> dict[str, str]:
-    """The schema with every type normalized; ValueError on an unknown type."""
+def normalize_schema(schema: Mapping[str, ColumnType | str]) -> dict[str, ColumnType]:
+    """The schema with every type parsed; ValueError on an unknown type or no column."""
     if not schema:
         raise ValueError("the schema declares no columns")
-    return {name: parse_column_type(column_type) for name, column_type in schema.items()}
+    return parse_columns(schema)
 
 
-def arrow_type(column_type: str) -> pa.DataType:
+def arrow_type(column_type: ColumnType | str) -> pa.DataType:
     """The Arrow type that stores a declared type."""
-    normalized = parse_column_type(column_type)
-    if normalized in _SIMPLE:
-        return _SIMPLE[normalized]
-    precision, scale = decimal_precision_scale(normalized)  # type: ignore[misc]
-    return pa.decimal128(precision, scale)
+    parsed = ColumnType.of(column_type)
+    if parsed.is_decimal:
+        assert parsed.precision is not None and parsed.scale is not None
+        return pa.decimal128(parsed.precision, parsed.scale)
+    return _SIMPLE[parsed]
 
 
-def declared_arrow_schema(schema: dict[str, str]) -> pa.Schema:
+def declared_arrow_schema(schema: Mapping[str, ColumnType | str]) -> pa.Schema:
     """The product columns in declared order with their Arrow types (all nullable)."""
     return pa.schema([pa.field(name, arrow_type(column_type)) for name, column_type in schema.items()])
 
 
-def rows_arrow_schema(schema: dict[str, str]) -> pa.Schema:
+def rows_arrow_schema(schema: Mapping[str, ColumnType | str]) -> pa.Schema:
     """The schema of ``ParseResult.rows``: the product columns, then ``_source_file``."""
     return declared_arrow_schema(schema).append(pa.field("_source_file", pa.string(), nullable=False))
 
 
-def is_decimal(column_type: str) -> bool:
-    return decimal_precision_scale(column_type) is not None
-
-
-def text_pattern(column_type: str) -> str | None:
+def text_pattern(column_type: ColumnType) -> str | None:
     """The anchored pattern a value of the type must match (None for string)."""
-    if column_type == "string":
-        return None
-    return DECIMAL_PATTERN if is_decimal(column_type) else _PATTERNS[column_type]
+    return _PATTERNS.get(column_type.kind)
 
 
-def value_reason_parts(column: str, column_type: str) -> tuple[str, str]:
+def value_reason_parts(column: str, column_type: ColumnType) -> tuple[str, str]:
     """``(prefix, suffix)``: a text reject reason is prefix + value (first 100 characters) + suffix."""
-    article = "an" if column_type[0] in "aeiou" else "a"
-    return f"column {column}: '", f"' is not {article} {column_type}"
+    return f"column {column}: '", f"' is not {column_type.article} {column_type}"
 
 
-def value_reason(column: str, column_type: str, value: str) -> str:
+def value_reason(column: str, column_type: ColumnType, value: str) -> str:
     prefix, suffix = value_reason_parts(column, column_type)
     return f"{prefix}{value[:MAX_SHOWN_VALUE]}{suffix}"
 
 
-def json_kind_reason(column: str, column_type: str, kind: str) -> str:
+def json_kind_reason(column: str, column_type: ColumnType, kind: str) -> str:
     """Reason for a JSON value of ``kind`` (number, boolean, object, array) that the type cannot take."""
-    article = "an" if column_type[0] in "aeiou" else "a"
-    return f"column {column}: a JSON {kind} is not {article} {column_type}"
+    return f"column {column}: a JSON {kind} is not {column_type.article} {column_type}"
 
 
 def column_count_reason(expected: int, found: int) -> str:
@@ -137,26 +144,26 @@ def column_count_reason(expected: int, found: int) -> str:
 # ----------------------------------------------------------------- parquet
 
 
-def declared_type_of(data_type: pa.DataType) -> str | None:
-    """The declared type an Arrow (Parquet) type maps to exactly, or None."""
+def declared_type_of(data_type: pa.DataType) -> ColumnType | None:
+    """The declared type an Arrow (Parquet, Iceberg) type maps to exactly, or None."""
     if pa.types.is_dictionary(data_type):
         data_type = data_type.value_type
     if pa.types.is_string(data_type) or pa.types.is_large_string(data_type) or pa.types.is_string_view(data_type):
-        return "string"
+        return STRING
     if pa.types.is_int8(data_type) or pa.types.is_int16(data_type) or pa.types.is_int32(data_type):
-        return "int"
+        return INT
     if pa.types.is_int64(data_type):
-        return "bigint"
+        return BIGINT
     if pa.types.is_float32(data_type) or pa.types.is_float64(data_type):
-        return "double"
+        return DOUBLE
     if pa.types.is_boolean(data_type):
-        return "boolean"
+        return BOOLEAN
     if pa.types.is_date32(data_type) or pa.types.is_date64(data_type):
-        return "date"
+        return DATE
     if pa.types.is_timestamp(data_type) and data_type.unit != "ns":
-        return "timestamp"
+        return TIMESTAMP
     if pa.types.is_decimal(data_type) and data_type.precision <= 38:
-        return f"decimal({data_type.precision},{data_type.scale})"
+        return ColumnType.decimal(data_type.precision, data_type.scale)
     return None
 
 
@@ -164,34 +171,36 @@ def describe_arrow_type(data_type: pa.DataType) -> str:
     """The declared name of an Arrow type where there is one, else Arrow's own name."""
     if pa.types.is_timestamp(data_type) and data_type.unit == "ns":
         return "timestamp with nanoseconds (write microseconds)"
-    return declared_type_of(data_type) or str(data_type)
+    found = declared_type_of(data_type)
+    return str(found) if found is not None else str(data_type)
 
 
-def parquet_castable(data_type: pa.DataType, column_type: str) -> bool:
+def parquet_castable(data_type: pa.DataType, column_type: ColumnType | str) -> bool:
     """True when a Parquet column of ``data_type`` can be read as ``column_type`` without loss.
 
     Allowed: the exact type, int to bigint, int or float to double, decimal to a
     decimal with at least as many integer and fraction digits, int / bigint to
     a decimal with room for 10 / 19 integer digits.
     """
+    wanted = ColumnType.of(column_type)
     if pa.types.is_dictionary(data_type):
         data_type = data_type.value_type
     found = declared_type_of(data_type)
     if found is None:
         return False
-    if found == column_type:
+    if found == wanted:
         return True
-    if column_type == "bigint":
-        return found == "int"
-    if column_type == "double":
-        return found == "int" or pa.types.is_float32(data_type)
-    target = decimal_precision_scale(column_type)
-    if target is None:
+    if wanted == BIGINT:
+        return found == INT
+    if wanted == DOUBLE:
+        return found == INT or pa.types.is_float32(data_type)
+    if not wanted.is_decimal:
         return False
-    precision, scale = target
-    source = decimal_precision_scale(found)
-    if source is not None:
-        return source[1] <= scale and source[0] - source[1] <= precision - scale
-    if found in ("int", "bigint"):
-        return precision - scale >= INT_LIMITS[found][0]
+    assert wanted.scale is not None and wanted.integer_digits is not None
+    if found.is_decimal:
+        assert found.scale is not None and found.integer_digits is not None
+        return found.scale <= wanted.scale and found.integer_digits <= wanted.integer_digits
+    if found.is_integer:
+        assert found.integer_digits is not None
+        return wanted.integer_digits >= found.integer_digits
     return False
