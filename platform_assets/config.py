@@ -3,7 +3,8 @@
 Contract: :func:`load_config` either returns a fully validated
 :class:`PlatformConfig` or raises :class:`ConfigError` whose message names the
 file, the key, the offending value and what is allowed. It never lets a
-pydantic or YAML traceback reach the user.
+pydantic or YAML traceback reach the user. A key given twice in one YAML
+mapping is an error, not a silent overwrite.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ RESERVED_COLUMNS = frozenset(
     {"_version", "_source_file", "_source_sha256", "_ingested_at", "_batch_in", "_batch_out", "_batch_id"}
 )
 MAX_NAME_LENGTH = 48
+JSON_LINES_NAMES = ("jsonl", "ndjson")  # other names of format: json (JSON lines)
 
 
 def mask_url(url: str) -> str:
@@ -152,7 +154,7 @@ class RemotePlatform(_Strict):
 class SourceSettings(_Strict):
     url: str
     glob: str = "**/*"
-    format: Literal["csv", "json", "parquet"] = "csv"
+    format: Literal["csv", "json", "parquet"] = "csv"  # 'jsonl' and 'ndjson' are read as 'json'
     header: bool = True
     delimiter: str = ","
     quote: str = '"'
@@ -166,6 +168,11 @@ class SourceSettings(_Strict):
         if scheme not in ("file", "s3"):
             raise ValueError(f"{value!r} must be a file:// or s3:// URL")
         return value
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _json_lines_names(cls, value: Any) -> Any:
+        return "json" if value in JSON_LINES_NAMES else value
 
     @field_validator("glob")
     @classmethod
@@ -386,12 +393,58 @@ def load_config(path: str | os.PathLike[str] | None = None, environ: dict[str, s
         text = file.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"{file}: cannot read the config ({error.strerror or error}); check the path") from None
+    raw = _read_yaml(text, file)
+    return parse_config(raw, str(file), env)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, lines: list[int]) -> None:
+        super().__init__(f"key {key!r} given {len(lines)} times")
+        self.key = key
+        self.lines = lines
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader, except that a key given twice in one mapping raises _DuplicateKey.
+
+    PyYAML keeps the last value silently; YAML itself requires unique keys. Keys
+    merged in with ``<<`` may be overridden, as YAML allows.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[Any, list[int]] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                lines.setdefault(key, []).append(key_node.start_mark.line + 1)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+        for key, where in lines.items():
+            if len(where) > 1:
+                raise _DuplicateKey(key, where)
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(text: str, file: Path) -> Any:
+    """The YAML document in ``text``; ConfigError for bad YAML, without quoting the file's text."""
     try:
-        raw = yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except _DuplicateKey as error:
+        lines = sorted(set(error.lines))
+        where = f"line {lines[0]}" if len(lines) == 1 else "lines " + " and ".join(str(line) for line in lines)
+        raise ConfigError(
+            f"{file}: key {error.key!r} is given more than once in the same mapping ({where}); keep one: "
+            "YAML does not merge repeated keys"
+        ) from None
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = " ".join(part for part in (error.context, error.problem) if part)
+        raise ConfigError(f"{file}: not valid YAML{where}: {reason}") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"{file}: not valid YAML: {error}") from None
-    config = parse_config(raw, str(file), env)
-    return config
+        raise ConfigError(f"{file}: not valid YAML: {type(error).__name__}") from None
 
 
 def _describe(error: ValidationError, data: dict[str, Any], source: str) -> str:

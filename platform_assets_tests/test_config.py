@@ -190,3 +190,55 @@ def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "examples" / "platform.yaml"
     config = load_config(example, environ={})
     assert [product.name for product in config.products] == ["customers", "orders"]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "lines"),
+    [
+        (
+            "platform: {name: alpha}\nproducts: []\nplatforms: {}\nproducts:\n  - name: other\n",
+            "'products'",
+            "lines 2 and 4",
+        ),
+        (
+            "platform: {name: alpha}\nproducts:\n  - name: customers\n    source: {url: 'file:///l'}\n"
+            "    mode: snapshot\n    mode: incremental\n",
+            "'mode'",
+            "lines 5 and 6",
+        ),
+        ("platform: {name: alpha, name: beta, engine: arrow}\n", "'name'", "line 1"),
+    ],
+)
+def test_a_key_given_twice_is_a_config_error(tmp_path: Path, text: str, key: str, lines: str) -> None:
+    path = tmp_path / "platform.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match=rf"{path}: key {key} is given more than once in the same mapping \({lines}\)"
+    ):
+        load_config(path, environ={})
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "platform.yaml"
+    path.write_text(
+        "platform: {name: alpha}\n"
+        "products:\n"
+        "  - &base {name: customers, source: {url: 'file:///l', format: csv}, mode: snapshot}\n"
+        "  - <<: *base\n    name: orders\n    mode: incremental\n"
+    )
+    orders = load_config(path, environ={}).product("orders")
+    assert (orders.mode, orders.source.url) == ("incremental", "file:///l")
+
+
+def test_a_yaml_error_names_the_place_without_quoting_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "platform.yaml"
+    path.write_text("platform:\n  name: alpha\n  state_db: postgresql://app:Hunter2-secret@db/x\n\tbad: [\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 4, column 1: .*") as error:
+        load_config(path, environ={})
+    assert "Hunter2-secret" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["jsonl", "ndjson", "json"])
+def test_json_lines_has_three_names(name: str) -> None:
+    config = parse_config(with_change("products.0.source.format", name), environ=ENV)
+    assert config.product("customers").source.format == "json"
