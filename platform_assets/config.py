@@ -3,17 +3,21 @@
 Contract: :func:`load_config` either returns a fully validated
 :class:`PlatformConfig` or raises :class:`ConfigError` whose message names the
 file, the key, the offending value and what is allowed. It never lets a
-pydantic or YAML traceback reach the user. A key given twice in one YAML
-mapping is an error, not a silent overwrite.
+pydantic or YAML traceback reach the user, and never shows a secret: URL
+passwords are masked, values under secret keys are not echoed, and every secret
+the document holds is scrubbed from the message. A key given twice in one YAML
+mapping is an error, not a silent overwrite. A loaded config registers its
+secrets with :mod:`platform_assets.secrets`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote
 
 import yaml
 from pydantic import (
@@ -26,9 +30,21 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from platform_assets import secrets
 from platform_assets.column_types import ColumnType
 from platform_assets.errors import ConfigError
+from platform_assets.urls import (
+    DB_SCHEMES,
+    MASK,
+    authority_userinfo_span,
+    db_backend,
+    db_url_is_ambiguous,
+    mask_url,
+    url_scheme,
+)
 
 CONFIG_ENV_VAR = "PLATFORM_CONFIG"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -40,20 +56,7 @@ RESERVED_COLUMNS = frozenset(
 MAX_NAME_LENGTH = 48
 JSON_LINES_NAMES = ("jsonl", "ndjson")  # other names of format: json (JSON lines)
 
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (for printing and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+__all__ = ["ConfigError", "PlatformConfig", "ProductConfig", "load_config", "mask_url", "parse_config"]
 
 
 def _column_type(value: Any) -> ColumnType:
@@ -131,10 +134,7 @@ class PlatformSection(_Strict):
     @field_validator("raw_zone", "warehouse")
     @classmethod
     def _store_url(cls, value: str) -> str:
-        scheme = urlsplit(value).scheme
-        if scheme not in ("file", "s3"):
-            raise ValueError(f"{value!r} must be a file:// or s3:// URL")
-        return value
+        return _check_store_url(value)
 
     @field_validator("state_db", "merge_store")
     @classmethod
@@ -164,10 +164,7 @@ class SourceSettings(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        scheme = urlsplit(value).scheme
-        if scheme not in ("file", "s3"):
-            raise ValueError(f"{value!r} must be a file:// or s3:// URL")
-        return value
+        return _check_store_url(value)
 
     @field_validator("format", mode="before")
     @classmethod
@@ -324,17 +321,38 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
+def _check_store_url(value: str) -> str:
+    if url_scheme(value) not in ("file", "s3"):
+        raise ValueError(f"{mask_url(value)!r} must be a file:// or s3:// URL")
+    return value
+
+
 def _check_db_url(value: str) -> str:
-    scheme = urlsplit(value).scheme.split("+")[0]
-    if scheme not in ("sqlite", "postgresql", "postgres"):
-        raise ValueError(f"{mask_url(value)!r} must be a sqlite:/// or postgresql:// URL")
+    """A database URL that SQLAlchemy reads as written: a numeric port, one unambiguous user-info."""
+    shown = repr(mask_url(value))
+    if db_backend(value) not in DB_SCHEMES:
+        raise ValueError(f"{shown} must be a sqlite:/// or postgresql:// URL")
+    try:
+        make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError(
+            f"{shown} is not a database URL SQLAlchemy can read; check that the port is a number and that the user "
+            "name and password are percent-encoded"
+        ) from None
+    if db_url_is_ambiguous(value):
+        raise ValueError(
+            f"{shown} can be read in more than one way, so the password would not reach the database as written: "
+            "percent-encode the user name and password (%40 for '@', %2F for '/', %23 for '#', %3F for '?'), or take "
+            "the password from a ${VAR} placeholder, which is filled in percent-encoded"
+        )
     return value
 
 
 def _mask_tree(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            key: ("***" if key in ("secret_access_key",) and item else _mask_tree(item)) for key, item in value.items()
+            key: (MASK if secrets.is_secret_key(key) and item not in (None, "") else _mask_tree(item))
+            for key, item in value.items()
         }
     if isinstance(value, list):
         return [_mask_tree(item) for item in value]
@@ -343,8 +361,14 @@ def _mask_tree(value: Any) -> Any:
     return value
 
 
-def interpolate_env(value: Any, environ: dict[str, str] | None = None, path: str = "") -> Any:
+def interpolate_env(value: Any, environ: Mapping[str, str] | None = None, path: str = "") -> Any:
     """Replace ``${NAME}`` and ``${NAME:-default}`` in every string of ``value``.
+
+    A placeholder that stands in the user-info of a URL (between ``scheme://``
+    and the ``@`` before the host, as the template reads with its placeholders
+    taken as opaque) is filled in percent-encoded, so that a password with
+    ``/#?@:%``, spaces or non-ASCII characters gives a valid URL that the
+    driver decodes back to the password. Elsewhere the text goes in as it is.
 
     Raises ConfigError naming the key when a variable is unset and has no default.
     """
@@ -355,30 +379,44 @@ def interpolate_env(value: Any, environ: dict[str, str] | None = None, path: str
         return [interpolate_env(item, env, f"{path}[{index}]") for index, item in enumerate(value)]
     if not isinstance(value, str):
         return value
+    userinfo = _template_userinfo(value)
 
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(
-            f"{path}: environment variable {name} is not set (used as ${{{name}}}); export it or give a default as "
-            f"${{{name}:-value}}"
-        )
+            text = env[name]
+        elif default is not None:
+            text = default
+        else:
+            raise ConfigError(
+                f"{path}: environment variable {name} is not set (used as ${{{name}}}); export it or give a default "
+                f"as ${{{name}:-value}}"
+            )
+        if userinfo is not None and userinfo[0] <= match.start() and match.end() <= userinfo[1]:
+            return quote(text, safe="")
+        return text
 
     return ENV_PATTERN.sub(replace, value)
 
 
-def parse_config(raw: Any, source: str = "platform.yaml", environ: dict[str, str] | None = None) -> PlatformConfig:
-    """Validate an already-loaded YAML document."""
+def _template_userinfo(template: str) -> tuple[int, int] | None:
+    """Where the user-info of a URL template lies, each placeholder read as an opaque run of letters."""
+    neutral = ENV_PATTERN.sub(lambda match: "x" * len(match.group(0)), template)
+    return authority_userinfo_span(neutral)
+
+
+def parse_config(raw: Any, source: str = "platform.yaml", environ: Mapping[str, str] | None = None) -> PlatformConfig:
+    """Validate an already-loaded YAML document and register its secrets (see the module contract)."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping with the keys platform, platforms, products")
-    data = interpolate_env(raw, environ)
+    env = os.environ if environ is None else environ
+    data = interpolate_env(raw, env)
     try:
         config = PlatformConfig.model_validate({**data, "source_path": source})
     except ValidationError as error:
-        raise ConfigError(_describe(error, data, source)) from None
+        hidden = secrets.secrets_in(data) | secrets.environment_secrets(env)
+        raise ConfigError(secrets.scrub(_describe(error, data, source), hidden)) from None
+    secrets.register_config(config.model_dump(by_alias=True, exclude={"source_path"}), env)
     return config
 
 
@@ -453,7 +491,10 @@ def _describe(error: ValidationError, data: dict[str, Any], source: str) -> str:
         location = _location(item["loc"], data)
         kind = item["type"]
         value = item.get("input")
-        if isinstance(value, str):
+        secret = any(secrets.is_secret_key(part) for part in item["loc"])
+        if secret:
+            value = _SecretValue(value)
+        elif isinstance(value, str):
             value = mask_url(value)
         if kind == "extra_forbidden":
             allowed = _allowed_keys(item["loc"])
@@ -470,8 +511,18 @@ def _describe(error: ValidationError, data: dict[str, Any], source: str) -> str:
     return "\n".join(lines)
 
 
+class _SecretValue:
+    """Stands for a value under a secret key in a message: its type shows, never its text."""
+
+    def __init__(self, value: object) -> None:
+        self._type = type(value).__name__
+
+    def __repr__(self) -> str:
+        return f"a value of type {self._type}, not shown: it is a secret"
+
+
 def _is_scalar(value: Any) -> bool:
-    return isinstance(value, (str, int, float, bool)) and not isinstance(value, dict)
+    return isinstance(value, (str, int, float, bool, _SecretValue)) and not isinstance(value, dict)
 
 
 def _location(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
