@@ -98,8 +98,8 @@ def test_a_role_with_a_hostile_password_connects_through_a_placeholder(
 ) -> None:
     role = f"pa_secret_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE ROLE "{role}" LOGIN PASSWORD :password'), {"password": password})
+    with admin.connect() as connection:  # SUPERUSER: it may take a reserved slot when parallel suites fill the server
+        connection.execute(text(f'CREATE ROLE "{role}" SUPERUSER LOGIN PASSWORD :password'), {"password": password})
     try:
         path = tmp_path / "platform.yaml"
         path.write_text(yaml.safe_dump(_document("postgresql://${PGROLE}:${PGPASSWORD}@127.0.0.1:5432/postgres")))
