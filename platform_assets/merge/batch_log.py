@@ -16,19 +16,18 @@ from typing import TYPE_CHECKING, Union
 
 from sqlalchemy import Connection, Engine, inspect, text
 
-from platform_assets.catalog.db import is_postgres
 from platform_assets.config import ProductConfig
+from platform_assets.merge.dialect import MergeDialect
 from platform_assets.merge.errors import ExcludedBatch, MergeError
 from platform_assets.merge.names import BATCH_LOG_TABLE, quote_ident
 from platform_assets.merge.states import BatchStatus
-from platform_assets.merge.timestamps import from_db, to_db, utc_now
+from platform_assets.merge.timestamps import from_db, utc_now
 
 if TYPE_CHECKING:
     from platform_assets.merge.store import MergeStore
 
 _LOG = quote_ident(BATCH_LOG_TABLE)
 _COLUMNS = "product, batch, status, started_at, committed_at, inserted, updated, deleted, live_count, message"
-_PG_PRODUCT_LOCK = 7_341_926_002  # advisory lock class: one merge-store writer per product on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -122,19 +121,6 @@ def latest_committed(connection: Connection, product_name: str) -> int | None:
     return None if value is None else int(value)
 
 
-def lock_product(connection: Connection, product_name: str, postgres: bool) -> None:
-    """Serialize merge-store writers of one product until the transaction ends.
-
-    PostgreSQL: a transaction-scoped advisory lock per product (readers are not
-    blocked). SQLite: every transaction is BEGIN IMMEDIATE already.
-    """
-    if postgres:
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(:lock_class, hashtext(:product))"),
-            {"lock_class": _PG_PRODUCT_LOCK % 2**31, "product": product_name},
-        )
-
-
 def batch_statuses(connection: Connection, product_name: str) -> dict[int, BatchStatus]:
     """batch -> status for every logged batch of the product."""
     rows = connection.execute(
@@ -172,10 +158,9 @@ def live_count_before(connection: Connection, product_name: str, batch: int) -> 
     return None if value is None else int(value[0])
 
 
-def record_started(engine: Engine, product_name: str, batch: int) -> None:
+def record_started(store: MergeStore, product_name: str, batch: int) -> None:
     """Log ``started`` in its own transaction (unless the batch is committed or excluded already)."""
-    postgres = is_postgres(engine)
-    with engine.begin() as connection:
+    with store.engine.begin() as connection:
         connection.execute(
             text(
                 f"INSERT INTO {_LOG} (product, batch, status, started_at) VALUES (:product, :batch, :status, :now) "
@@ -189,7 +174,7 @@ def record_started(engine: Engine, product_name: str, batch: int) -> None:
                 "product": product_name,
                 "batch": batch,
                 "status": BatchStatus.STARTED,
-                "now": to_db(utc_now(), postgres),
+                "now": store.dialect.to_db(utc_now()),
                 "started": BatchStatus.STARTED,
                 "failed": BatchStatus.FAILED,
             },
@@ -197,10 +182,10 @@ def record_started(engine: Engine, product_name: str, batch: int) -> None:
 
 
 def record_committed(
-    connection: Connection, product_name: str, batch: int, counts: BatchCounts, postgres: bool
+    connection: Connection, product_name: str, batch: int, counts: BatchCounts, dialect: MergeDialect
 ) -> None:
     """Log ``committed`` with the counts, inside the merge's own transaction."""
-    now = to_db(utc_now(), postgres)
+    now = dialect.to_db(utc_now())
     connection.execute(
         text(
             f"INSERT INTO {_LOG} ({_COLUMNS}) "
@@ -223,10 +208,9 @@ def record_committed(
     )
 
 
-def record_failed(engine: Engine, product_name: str, batch: int, message: str) -> None:
+def record_failed(store: MergeStore, product_name: str, batch: int, message: str) -> None:
     """Log ``failed`` with ``message`` in its own transaction (never over committed or excluded)."""
-    postgres = is_postgres(engine)
-    with engine.begin() as connection:
+    with store.engine.begin() as connection:
         connection.execute(
             text(
                 f"INSERT INTO {_LOG} (product, batch, status, started_at, message) "
@@ -238,7 +222,7 @@ def record_failed(engine: Engine, product_name: str, batch: int, message: str) -
                 "product": product_name,
                 "batch": batch,
                 "status": BatchStatus.FAILED,
-                "now": to_db(utc_now(), postgres),
+                "now": store.dialect.to_db(utc_now()),
                 "message": message,
                 "started": BatchStatus.STARTED,
                 "failed": BatchStatus.FAILED,
@@ -258,7 +242,7 @@ def exclude_batch(store: MergeStore, product: ProductConfig | str, batch: int, r
         raise MergeError(f"excluding batch {batch} of {name!r} needs a reason (what is wrong with the version)")
     store.ensure_store_tables()
     with store.engine.begin() as connection:
-        lock_product(connection, name, store.postgres)
+        store.dialect.lock_product(connection, name)
         entry = batch_entry(connection, name, batch)
         if entry is not None and entry.status == BatchStatus.COMMITTED:
             raise ExcludedBatch(
@@ -278,7 +262,7 @@ def exclude_batch(store: MergeStore, product: ProductConfig | str, batch: int, r
                 "product": name,
                 "batch": batch,
                 "status": BatchStatus.EXCLUDED,
-                "now": to_db(utc_now(), store.postgres),
+                "now": store.dialect.to_db(utc_now()),
                 "reason": reason.strip(),
             },
         )

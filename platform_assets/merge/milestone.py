@@ -48,11 +48,11 @@ from platform_assets.merge.batch_log import (
     batch_entry,
     batch_statuses,
     live_count_before,
-    lock_product,
     record_committed,
     record_failed,
     record_started,
 )
+from platform_assets.merge.dialect import MergeDialect
 from platform_assets.merge.errors import DeleteGuardTripped, ExcludedBatch, MergeError, OutOfOrderBatch
 from platform_assets.merge.names import quote_ident, quote_list
 from platform_assets.merge.rows import check_keys, conform_rows
@@ -67,8 +67,8 @@ from platform_assets.merge.tables import (
     drop_work_tables,
 )
 
-PG_WORK_MEM = "256MB"
-"""work_mem for the merge transaction on PostgreSQL: the batch's hash join stays in memory."""
+WORK_MEM = "256MB"
+"""work_mem for the merge transaction (PostgreSQL): the batch's hash join stays in memory."""
 ANALYZE_AFTER_FRACTION = 0.1
 """After a batch that changed more than this share of the live rows, refresh the planner's statistics."""
 
@@ -118,7 +118,7 @@ def merge_batch(
         committed = _check_preconditions(connection, spec, batch, earlier)
     if committed is not None:
         return _noop(committed, started)
-    record_started(store.engine, spec.product, batch)
+    record_started(store, spec.product, batch)
     try:
         table = conform_rows(spec, rows, batch)
         check_keys(spec, table, batch)
@@ -140,7 +140,7 @@ def _check_batch_number(spec: MergeSpec, batch: int) -> None:
 def _record_failure(store: MergeStore, spec: MergeSpec, batch: int, error: BaseException) -> None:
     message = str(error) if isinstance(error, MergeError) else f"{type(error).__name__}: {error}"
     try:
-        record_failed(store.engine, spec.product, batch, message[:4000])
+        record_failed(store, spec.product, batch, message[:4000])
     except Exception as logging_error:  # the store itself is failing: keep the original error
         error.add_note(f"(could not record the failure in the batch log: {logging_error})")
 
@@ -199,24 +199,23 @@ def _merge_transaction(
     store: MergeStore, spec: MergeSpec, batch: int, earlier: list[int], table: pa.Table, started: float
 ) -> BatchResult:
     """Load, classify, apply and log batch ``batch`` in ONE transaction."""
-    postgres = store.postgres
+    dialect = store.dialect
     with store.engine.connect() as connection:
         transaction = connection.begin()
         try:
-            if postgres:
-                connection.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
-            lock_product(connection, spec.product, postgres)
+            dialect.set_memory(connection, "work_mem", WORK_MEM)
+            dialect.lock_product(connection, spec.product)
             committed = _check_preconditions(connection, spec, batch, earlier)
             if committed is not None:
                 raise _AlreadyCommitted(committed)
             live_before = _live_before(connection, spec, batch)
             load_started = time.monotonic()
-            stage = create_stage_table(connection, spec, postgres)
-            load_stage(connection, spec, stage, table, postgres)
+            stage = create_stage_table(connection, spec, dialect)
+            load_stage(connection, spec, stage, table, dialect)
             merge_started = time.monotonic()
-            counts = _merge_staged(connection, spec, batch, stage, live_before, postgres)
-            record_committed(connection, spec.product, batch, counts, postgres)
-            drop_work_tables(connection, postgres)
+            counts = _merge_staged(connection, spec, batch, stage, live_before, dialect)
+            record_committed(connection, spec.product, batch, counts, dialect)
+            drop_work_tables(connection, dialect)
             failpoint("merge.before_commit")
             transaction.commit()
         except BaseException:
@@ -247,14 +246,13 @@ def _live_before(connection: Connection, spec: MergeSpec, batch: int) -> int:
 
 
 def _merge_staged(
-    connection: Connection, spec: MergeSpec, batch: int, stage: str, live_before: int, postgres: bool
+    connection: Connection, spec: MergeSpec, batch: int, stage: str, live_before: int, dialect: MergeDialect
 ) -> BatchCounts:
     """Classify the staged rows against the live rows, check the guard, apply the changes."""
-    changes = create_changes_table(connection, spec, postgres)
-    for statement in classify_statements(spec, stage, changes, postgres):
+    changes = create_changes_table(connection, spec, dialect)
+    for statement in classify_statements(spec, stage, changes, dialect):
         connection.exec_driver_sql(statement)
-    if postgres:
-        connection.exec_driver_sql(f"ANALYZE {changes}")
+    dialect.analyze(connection, changes)
     by_action = _count_actions(connection, changes)
     inserted, updated, deleted = by_action.get(INSERT, 0), by_action.get(UPDATE, 0), by_action.get(DELETE, 0)
     _check_delete_guard(spec, batch, deleted, live_before)
@@ -277,32 +275,33 @@ def _live_filter(spec: MergeSpec, alias: str) -> str:
     return f' AND {alias}."_batch_out" = {LIVE_BATCH_OUT:d}' if spec.forensic else ""
 
 
-def _changed_sql(spec: MergeSpec, postgres: bool) -> str:
+def _changed_sql(spec: MergeSpec, dialect: MergeDialect) -> str:
     """True when any non-key column of ``s`` and ``m`` differs, NULL-safely."""
-    distinct = "IS DISTINCT FROM" if postgres else "IS NOT"
+    distinct = dialect.distinct_from
     return " OR ".join(f"s.{quote_ident(name)} {distinct} m.{quote_ident(name)}" for name in spec.non_key) or "1 = 0"
 
 
-def classify_statements(spec: MergeSpec, stage: str, changes: str, postgres: bool) -> list[str]:
+def classify_statements(spec: MergeSpec, stage: str, changes: str, dialect: MergeDialect) -> list[str]:
     """The statements that fill ``changes`` with every new (I), changed (U) and deleted (D) key.
 
-    Each is ONE statement over all rows. PostgreSQL, snapshot: one FULL JOIN of
-    the staging table ``s`` with the live rows ``m`` (a hash join; only the
+    Each is ONE statement over all rows. With the dialect's
+    ``full_join_classify`` (PostgreSQL), snapshot: one FULL JOIN of the
+    staging table ``s`` with the live rows ``m`` (a hash join; only the
     live partition is read). Otherwise: a LEFT JOIN of ``s`` to the live rows
     for I and U, plus, for a snapshot, an anti-join of the live rows to ``s``
     for D (SQLite looks rows up through the key indexes, as it cannot flatten
     the live-rows subquery into a FULL JOIN). Keys match by value on every key
     column; a matched pair is a change when a non-key column differs.
     """
-    if postgres and spec.snapshot:
-        return [_full_join_sql(spec, stage, changes, postgres)]
-    statements = [_upserts_sql(spec, stage, changes, postgres)]
+    if dialect.full_join_classify and spec.snapshot:
+        return [_full_join_sql(spec, stage, changes, dialect)]
+    statements = [_upserts_sql(spec, stage, changes, dialect)]
     if spec.snapshot:
         statements.append(_deletes_sql(spec, stage, changes))
     return statements
 
 
-def _full_join_sql(spec: MergeSpec, stage: str, changes: str, postgres: bool) -> str:
+def _full_join_sql(spec: MergeSpec, stage: str, changes: str, dialect: MergeDialect) -> str:
     first = quote_ident(spec.key[0])
     on = _key_match("s", "m", spec)
     keys = [f"COALESCE(s.{quote_ident(name)}, m.{quote_ident(name)})" for name in spec.key]
@@ -312,11 +311,11 @@ def _full_join_sql(spec: MergeSpec, stage: str, changes: str, postgres: bool) ->
         f"INSERT INTO {changes} ({quote_list(spec.key + spec.non_key)}, {quote_ident(ACTION_COLUMN)}) "
         f"SELECT {', '.join(keys + values)}, {action} "
         f"FROM {stage} AS s FULL JOIN {_live_rows_sql(spec)} AS m ON {on} "
-        f"WHERE m.{first} IS NULL OR s.{first} IS NULL OR ({_changed_sql(spec, postgres)})"
+        f"WHERE m.{first} IS NULL OR s.{first} IS NULL OR ({_changed_sql(spec, dialect)})"
     )
 
 
-def _upserts_sql(spec: MergeSpec, stage: str, changes: str, postgres: bool) -> str:
+def _upserts_sql(spec: MergeSpec, stage: str, changes: str, dialect: MergeDialect) -> str:
     first = quote_ident(spec.key[0])
     on = _key_match("s", "m", spec) + _live_filter(spec, "m")
     action = f"CASE WHEN m.{first} IS NULL THEN '{INSERT}' ELSE '{UPDATE}' END"
@@ -324,7 +323,7 @@ def _upserts_sql(spec: MergeSpec, stage: str, changes: str, postgres: bool) -> s
         f"INSERT INTO {changes} ({quote_list(spec.names)}, {quote_ident(ACTION_COLUMN)}) "
         f"SELECT {quote_list(spec.names, 's.')}, {action} "
         f"FROM {stage} AS s LEFT JOIN {quote_ident(spec.table)} AS m ON {on} "
-        f"WHERE m.{first} IS NULL OR ({_changed_sql(spec, postgres)})"
+        f"WHERE m.{first} IS NULL OR ({_changed_sql(spec, dialect)})"
     )
 
 
@@ -426,9 +425,9 @@ def _apply_live_only(
 
 
 def _refresh_statistics(store: MergeStore, spec: MergeSpec, counts: BatchCounts, live_before: int) -> None:
-    """PostgreSQL: ANALYZE the merge table after a batch that changed a large share of it."""
+    """ANALYZE the merge table after a batch that changed a large share of it (where the planner keeps statistics)."""
     changed = counts.inserted + counts.updated + counts.deleted
-    if not store.postgres or changed <= ANALYZE_AFTER_FRACTION * max(live_before, 1):
+    if not store.dialect.planner_statistics or changed <= ANALYZE_AFTER_FRACTION * max(live_before, 1):
         return
     with store.engine.begin() as connection:
-        connection.exec_driver_sql(f"ANALYZE {quote_ident(spec.table)}")
+        store.dialect.analyze(connection, quote_ident(spec.table))

@@ -13,6 +13,7 @@ product's tables or views.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
@@ -29,7 +30,7 @@ def quote_ident(name: str) -> str:
     return f'"{name}"'
 
 
-def quote_list(names: list[str] | tuple[str, ...], prefix: str = "") -> str:
+def quote_list(names: Sequence[str], prefix: str = "") -> str:
     """``"a", "b"`` (or ``p."a", p."b"`` with ``prefix="p."``)."""
     return ", ".join(prefix + quote_ident(name) for name in names)
 

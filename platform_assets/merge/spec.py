@@ -2,7 +2,7 @@
 
 Contract: :func:`merge_spec` turns a :class:`ProductConfig` into an immutable
 :class:`MergeSpec` or raises :class:`MergeError` (no declared schema, no primary
-key). Type mappings:
+key). Type mappings (the store's types are spelled by :mod:`platform_assets.merge.dialect`):
 
 ============  ===========================  ========================  ===========================================
 declared      Arrow (what the merge takes)  PostgreSQL column         SQLite column (storage)
@@ -27,17 +27,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from platform_assets.column_types import (
-    BIGINT,
-    BOOLEAN,
-    DATE,
-    DOUBLE,
-    INT,
-    STRING,
-    TIMESTAMP,
-    ColumnType,
-    parse_columns,
-)
+from platform_assets.column_types import ColumnType, parse_columns
 from platform_assets.config import ProductConfig
 from platform_assets.ingest.parsing.types import arrow_type as arrow_type  # the merge takes the parsers' Arrow types
 from platform_assets.merge.errors import MergeError
@@ -50,25 +40,6 @@ FORENSIC = "forensic"
 LIVE_ONLY = "live_only"
 SNAPSHOT = "snapshot"
 INCREMENTAL = "incremental"
-
-_PG_TYPES = {
-    STRING: "text",
-    INT: "integer",
-    BIGINT: "bigint",
-    DOUBLE: "double precision",
-    BOOLEAN: "boolean",
-    DATE: "date",
-    TIMESTAMP: "timestamp with time zone",
-}
-_SQLITE_TYPES = {
-    STRING: "TEXT",
-    INT: "INTEGER",
-    BIGINT: "BIGINT",
-    DOUBLE: "REAL",
-    BOOLEAN: "BOOLEAN",
-    DATE: "DATE_TEXT",
-    TIMESTAMP: "TIMESTAMP_TEXT",
-}
 
 
 @dataclass(frozen=True)
@@ -133,16 +104,3 @@ def merge_spec(product: ProductConfig) -> MergeSpec:
 def arrow_schema(spec: MergeSpec) -> pa.Schema:
     """The schema of the rows :func:`merge_batch` takes, in declared column order."""
     return pa.schema([pa.field(name, arrow_type(column_type)) for name, column_type in spec.columns])
-
-
-def sql_type(column_type: ColumnType, postgres: bool) -> str:
-    """The column type in the merge store (see the table in the module docstring)."""
-    if column_type.is_decimal:
-        precision, scale = column_type.precision, column_type.scale
-        return f"numeric({precision},{scale})" if postgres else f"DECIMAL_TEXT({precision},{scale})"
-    return (_PG_TYPES if postgres else _SQLITE_TYPES)[column_type]
-
-
-def is_text_on_sqlite(column_type: ColumnType) -> bool:
-    """True where SQLite stores the declared type as canonical text (date, timestamp, decimal)."""
-    return column_type in (DATE, TIMESTAMP) or column_type.is_decimal

@@ -5,26 +5,25 @@ Contract: ``MergeStore(url)`` shares one engine per URL per process (built by
 ``BEGIN IMMEDIATE`` with WAL). :meth:`MergeStore.ensure_tables` is idempotent
 and safe to call from concurrent processes; :meth:`MergeStore.epoch` returns
 the UUID generated once when the store's meta table was created, so a replica
-can tell a rebuilt primary from the one it followed.
+can tell a rebuilt primary from the one it followed. ``store.dialect`` (chosen
+once, from the URL) spells what differs between the backends
+(:mod:`platform_assets.merge.dialect`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 from sqlalchemy import Engine
 
-from platform_assets.catalog.db import is_postgres, shared_engine
+from platform_assets.catalog.db import shared_engine
 from platform_assets.config import ProductConfig
-from platform_assets.merge.errors import MergeError
+from platform_assets.merge.dialect import MergeDialect, dialect_for
 from platform_assets.merge.names import quote_ident, quote_list  # re-exported: identifier quoting lives here too
 from platform_assets.merge.spec import MergeSpec, merge_spec
 from platform_assets.merge.tables import ensure_product_tables, ensure_store_tables, read_epoch
 
 __all__ = ["MergeStore", "quote_ident", "quote_list"]
-
-MIN_SQLITE_VERSION = (3, 39, 0)  # FULL OUTER JOIN (3.39), UPDATE ... FROM (3.33)
 
 
 class MergeStore:
@@ -32,9 +31,7 @@ class MergeStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.postgres = is_postgres(url)
-        if not self.postgres:
-            _check_sqlite_version()
+        self.dialect: MergeDialect = dialect_for(url)
         self.engine: Engine = shared_engine(url)
         self._lock = threading.Lock()
         self._store_ready = False
@@ -46,7 +43,7 @@ class MergeStore:
             if self._store_ready:
                 return
             with self.engine.begin() as connection:
-                ensure_store_tables(connection, self.postgres)
+                ensure_store_tables(connection, self.dialect)
             self._store_ready = True
 
     def ensure_tables(self, product: ProductConfig) -> None:
@@ -64,7 +61,7 @@ class MergeStore:
             if spec in self._ensured:
                 return
             with self.engine.begin() as connection:
-                ensure_product_tables(connection, spec, self.postgres)
+                ensure_product_tables(connection, spec, self.dialect)
             self._ensured.add(spec)
 
     def epoch(self) -> str:
@@ -77,12 +74,3 @@ class MergeStore:
         from platform_assets.config import mask_url
 
         return f"MergeStore({mask_url(self.url)!r})"
-
-
-def _check_sqlite_version() -> None:
-    if sqlite3.sqlite_version_info < MIN_SQLITE_VERSION:
-        needed = ".".join(map(str, MIN_SQLITE_VERSION))
-        raise MergeError(
-            f"the SQLite merge store needs SQLite >= {needed} (FULL JOIN, UPDATE ... FROM); "
-            f"this Python links SQLite {sqlite3.sqlite_version}: use a newer Python build or a PostgreSQL merge store"
-        )

@@ -1,7 +1,7 @@
 """Timezone-aware UTC timestamps in the merge store's own tables (batch log).
 
-PostgreSQL stores them as ``timestamp with time zone``; SQLite as ISO 8601 text
-with an explicit ``+00:00`` offset. Both read back as aware UTC datetimes.
+How a backend stores them is its dialect's business (:meth:`platform_assets.merge.dialect.MergeDialect.to_db`);
+:func:`from_db` reads what either returns back as an aware UTC datetime.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def to_db(value: datetime, postgres: bool) -> datetime | str:
-    """A bind value for ``value`` (aware) on the given backend."""
+def as_utc(value: datetime) -> datetime:
+    """``value`` (aware) in UTC; ValueError if it is naive."""
     if value.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    value = value.astimezone(UTC)
-    return value if postgres else value.isoformat(timespec="microseconds")
+    return value.astimezone(UTC)
 
 
 def from_db(value: datetime | str | None) -> datetime | None:

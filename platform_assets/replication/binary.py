@@ -60,7 +60,8 @@ def row_fields(row: bytes) -> list[bytes | None]:
     if len(row) < 2:
         raise BinaryFormatError(f"a COPY binary row of {len(row)} bytes")
     (count,) = _INT16.unpack_from(row, 0)
-    offset, fields = 2, []
+    offset = 2
+    fields: list[bytes | None] = []
     for _ in range(count):
         if offset + 4 > len(row):
             raise BinaryFormatError("a COPY binary row ends inside a field length")

@@ -18,19 +18,21 @@ leaves the replica and its state as they were.
 The replica as of X holds exactly the primary's state at X, so the delta alone
 says which keys change and how (a key with a row live at X has a row in the
 delta's second branch): the counts come from the delta, and only the changed
-keys are looked up in the replica, by its key index. On PostgreSQL a
-delta smaller than ``INDEX_DRIVEN_FRACTION`` of the replica's rows is applied
-with hash joins, merge joins and sequential scans off for the transaction, so
+keys are looked up in the replica, by its key index. Where the planner keeps
+statistics (the dialect's ``planner_statistics``: PostgreSQL) a delta smaller
+than ``INDEX_DRIVEN_FRACTION`` of the replica's rows is applied with hash
+joins, merge joins and sequential scans off for the transaction, so
 every statement is driven by the delta, also before the replica has statistics
 (the first sync after a seed): the cost follows the changes, not the table.
 A larger delta is applied with nested loops off (one hash or merge join).
 
-On PostgreSQL a live-only replica is brought from X to Y by ONE statement
-(:func:`apply_live_only_postgres`): one pass over the delta gives, per key,
-its row live at Y and whether it was live at X; the keys live at both are UPDATEd in
-place (no index column changes, so on the replica's fillfactor these are HOT
-updates), the new keys INSERTed, the gone keys DELETEd, and the counts come
-from the same per-key rows. SQLite deletes, then upserts.
+Where the dialect has ``writable_ctes`` (PostgreSQL) a live-only replica is
+brought from X to Y by ONE statement (:func:`apply_live_only_in_one_statement`):
+one pass over the delta gives, per key, its row live at Y and whether it was
+live at X; the keys live at both are UPDATEd in place (no index column
+changes, so on the replica's fillfactor these are HOT updates), the new keys
+INSERTed, the gone keys DELETEd, and the counts come from the same per-key
+rows. SQLite deletes, then upserts.
 
 Counts are changes of the live state from X to Y, per key: inserted (live at
 Y, not at X), updated (live at both, another row), deleted (live at X, not at Y).
@@ -45,7 +47,7 @@ from sqlalchemy import Connection, text
 
 from platform_assets.column_types import BOOLEAN
 from platform_assets.failpoints import failpoint
-from platform_assets.merge.batch_log import lock_product
+from platform_assets.merge.dialect import MergeDialect
 from platform_assets.merge.names import quote_ident, quote_list
 from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec
 from platform_assets.merge.store import MergeStore
@@ -89,29 +91,29 @@ def apply_delta(
     layout: str,
 ) -> DeltaOutcome:
     """Apply (X, Y] = (``from_batch``, ``to_batch``] to the replica (see the module contract)."""
-    postgres = store.postgres
+    dialect = store.dialect
     started = time.monotonic()
     with store.engine.connect() as connection:
         transaction = connection.begin()
         try:
-            lock_product(connection, spec.product, postgres)
+            dialect.lock_product(connection, spec.product)
             _check_last_batch(connection, spec, from_batch)
-            delta = create_work_table(connection, spec, DELTA_TABLE, postgres, extra=DELTA_BATCH_COLUMNS, reuse=True)
+            delta = create_work_table(connection, spec, DELTA_TABLE, dialect, extra=DELTA_BATCH_COLUMNS, reuse=True)
             copied = copy_select(
-                primary, delta_select(spec, from_batch, to_batch), connection, delta, postgres, column_types(spec)
+                primary, delta_select(spec, from_batch, to_batch), connection, delta, dialect, column_types(spec)
             ).rows
             copied_at = time.monotonic()
-            _plan_joins(connection, spec, delta, copied, postgres)
+            _plan_joins(connection, spec, delta, copied, dialect)
             if spec.forensic:
                 counts = count_changes(connection, spec, delta, from_batch, to_batch)
                 apply_mirror(connection, spec, delta, from_batch, to_batch)
-            elif postgres:
-                counts = apply_live_only_postgres(connection, spec, delta, from_batch, to_batch)
+            elif dialect.writable_ctes:
+                counts = apply_live_only_in_one_statement(connection, spec, delta, from_batch, to_batch)
             else:
                 counts = count_changes(connection, spec, delta, from_batch, to_batch)
                 apply_live_only(connection, spec, delta, from_batch, to_batch)
             record_synced(connection, spec.product, primary.name, to_batch, fingerprint, layout)
-            drop_work_tables(connection, postgres, (DELTA_TABLE,))
+            drop_work_tables(connection, dialect, (DELTA_TABLE,))
             failpoint("replicate.incremental.before_commit")
             transaction.commit()
         except BaseException:
@@ -138,22 +140,19 @@ ROWS_ESTIMATE = (
 """PostgreSQL: the planner's row count of a table (the sum over its partitions when partitioned)."""
 
 
-def _plan_joins(connection: Connection, spec: MergeSpec, delta: str, delta_rows: int, postgres: bool) -> None:
+def _plan_joins(connection: Connection, spec: MergeSpec, delta: str, delta_rows: int, dialect: MergeDialect) -> None:
     """Make the apply statements' plans follow the delta's size, with or without statistics on the replica.
 
-    PostgreSQL, one statement: a delta of at most :data:`INDEX_DRIVEN_FRACTION`
+    With planner statistics (PostgreSQL), one statement: a delta of at most :data:`INDEX_DRIVEN_FRACTION`
     of the replica's estimated rows turns hash joins, merge joins, sequential
     scans and JIT off for the transaction, so each changed key is one
     descent of the replica's key index (never a scan of the replica, even
     when the replica was never analyzed and the planner underestimates its
     live rows); a larger delta is analyzed and nested loops are turned off, so
-    the replica is joined once, by hash or merge. SQLite: an index on the delta.
+    the replica is joined once, by hash or merge. Otherwise (SQLite): an index on the delta.
     """
-    if not postgres:
-        index = f"temp.{quote_ident(DELTA_TABLE + '$key')}"
-        connection.exec_driver_sql(
-            f'CREATE INDEX {index} ON {quote_ident(DELTA_TABLE)} ({quote_list(spec.key)}, "_batch_in")'
-        )
+    dialect.index_work_table(connection, DELTA_TABLE, (*spec.key, "_batch_in"), unique=False)
+    if not dialect.planner_statistics:
         return
     settings = ", ".join(
         f"set_config('{name}', CASE WHEN small = {small} THEN 'off' ELSE current_setting('{name}') END, true)"
@@ -164,7 +163,7 @@ def _plan_joins(connection: Connection, spec: MergeSpec, delta: str, delta_rows:
         {"rows": delta_rows, "fraction": INDEX_DRIVEN_FRACTION, "name": quote_ident(spec.table)},
     ).scalar_one()
     if not small:
-        connection.exec_driver_sql(f"ANALYZE {delta}")
+        dialect.analyze(connection, delta)
 
 
 def _key_match(left: str, right: str, spec: MergeSpec) -> str:
@@ -217,10 +216,10 @@ def apply_live_only(connection: Connection, spec: MergeSpec, delta: str, from_ba
     )
 
 
-def apply_live_only_postgres(
+def apply_live_only_in_one_statement(
     connection: Connection, spec: MergeSpec, delta: str, from_batch: int, to_batch: int
 ) -> tuple[int, int, int]:
-    """PostgreSQL: the live-only apply in one statement; (inserted, updated, deleted) keys.
+    """The live-only apply in one statement (``writable_ctes``: PostgreSQL); (inserted, updated, deleted) keys.
 
     ``per_key`` groups the delta by key (one aggregate, no join of the delta
     with itself): ``at_y``, whether the key has a row live at Y (at most one: the

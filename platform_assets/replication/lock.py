@@ -1,10 +1,11 @@
 """One sync per product and replica store at a time.
 
-Contract: :func:`replica_lock` holds, for the whole sync, a PostgreSQL
-session-level advisory lock (keyed by the product) or, for a SQLite store, an
-exclusive ``flock`` on ``<store file>.replica-<product>.lock``. Both vanish
-with the process, so a crashed sync never blocks the next one. A second sync
-of the same product fails at once with :class:`ReplicationBusy`.
+Contract: :func:`replica_lock` holds, for the whole sync, a session-level
+advisory lock (keyed by the product) where the store's dialect has them
+(PostgreSQL) or, for a SQLite store, an exclusive ``flock`` on
+``<store file>.replica-<product>.lock``. Both vanish with the process, so a
+crashed sync never blocks the next one. A second sync of the same product
+fails at once with :class:`ReplicationBusy`.
 
 On PostgreSQL the lock's session is in autocommit mode (taking and releasing
 the lock costs one statement each, no transaction) and :func:`replica_lock`
@@ -43,8 +44,8 @@ def replica_lock(store: MergeStore, product: str) -> Iterator[Connection | None]
 
     Yields the lock's autocommit session on PostgreSQL, None on SQLite (see the module contract).
     """
-    if store.postgres:
-        with _postgres_lock(store, product) as session:
+    if store.dialect.advisory_locks:
+        with _advisory_lock(store, product) as session:
             yield session
     else:
         with _file_lock(store, product):
@@ -52,7 +53,7 @@ def replica_lock(store: MergeStore, product: str) -> Iterator[Connection | None]
 
 
 @contextmanager
-def _postgres_lock(store: MergeStore, product: str) -> Iterator[Connection]:
+def _advisory_lock(store: MergeStore, product: str) -> Iterator[Connection]:
     params = {"lock_class": REPLICA_LOCK_CLASS, "product": product}
     with store.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")

@@ -36,12 +36,13 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from platform_assets.catalog.db import is_postgres, normalize_db_url
+from platform_assets.catalog.db import normalize_db_url
 from platform_assets.config import PlatformConfig, ProductConfig, mask_url
 from platform_assets.merge.batch_log import batch_entry, committed_times, latest_committed
+from platform_assets.merge.dialect import POSTGRESQL, MergeDialect, dialect_for
 from platform_assets.merge.names import BATCH_LOG_TABLE, META_TABLE, merge_table
 from platform_assets.merge.states import BatchStatus
-from platform_assets.merge.tables import existing_columns, missing_tables, read_epoch
+from platform_assets.merge.tables import read_epoch
 from platform_assets.replication.errors import NoPrimaryAvailable
 from platform_assets.replication.state import Fingerprint, stamp
 
@@ -76,7 +77,7 @@ class Primary:
     name: str
     url: str
     engine: Engine
-    postgres: bool
+    dialect: MergeDialect
     epoch: str
     commit_times: Mapping[int, str | None]
     columns: tuple[tuple[str, str], ...] = ()
@@ -124,7 +125,7 @@ def dispose_primary_engines() -> None:
 
 
 def _create_read_only_engine(url: str) -> Engine:
-    if is_postgres(url):
+    if dialect_for(url) is POSTGRESQL:
         options = " ".join(f"-c {setting}" for setting in SESSION_SETTINGS)
         return create_engine(
             normalize_db_url(url),
@@ -158,9 +159,9 @@ def primary_urls(config: PlatformConfig, product: ProductConfig) -> list[tuple[s
 def probe_primary(name: str, url: str, product_name: str) -> Primary:
     """Connect to one primary and read what a sync decides on (see the module contract); raise if it cannot serve."""
     engine = primary_engine(url)
-    postgres = is_postgres(url)
+    dialect = dialect_for(url)
     with engine.connect() as connection:
-        missing = missing_tables(connection, (BATCH_LOG_TABLE, META_TABLE), postgres)
+        missing = dialect.missing_tables(connection, (BATCH_LOG_TABLE, META_TABLE))
         if missing:
             raise PrimaryUnusable(
                 f"its merge store has no {' or '.join(missing)} table (nothing was ever merged there)"
@@ -169,9 +170,9 @@ def probe_primary(name: str, url: str, product_name: str) -> Primary:
         if not times:
             raise PrimaryUnusable(f"no committed batch of {product_name!r} in its batch log yet")
         epoch = read_epoch(connection)
-        columns = tuple(existing_columns(connection, merge_table(product_name), postgres))
+        columns = tuple(dialect.existing_columns(connection, merge_table(product_name)))
     commit_times = {batch: _stamp_or_none(committed_at) for batch, committed_at in times.items()}
-    return Primary(name, url, engine, postgres, epoch, commit_times, columns)
+    return Primary(name, url, engine, dialect, epoch, commit_times, columns)
 
 
 def _stamp_or_none(value: datetime | None) -> str | None:

@@ -34,8 +34,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from platform_assets.merge.dialect import POSTGRESQL
 from platform_assets.merge.names import quote_ident
-from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec, sql_type
+from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec
 
 LIVE = f"{LIVE_BATCH_OUT:d}"
 BATCH_IN, BATCH_OUT, BATCH_ID = "_batch_in", "_batch_out", "_batch_id"
@@ -116,7 +117,7 @@ def _product_outputs(spec: MergeSpec) -> list[tuple[str, str]]:
 
 def _key_types(spec: MergeSpec) -> tuple[str, ...]:
     types = dict(spec.columns)
-    return tuple(sql_type(types[name], postgres=True) for name in spec.key)
+    return tuple(POSTGRESQL.column_type(types[name]) for name in spec.key)
 
 
 def seed_parts(spec: MergeSpec) -> list[SeedPart]:

@@ -66,7 +66,7 @@ def check_primary_table(primary: Primary, spec: MergeSpec) -> None:
     forensic = MergeSpec(spec.product, spec.columns, spec.key, FORENSIC, spec.mode)
     expected = [
         (name, column_type)
-        for name, column_type in expected_columns(forensic, primary.postgres)
+        for name, column_type in expected_columns(forensic, primary.dialect)
         if name not in BATCH_COLUMNS
     ]
     theirs = [(name, column_type) for name, column_type in columns if name not in BATCH_COLUMNS]

@@ -38,7 +38,6 @@ from sqlalchemy import Connection
 
 from platform_assets.column_types import INT, ColumnType
 from platform_assets.failpoints import failpoint
-from platform_assets.merge.batch_log import lock_product
 from platform_assets.merge.names import quote_ident
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.store import MergeStore
@@ -96,9 +95,9 @@ def column_types(spec: MergeSpec) -> dict[str, ColumnType]:
 def begin_seed(store: MergeStore, spec: MergeSpec, seed: SeedProgress) -> None:
     """Record a new seed (``seed``, reset to its start by :func:`run_seed`) and create its empty shadow, atomically."""
     with store.engine.begin() as connection:
-        lock_product(connection, spec.product, store.postgres)
+        store.dialect.lock_product(connection, spec.product)
         start_seed(connection, spec.product, seed)
-        create_shadow(connection, spec, store.postgres)
+        create_shadow(connection, spec, store.dialect)
 
 
 def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int) -> SeedOutcome:
@@ -119,7 +118,7 @@ def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedPro
     rows_before = progress.rows
     parts = seed_parts(spec)
     started = time.monotonic()
-    if primary.postgres and store.postgres:
+    if primary.dialect.copy_protocol and store.dialect.copy_protocol:
         progress = copy_chunks_read_ahead(store, primary, spec, progress, chunk_size, begin=begin)
     elif begin:
         begin_seed(store, spec, progress)
@@ -133,7 +132,7 @@ def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedPro
 
 def _has_shadow(store: MergeStore, spec: MergeSpec) -> bool:
     with store.engine.connect() as connection:
-        return shadow_exists(connection, spec, store.postgres)
+        return shadow_exists(connection, spec, store.dialect)
 
 
 def _after(seed: SeedProgress, rows: int, last_key: list | None, chunk_size: int) -> SeedProgress:
@@ -165,11 +164,11 @@ def copy_chunk(
 ) -> SeedProgress:
     """Copy the next chunk of ``seed`` into the shadow and save the progress, in one transaction."""
     part = seed_parts(spec)[seed.part]
-    select = part.chunk(spec.table, seed.batch, seed.last_key, chunk_size, cast_keys=primary.postgres)
+    select = part.chunk(spec.table, seed.batch, seed.last_key, chunk_size, cast_keys=primary.dialect.keyset_as_text)
     target = quote_ident(shadow_spec(spec).table)
     with store.engine.begin() as connection:
         _check_progress(connection, spec, seed)
-        copied = copy_select(primary, select, connection, target, store.postgres, column_types(spec))
+        copied = copy_select(primary, select, connection, target, store.dialect, column_types(spec))
         following = _after(seed, copied.rows, copied.last_key, chunk_size)
         advance_seed(connection, spec.product, following.part, following.last_key, following.rows, following.chunks)
     _log_chunk(spec, seed, part, copied.rows, following)
@@ -286,11 +285,11 @@ def finish_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: Seed
         )
     started = time.monotonic()
     with store.engine.begin() as connection:
-        prepare_swap(connection, spec, store.postgres)
+        prepare_swap(connection, spec, store.dialect)
     indexed = time.monotonic()
     with store.engine.begin() as connection:
-        lock_product(connection, spec.product, store.postgres)
+        store.dialect.lock_product(connection, spec.product)
         _check_progress(connection, spec, seed)
-        swap_in_shadow(connection, spec, store.postgres)
+        swap_in_shadow(connection, spec, store.dialect)
         record_synced(connection, spec.product, primary.name, seed.batch, seed.fingerprint, seed.layout)
     return indexed - started, time.monotonic() - indexed

@@ -10,12 +10,14 @@ Contract:
   replica's milestone. Its view is dropped, and its indexes too while chunks
   are loaded (a bulk load into an unindexed table, then one index build, is
   faster than keeping indexes up to date row by row); nobody reads a shadow.
-  On SQLite, whose primary keys are part of the table, a live-only shadow
-  keeps its key.
-- :func:`prepare_swap` (PostgreSQL) builds the shadow's indexes (the merge
-  DDL's named indexes, and the primary key of a live-only table) in its own
-  transaction, so the switch itself is only renames. Statistics are left to
-  autovacuum, which analyzes a freshly loaded table on its own.
+  Where the store's dialect cannot build indexes after the load
+  (``builds_indexes_after_load`` false: SQLite, whose primary keys are part of
+  the table), a live-only shadow keeps its key.
+- :func:`prepare_swap` (``builds_indexes_after_load``: PostgreSQL) builds the
+  shadow's indexes (the merge DDL's named indexes, and the primary key of a
+  live-only table) in its own transaction, so the switch itself is only
+  renames. Statistics are left to autovacuum, which analyzes a freshly loaded
+  table on its own.
 - A replica differs from a merge table of its milestone in physical details
   only, none in its columns, key or view: it has its key's index and no index
   on the batch columns (a live-only replica no ``_batch_id`` index, a mirror no
@@ -39,6 +41,7 @@ from dataclasses import replace
 
 from sqlalchemy import Connection, text
 
+from platform_assets.merge.dialect import MergeDialect
 from platform_assets.merge.names import history_partition, index_name, live_partition, quote_ident, quote_list
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.tables import ensure_product_tables
@@ -76,67 +79,57 @@ def drop_shadow(connection: Connection, spec: MergeSpec) -> None:
     connection.exec_driver_sql(f"DROP TABLE IF EXISTS {quote_ident(shadow.table)}")
 
 
-def create_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> None:
+def create_shadow(connection: Connection, spec: MergeSpec, dialect: MergeDialect) -> None:
     """A new, empty shadow without its view and secondary indexes (an old one is dropped first)."""
     shadow = shadow_spec(spec)
     drop_shadow(connection, spec)
-    ensure_product_tables(connection, shadow, postgres, batch_indexes=_batch_indexes(spec))
+    ensure_product_tables(connection, shadow, dialect, batch_indexes=_batch_indexes(spec))
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
-    if postgres and not spec.forensic:
-        connection.exec_driver_sql(
-            f"ALTER TABLE {quote_ident(shadow.table)} SET (fillfactor = {LIVE_ONLY_FILLFACTOR:d})"
-        )
+    if not spec.forensic:
+        dialect.set_fillfactor(connection, shadow.table, LIVE_ONLY_FILLFACTOR)
     for purpose in INDEX_PURPOSES:
         connection.exec_driver_sql(f"DROP INDEX IF EXISTS {quote_ident(index_name(shadow.product, purpose))}")
-    if postgres:
+    if dialect.builds_indexes_after_load:
         name = _primary_key_name(connection, shadow.table)
         if name is not None:
             connection.exec_driver_sql(f"ALTER TABLE {quote_ident(shadow.table)} DROP CONSTRAINT {quote_ident(name)}")
 
 
-def shadow_exists(connection: Connection, spec: MergeSpec, postgres: bool) -> bool:
-    name = shadow_spec(spec).table
-    if postgres:
-        return connection.execute(
-            text("SELECT to_regclass(:name) IS NOT NULL"), {"name": quote_ident(name)}
-        ).scalar_one()
-    found = connection.execute(
-        text("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": name}
-    )
-    return bool(found.scalar_one())
+def shadow_exists(connection: Connection, spec: MergeSpec, dialect: MergeDialect) -> bool:
+    return not dialect.missing_tables(connection, (shadow_spec(spec).table,))
 
 
-def prepare_swap(connection: Connection, spec: MergeSpec, postgres: bool) -> None:
-    """PostgreSQL: build the shadow's indexes and statistics before the switch (no-op on SQLite)."""
-    if not postgres:
+def prepare_swap(connection: Connection, spec: MergeSpec, dialect: MergeDialect) -> None:
+    """Build the shadow's indexes before the switch (no-op without ``builds_indexes_after_load``: SQLite)."""
+    if not dialect.builds_indexes_after_load:
         return
     shadow = shadow_spec(spec)
-    connection.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+    dialect.set_memory(connection, "maintenance_work_mem", INDEX_BUILD_MEMORY)
     if not spec.forensic and _primary_key_name(connection, shadow.table) is None:
         table = quote_ident(shadow.table)
         constraint = quote_ident(f"{shadow.table}_pkey")
         connection.exec_driver_sql(
             f"ALTER TABLE {table} ADD CONSTRAINT {constraint} PRIMARY KEY ({quote_list(spec.key)})"
         )
-    ensure_product_tables(connection, shadow, postgres, batch_indexes=_batch_indexes(spec))
+    ensure_product_tables(connection, shadow, dialect, batch_indexes=_batch_indexes(spec))
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(shadow.view)}")
 
 
-def swap_in_shadow(connection: Connection, spec: MergeSpec, postgres: bool) -> None:
+def swap_in_shadow(connection: Connection, spec: MergeSpec, dialect: MergeDialect) -> None:
     """Replace the replica's merge table and view by the shadow (inside the caller's transaction)."""
     shadow = shadow_spec(spec)
     connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(spec.view)}")
     connection.exec_driver_sql(f"DROP TABLE IF EXISTS {quote_ident(spec.table)}")
     _rename_table(connection, shadow.table, spec.table)
-    if postgres:
-        if spec.forensic:
+    if dialect.builds_indexes_after_load:
+        if dialect.partitioned_forensic and spec.forensic:
             _rename_table(connection, live_partition(shadow.product), live_partition(spec.product))
             _rename_table(connection, history_partition(shadow.product), history_partition(spec.product))
         for purpose in INDEX_PURPOSES:
             old, new = quote_ident(index_name(shadow.product, purpose)), quote_ident(index_name(spec.product, purpose))
             connection.exec_driver_sql(f"ALTER INDEX IF EXISTS {old} RENAME TO {new}")
         _rename_primary_key(connection, spec.table)
-    ensure_product_tables(connection, spec, postgres, batch_indexes=_batch_indexes(spec))
+    ensure_product_tables(connection, spec, dialect, batch_indexes=_batch_indexes(spec))
 
 
 def _rename_table(connection: Connection, old: str, new: str) -> None:
@@ -144,7 +137,7 @@ def _rename_table(connection: Connection, old: str, new: str) -> None:
 
 
 def _primary_key_name(connection: Connection, table: str) -> str | None:
-    """PostgreSQL: the name of ``table``'s primary-key constraint, None if it has none."""
+    """The name of ``table``'s primary-key constraint, None if it has none (``builds_indexes_after_load`` only)."""
     return connection.execute(
         text("SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:name) AND contype = 'p'"),
         {"name": quote_ident(table)},
@@ -152,7 +145,7 @@ def _primary_key_name(connection: Connection, table: str) -> str | None:
 
 
 def _rename_primary_key(connection: Connection, table: str) -> None:
-    """PostgreSQL: name the primary-key constraint after the table, as CREATE TABLE would have."""
+    """Name the primary-key constraint after the table, as CREATE TABLE would have (``builds_indexes_after_load``)."""
     current = _primary_key_name(connection, table)
     wanted = f"{table}_pkey"
     if current is not None and current != wanted:

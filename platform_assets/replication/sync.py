@@ -32,11 +32,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from platform_assets.catalog.audit import default_actor, record
 from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.config import PlatformConfig, ProductConfig
-from platform_assets.merge.batch_log import latest_committed_batch, lock_product
+from platform_assets.merge.batch_log import latest_committed_batch
+from platform_assets.merge.dialect import MergeDialect
 from platform_assets.merge.names import META_TABLE
 from platform_assets.merge.spec import MergeSpec, merge_spec
 from platform_assets.merge.store import MergeStore
-from platform_assets.merge.tables import missing_tables, read_epoch
+from platform_assets.merge.tables import read_epoch
 from platform_assets.replication.errors import NotAReplica, ReplicationInterrupted, ReplicationRefused
 from platform_assets.replication.incremental import apply_delta
 from platform_assets.replication.lock import replica_lock
@@ -193,13 +194,15 @@ def _read_replica(store: MergeStore, product: str, session: Connection | None) -
     Through ``session`` (the lock's autocommit session) when given, else in a transaction of its own.
     """
     if session is not None:
-        return _replica_epoch_and_state(session, store.postgres, product)
+        return _replica_epoch_and_state(session, store.dialect, product)
     with store.engine.begin() as connection:
-        return _replica_epoch_and_state(connection, store.postgres, product)
+        return _replica_epoch_and_state(connection, store.dialect, product)
 
 
-def _replica_epoch_and_state(connection: Connection, postgres: bool, product: str) -> tuple[str | None, ReplicaState]:
-    missing = missing_tables(connection, (STATE_TABLE, META_TABLE), postgres)
+def _replica_epoch_and_state(
+    connection: Connection, dialect: MergeDialect, product: str
+) -> tuple[str | None, ReplicaState]:
+    missing = dialect.missing_tables(connection, (STATE_TABLE, META_TABLE))
     if STATE_TABLE in missing:
         ensure_state_table(connection)
     epoch = None if META_TABLE in missing else read_epoch(connection)
@@ -355,7 +358,7 @@ def audit_reseed(config: PlatformConfig, product: str, actor: str, primary: Prim
 
 def _discard_seed(store: MergeStore, spec: MergeSpec) -> None:
     with store.engine.begin() as connection:
-        lock_product(connection, spec.product, store.postgres)
+        store.dialect.lock_product(connection, spec.product)
         drop_shadow(connection, spec)
         clear_seed(connection, spec.product)
 

@@ -7,22 +7,24 @@ many rows moved and the keyset values of the last one. If the primary fails
 midway, the error is raised (the caller rolls back: a partial copy is never
 committed).
 
-- PostgreSQL to PostgreSQL: ``COPY (SELECT ...) TO STDOUT`` on the primary is
+- Between two stores whose dialect has the COPY protocol (PostgreSQL to
+  PostgreSQL): ``COPY (SELECT ...) TO STDOUT`` on the primary is
   piped, while it runs, into ``COPY ... FROM STDIN`` on the replica (a thread
   writes the pipe). Nothing is held in memory but the pipe's buffer and the
   last line, whose leading fields give the last key, as text. The format is
   binary (see :mod:`.binary`) when the SELECT has no keyset and both servers
   store text as UTF-8, else text, with the primary's session writing UTF-8,
   ISO dates and exact floats.
-- Any other pair: the rows are fetched in batches and written with
-  ``executemany`` (SQLite) or COPY (PostgreSQL). Between different backends
-  they go through Arrow, so SQLite's canonical text for date, timestamp and
-  decimal (see ``merge.spec``) and PostgreSQL's types map exactly as the merge
-  maps them.
+- Any other pair: the rows are fetched in batches. Between two SQLite stores
+  they are written back as stored (``executemany``); between different
+  backends they go through Arrow (the source dialect's ``arrow_column``, the
+  target dialect's ``bulk_load``), so SQLite's canonical text for date,
+  timestamp and decimal, its 'NaN' text and PostgreSQL's types map exactly as
+  the merge maps them (see :mod:`platform_assets.merge.dialect`).
 
-Keys are kept as the primary's text form when the primary is PostgreSQL (bound
-back with a CAST to the column's type) and as the stored values when it is
-SQLite.
+Keys are kept as the primary's text form where the primary's dialect has
+``keyset_as_text`` (PostgreSQL: bound back with a CAST to the column's type)
+and as the stored values otherwise (SQLite).
 
 A seed between two PostgreSQL stores uses :func:`buffer_select` and
 :func:`load_buffered` instead, through :class:`Prefetch`: a thread reads the
@@ -44,13 +46,11 @@ from decimal import Decimal
 from typing import Any, BinaryIO, Generic, TypeVar
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Connection, text
 
-from platform_assets.column_types import BOOLEAN, ColumnType
+from platform_assets.column_types import ColumnType
+from platform_assets.merge.dialect import MergeDialect
 from platform_assets.merge.names import quote_list
-from platform_assets.merge.spec import arrow_type, is_text_on_sqlite
-from platform_assets.merge.staging import csv_bytes
 from platform_assets.replication import binary as copy_binary
 from platform_assets.replication.primaries import Primary
 from platform_assets.replication.queries import Select
@@ -85,19 +85,20 @@ def copy_select(
     select: Select,
     target: Connection,
     table: str,
-    target_postgres: bool,
+    target_dialect: MergeDialect,
     types: dict[str, ColumnType],
 ) -> Copied:
     """Copy the rows of ``select`` into ``table`` (a quoted, possibly qualified name); see the module contract.
 
-    ``types`` maps each replica column to its declared type (``int`` for batch columns).
+    ``target_dialect`` is the replica store's; ``types`` maps each replica column to its declared type (``int``
+    for batch columns).
     """
-    if primary.postgres and target_postgres:
-        return _stream_postgres(primary, select, target, table)
-    return _fetch_and_load(primary, select, target, table, target_postgres, types)
+    if primary.dialect.copy_protocol and target_dialect.copy_protocol:
+        return _stream_copy(primary, select, target, table)
+    return _fetch_and_load(primary, select, target, table, target_dialect, types)
 
 
-# --- PostgreSQL to PostgreSQL: COPY piped into COPY -------------------------------------------------
+# --- COPY protocol on both sides (PostgreSQL to PostgreSQL): COPY piped into COPY ---------------------
 
 
 class _TailReader:
@@ -157,7 +158,7 @@ def server_encoding(cursor: Any) -> str:
 
 def binary_compatible(source_cursor: Any, target: Connection) -> bool:
     """True when COPY binary may move text between the two servers: both store it as UTF-8."""
-    target_cursor = target.connection.dbapi_connection.cursor()
+    target_cursor = target.connection.cursor()
     try:
         return server_encoding(source_cursor) == "UTF8" == server_encoding(target_cursor)
     finally:
@@ -186,8 +187,8 @@ def primary_session(primary: Primary) -> Iterator[Any]:
     source.close()
 
 
-def _stream_postgres(primary: Primary, select: Select, target: Connection, table: str) -> Copied:
-    """The piped COPY of :func:`copy_select` between two PostgreSQL stores."""
+def _stream_copy(primary: Primary, select: Select, target: Connection, table: str) -> Copied:
+    """The piped COPY of :func:`copy_select` between two stores with the COPY protocol."""
     with primary_session(primary) as source:
         cursor = source.cursor()
         binary = not select.keyset and binary_compatible(cursor, target)
@@ -237,7 +238,7 @@ def _pipe_copy(source: Any, copy_out: str, target: Connection, copy_in: str) -> 
     return rows, reader.tail
 
 
-# --- PostgreSQL to PostgreSQL, a chunk at a time in memory (the seed) ------------------------------
+# --- COPY protocol on both sides, a chunk at a time in memory (the seed) -----------------------------
 
 
 @dataclass(frozen=True)
@@ -425,7 +426,7 @@ def _fetch_and_load(
     select: Select,
     target: Connection,
     table: str,
-    target_postgres: bool,
+    target_dialect: MergeDialect,
     types: dict[str, ColumnType],
 ) -> Copied:
     rows = 0
@@ -435,40 +436,34 @@ def _fetch_and_load(
         result = source.execution_options(stream_results=True).execute(text(select.sql), select.params)
         while batch := result.fetchmany(FETCH_ROWS):
             values = [tuple(row) for row in batch]
-            _load(values, select.columns, column_types, primary.postgres, target, table, target_postgres)
+            _load(values, select.columns, column_types, primary.dialect, target, table, target_dialect)
             rows += len(values)
             last = values[-1]
     if last is None or not select.keyset:
         return Copied(rows, None)
     key = list(last[: len(select.keyset)])
-    return Copied(rows, [key_text(value) for value in key] if primary.postgres else key)
+    return Copied(rows, [key_text(value) for value in key] if primary.dialect.keyset_as_text else key)
 
 
 def _load(
     rows: list[tuple[Any, ...]],
     columns: Sequence[str],
     column_types: list[ColumnType],
-    source_postgres: bool,
+    source_dialect: MergeDialect,
     target: Connection,
     table: str,
-    target_postgres: bool,
+    target_dialect: MergeDialect,
 ) -> None:
-    if not target_postgres and not source_postgres:
-        _insert_sqlite(target, table, columns, rows)
+    """Write fetched rows: as stored between two stores of one dialect, else through Arrow (module contract)."""
+    if source_dialect is target_dialect:
+        _insert_as_stored(target, table, columns, rows)
         return
-    arrow = to_arrow(rows, columns, column_types, source_postgres)
-    if target_postgres:
-        cursor = target.connection.cursor()
-        try:
-            statement = f"COPY {table} ({quote_list(columns)}) FROM STDIN WITH (FORMAT csv)"
-            cursor.copy_expert(statement, io.BytesIO(csv_bytes(arrow)))
-        finally:
-            cursor.close()
-    else:
-        _insert_sqlite(target, table, columns, list(zip(*sqlite_columns(arrow, column_types))))
+    arrow = to_arrow(rows, columns, column_types, source_dialect)
+    target_dialect.bulk_load(target, table, columns, arrow, column_types)
 
 
-def _insert_sqlite(target: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def _insert_as_stored(target: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """``executemany`` of the rows as the source returned them (two SQLite stores: the pair without COPY)."""
     placeholders = ", ".join("?" for _ in columns)
     cursor = target.connection.cursor()
     try:
@@ -478,31 +473,14 @@ def _insert_sqlite(target: Connection, table: str, columns: Sequence[str], rows:
 
 
 def to_arrow(
-    rows: list[tuple[Any, ...]], columns: Sequence[str], column_types: list[ColumnType], source_postgres: bool
+    rows: list[tuple[Any, ...]], columns: Sequence[str], column_types: list[ColumnType], source_dialect: MergeDialect
 ) -> pa.Table:
-    """Rows as an Arrow table of the declared types; SQLite's canonical text and 0/1 booleans are parsed."""
-    arrays = []
-    for index, column_type in enumerate(column_types):
-        values = [row[index] for row in rows]
-        wanted = arrow_type(column_type)
-        if not source_postgres and is_text_on_sqlite(column_type):
-            arrays.append(pc.cast(pa.array(values, pa.string()), wanted))
-        elif not source_postgres and column_type == BOOLEAN:
-            arrays.append(pc.cast(pa.array(values, pa.int64()), wanted))
-        else:
-            arrays.append(pa.array(values, wanted))
+    """Rows, as the source store returned them, as an Arrow table of the declared types."""
+    arrays = [
+        source_dialect.arrow_column([row[index] for row in rows], column_type)
+        for index, column_type in enumerate(column_types)
+    ]
     return pa.Table.from_arrays(arrays, names=list(columns))
-
-
-def sqlite_columns(table: pa.Table, column_types: list[ColumnType]) -> list[list[Any]]:
-    """The columns of ``table`` as what SQLite stores (canonical text for date, timestamp, decimal)."""
-    columns = []
-    for index, column_type in enumerate(column_types):
-        column = table.column(index)
-        if is_text_on_sqlite(column_type):
-            column = pc.cast(column, pa.string())
-        columns.append(column.to_pylist())
-    return columns
 
 
 def key_text(value: Any) -> str:

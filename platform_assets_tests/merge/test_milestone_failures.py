@@ -31,6 +31,7 @@ from platform_assets.merge import (
     merge_batch,
 )
 from platform_assets.merge import milestone as milestone_module
+from platform_assets.merge.dialect import POSTGRESQL
 from platform_assets_tests.merge.conftest import LIVE, make_product, read_live_view, read_merge_table, rows_table
 
 MILESTONES = ["forensic", "live_only"]
@@ -192,7 +193,7 @@ def test_reader_sees_old_state_until_commit(store: MergeStore, milestone: str, m
 def _read_live_from_another_connection(store: MergeStore, product: Any) -> list[tuple[Any, ...]]:
     columns = ", ".join(f'"{name}"' for name in product.table_schema.columns)
     query = f'SELECT {columns} FROM "{product.name}_live"'
-    if store.postgres:
+    if store.dialect is POSTGRESQL:
         engine = create_db_engine(store.url)
         try:
             with engine.connect() as connection:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from platform_assets.merge import MergeStore, SchemaMismatch, batch_log, merge_batch
+from platform_assets.merge.dialect import POSTGRESQL
 from platform_assets_tests.merge.conftest import make_product, read_merge_table, rows_table
 
 TYPES = {
@@ -64,7 +65,7 @@ def _variants() -> list[tuple[Any, ...]]:
 
 def _as_stored(store: MergeStore, value: Any) -> Any:
     """What the backend returns for a value we merged (SQLite keeps canonical text)."""
-    if store.postgres or value is None:
+    if store.dialect is POSTGRESQL or value is None:
         return value
     if isinstance(value, bool):
         return int(value)

@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from platform_assets.config import PlatformConfig, ProductConfig, load_config
 from platform_assets.merge import MergeStore, merge_batch
+from platform_assets.merge.dialect import POSTGRESQL
 from platform_assets.merge.spec import LIVE_BATCH_OUT, arrow_schema, merge_spec
 from platform_assets.replication.lock import REPLICA_LOCK_CLASS
 from platform_assets_tests.conftest import write_platform_config
@@ -168,7 +169,7 @@ def read_table(url: str, table: str, names: list[str], columns: dict[str, str]) 
     quoted = ", ".join(f'"{name}"' for name in names)
     with store.engine.connect() as connection:
         rows = [tuple(record) for record in connection.execute(text(f"SELECT {quoted} FROM {table}"))]
-    if store.postgres:
+    if store.dialect is POSTGRESQL:
         return rows
     return [
         tuple(_from_sqlite(value, columns.get(name, "int")) for value, name in zip(record, names)) for record in rows
@@ -237,7 +238,7 @@ def _wait_for_replica_lock_release(replica_url: str, seconds: float = 10.0) -> N
     be refused as busy.
     """
     store = MergeStore(replica_url)
-    if not store.postgres:
+    if not store.dialect.advisory_locks:
         return
     deadline = time.monotonic() + seconds
     with store.engine.connect() as connection:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 
 import pyarrow as pa
 import pytest
+from sqlalchemy import text
 
 from platform_assets.config import ProductConfig
 from platform_assets.merge import MergeStore, merge_batch
@@ -108,3 +110,38 @@ def test_every_type_and_awkward_keys_survive_chunks_and_deltas(pair, tmp_path, m
     assert (synced.mode, synced.to_batch, synced.deleted) == ("incremental", 3, 1)
     assert replica_rows(replica_url, WIDE_COLUMNS, mirror) == primary_rows_at(primary_url, WIDE_COLUMNS, 3, mirror)
     assert live_view_count(replica_url) == len(AWKWARD)
+
+
+DOUBLES = {"id": "string", "score": "double"}
+
+
+def doubles(values: dict[str, float | None]) -> pa.Table:
+    return pa.table(
+        {"id": list(values), "score": list(values.values())}, schema=arrow_schema(merge_spec(doubles_product()))
+    )
+
+
+def doubles_product() -> ProductConfig:
+    return ProductConfig.model_validate(product_dict(milestone="forensic", columns=DOUBLES))
+
+
+def replica_doubles(url: str) -> dict[str, str]:
+    """id -> repr of the replica's live score as a float (SQLite keeps NaN as the text 'NaN'; NULL stays None)."""
+    with MergeStore(url).engine.connect() as connection:
+        rows = connection.execute(text('SELECT "id", "score" FROM "customers_live"')).all()
+    return {key: repr(None if value is None else float(value)) for key, value in rows}
+
+
+def test_nan_and_infinite_doubles_survive_every_pair_of_backends(pair, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    primary_url, replica_url = pair
+    store = MergeStore(primary_url)
+    first = {"nan": math.nan, "inf": math.inf, "ninf": -math.inf, "null": None, "plain": 1.5}
+    merge_batch(store, doubles_product(), 1, doubles(first))
+    config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, columns=DOUBLES)
+    replicate(config, config.products[0])
+    assert replica_doubles(replica_url) == {key: repr(value) for key, value in first.items()}
+
+    second = {**first, "plain": math.nan, "null": math.inf}
+    merge_batch(store, doubles_product(), 2, doubles(second), earlier_batches=[1])
+    assert replicate(config, config.products[0]).mode == "incremental"
+    assert replica_doubles(replica_url) == {key: repr(value) for key, value in second.items()}
