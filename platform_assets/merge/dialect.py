@@ -108,7 +108,7 @@ class MergeDialect(ABC):
 
     @abstractmethod
     def column_type(self, declared: ColumnType) -> str:
-        """The store's type for a declared column type (see the table in the module contract)."""
+        """The store's type for a declared column type (the table in :mod:`platform_assets.merge.spec`)."""
 
     @abstractmethod
     def to_db(self, value: datetime) -> datetime | str:
