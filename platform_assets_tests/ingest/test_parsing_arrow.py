@@ -514,7 +514,7 @@ CAST_CASES = {
 
 @pytest.mark.parametrize("column_type", list(CAST_CASES))
 def test_one_kernel_and_full_cast_paths_agree(column_type: str) -> None:
-    from platform_assets.ingest.parsing.arrow_engine import cast_text
+    from platform_assets.ingest.parsing.arrow_casting import cast_text
 
     values = CAST_CASES[column_type]
     batch_typed, batch_bad = cast_text(pa.array(values, pa.string()), column_type)

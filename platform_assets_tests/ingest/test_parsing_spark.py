@@ -172,11 +172,11 @@ def test_files_read_in_several_blocks_match_arrow(tmp_path: Path, spark_session:
 def test_line_numbers_by_lookup_or_by_judging_again(
     tmp_path: Path, spark_session: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from platform_assets.ingest.parsing import spark_engine
+    from platform_assets.ingest.parsing import spark_text
 
     files = kitchen_sink_csv(tmp_path)
     assert_same(files, source(), ALL_TYPES, spark_session)
-    monkeypatch.setattr(spark_engine, "_MATCH_TEXTS", 0)  # too many texts to look up: judge every line again
+    monkeypatch.setattr(spark_text, "_MATCH_TEXTS", 0)  # too many texts to look up: judge every line again
     assert_same(files, source(), ALL_TYPES, spark_session)
     assert_same(kitchen_sink_json(tmp_path), source(format="json"), JSON_SCHEMA, spark_session)
 

@@ -3,6 +3,18 @@
 Two engines honour one contract (``result.py``, rules in ``types.py``) and give
 the same rows and rejects for the same input: :class:`ArrowEngine` (pyarrow,
 in process; the default) and :class:`SparkEngine` (a given SparkSession).
+
+Modules, each importing (at run time) only those listed before it:
+
+- ``types``: declared types' Arrow types and text rules; ``text``: encodings,
+  line breaks, the CSV dialect, header lines, JSON lines; ``result``: the
+  contract's inputs, results and file errors; ``drift``: schema drift lines.
+- ``arrow_casting`` (text to typed columns), then ``arrow_csv``,
+  ``arrow_json``, ``arrow_parquet`` and ``arrow_engine``; ``inference``
+  (schemas of products that declare none) uses the casting, not the engine.
+- ``spark_files`` (driver-side file work), ``spark_rules`` (Spark SQL rules),
+  ``spark_frames``, ``spark_text`` (the passes over CSV and JSON lines) and
+  ``spark_engine``.
 """
 
 from __future__ import annotations
@@ -10,13 +22,8 @@ from __future__ import annotations
 from typing import Any
 
 from platform_assets.ingest.parsing.arrow_engine import ArrowEngine
-from platform_assets.ingest.parsing.inference import (
-    InferenceError,
-    header_differences,
-    infer_schema,
-    parquet_differences,
-    schema_differences,
-)
+from platform_assets.ingest.parsing.drift import header_differences, parquet_differences, schema_differences
+from platform_assets.ingest.parsing.inference import InferenceError, infer_schema
 from platform_assets.ingest.parsing.result import (
     ENCODING_ERROR,
     PARSE_ERROR,

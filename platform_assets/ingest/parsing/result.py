@@ -11,9 +11,7 @@ the per-file counts. Every other file has an entry (possibly 0) in both
 
 from __future__ import annotations
 
-import codecs
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -21,6 +19,7 @@ import pyarrow as pa
 
 from platform_assets.column_types import ColumnType
 from platform_assets.config import SourceSettings
+from platform_assets.ingest.parsing.text import DecodeFailure
 
 SOURCE_FILE = "_source_file"
 LINE_NUMBER = "_line_number"
@@ -86,8 +85,30 @@ class ParsingEngine(Protocol):
     ) -> ParseResult: ...
 
 
+@dataclass
+class FilePart:
+    """What one file gives an engine: its rows and rejects (either may be None when empty), or its error."""
+
+    rows: pa.Table | None = None
+    rejects: pa.Table | None = None
+    error: FileError | None = None
+
+
 def empty_rejects() -> pa.Table:
     return REJECTS_SCHEMA.empty_table()
+
+
+def rejects_table(key: str, found: Sequence[tuple[int | None, str | None, str]]) -> pa.Table:
+    """The rejects of file ``key`` from (line number, raw text, reason) in the order given."""
+    return pa.table(
+        {
+            SOURCE_FILE: pa.array([key] * len(found), pa.string()),
+            LINE_NUMBER: pa.array([item[0] for item in found], pa.int64()),
+            RAW: pa.array([item[1] for item in found], pa.string()),
+            REASON: pa.array([item[2] for item in found], pa.string()),
+        },
+        schema=REJECTS_SCHEMA,
+    )
 
 
 def check_call(files: list[InputFile], source: SourceSettings) -> None:
@@ -184,40 +205,3 @@ def read_error(key: str, problem: str) -> FileError:
 
 def parse_error(key: str, problem: str) -> FileError:
     return FileError(PARSE_ERROR, f"{key}: cannot parse the file: {problem}. Fix or replace the file.")
-
-
-# ------------------------------------------------------------- text decoding
-
-
-@dataclass(frozen=True)
-class DecodeFailure:
-    """Where decoding failed: 1-based line, 0-based byte offset, the byte value."""
-
-    line: int
-    offset: int
-    byte: int
-
-
-def canonical_encoding(encoding: str) -> str:
-    """Python's canonical codec name (``latin-1`` -> ``iso8859-1``, ``UTF8`` -> ``utf-8``)."""
-    return codecs.lookup(encoding).name
-
-
-def make_text_decoder(encoding: str) -> Callable[[bytes], tuple[str | None, tuple[int, int, int] | None]]:
-    """A function ``bytes -> (text, None)`` or ``(None, (line, offset, byte))`` for ``encoding``.
-
-    The text has a leading byte-order mark removed.
-    """
-    name = codecs.lookup(encoding).name
-    line_break = re.compile(r"\r\n|\r|\n")
-
-    def decode(data: bytes) -> tuple[str | None, tuple[int, int, int] | None]:
-        try:
-            text = data.decode(name)
-        except UnicodeDecodeError as error:
-            prefix = data[: error.start].decode(name, errors="replace")
-            line = len(line_break.findall(prefix)) + 1
-            return None, (line, error.start, data[error.start] if error.start < len(data) else 0)
-        return text.removeprefix("\ufeff"), None
-
-    return decode

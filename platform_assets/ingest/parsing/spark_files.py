@@ -4,8 +4,9 @@ Everything here streams the file in chunks (no file has to fit in memory) and
 reads as little as it can:
 
 - :func:`read_head` reads up to the end of the first non-blank line (the CSV
-  header), which :func:`check_header` checks with the Arrow engine's own
-  functions, so both engines agree on the header line, its names and errors.
+  header), which :func:`check_header` checks with the functions the Arrow
+  engine uses (``text``, ``drift``), so both engines agree on the header
+  line, its names and errors.
 - :func:`transcode` decodes a file in an encoding that Spark cannot decode
   line by line into a UTF-8 copy, or finds where decoding fails.
 - :func:`find_decode_failure` finds the first undecodable byte of a file that
@@ -19,17 +20,18 @@ import sys
 from dataclasses import dataclass
 
 from platform_assets.config import SourceSettings
-from platform_assets.ingest.parsing.arrow_engine import (
+from platform_assets.ingest.parsing.drift import header_differences
+from platform_assets.ingest.parsing.result import FileError, drift_error, no_header_error
+from platform_assets.ingest.parsing.text import (
     LINE_BREAK,
     NON_BREAK,
     UTF8_BOM,
     UTF8_NAMES,
+    DecodeFailure,
     Dialect,
     first_nonblank_line,
     header_names,
 )
-from platform_assets.ingest.parsing.inference import header_differences
-from platform_assets.ingest.parsing.result import DecodeFailure, FileError, drift_error, no_header_error
 
 CHUNK = 1 << 20
 HEAD_CHUNK = 1 << 16
@@ -135,7 +137,7 @@ class _LineCounter:
 def _stream(path: str, encoding: str, sink=None) -> DecodeFailure | None:  # type: ignore[no-untyped-def]
     """Decode the file chunk by chunk; pass the text to ``sink``; return where decoding fails, if it does.
 
-    The failure is what ``result.make_text_decoder`` reports for the whole
+    The failure is what ``text.make_text_decoder`` reports for the whole
     file: the first undecodable byte, its 0-based offset and 1-based line.
     """
     decoder = codecs.getincrementaldecoder(_stream_codec(path, codecs.lookup(encoding).name))("strict")

@@ -329,7 +329,7 @@ def convert_text(text: Column, column_type: ColumnType) -> Column:
 def _json_stage(
     schema: dict[str, ColumnType], frame: _Stages, with_reason: bool
 ) -> tuple[Column, Column | None, list[Column]]:
-    """Reject flag, reason and typed values of one JSON object per line (``arrow_engine._parse_json``)."""
+    """Reject flag, reason and typed values of one JSON object per line (``arrow_json.parse_json``)."""
     declared = F.array(*[F.lit(name) for name in schema])
     frame.add({"_v": F.try_parse_json("_text"), "_keys": F.json_object_keys("_text")})
     frame.add(
@@ -407,7 +407,7 @@ def _json_number(index: int, column_type: ColumnType, text_typed: Column) -> Col
 
 
 def _json_value(index: int, name: str, column_type: ColumnType, text_typed: Column) -> tuple[Column, Column]:
-    """(typed value, reason or NULL) of one JSON value by its kind (see ``arrow_engine._json_value``)."""
+    """(typed value, reason or NULL) of one JSON value by its kind (see ``arrow_json._json_value``)."""
     kind, value, number = F.col(f"_k{index}"), F.col(f"_x{index}"), F.col(f"_n{index}")
     is_number = kind.isin("BIGINT", "DOUBLE", "FLOAT") | kind.startswith("DECIMAL")
     numeric = column_type.is_numeric

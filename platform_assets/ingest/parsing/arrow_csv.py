@@ -1,0 +1,207 @@
+"""The Arrow engine's CSV reader: one file's text into typed rows and rejects.
+
+Every field is read as text with pyarrow.csv (an unquoted empty field is
+NULL, a quoted empty field is ''), then cast column-wise (``arrow_casting``).
+Blank lines are skipped. With a header, the first non-blank line names the
+columns, which must be exactly the declared ones (any order). Quoted values
+may span lines. Line numbers of rejects are physical, 1-based, counting the
+header line; they are worked out only for files that have rejects.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from platform_assets.column_types import ColumnType
+from platform_assets.config import SourceSettings
+from platform_assets.ingest.parsing.arrow_casting import cast_columns, rows_table, single_chunk
+from platform_assets.ingest.parsing.drift import header_differences
+from platform_assets.ingest.parsing.result import FilePart, drift_error, no_header_error, rejects_table
+from platform_assets.ingest.parsing.text import (
+    LINE_BREAK,
+    NON_BREAK,
+    Dialect,
+    first_nonblank_line,
+    header_names,
+    string_options,
+)
+from platform_assets.ingest.parsing.types import column_count_reason
+
+
+def parse_csv(
+    key: str, data: bytes | mmap.mmap, source: SourceSettings, schema: dict[str, ColumnType], threads: bool = False
+) -> FilePart:
+    declared = list(schema)
+    dialect = Dialect.of(source)
+    if source.header:
+        first = first_nonblank_line(data)
+        if first is None:
+            return FilePart()
+        line_number, start, end, after = first
+        names = header_names(data[start:end], dialect)
+        if not any(names):
+            return FilePart(error=no_header_error(key))
+        differences = header_differences(declared, names)
+        if differences:
+            return FilePart(error=drift_error(key, differences))
+        positions = [names.index(name) for name in declared]
+        body_start, first_body_line = after, line_number + 1
+    else:
+        positions = list(range(len(declared)))
+        body_start, first_body_line = 0, 1
+    if NON_BREAK.search(data, body_start) is None:
+        return FilePart()
+    width = len(declared)
+    names = [f"c{index}" for index in range(width)]
+    multiline = any(
+        data.find(char.encode(), body_start) != -1 for char in (dialect.quote, dialect.escape) if char is not None
+    )
+    body = pa.py_buffer(data).slice(body_start)  # the body without copying the file
+    # Threads only help one large file; they lose the line numbers of invalid rows,
+    # so such a file is read again without.
+    table, invalid = _read_text_columns(body, names, dialect, multiline, threads and not multiline)
+    if invalid and invalid[0][0] is None:
+        table, invalid = _read_text_columns(body, names, dialect, multiline, False)
+    typed, reasons = _cast_blocks(schema, table.select(positions), threads)
+    rows = rows_table(key, schema, typed, reasons)
+    if reasons is None and not invalid:
+        return FilePart(rows=rows)
+    rejects = _csv_rejects(key, data[body_start:], first_body_line, dialect, table.num_rows, invalid, reasons, width)
+    return FilePart(rows=rows, rejects=rejects)
+
+
+def _read_text_columns(
+    body: pa.Buffer, names: list[str], dialect: Dialect, multiline: bool, threads: bool
+) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
+    """Every field as text, and the rows with a wrong column count as (line number, columns, text)."""
+    invalid: list[tuple[Any, int, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append((row.number, row.actual_columns, row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        pa.BufferReader(body),
+        read_options=pacsv.ReadOptions(
+            column_names=names, use_threads=threads, block_size=1 << 22 if threads else 1 << 24
+        ),
+        parse_options=dialect.parse_options(on_invalid, multiline),
+        convert_options=string_options(names),
+    )
+    return table, invalid
+
+
+def _cast_blocks(
+    schema: dict[str, ColumnType], table: pa.Table, threads: bool
+) -> tuple[list[pa.Array] | list[pa.ChunkedArray], pa.Array | pa.ChunkedArray | None]:
+    """:func:`cast_columns` of ``table`` (text columns in declared order), block by block.
+
+    With ``threads`` the blocks the reader produced are cast on parallel
+    threads; the results keep the rows' order as chunked arrays.
+    """
+    blocks = table.to_batches() if threads else []
+    if len(blocks) < 2:
+        return cast_columns(schema, [single_chunk(column) for column in table.columns])
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = list(pool.map(lambda block: cast_columns(schema, block.columns), blocks))
+    typed = [pa.chunked_array([result[0][index] for result in results]) for index in range(len(schema))]
+    if all(result[1] is None for result in results):
+        return typed, None
+    reasons = [
+        result[1] if result[1] is not None else pa.nulls(len(block), pa.string())
+        for result, block in zip(results, blocks)
+    ]
+    return typed, pa.chunked_array(reasons, pa.string())
+
+
+def _csv_rejects(
+    key: str,
+    body: bytes,
+    first_line: int,
+    dialect: Dialect,
+    parsed_rows: int,
+    invalid: list[tuple[int, int, str]],
+    reasons: pa.Array | None,
+    width: int,
+) -> pa.Table:
+    bad_rows = pc.indices_nonzero(pc.is_valid(reasons)).to_pylist() if reasons is not None else []
+    skipped = sorted(number - 1 for number, _, _ in invalid)
+    wanted = [number - 1 for number, _, _ in invalid] + _record_indexes(bad_rows, skipped)
+    records, count = physical_records(body, first_line, dialect, wanted)
+    consistent = count == parsed_rows + len(invalid)
+    found: list[tuple[int | None, str | None, str]] = []
+    for number, actual, text in invalid:
+        reason = column_count_reason(width, actual)
+        line, raw = records[number - 1] if consistent else (None, text.encode("utf-8"))
+        found.append((line, raw.decode("utf-8"), reason))
+    if bad_rows:
+        texts = reasons.take(bad_rows).to_pylist()  # type: ignore[union-attr]
+        for index, reason in zip(wanted[len(invalid) :], texts):
+            line, raw = records[index] if consistent else (None, None)
+            found.append((line, raw.decode("utf-8") if raw is not None else None, reason))
+    found.sort(key=lambda item: (item[0] is None, item[0] or 0))
+    return rejects_table(key, found)
+
+
+def _record_indexes(rows: list[int], skipped: list[int]) -> list[int]:
+    """Record index of each parsed row (ascending), given the ascending indexes of skipped records."""
+    result, offset, position = [], 0, 0
+    for row in rows:
+        while position < len(skipped) and skipped[position] <= row + offset:
+            offset += 1
+            position += 1
+        result.append(row + offset)
+    return result
+
+
+def physical_records(
+    body: bytes, first_line: int, dialect: Dialect, wanted: list[int]
+) -> tuple[dict[int, tuple[int, bytes]], int]:
+    """The ``wanted`` non-blank records as {index: (first physical line, raw text)}, and their count.
+
+    Records are split as pyarrow.csv splits them: lines break at CRLF, LF or
+    CR, and a quoted value may span lines. Used only for files with rejects.
+    """
+    quote = dialect.quote.encode()
+    plain = quote not in body and (dialect.escape is None or dialect.escape.encode() not in body)
+    chunks = LINE_BREAK.split(body) if plain else _record_pattern(dialect).findall(body)
+    non_blank = [index for index, raw in enumerate(chunks) if raw]
+    # chunk bytes + line-break bytes exceed the body only when a record holds a line break
+    spans = not plain and sum(map(len, chunks)) + body.count(b"\n") + body.count(b"\r") > len(body)
+    spanning = [index for index, raw in enumerate(chunks) if b"\n" in raw or b"\r" in raw] if spans else []
+    extra_lines, total = [], 0
+    for index in spanning:
+        total += len(LINE_BREAK.findall(chunks[index]))
+        extra_lines.append(total)
+    records = {}
+    for index in wanted:
+        if index < len(non_blank):
+            chunk = non_blank[index]
+            before = bisect.bisect_left(spanning, chunk)
+            records[index] = (first_line + chunk + (extra_lines[before - 1] if before else 0), chunks[chunk])
+    return records, len(non_blank)
+
+
+def _record_pattern(dialect: Dialect) -> re.Pattern[bytes]:
+    """Matches one record and its line break (a blank line matches an empty record)."""
+    q, d = re.escape(dialect.quote.encode()), re.escape(dialect.delimiter.encode())
+    if dialect.escape is None:
+        inner = rb"[^" + q + rb"]*+(?:" + q + q + rb"[^" + q + rb"]*+)*+"
+        rest = rb"[^" + d + rb"\r\n]*+"
+        start = rb"[^" + d + q + rb"\r\n]"
+    else:
+        e = re.escape(dialect.escape.encode())
+        inner = rb"[^" + q + e + rb"]*+(?:" + e + rb".[^" + q + e + rb"]*+)*+"
+        rest = rb"[^" + d + e + rb"\r\n]*+(?:" + e + rb".[^" + d + e + rb"\r\n]*+)*+"
+        start = rb"(?:[^" + d + q + e + rb"\r\n]|" + e + rb".)"
+    field = rb"(?:" + q + inner + rb"(?:" + q + rest + rb"|\Z)|" + start + rest + rb"|)"
+    return re.compile(rb"(" + field + rb"(?:" + d + field + rb")*+)(?:\r\n|\r|\n|\Z)", re.DOTALL)
