@@ -198,9 +198,35 @@ class SourceSettings(_Strict):
         return value
 
 
+SchemaEvolution = Literal["add_columns", "rescue", "strict"]
+"""What a file whose columns differ from the product's schema does to it (``schema.evolution``)."""
+
+
 class SchemaSettings(_Strict):
+    """A product's declared schema (``schema:`` in platform.yaml).
+
+    - ``columns``: name -> type, in order; ``primary_key``: the key's columns.
+    - ``evolution`` (default ``strict``): what a file with columns the schema
+      does not hold does. ``add_columns``: the new columns are added to the
+      product's schema, nullable, at the end (earlier rows read NULL).
+      ``rescue``: nothing is added; the unknown columns go into one
+      ``_rescued`` JSON column per row. ``strict``: the version fails, naming
+      the new, missing or retyped columns and the config change that would
+      accept them.
+    - ``widen_types`` (default false, the safe choice: a type changes only when
+      someone says so): a column may widen, int to bigint or decimal(p,s) to
+      decimal(p2>p,s), in every layer (Iceberg, merge table, replicas).
+
+    Under every mode a column absent from a file stays in the schema (NULL for
+    that file's rows), and a narrowing, an incompatible retype or a rename is
+    refused (:mod:`platform_assets.schema_change` judges each change). Adding a
+    column to ``columns`` at the end is accepted under every mode.
+    """
+
     columns: dict[str, DeclaredType]
     primary_key: list[str] = Field(default_factory=list)
+    evolution: SchemaEvolution = "strict"
+    widen_types: bool = False
 
     @field_validator("columns")
     @classmethod

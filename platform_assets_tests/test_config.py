@@ -145,6 +145,12 @@ def test_env_default() -> None:
             ["nope"],
             r"primary_key column\(s\) \['nope'\] are not among the declared columns",
         ),
+        (
+            "products.0.schema.evolution",
+            "evolve",
+            r"schema\.evolution: 'evolve' is not allowed; use one of: 'add_columns', 'rescue' or 'strict'",
+        ),
+        ("products.0.schema.widen_types", "sometimes", r"schema\.widen_types: .*valid boolean"),
         ("products.0.primary_platforms", ["gamma"], r"primary_platforms \['gamma'\] are neither this platform"),
         ("products.0.max_delete_fraction", 1.5, r"max_delete_fraction: Input should be less than or equal to 1"),
         ("platform.name", ..., r"platform\.name: required key is missing"),
@@ -242,3 +248,14 @@ def test_a_yaml_error_names_the_place_without_quoting_the_file(tmp_path: Path) -
 def test_json_lines_has_three_names(name: str) -> None:
     config = parse_config(with_change("products.0.source.format", name), environ=ENV)
     assert config.product("customers").source.format == "json"
+
+
+def test_schema_evolution_defaults_to_strict_without_widening() -> None:
+    schema = parse_config(BASE, environ=ENV).products[0].table_schema
+    assert schema is not None
+    assert (schema.evolution, schema.widen_types) == ("strict", False)
+    changed = with_change("products.0.schema.evolution", "add_columns")
+    changed["products"][0]["schema"]["widen_types"] = True
+    schema = parse_config(changed, environ=ENV).products[0].table_schema
+    assert schema is not None
+    assert (schema.evolution, schema.widen_types) == ("add_columns", True)
