@@ -11,14 +11,16 @@ driver options, chosen by ``dialect is POSTGRESQL``). A dialect holds
   :attr:`~MergeDialect.partitioned_forensic`, :attr:`~MergeDialect.full_join_classify`,
   :attr:`~MergeDialect.copy_protocol`, :attr:`~MergeDialect.keyset_as_text`,
   :attr:`~MergeDialect.planner_statistics`, :attr:`~MergeDialect.advisory_locks`,
-  :attr:`~MergeDialect.writable_ctes`, :attr:`~MergeDialect.builds_indexes_after_load`;
-- operations whose SQL differs (types, locks, DDL, work tables, bulk load,
-  planner statistics and memory); an operation the backend does not need is a
-  no-op there, and its docstring says so.
+  :attr:`~MergeDialect.writable_ctes`, :attr:`~MergeDialect.builds_indexes_after_load`,
+  :attr:`~MergeDialect.alters_column_types`;
+- operations whose SQL differs (types, locks, DDL, schema changes, work
+  tables, bulk load, planner statistics and memory); an operation the backend
+  does not need is a no-op there, and its docstring says so.
 
 Column types: :meth:`~MergeDialect.column_type` spells the table in
 :mod:`platform_assets.merge.spec` (PostgreSQL's types; SQLite's canonical
-text for date, timestamp and decimal). SQLite stores a NaN double as the text
+text for date, timestamp and decimal); :meth:`~MergeDialect.declared_type` reads a
+stored type back. SQLite stores a NaN double as the text
 'NaN' (it would store a bound NaN as NULL); :meth:`SQLiteDialect.arrow_column`
 reads it back as NaN.
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -43,7 +46,7 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Engine, text
 
 from platform_assets.catalog.db import is_postgres
-from platform_assets.column_types import BIGINT, BOOLEAN, DATE, DOUBLE, INT, STRING, TIMESTAMP, ColumnType
+from platform_assets.column_types import BIGINT, BOOLEAN, DATE, DOUBLE, INT, SIMPLE_TYPES, STRING, TIMESTAMP, ColumnType
 from platform_assets.merge.errors import MergeError
 from platform_assets.merge.names import quote_ident, quote_list
 from platform_assets.merge.spec import arrow_type
@@ -105,10 +108,28 @@ class MergeDialect(ABC):
     """One statement may UPDATE, INSERT and DELETE through data-modifying WITH clauses."""
     builds_indexes_after_load: ClassVar[bool]
     """A table can be bulk-loaded without its primary key and indexes, built and renamed afterwards."""
+    alters_column_types: ClassVar[bool]
+    """``ALTER TABLE ... ALTER COLUMN ... TYPE`` exists (otherwise :meth:`widen_columns` rebuilds the table)."""
+    stored_decimal: ClassVar[re.Pattern[str]]
+    """A decimal column's type as the catalog reports it, normalized (no spaces, lower case): precision, scale."""
 
     @abstractmethod
     def column_type(self, declared: ColumnType) -> str:
         """The store's type for a declared column type (the table in :mod:`platform_assets.merge.spec`)."""
+
+    def declared_type(self, stored: str) -> ColumnType | None:
+        """The declared type whose column this backend reports as ``stored`` (case and spaces ignored); else None."""
+        normalized = _normalized_type(stored)
+        for declared in SIMPLE_TYPES:
+            if _normalized_type(self.column_type(declared)) == normalized:
+                return declared
+        match = self.stored_decimal.match(normalized)
+        if match is None:
+            return None
+        try:
+            return ColumnType.decimal(int(match.group(1)), int(match.group(2)))
+        except ValueError:
+            return None
 
     @abstractmethod
     def to_db(self, value: datetime) -> datetime | str:
@@ -137,6 +158,24 @@ class MergeDialect(ABC):
     @abstractmethod
     def create_view(self, connection: Connection, name: str, query: str) -> None:
         """Create view ``name`` as ``query`` unless it exists."""
+
+    @abstractmethod
+    def view_exists(self, connection: Connection, name: str) -> bool:
+        """True when view ``name`` exists."""
+
+    @abstractmethod
+    def add_columns(self, connection: Connection, table: str, definitions: Sequence[str]) -> None:
+        """``ALTER TABLE table ADD COLUMN`` each of ``definitions`` (``"name" type``): NULL in every row."""
+
+    @abstractmethod
+    def widen_columns(self, connection: Connection, table: str, types: dict[str, str], definition: str) -> None:
+        """Give the columns of ``types`` (name -> store type) their wider types, keeping every stored value.
+
+        ``definition`` is the table's whole column list after the change (what
+        ``CREATE TABLE table (...)`` would take), for a backend that must
+        rebuild the table (no :attr:`alters_column_types`). Indexes stay.
+        Inside the caller's transaction; no view may depend on the table.
+        """
 
     @abstractmethod
     def work_table(self, name: str) -> str:
@@ -204,6 +243,8 @@ class SQLiteDialect(MergeDialect):
     advisory_locks = False
     writable_ctes = False
     builds_indexes_after_load = False
+    alters_column_types = False
+    stored_decimal = re.compile(r"^decimal_text\((\d+),(\d+)\)$")
 
     def column_type(self, declared: ColumnType) -> str:
         if declared.is_decimal:
@@ -232,6 +273,44 @@ class SQLiteDialect(MergeDialect):
 
     def create_view(self, connection: Connection, name: str, query: str) -> None:
         connection.exec_driver_sql(f"CREATE VIEW IF NOT EXISTS {quote_ident(name)} AS {query}")
+
+    def view_exists(self, connection: Connection, name: str) -> bool:
+        found = connection.execute(
+            text("SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = :name"), {"name": name}
+        )
+        return found.first() is not None
+
+    def add_columns(self, connection: Connection, table: str, definitions: Sequence[str]) -> None:
+        """One ``ALTER TABLE ... ADD COLUMN`` per column (SQLite takes one per statement)."""
+        for definition in definitions:
+            connection.exec_driver_sql(f"ALTER TABLE {quote_ident(table)} ADD COLUMN {definition}")
+
+    def widen_columns(self, connection: Connection, table: str, types: dict[str, str], definition: str) -> None:
+        """SQLite has no ALTER COLUMN TYPE: the table is rebuilt, SQLite's documented way to other schema changes.
+
+        A new table of ``definition`` receives every row (``INSERT ... SELECT``
+        of every column: the stored values themselves, so canonical text such as
+        a decimal's ``'12.30'`` stays exactly that text; the widenings keep the
+        column's affinity, INTEGER for int and bigint, TEXT for DECIMAL_TEXT),
+        the old table is dropped, the new one takes its name, and the old
+        table's indexes are created again from their stored SQL. It costs a
+        copy of the table, once per widening.
+        """
+        quoted = quote_ident(table)
+        work = quote_ident(f"{table}$widen")
+        indexes = connection.execute(
+            text("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :name AND sql IS NOT NULL"),
+            {"name": table},
+        ).scalars()
+        index_statements = [str(statement) for statement in indexes]
+        columns = quote_list([name for name, _ in self.existing_columns(connection, table)])
+        connection.exec_driver_sql(f"DROP TABLE IF EXISTS {work}")
+        connection.exec_driver_sql(f"CREATE TABLE {work} ({definition})")
+        connection.exec_driver_sql(f"INSERT INTO {work} ({columns}) SELECT {columns} FROM {quoted}")
+        connection.exec_driver_sql(f"DROP TABLE {quoted}")
+        connection.exec_driver_sql(f"ALTER TABLE {work} RENAME TO {quoted}")
+        for statement in index_statements:
+            connection.exec_driver_sql(statement)
 
     def work_table(self, name: str) -> str:
         return f"temp.{quote_ident(name)}"
@@ -319,6 +398,8 @@ class PostgreSQLDialect(MergeDialect):
     advisory_locks = True
     writable_ctes = True
     builds_indexes_after_load = True
+    alters_column_types = True
+    stored_decimal = re.compile(r"^numeric\((\d+),(\d+)\)$")
 
     def column_type(self, declared: ColumnType) -> str:
         if declared.is_decimal:
@@ -365,6 +446,31 @@ class PostgreSQLDialect(MergeDialect):
     def create_view(self, connection: Connection, name: str, query: str) -> None:
         if not self._exists(connection, name):
             connection.exec_driver_sql(f"CREATE VIEW {quote_ident(name)} AS {query}")
+
+    def view_exists(self, connection: Connection, name: str) -> bool:
+        return (
+            connection.execute(
+                text("SELECT 1 FROM pg_class WHERE oid = to_regclass(:name) AND relkind = 'v'"),
+                {"name": quote_ident(name)},
+            ).first()
+            is not None
+        )
+
+    def add_columns(self, connection: Connection, table: str, definitions: Sequence[str]) -> None:
+        """One ALTER TABLE for every column (on a partitioned table, its partitions get them too)."""
+        if definitions:
+            actions = ", ".join(f"ADD COLUMN {definition}" for definition in definitions)
+            connection.exec_driver_sql(f"ALTER TABLE {quote_ident(table)} {actions}")
+
+    def widen_columns(self, connection: Connection, table: str, types: dict[str, str], definition: str) -> None:
+        """One ``ALTER TABLE ... ALTER COLUMN ... TYPE`` for every column: at most one rewrite of the table.
+
+        On a partitioned table the partitions follow; indexes on the columns are
+        rebuilt. A wider numeric of the same scale needs no rewrite at all.
+        """
+        if types:
+            actions = ", ".join(f"ALTER COLUMN {quote_ident(name)} TYPE {kind}" for name, kind in types.items())
+            connection.exec_driver_sql(f"ALTER TABLE {quote_ident(table)} {actions}")
 
     @staticmethod
     def _exists(connection: Connection, name: str) -> bool:
@@ -414,6 +520,10 @@ class PostgreSQLDialect(MergeDialect):
 
     def set_fillfactor(self, connection: Connection, table: str, percent: int) -> None:
         connection.exec_driver_sql(f"ALTER TABLE {quote_ident(table)} SET (fillfactor = {int(percent):d})")
+
+
+def _normalized_type(stored: str) -> str:
+    return stored.replace(" ", "").lower()
 
 
 def csv_bytes(table: pa.Table) -> bytes:

@@ -16,15 +16,29 @@ Contract of :func:`merge_batch`:
   inserted; in snapshot mode missing keys deleted; unchanged rows keep their
   ``_batch_id``.
 - Incremental mode is an upsert: nothing is deleted.
+- Schema evolution: when the product's columns are an accepted change of the
+  stored table's (new nullable columns at the end; widened types where
+  ``schema.widen_types`` is true), the table is altered and the live view made
+  again inside the batch's transaction, before the rows are staged
+  (:func:`platform_assets.merge.tables.evolve_product_table`); ``schema_change``
+  of the result describes what changed. Any other difference fails the batch
+  with SchemaMismatch naming each column. Milestoning under a new column: the
+  stored rows (live and closed) hold NULL in it, and rows compare NULL-safely,
+  so a new column that is NULL for every existing key does not by itself open
+  a new milestone (forensic) or touch a row (live-only); a row whose new column
+  has a value is a change like any other (a new milestone, or an update with
+  ``_batch_id = v``). A widened column compares by value: 7 as int equals 7
+  as bigint.
 - Exactness: keys are matched by value on every key column; non-key columns
   are compared NULL-safely (``IS DISTINCT FROM`` / ``IS NOT``), so NULL and ''
   differ and column boundaries count. NULL keys, duplicate keys, a schema
   mismatch or a tripped delete guard fail the batch: status ``failed`` with the
   message in the batch log, the merge table untouched.
 - Atomicity: the staging load, every merge statement and the ``committed`` log
-  row are ONE transaction; readers see the old or the new state. A crash at the
-  failpoint ``merge.before_commit`` (just before COMMIT) leaves the table as it
-  was and the log at ``started``; running the merge again completes it.
+  row are ONE transaction (with the schema evolution, when there is one);
+  readers see the old or the new state. A crash at the failpoint
+  ``merge.before_commit`` (just before COMMIT) leaves the table and view as
+  they were and the log at ``started``; running the merge again completes it.
 - Set-based: the rows reach a staging table in bulk (COPY / executemany); each
   merge step is one SQL statement over all rows. On PostgreSQL the join reads
   only the live partition, so its cost follows the live rows and the batch, not
@@ -65,6 +79,7 @@ from platform_assets.merge.tables import (
     create_changes_table,
     create_stage_table,
     drop_work_tables,
+    evolve_product_table,
 )
 
 WORK_MEM = "256MB"
@@ -77,7 +92,11 @@ INSERT, UPDATE, DELETE = "I", "U", "D"
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What one :func:`merge_batch` call did. Times are seconds."""
+    """What one :func:`merge_batch` call did. Times are seconds.
+
+    ``schema_change``: the description of the columns this batch added or
+    widened in the merge table (None when it changed none).
+    """
 
     batch: int
     status: BatchResultStatus
@@ -88,6 +107,7 @@ class BatchResult:
     duration_s: float
     load_s: float
     merge_s: float
+    schema_change: str | None = None
 
 
 class _AlreadyCommitted(Exception):
@@ -208,6 +228,7 @@ def _merge_transaction(
             committed = _check_preconditions(connection, spec, batch, earlier)
             if committed is not None:
                 raise _AlreadyCommitted(committed)
+            change = evolve_product_table(connection, spec, dialect)
             live_before = _live_before(connection, spec, batch)
             load_started = time.monotonic()
             stage = create_stage_table(connection, spec, dialect)
@@ -234,6 +255,7 @@ def _merge_transaction(
         duration_s=time.monotonic() - started,
         load_s=merge_started - load_started,
         merge_s=finished - merge_started,
+        schema_change=None if change.is_empty else change.describe(),
     )
 
 

@@ -44,7 +44,7 @@ INCREMENTAL = "incremental"
 
 @dataclass(frozen=True)
 class MergeSpec:
-    """A product as the merge sees it: columns in declared order, key, modes, guard."""
+    """A product as the merge sees it: columns in declared order, key, modes, guard, whether types may widen."""
 
     product: str
     columns: tuple[tuple[str, ColumnType], ...]
@@ -52,6 +52,7 @@ class MergeSpec:
     milestone: str
     mode: str
     max_delete_fraction: float | None = None
+    widen_types: bool = False
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -98,6 +99,7 @@ def merge_spec(product: ProductConfig) -> MergeSpec:
         milestone=product.milestone,
         mode=product.mode,
         max_delete_fraction=product.max_delete_fraction,
+        widen_types=schema.widen_types,
     )
 
 

@@ -18,7 +18,21 @@ Contracts (design.md, "Tables users query"):
 
 Every ``ensure_*`` function is idempotent and runs inside the caller's
 transaction. An existing merge table whose columns differ from the product's
-declaration raises :class:`SchemaMismatch` (the store does not migrate).
+declaration by an accepted schema change (columns added at the end; widened
+types where the spec's ``widen_types`` allows; see
+:mod:`platform_assets.merge.evolution`) is left for
+:func:`evolve_product_table`, which the batch that first merges under the new
+columns runs in its transaction; any other difference raises
+:class:`SchemaMismatch` naming each column and the config change that would
+accept it.
+
+:func:`evolve_product_table` (inside the caller's transaction): drops the live
+view (when it exists), adds the new columns (``ALTER TABLE ... ADD COLUMN``:
+NULL in every stored row, history included), widens the widened ones (the
+dialect's :meth:`~platform_assets.merge.dialect.MergeDialect.widen_columns`:
+``ALTER COLUMN ... TYPE`` on PostgreSQL's partitioned table, a rebuild that
+copies the stored values unchanged on SQLite), then creates the view again
+with the spec's columns. A rollback leaves the old table and view.
 """
 
 from __future__ import annotations
@@ -29,7 +43,7 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, text
 
 from platform_assets.merge.dialect import MergeDialect
-from platform_assets.merge.errors import SchemaMismatch
+from platform_assets.merge.evolution import table_change
 from platform_assets.merge.names import (
     BATCH_LOG_TABLE,
     CHANGES_TABLE,
@@ -43,6 +57,7 @@ from platform_assets.merge.names import (
 )
 from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec
 from platform_assets.merge.states import BatchStatus
+from platform_assets.schema_change import SchemaChange
 
 EPOCH_KEY = "epoch"
 ACTION_COLUMN = "_action"
@@ -94,7 +109,9 @@ def ensure_product_tables(
     replicas, which never look rows up by batch (see ``platform_assets.replication.shadow``).
     """
     dialect.lock_ddl(connection)
-    _check_columns(connection, spec, dialect)
+    change = table_change(connection, spec, dialect)
+    if change is not None and not change.is_empty:
+        return  # an accepted evolution: the batch that merges under the new columns runs evolve_product_table
     if not spec.forensic:
         _create_live_only_table(connection, spec, dialect, batch_indexes)
     elif dialect.partitioned_forensic:
@@ -112,17 +129,20 @@ def _column_definitions(spec: MergeSpec, dialect: MergeDialect) -> str:
     return ", ".join(parts)
 
 
+def table_definition(spec: MergeSpec, dialect: MergeDialect) -> str:
+    """The column list of ``CREATE TABLE <product>_merge (...)``: columns, and a live-only table's primary key."""
+    columns = _column_definitions(spec, dialect)
+    return columns if spec.forensic else f"{columns}, PRIMARY KEY ({quote_list(spec.key)})"
+
+
 def _create_live_only_table(
     connection: Connection, spec: MergeSpec, dialect: MergeDialect, batch_indexes: bool
 ) -> None:
     """Live-only: primary key = the product's key, an index on ``_batch_id`` (unless ``batch_indexes`` is False)."""
     table = quote_ident(spec.table)
-    columns = _column_definitions(spec, dialect)
     by_batch = index_name(spec.product, "bid")
     dialect.create_if_missing(
-        connection,
-        spec.table,
-        f"CREATE TABLE IF NOT EXISTS {table} ({columns}, PRIMARY KEY ({quote_list(spec.key)}))",
+        connection, spec.table, f"CREATE TABLE IF NOT EXISTS {table} ({table_definition(spec, dialect)})"
     )
     if batch_indexes:
         dialect.create_if_missing(
@@ -167,10 +187,9 @@ def _create_single_forensic_table(
 ) -> None:
     """Forensic, one table: a unique partial index on the live rows' key; batch indexes unless told not to."""
     table = quote_ident(spec.table)
-    columns = _column_definitions(spec, dialect)
     key_index, in_index, out_index = (index_name(spec.product, purpose) for purpose in ("key", "bin", "bout"))
     statements = [
-        (spec.table, f"CREATE TABLE IF NOT EXISTS {table} ({columns})"),
+        (spec.table, f"CREATE TABLE IF NOT EXISTS {table} ({table_definition(spec, dialect)})"),
         (
             key_index,
             f"CREATE UNIQUE INDEX IF NOT EXISTS {quote_ident(key_index)} ON {table} "
@@ -195,22 +214,32 @@ def _create_live_view(connection: Connection, spec: MergeSpec, dialect: MergeDia
     dialect.create_view(connection, spec.view, f"SELECT {quote_list(spec.names)} FROM {quote_ident(spec.table)}{where}")
 
 
-def _normalized(columns: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(name, column_type.replace(" ", "").lower()) for name, column_type in columns]
+def evolve_product_table(
+    connection: Connection, spec: MergeSpec, dialect: MergeDialect, *, widen_types: bool | None = None
+) -> SchemaChange:
+    """Bring an existing merge table (and its view) to the spec's columns; the change made (see the module contract).
 
-
-def _check_columns(connection: Connection, spec: MergeSpec, dialect: MergeDialect) -> None:
-    """SchemaMismatch if the merge table exists with other columns than the product needs."""
-    expected = expected_columns(spec, dialect)
-    actual = dialect.existing_columns(connection, spec.table)
-    if not actual or _normalized(actual) == _normalized(expected):
-        return
-    raise SchemaMismatch(
-        f"merge table {spec.table!r} exists with columns {actual} but product {spec.product!r} "
-        f"(milestone {spec.milestone}) needs {expected}. The merge store does not migrate tables: "
-        f"declare the schema the table was built with, or move the table aside (rename or drop it "
-        f"deliberately) and merge the versions again."
+    Empty when the table has the spec's columns (or does not exist);
+    SchemaMismatch when the difference is not an accepted change.
+    ``widen_types`` overrides the spec's.
+    """
+    change = table_change(connection, spec, dialect, widen_types=widen_types)
+    if change is None or change.is_empty:
+        return change or SchemaChange()
+    dialect.lock_ddl(connection)
+    had_view = dialect.view_exists(connection, spec.view)
+    connection.exec_driver_sql(f"DROP VIEW IF EXISTS {quote_ident(spec.view)}")
+    dialect.add_columns(
+        connection,
+        spec.table,
+        [f"{quote_ident(column.name)} {dialect.column_type(column.column_type)}" for column in change.added],
     )
+    if change.widened:
+        widened = {column.name: dialect.column_type(column.new) for column in change.widened}
+        dialect.widen_columns(connection, spec.table, widened, table_definition(spec, dialect))
+    if had_view:
+        _create_live_view(connection, spec, dialect)
+    return change
 
 
 def create_stage_table(connection: Connection, spec: MergeSpec, dialect: MergeDialect) -> str:
