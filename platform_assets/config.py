@@ -91,12 +91,31 @@ class SparkSettings(_Strict):
         return self
 
 
+MAX_LINE_BYTES_DEFAULT = 256 << 20
+"""``platform.processing.max_line_bytes`` when it is not set: 256 MiB."""
+
+
 class ProcessingSettings(_Strict):
+    """``platform.processing``: how files are claimed, retried and read.
+
+    ``max_line_bytes`` (default 256 MiB, at least 1 KiB) bounds how far the Arrow
+    engine's CSV reader grows its block: the reader starts with blocks of
+    16 MiB (4 MiB when it reads one file on several threads) and doubles the
+    block, up to ``max_line_bytes``, while a record (a line, or the lines of a
+    quoted value that spans them) does not fit. A record of up to
+    ``max_line_bytes`` bytes always parses; a file with a longer one that does
+    not fit fails with a message that names the file, the record's line and
+    this key. The block is memory the reader holds per file it reads at once.
+    JSON lines are read line by line and the Spark engine reads lines of any
+    length (see ``ingest/parsing/spark_engine.py``): neither needs the key.
+    """
+
     claim_batch_size: int = Field(default=64, ge=1)
     lease_seconds: int = Field(default=300, ge=5)
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_seconds: float = Field(default=30.0, ge=0)
     snapshot_retention_seconds: int = Field(default=3600, ge=0)
+    max_line_bytes: int = Field(default=MAX_LINE_BYTES_DEFAULT, ge=1 << 10)
 
     @model_validator(mode="after")
     def _retention_covers_leases(self) -> ProcessingSettings:

@@ -99,7 +99,7 @@ class Platform:
         from platform_assets.ingest.parsing import ArrowEngine
 
         if self.config.engine_for(product) == "arrow":
-            return ArrowEngine()
+            return ArrowEngine(max_line_bytes=self.config.platform.processing.max_line_bytes)
         from platform_assets.ingest.parsing import SparkEngine
         from platform_assets.ingest.spark_session import get_spark_session
 

@@ -133,7 +133,7 @@ def process_version(
         settings.claim_batch_size, settings.lease_seconds, settings.max_retries, settings.retry_backoff_seconds
     )
     try:
-        columns = _ensure_tables_and_reset(engine, target, raw_zone, product, version, generation)
+        columns = _ensure_tables_and_reset(engine, target, raw_zone, product, version, generation, settings)
         with transaction(engine) as session:
             product_id = get_product(session, product.name).id
         expiry = _expiry(engine, product_id, settings)
@@ -249,10 +249,20 @@ def _prepare(engine: Engine, product_name: str, number: int, retry_failed: bool,
 
 
 def _ensure_tables_and_reset(
-    engine: Engine, target: ProcessTarget, raw_zone: ObjectStore, product: ProductConfig, version: int, generation: int
+    engine: Engine,
+    target: ProcessTarget,
+    raw_zone: ObjectStore,
+    product: ProductConfig,
+    version: int,
+    generation: int,
+    settings: ProcessingSettings,
 ) -> dict[str, ColumnType]:
     columns = held_columns(
-        target.catalog, target.table, product, lambda: _first_files_for_inference(engine, raw_zone, product, version)
+        target.catalog,
+        target.table,
+        product,
+        lambda: _first_files_for_inference(engine, raw_zone, product, version),
+        settings.max_line_bytes,
     )
     from platform_assets.ingest.parsing import declared_arrow_schema
 

@@ -14,7 +14,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 
 from platform_assets.column_types import ColumnType
-from platform_assets.config import ProductConfig
+from platform_assets.config import MAX_LINE_BYTES_DEFAULT, ProductConfig
 from platform_assets.ingest.parsing import InputFile, infer_schema, schema_differences
 from platform_assets.ingest.parsing.types import declared_type_of
 from platform_assets.storage.iceberg import LINEAGE_FIELDS
@@ -49,7 +49,11 @@ def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, ColumnType]
 
 
 def held_columns(
-    catalog: SqlCatalog, identifier: str, product: ProductConfig, first_files: Callable[[], list[InputFile]]
+    catalog: SqlCatalog,
+    identifier: str,
+    product: ProductConfig,
+    first_files: Callable[[], list[InputFile]],
+    max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
 ) -> dict[str, ColumnType]:
     existing = table_columns(catalog, identifier)
     declared = product.table_schema.columns if product.table_schema else None
@@ -69,4 +73,4 @@ def held_columns(
             f"{product.name} declares no schema and its first version has no non-empty file to infer one from; "
             "declare schema.columns"
         )
-    return infer_schema(files, product.source)
+    return infer_schema(files, product.source, max_line_bytes)

@@ -448,3 +448,19 @@ def test_s3_warehouse_holds_the_iceberg_tables(tmp_path: Path, db_url: str, moto
         key.endswith(".metadata.json") for key in keys
     )
     assert not (tmp_path / "warehouse").exists(), "nothing went to a local warehouse"
+
+
+def test_max_line_bytes_bounds_the_csv_reader_and_raising_it_lets_the_file_through(tmp_path: Path, db_url: str) -> None:
+    """``platform.processing.max_line_bytes`` reaches the Arrow engine: a record over it fails its file with a message
+    naming the line and the key; with the key raised, processing the failed files again takes the record."""
+    processing = {**FAST_RETRIES["processing"], "max_line_bytes": 16 << 20}
+    platform = make_platform(tmp_path, db_url, processing=processing)
+    value = "n" * (40 << 20)  # more than two blocks of 16 MiB: it fits no block the reader may use
+    version = capture(platform, {"long.csv": HEADER + f"a,{value},1.00,2026-01-01\n", "ok.csv": customer_rows(0, 2)})
+    report = platform.process("customers", version)
+    assert report.version_status == "FAILED" and list(report.failures) == ["long.csv"]
+    assert f"long.csv: line 2 starts a record of {len(value) + 18} bytes" in report.failures["long.csv"]
+    assert "(platform.processing.max_line_bytes: 16777216 bytes)" in report.failures["long.csv"]
+    raised = make_platform(tmp_path, db_url, processing={**processing, "max_line_bytes": 64 << 20})
+    assert raised.process("customers", version, retry_failed=True).version_status == "PROCESSED"
+    assert sorted(table_rows(raised, version)["id"].to_pylist()) == ["a", "c00000", "c00001"]

@@ -6,6 +6,11 @@ Blank lines are skipped. With a header, the first non-blank line names the
 columns, which must be exactly the declared ones (any order). Quoted values
 may span lines. Line numbers of rejects are physical, 1-based, counting the
 header line; they are worked out only for files that have rejects.
+
+The reader's block starts at 16 MiB (4 MiB on several threads) and doubles,
+up to ``max_line_bytes`` (``platform.processing.max_line_bytes``), while a
+record does not fit; a file whose record does not fit even then fails with
+a message naming its line and the key.
 """
 
 from __future__ import annotations
@@ -25,20 +30,36 @@ from platform_assets.column_types import ColumnType
 from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.arrow_casting import cast_columns, rows_table, single_chunk
 from platform_assets.ingest.parsing.drift import header_differences
-from platform_assets.ingest.parsing.result import FilePart, drift_error, no_header_error, rejects_table
+from platform_assets.ingest.parsing.result import (
+    FilePart,
+    drift_error,
+    no_header_error,
+    record_too_long_error,
+    rejects_table,
+)
 from platform_assets.ingest.parsing.text import (
     LINE_BREAK,
     NON_BREAK,
     Dialect,
+    RecordTooLong,
     first_nonblank_line,
     header_names,
+    read_growing,
     string_options,
 )
 from platform_assets.ingest.parsing.types import column_count_reason
 
+BLOCK_BYTES = 1 << 24
+THREADED_BLOCK_BYTES = 1 << 22
+
 
 def parse_csv(
-    key: str, data: bytes | mmap.mmap, source: SourceSettings, schema: dict[str, ColumnType], threads: bool = False
+    key: str,
+    data: bytes | mmap.mmap,
+    source: SourceSettings,
+    schema: dict[str, ColumnType],
+    threads: bool,
+    max_line_bytes: int,
 ) -> FilePart:
     declared = list(schema)
     dialect = Dialect.of(source)
@@ -68,9 +89,22 @@ def parse_csv(
     body = pa.py_buffer(data).slice(body_start)  # the body without copying the file
     # Threads only help one large file; they lose the line numbers of invalid rows,
     # so such a file is read again without.
-    table, invalid = _read_text_columns(body, names, dialect, multiline, threads and not multiline)
-    if invalid and invalid[0][0] is None:
-        table, invalid = _read_text_columns(body, names, dialect, multiline, False)
+    read_threads = threads and not multiline
+    try:
+        (table, invalid), block = read_growing(
+            lambda size: _read_text_columns(body, names, dialect, multiline, read_threads, size),
+            THREADED_BLOCK_BYTES if read_threads else BLOCK_BYTES,
+            max_line_bytes,
+        )
+        if invalid and invalid[0][0] is None:
+            (table, invalid), _ = read_growing(
+                lambda size: _read_text_columns(body, names, dialect, multiline, False, size),
+                max(block, BLOCK_BYTES),
+                max_line_bytes,
+            )
+    except RecordTooLong:
+        line, length = longest_record(data[body_start:], first_body_line, dialect)
+        return FilePart(error=record_too_long_error(key, line, length, max_line_bytes))
     typed, reasons = _cast_blocks(schema, table.select(positions), threads)
     rows = rows_table(key, schema, typed, reasons)
     if reasons is None and not invalid:
@@ -80,7 +114,7 @@ def parse_csv(
 
 
 def _read_text_columns(
-    body: pa.Buffer, names: list[str], dialect: Dialect, multiline: bool, threads: bool
+    body: pa.Buffer, names: list[str], dialect: Dialect, multiline: bool, threads: bool, block_bytes: int
 ) -> tuple[pa.Table, list[tuple[Any, int, str]]]:
     """Every field as text, and the rows with a wrong column count as (line number, columns, text)."""
     invalid: list[tuple[Any, int, str]] = []
@@ -91,9 +125,7 @@ def _read_text_columns(
 
     table = pacsv.read_csv(
         pa.BufferReader(body),
-        read_options=pacsv.ReadOptions(
-            column_names=names, use_threads=threads, block_size=1 << 22 if threads else 1 << 24
-        ),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=threads, block_size=block_bytes),
         parse_options=dialect.parse_options(on_invalid, multiline),
         convert_options=string_options(names),
     )
@@ -171,9 +203,7 @@ def physical_records(
     Records are split as pyarrow.csv splits them: lines break at CRLF, LF or
     CR, and a quoted value may span lines. Used only for files with rejects.
     """
-    quote = dialect.quote.encode()
-    plain = quote not in body and (dialect.escape is None or dialect.escape.encode() not in body)
-    chunks = LINE_BREAK.split(body) if plain else _record_pattern(dialect).findall(body)
+    chunks, plain = _chunks(body, dialect)
     non_blank = [index for index, raw in enumerate(chunks) if raw]
     # chunk bytes + line-break bytes exceed the body only when a record holds a line break
     spans = not plain and sum(map(len, chunks)) + body.count(b"\n") + body.count(b"\r") > len(body)
@@ -189,6 +219,22 @@ def physical_records(
             before = bisect.bisect_left(spanning, chunk)
             records[index] = (first_line + chunk + (extra_lines[before - 1] if before else 0), chunks[chunk])
     return records, len(non_blank)
+
+
+def longest_record(body: bytes, first_line: int, dialect: Dialect) -> tuple[int, int]:
+    """(first physical line, length in bytes) of the longest record of ``body`` (the first of equals)."""
+    chunks, _ = _chunks(body, dialect)
+    non_blank = [raw for raw in chunks if raw]
+    longest = max(range(len(non_blank)), key=lambda index: len(non_blank[index]))
+    records, _ = physical_records(body, first_line, dialect, [longest])
+    return records[longest][0], len(non_blank[longest])
+
+
+def _chunks(body: bytes, dialect: Dialect) -> tuple[list[bytes], bool]:
+    """The records of ``body`` as pyarrow.csv splits them (blank lines as empty records), and whether the
+    body is plain (holds neither the quote nor the escape character: a record is a line)."""
+    plain = dialect.quote.encode() not in body and (dialect.escape is None or dialect.escape.encode() not in body)
+    return (LINE_BREAK.split(body) if plain else _record_pattern(dialect).findall(body)), plain
 
 
 def _record_pattern(dialect: Dialect) -> re.Pattern[bytes]:

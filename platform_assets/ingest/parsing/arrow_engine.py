@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 
 from platform_assets.column_types import ColumnType
-from platform_assets.config import SourceSettings
+from platform_assets.config import MAX_LINE_BYTES_DEFAULT, SourceSettings
 from platform_assets.ingest.parsing.arrow_csv import parse_csv
 from platform_assets.ingest.parsing.arrow_json import parse_json
 from platform_assets.ingest.parsing.arrow_parquet import parse_parquet
@@ -47,12 +47,16 @@ from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_sc
 
 
 class ArrowEngine:
-    """Parses files in this process with pyarrow; ``max_workers`` files at a time."""
+    """Parses files in this process with pyarrow; ``max_workers`` files at a time.
+
+    ``max_line_bytes``: the largest block the CSV reader grows to (``platform.processing.max_line_bytes``).
+    """
 
     name = "arrow"
 
-    def __init__(self, max_workers: int | None = None) -> None:
+    def __init__(self, max_workers: int | None = None, max_line_bytes: int = MAX_LINE_BYTES_DEFAULT) -> None:
         self._max_workers = max_workers or min(8, os.cpu_count() or 1)
+        self._max_line_bytes = max_line_bytes
 
     def parse(
         self, files: list[InputFile], source: SourceSettings, schema: Mapping[str, ColumnType | str]
@@ -62,13 +66,14 @@ class ArrowEngine:
         rows_schema = rows_arrow_schema(columns)
 
         def run(item: InputFile) -> FilePart:
-            return parse_file(item, source, columns)
+            return parse_file(item, source, columns, max_line_bytes=self._max_line_bytes)
 
         if len(files) > 1 and self._max_workers > 1:
             with ThreadPoolExecutor(max_workers=min(self._max_workers, len(files))) as pool:
                 parts = list(pool.map(run, files))
         else:
-            parts = [parse_file(item, source, columns, threads=self._max_workers > 1) for item in files]
+            threads = self._max_workers > 1
+            parts = [parse_file(item, source, columns, threads, self._max_line_bytes) for item in files]
         errors = {item.key: part.error for item, part in zip(files, parts) if part.error is not None}
         rows = [part.rows for part in parts if part.rows is not None and part.rows.num_rows]
         rejects = [part.rejects for part in parts if part.rejects is not None and part.rejects.num_rows]
@@ -76,7 +81,11 @@ class ArrowEngine:
 
 
 def parse_file(
-    item: InputFile, source: SourceSettings, schema: dict[str, ColumnType], threads: bool = False
+    item: InputFile,
+    source: SourceSettings,
+    schema: dict[str, ColumnType],
+    threads: bool = False,
+    max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
 ) -> FilePart:
     """Parse one file; never raises for bad content (that becomes rejects or a file error)."""
     try:
@@ -95,7 +104,7 @@ def parse_file(
     try:
         if source.format == "json":
             return parse_json(item.key, text, schema)
-        return parse_csv(item.key, text, source, schema, threads)
+        return parse_csv(item.key, text, source, schema, threads, max_line_bytes)
     except (pa.ArrowInvalid, ValueError) as error:
         return FilePart(error=parse_error(item.key, str(error)))
 

@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from platform_assets.column_types import BIGINT, BOOLEAN, DATE, DOUBLE, STRING, TIMESTAMP, ColumnType
-from platform_assets.config import COLUMN_PATTERN, RESERVED_COLUMNS, SourceSettings
+from platform_assets.config import COLUMN_PATTERN, MAX_LINE_BYTES_DEFAULT, RESERVED_COLUMNS, SourceSettings
 from platform_assets.ingest.parsing.arrow_casting import all_true, cast_text, single_chunk
 from platform_assets.ingest.parsing.drift import show_name
 from platform_assets.ingest.parsing.result import InputFile, encoding_error
@@ -32,6 +32,7 @@ from platform_assets.ingest.parsing.text import (
     first_nonblank_line,
     is_blank_json_line,
     load_json_line,
+    read_growing,
     split_line,
     string_options,
     to_utf8,
@@ -39,13 +40,16 @@ from platform_assets.ingest.parsing.text import (
 from platform_assets.ingest.parsing.types import TRIM_CHARACTERS, declared_type_of
 
 INFER_MAX_ROWS = 100_000
+INFER_BLOCK_BYTES = 1 << 20
 
 
 class InferenceError(ValueError):
     """No schema can be inferred; the message says why and suggests declaring one."""
 
 
-def infer_schema(files: list[InputFile], source: SourceSettings) -> dict[str, ColumnType]:
+def infer_schema(
+    files: list[InputFile], source: SourceSettings, max_line_bytes: int = MAX_LINE_BYTES_DEFAULT
+) -> dict[str, ColumnType]:
     """Infer the columns and their types from the first file that holds data.
 
     Text values get the first of boolean (true/false words only), bigint, double
@@ -58,7 +62,7 @@ def infer_schema(files: list[InputFile], source: SourceSettings) -> dict[str, Co
     """
     for item in files:
         try:
-            schema = _infer_file_schema(item, source, INFER_MAX_ROWS)
+            schema = _infer_file_schema(item, source, INFER_MAX_ROWS, max_line_bytes)
         except (OSError, ValueError, pa.ArrowInvalid) as error:
             message = f"cannot infer a schema from {item.key}: {error}; declare the product's schema"
             raise InferenceError(message) from None
@@ -87,7 +91,9 @@ def _check_names(names: list[str], key: str) -> None:
         )
 
 
-def _infer_file_schema(item: InputFile, source: SourceSettings, max_rows: int) -> dict[str, ColumnType] | None:
+def _infer_file_schema(
+    item: InputFile, source: SourceSettings, max_rows: int, max_line_bytes: int
+) -> dict[str, ColumnType] | None:
     """Declared types inferred from one file, or None when it holds no data (see ``infer_schema``)."""
     if os.path.getsize(item.path) == 0:
         return None
@@ -106,10 +112,10 @@ def _infer_file_schema(item: InputFile, source: SourceSettings, max_rows: int) -
     assert text is not None
     if source.format == "json":
         return _infer_json(text, max_rows)
-    return _infer_csv(text, source, max_rows)
+    return _infer_csv(text, source, max_rows, max_line_bytes)
 
 
-def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, ColumnType] | None:
+def _infer_csv(data: bytes, source: SourceSettings, max_rows: int, max_line_bytes: int) -> dict[str, ColumnType] | None:
     dialect = Dialect.of(source)
     first = first_nonblank_line(data)
     if first is None:
@@ -123,12 +129,17 @@ def _infer_csv(data: bytes, source: SourceSettings, max_rows: int) -> dict[str, 
     columns = [f"c{index}" for index in range(len(names))]
     if NON_BREAK.search(body) is None:
         return {name: STRING for name in names}
-    table = pacsv.read_csv(
-        io.BytesIO(body),
-        read_options=pacsv.ReadOptions(column_names=columns, use_threads=False),
-        parse_options=dialect.parse_options(lambda row: "skip"),
-        convert_options=string_options(columns),
-    ).slice(0, max_rows)
+    table, _ = read_growing(
+        lambda size: pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=pacsv.ReadOptions(column_names=columns, use_threads=False, block_size=size),
+            parse_options=dialect.parse_options(lambda row: "skip"),
+            convert_options=string_options(columns),
+        ),
+        INFER_BLOCK_BYTES,
+        max_line_bytes,
+    )
+    table = table.slice(0, max_rows)
     return {name: infer_text_type(single_chunk(table.column(index))) for index, name in enumerate(names)}
 
 

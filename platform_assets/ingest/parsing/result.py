@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from platform_assets.column_types import ColumnType
 from platform_assets.config import SourceSettings
-from platform_assets.ingest.parsing.text import DecodeFailure
+from platform_assets.ingest.parsing.text import MAX_LINE_BYTES_KEY, DecodeFailure
 
 SOURCE_FILE = "_source_file"
 LINE_NUMBER = "_line_number"
@@ -201,6 +201,15 @@ def no_header_error(key: str) -> FileError:
 
 def read_error(key: str, problem: str) -> FileError:
     return FileError(READ_ERROR, f"{key}: cannot read the file: {problem}. Check that the raw-zone copy exists.")
+
+
+def record_too_long_error(key: str, line: int, length: int, max_line_bytes: int) -> FileError:
+    return FileError(
+        PARSE_ERROR,
+        f"{key}: line {line} starts a record of {length} bytes, more than the CSV reader's largest block "
+        f"({MAX_LINE_BYTES_KEY}: {max_line_bytes} bytes). Raise {MAX_LINE_BYTES_KEY} in platform.yaml to at "
+        f"least {length}, then process the version's failed files again (process --retry-failed).",
+    )
 
 
 def parse_error(key: str, problem: str) -> FileError:

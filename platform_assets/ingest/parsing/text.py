@@ -22,7 +22,7 @@ import mmap
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -35,6 +35,9 @@ TEXT_BREAK = re.compile(r"\r\n|\r|\n")
 NON_BREAK = re.compile(rb"[^\r\n]")
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF8_NAMES = ("utf-8", "utf-8-sig")
+MAX_LINE_BYTES_KEY = "platform.processing.max_line_bytes"
+_STRADDLING = "straddling object straddles two block boundaries"
+_Read = TypeVar("_Read")
 
 
 # ------------------------------------------------------------------ decoding
@@ -157,7 +160,9 @@ def split_line(line: bytes, dialect: Dialect) -> list[str]:
     names = [f"f{index}" for index in range(count)]
     table = pacsv.read_csv(
         io.BytesIO(line + b"\n"),
-        read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+        read_options=pacsv.ReadOptions(
+            autogenerate_column_names=True, use_threads=False, block_size=max(len(line) + 1, 1 << 20)
+        ),
         parse_options=dialect.parse_options(multiline=False),
         convert_options=string_options(names),
     )
@@ -166,6 +171,34 @@ def split_line(line: bytes, dialect: Dialect) -> list[str]:
 
 def header_names(line: bytes, dialect: Dialect) -> list[str]:
     return [name.strip(TRIM_CHARACTERS) for name in split_line(line, dialect)]
+
+
+class RecordTooLong(ValueError):
+    """A CSV record does not fit the reader's block even at ``max_line_bytes``."""
+
+    def __init__(self, max_line_bytes: int) -> None:
+        super().__init__(
+            f"a record is longer than the CSV reader's largest block ({MAX_LINE_BYTES_KEY}: {max_line_bytes} bytes); "
+            f"raise {MAX_LINE_BYTES_KEY}"
+        )
+        self.max_line_bytes = max_line_bytes
+
+
+def read_growing(read: Callable[[int], _Read], block_bytes: int, max_line_bytes: int) -> tuple[_Read, int]:
+    """``read(block size)`` and the block size it took: doubled, up to ``max_line_bytes``, while a record
+    straddles more than two blocks (pyarrow.csv fails then); RecordTooLong when even that block fails.
+
+    ``read`` must start afresh on each call (the failed reads leave nothing behind).
+    """
+    while True:
+        try:
+            return read(block_bytes), block_bytes
+        except pa.ArrowInvalid as error:
+            if _STRADDLING not in str(error):
+                raise
+            if block_bytes >= max_line_bytes:
+                raise RecordTooLong(max_line_bytes) from None
+            block_bytes = min(block_bytes * 2, max_line_bytes)
 
 
 # ---------------------------------------------------------------------- JSON
