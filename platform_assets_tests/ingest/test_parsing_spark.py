@@ -271,3 +271,37 @@ def test_a_json_line_over_16_mib_is_read_as_the_arrow_engine_reads_it(tmp_path: 
     result = assert_same(files, source(format="json"), {"id": "string", "n": "bigint"}, spark_session)
     assert [len(value) for value in result.rows["id"].to_pylist()] == [1, 17 << 20]
     assert result.rejects.select(["_line_number"]).to_pylist() == [{"_line_number": 3}]
+
+
+def test_a_csv_line_longer_than_sparks_blocks_is_read_as_the_arrow_engine_reads_it(
+    tmp_path: Path, spark_session: Any
+) -> None:
+    """Spark's text reader finishes a line past its block: a 5 MiB value spans blocks of 2 MiB and is read whole.
+
+    (``platform.processing.max_line_bytes`` bounds the Arrow engine's reader only; see the Spark engine's docstring.)
+    """
+    value = "v" * (5 << 20)
+    content = f"id,name,amount,updated\na,x,1.00,2024-01-01\nb,{value},2.00,2024-01-02\nc,y,oops,2024-01-03\n"
+    files = [write(tmp_path, "long.csv", content)]
+    block = int(SparkEngine(spark_session).main_settings(len(content))["spark.sql.files.maxPartitionBytes"])
+    assert block < len(value)
+    result = assert_same(files, source(), SCHEMA, spark_session)
+    assert [len(name) for name in result.rows["name"].to_pylist()] == [1, len(value)]
+    assert result.rejects.select(["_line_number"]).to_pylist() == [{"_line_number": 4}]
+
+
+def test_a_json_string_over_jacksons_limit_is_read_as_the_arrow_engine_reads_it(
+    tmp_path: Path, spark_session: Any
+) -> None:
+    """try_parse_json gives NULL for a string over 20,000,000 characters; such a line is read by from_json instead."""
+    from platform_assets.ingest.parsing.spark_rules import JACKSON_MAX_STRING
+
+    value = "x" * (JACKSON_MAX_STRING + 1)
+    lines = ['{"id":"a","n":1}', '{"id":"' + value + '","n":2}', '{"id":"b","n":"two"}', "{'id':'" + value + "'}"]
+    files = [write(tmp_path, "long.jsonl", "\n".join(lines) + "\n")]
+    result = assert_same(files, source(format="json"), {"id": "string", "n": "bigint"}, spark_session)
+    assert [len(name) for name in result.rows["id"].to_pylist()] == [1, len(value)]
+    assert result.rejects.select(["_line_number", "_reason"]).to_pylist() == [
+        {"_line_number": 3, "_reason": "column n: 'two' is not a bigint"},
+        {"_line_number": 4, "_reason": "invalid JSON"},
+    ]

@@ -33,6 +33,15 @@ The jobs run in child sessions of the given session (``newSession``: same
 SparkContext, own settings), so block sizes can follow each call without
 changing the caller's settings. Use one engine from one thread at a time.
 
+Long lines: Spark's text reader finishes a line past the end of its block, so
+a line of any length is read (a 50 MiB CSV value or JSON line: tested; the
+row must fit in a task's memory, and in the driver's with ``toArrow``).
+``platform.processing.max_line_bytes`` bounds only the Arrow engine's CSV
+reader, so a CSV file with a record over it fails there and parses here. A
+JSON line over 20,000,000 characters, where ``try_parse_json`` stops (Jackson's
+string limit), is read by ``from_json`` with that limit lifted
+(``spark_rules.parse_json_line``), as the Arrow engine reads it.
+
 Differences from the Arrow engine (documented gaps):
 
 - A quoted CSV value that spans lines is not supported: each of its lines is
@@ -44,8 +53,7 @@ Differences from the Arrow engine (documented gaps):
   ``get_spark_session`` sets to UTC.
 - A JSON line holding a value followed by another value that ends with the
   same character (``{"a":1} {"b":2}``) is read as its first value; the Arrow
-  engine rejects it as invalid JSON. (A line over 16 MiB, Spark's variant
-  size limit, is read like any other: tested.)
+  engine rejects it as invalid JSON.
 """
 
 from __future__ import annotations

@@ -325,13 +325,38 @@ def convert_text(text: Column, column_type: ColumnType) -> Column:
 
 # -------------------------------------------------------------------- JSON
 
+JACKSON_MAX_STRING = 20_000_000
+"""Jackson's default limit on one string value (characters), which ``try_parse_json`` keeps."""
+# the JSON data source's reader with that limit lifted, and as strict as try_parse_json otherwise
+_STRICT_JSON = {
+    "maxStringLen": str(2**31 - 1),
+    "allowSingleQuotes": "false",
+    "allowNonNumericNumbers": "false",
+    "allowNumericLeadingZeros": "false",
+    "allowBackslashEscapingAnyCharacter": "false",
+    "allowUnquotedFieldNames": "false",
+    "allowComments": "false",
+    "allowUnquotedControlChars": "false",
+}
+
+
+def parse_json_line(line: Column) -> Column:
+    """The line as a variant, NULL where it is not JSON (trailing text is ignored, as by ``try_parse_json``).
+
+    ``try_parse_json`` gives NULL for a string value over ``JACKSON_MAX_STRING``
+    characters; a line that long is read by ``from_json`` with the limit lifted.
+    """
+    parsed = F.try_parse_json(line)
+    long_line = F.length(line) > JACKSON_MAX_STRING
+    return F.when(parsed.isNull() & long_line, F.from_json(line, "variant", _STRICT_JSON)).otherwise(parsed)
+
 
 def _json_stage(
     schema: dict[str, ColumnType], frame: _Stages, with_reason: bool
 ) -> tuple[Column, Column | None, list[Column]]:
     """Reject flag, reason and typed values of one JSON object per line (``arrow_json.parse_json``)."""
     declared = F.array(*[F.lit(name) for name in schema])
-    frame.add({"_v": F.try_parse_json("_text"), "_keys": F.json_object_keys("_text")})
+    frame.add({"_v": parse_json_line(F.col("_text")), "_keys": F.json_object_keys("_text")})
     frame.add(
         {
             "_top": F.schema_of_variant("_v"),
