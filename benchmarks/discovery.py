@@ -29,11 +29,11 @@ import dagster as dg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from platform_assets.catalog.db import dispose_engines
 from platform_assets.config import load_config
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.partitions import versions_partitions
 from platform_assets.defs.resources import PlatformResource
+from platform_assets.storage.sql import dispose_engines
 from platform_assets_tests.conftest import write_platform_config
 
 

@@ -33,12 +33,11 @@ from sqlalchemy import create_engine, text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.memory import prefault
-from platform_assets.catalog.db import dispose_engines
 from platform_assets.config import load_config
 from platform_assets.ingest.parsing import declared_arrow_schema
-from platform_assets.ingest.processing import table_identifiers
 from platform_assets.platform import Platform
 from platform_assets.storage import iceberg
+from platform_assets.storage.sql import dispose_engines
 from platform_assets_tests.conftest import write_platform_config
 
 COLUMNS = {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}
@@ -109,9 +108,10 @@ def fresh_state(kind: str, work: Path) -> str:
 
 def create_tables(platform: Platform) -> None:
     """The product's data and rejects tables, as the first processing of a product creates them."""
-    table, rejects = table_identifiers(platform.name, "bench")
-    iceberg.ensure_table(platform.iceberg_catalog, table, iceberg.product_arrow_schema(declared_arrow_schema(COLUMNS)))
-    iceberg.ensure_table(platform.iceberg_catalog, rejects, iceberg.rejects_arrow_schema())
+    tables = platform.services.iceberg
+    schema = iceberg.product_arrow_schema(declared_arrow_schema(COLUMNS))
+    iceberg.ensure_table(tables.iceberg_catalog, tables.data_table("bench"), schema)
+    iceberg.ensure_table(tables.iceberg_catalog, tables.rejects_table("bench"), iceberg.rejects_arrow_schema())
 
 
 def process_once(work: Path, landing: Path, state: str, engine: str, parser=None) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
@@ -201,7 +201,7 @@ def many_versions(work: Path, count: int) -> None:
         platform.process("bench", registered.number)  # type: ignore[union-attr]
         walls.append(time.perf_counter() - started)
         cpus.append(time.process_time() - cpu)
-    snapshots = len(platform.iceberg_catalog.load_table("alpha.bench").metadata.snapshots)
+    snapshots = len(platform.services.iceberg.iceberg_catalog.load_table("alpha.bench").metadata.snapshots)
     for label, times in (("wall", walls), ("cpu", cpus)):
         first, last = statistics.median(times[:20]), statistics.median(times[-20:])
         print(

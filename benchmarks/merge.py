@@ -53,9 +53,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from platform_assets.catalog.db import create_db_engine, dispose_engines
 from platform_assets.config import ProductConfig
 from platform_assets.merge import MergeStore, merge_batch
+from platform_assets.storage.sql import create_db_engine, dispose_engines
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DBT = HERE / ".work" / "dbt-venv" / "bin" / "dbt"

@@ -83,11 +83,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.memory import DEFAULT_GIB, prefault
 from benchmarks.merge import ADMIN_URL, SCHEMA, Databases, machine, vacuum_analyze
-from platform_assets.catalog.db import create_db_engine
 from platform_assets.config import PlatformConfig, ProductConfig, parse_config
 from platform_assets.merge import MergeStore, merge_batch
 from platform_assets.merge.spec import LIVE_BATCH_OUT
 from platform_assets.replication import SyncMode, dispose_primary_engines, replicate
+from platform_assets.storage.sql import create_db_engine
 
 PRODUCT = "bench"
 FORMS = ("live_only", "forensic")

@@ -14,23 +14,18 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from platform_assets.errors import PlatformError
-from platform_assets.ingest.processing import VersionNotReady
+from platform_assets.errors import EXIT_FAILED, PlatformError
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NOTHING_TO_DO = 3
+if TYPE_CHECKING:
+    from platform_assets.commands import Commands
 
 
-class CommandError(Exception):
-    """A failure to report without a traceback; ``exit_code`` says how the command ends."""
+def _commands(args: argparse.Namespace) -> Commands:
+    from platform_assets.commands import Commands
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED, payload: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-        self.payload = payload or {}
+    return Commands(args.config)
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
@@ -45,9 +40,9 @@ def _say(message: str) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from platform_assets.catalog.db import shared_engine
     from platform_assets.catalog.migrate import current_revision, upgrade
     from platform_assets.config import load_config, mask_url
+    from platform_assets.storage.sql import shared_engine
 
     config = load_config(args.config)
     engine = shared_engine(config.platform.state_db)
@@ -59,9 +54,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from platform_assets.defs.runs import sync_product
-
-    outcome = sync_product(args.config, args.product)
+    outcome = _commands(args).sync(args.product)
     if outcome.registered is None and not outcome.captures:
         payload = {
             "product": args.product,
@@ -70,12 +63,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         }
         _emit(args, payload, f"{args.product}: the source has not changed; no new version")
         return 0
-    captures = [capture.__dict__ for capture in outcome.captures]
     payload = {
         "product": args.product,
         "version": outcome.registered.number if outcome.registered else None,
-        "registered": outcome.registered.__dict__ if outcome.registered else None,
-        "captures": captures,
+        "registered": outcome.registered.as_json() if outcome.registered else None,
+        "captures": [capture.as_json() for capture in outcome.captures],
         "dagster_runs": outcome.run_ids,
     }
     lines = []
@@ -96,40 +88,36 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
-    from platform_assets.defs.runs import process_product
-    from platform_assets.versions.resolution import NothingToProcess
-
-    try:
-        outcome = process_product(args.config, args.product, args.version, retry_failed=args.retry_failed)
-    except NothingToProcess as error:
-        raise CommandError(str(error), EXIT_NOTHING_TO_DO, {"product": args.product, "version": None}) from None
+    outcome = _commands(args).process(args.product, args.version, retry_failed=args.retry_failed)
+    if outcome.error is not None:
+        raise outcome.error
+    report = outcome.report
+    assert report is not None, "a process run without an error reports its result"
     payload = {
         "product": args.product,
         "version": outcome.version,
-        "status": outcome.status,
-        "rows": outcome.rows,
-        "files": outcome.file_counts,
-        "failures": outcome.failures,
+        "status": report.version_status,
+        "rows": report.version_rows,
+        "files": report.file_counts,
+        "failures": report.version_failures,
         "dagster_run": outcome.run_id,
     }
     lines = [
-        f"{args.product} v{outcome.version}: {outcome.status}; {outcome.rows} rows; files "
-        + ", ".join(f"{k.lower()}={v}" for k, v in sorted(outcome.file_counts.items()))
+        f"{args.product} v{outcome.version}: {report.version_status}; {report.version_rows} rows; files "
+        + ", ".join(f"{k.lower()}={v}" for k, v in sorted(report.file_counts.items()))
     ]
-    lines += [f"  FAILED {key}: {message}" for key, message in sorted(outcome.failures.items())]
-    if not outcome.success:
+    lines += [f"  FAILED {key}: {message}" for key, message in sorted(report.version_failures.items())]
+    if not report.succeeded:
         lines.append(
             f"  fix or `platform-assets skip {args.product} {outcome.version} KEY --reason TEXT`, then "
             f"`platform-assets process {args.product} --version {outcome.version} --retry-failed`"
         )
     _emit(args, payload, "\n".join(lines))
-    return 0 if outcome.success else EXIT_FAILED
+    return 0 if report.succeeded else EXIT_FAILED
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    from platform_assets.defs.runs import merge_product
-
-    outcome = merge_product(args.config, args.product, args.version)
+    outcome = _commands(args).merge(args.product, args.version)
     batches = [
         {
             "batch": e.batch,
@@ -141,51 +129,46 @@ def cmd_merge(args: argparse.Namespace) -> int:
         }
         for e in outcome.merged
     ]
+    error = str(outcome.error) if outcome.error else None
     payload = {
         "product": args.product,
         "batches": batches,
         "live_rows": outcome.live_rows,
         "table_rows": outcome.table_rows,
-        "error": outcome.error,
+        "error": error,
     }
     lines = [
         f"{args.product}: batch {b['batch']} {b['status']}: +{b['inserted']} ~{b['updated']} -{b['deleted']}, "
         f"{b['live_count']} live"
         for b in batches
     ]
-    if not batches and not outcome.error:
+    if not batches and not error:
         lines.append(f"{args.product}: nothing to merge")
     lines.append(f"{args.product}_merge: {outcome.live_rows} live rows, {outcome.table_rows} rows with history")
-    if outcome.error:
-        lines.append(f"merge failed: {outcome.error}")
+    if error:
+        lines.append(f"merge failed: {error}")
     _emit(args, payload, "\n".join(lines))
-    return EXIT_FAILED if outcome.error else 0
+    return outcome.error.exit_code if outcome.error else 0
 
 
 def cmd_exclude(args: argparse.Namespace) -> int:
-    from platform_assets.platform import Platform
-    from platform_assets.versions.merging import exclude_version
-
-    platform = Platform.from_path(args.config)
-    platform.product(args.product)
-    exclude_version(platform, platform.merge_store, args.product, args.version, args.reason)
+    _commands(args).platform.exclude(args.product, args.version, args.reason)
     payload = {"product": args.product, "version": args.version, "excluded": True, "reason": args.reason}
     _emit(args, payload, f"{args.product} v{args.version} excluded from the merge order: {args.reason}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from platform_assets.defs.runs import run_product
+    from platform_assets.commands import run_report
 
-    report = run_product(args.config, args.product)
+    commands = _commands(args)
+    report = run_report(commands, args.product, commands.run(args.product))
     _emit(args, report, "\n".join(report["summary"]))
     return 0 if report["ok"] else EXIT_FAILED
 
 
 def cmd_replicate(args: argparse.Namespace) -> int:
-    from platform_assets.defs.replication.runs import replicate_product
-
-    result = replicate_product(args.config, args.product, args.to_batch)
+    result = _commands(args).replicate(args.product, args.to_batch)
     start = "-" if result.from_batch is None else result.from_batch
     lines = [
         f"{args.product}: {result.mode} from {result.primary}, batch {start} -> {result.to_batch}: "
@@ -200,11 +183,7 @@ def cmd_replicate(args: argparse.Namespace) -> int:
 
 
 def cmd_skip(args: argparse.Namespace) -> int:
-    from platform_assets.platform import Platform
-
-    platform = Platform.from_path(args.config)
-    platform.product(args.product)
-    previous = platform.skip(args.product, args.version, args.key, args.reason)
+    previous = _commands(args).platform.skip(args.product, args.version, args.key, args.reason)
     payload = {
         "product": args.product,
         "version": args.version,
@@ -218,14 +197,8 @@ def cmd_skip(args: argparse.Namespace) -> int:
 
 
 def cmd_versions(args: argparse.Namespace) -> int:
-    from platform_assets.catalog.db import transaction
-    from platform_assets.catalog.versions import list_versions
-    from platform_assets.platform import Platform
-
-    platform = Platform.from_path(args.config)
-    platform.product(args.product)
-    with transaction(platform.state_engine) as session:
-        versions = list_versions(session, args.product)
+    platform = _commands(args).platform
+    versions = platform.catalog.version_summaries(platform.product(args.product).name)
     payload = {"product": args.product, "versions": [version.as_json() for version in versions]}
     lines = [f"{'version':>7}  {'status':<14} {'mode':<11} {'files':>6} {'bytes':>10}  new/chg/del  file statuses"]
     for version in versions:
@@ -322,17 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a PlatformError ends it with its exit code and one message, anything else is a bug."""
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
-    except (PlatformError, CommandError, LookupError, VersionNotReady) as error:
-        code = error.exit_code if isinstance(error, (PlatformError, CommandError)) else EXIT_FAILED
-        payload = error.payload if isinstance(error, CommandError) else {}
+    except PlatformError as error:
         if args.json:
-            print(json.dumps({"error": str(error), **payload}, default=str))
+            print(json.dumps({"error": str(error), "kind": error.kind}, default=str))
         _say(f"platform-assets {args.command}: {error}")
-        return code
+        return error.exit_code
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def prepare_home(home: Path) -> Path:
 
 def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo in ``home`` (default ./.demo) and return its report."""
-    from platform_assets.defs.runs import run_product
+    from platform_assets.commands import Commands, run_report
 
     home = (home or Path(DEFAULT_HOME)).resolve()
     config_path = prepare_home(home)
@@ -62,7 +62,8 @@ def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> di
         log(f"round {round_number}: sample data written to {home / 'landing'}")
         steps = {}
         for product in ("customers", "orders"):
-            outcome = run_product(str(config_path), product)
+            commands = Commands(str(config_path))
+            outcome = run_report(commands, product, commands.run(product))
             steps[product] = {key: value for key, value in outcome.items() if key != "summary"}
             summary += [f"round {round_number}: {line.strip()}" for line in outcome["summary"]]  # type: ignore[union-attr]
             if not outcome["ok"]:
@@ -88,7 +89,8 @@ def iceberg_row_counts(config_path: str) -> dict[str, dict[int, int]]:
     platform = Platform.from_path(config_path)
     counts = {}
     for product in platform.config.products:
-        table = platform.iceberg_catalog.load_table(platform.process_target(product.name).table)
+        tables = platform.services.iceberg
+        table = tables.load(tables.data_table(product.name))
         versions = table.scan(selected_fields=("_version",)).to_arrow()["_version"].to_pylist()
         counts[product.name] = dict(sorted(Counter(versions).items()))
     return counts

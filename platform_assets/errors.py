@@ -54,3 +54,24 @@ class TransientError(PlatformError):
     """A store is unreachable, busy or locked; retrying later may succeed."""
 
     kind = "transient"
+
+
+class SchemaMismatch(UserError):
+    """Two schemas that must agree do not: the declared one, a table's, a file's or a primary's.
+
+    The family of every schema disagreement; the message names the columns
+    that differ and how to reconcile them.
+    """
+
+
+class ReportedError(PlatformError):
+    """A PlatformError raised where this process could not catch it (inside a Dagster run), rebuilt here.
+
+    It keeps the original's message, ``kind`` and ``exit_code``, so a command
+    ends as if it had raised the error itself.
+    """
+
+    def __init__(self, message: str, *, kind: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.exit_code = exit_code

@@ -46,7 +46,7 @@ def pg_database() -> Iterator[Callable[[str], str]]:
         return _pg_url(name)
 
     yield make
-    from platform_assets.catalog.db import dispose_engines
+    from platform_assets.storage.sql import dispose_engines
 
     dispose_engines()
     with admin.connect() as connection:
@@ -67,7 +67,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path, pg_database) -> str:  # typ
 def _close_pools_after_each_test() -> Iterator[None]:
     """Each test's databases are new: close the shared pools so connections do not pile up."""
     yield
-    from platform_assets.catalog.db import dispose_engines
+    from platform_assets.storage.sql import dispose_engines
 
     dispose_engines()
 

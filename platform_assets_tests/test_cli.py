@@ -61,6 +61,22 @@ def test_sync_process_merge_through_dagster(
     )
 
 
+def test_commands_read_results_and_errors_from_the_dagster_run(
+    cli_config: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, synced = run_json(capsys, "sync", "customers", "--config", cli_config)
+    assert code == 0 and synced["captures"][0]["copied_now"] == 1, "what the capture run copied, not a second capture"
+    assert run_json(capsys, "exclude", "customers", "1", "--reason", "wrong file", "--config", cli_config)[0] == 0
+    code, refused = run_json(capsys, "process", "customers", "--version", "1", "--config", cli_config)
+    assert code == 1 and refused == {
+        "error": "version 1 of customers is excluded (wrong file); it is not processed",
+        "kind": "user",
+    }, "the PlatformError raised inside the run, with its kind and message"
+    with dg.DagsterInstance.get() as instance:
+        failed = [run for run in instance.get_runs() if run.tags.get("platform/command") == "process"]
+        assert [run.status for run in failed] == [dg.DagsterRunStatus.FAILURE]
+
+
 def test_config_errors_exit_2_without_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("platform: {name: Alpha}\n")

@@ -17,9 +17,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from platform_assets import secrets
-from platform_assets.catalog.db import create_db_engine
 from platform_assets.config import ConfigError, load_config, mask_url, parse_config
 from platform_assets.secrets import SecretFilter, install_log_filter, scrub, scrub_payload, secret_forms
+from platform_assets.storage.sql import create_db_engine
 from platform_assets_tests.conftest import PG_ADMIN_URL
 
 HOSTILE = ["p@ss/w#rd?:%x", "pä ss@ wörd/#?:%", "ü/ß@€:#?", "%41%/@:#?", "::@@//##??%%"]

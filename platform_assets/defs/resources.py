@@ -9,6 +9,7 @@ import dagster as dg
 
 from platform_assets.config import load_config
 from platform_assets.platform import Platform
+from platform_assets.services import Services
 
 _platforms: dict[tuple[str, str | None, str | None], Platform] = {}
 _lock = threading.Lock()
@@ -45,6 +46,10 @@ class PlatformResource(dg.ConfigurableResource):
                 platform = Platform(config, actor=self.actor)
                 _platforms[key] = platform
             return platform
+
+    def services(self) -> Services:
+        """The platform's services, as steps take them."""
+        return self.platform().services
 
 
 def platform_resource(config_path: str) -> PlatformResource:

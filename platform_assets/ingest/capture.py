@@ -18,29 +18,35 @@ Contract:
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Engine
-
-from platform_assets.catalog import audit
-from platform_assets.catalog.db import transaction
-from platform_assets.catalog.models import FileStatus, RawFile, VersionStatus, utc_now
-from platform_assets.catalog.products import get_product
-from platform_assets.catalog.versions import file_status_counts, get_version, set_version_status
+from platform_assets.catalog.records import CopiedFile, CopyFailure, PendingCopy
+from platform_assets.catalog.states import VersionStatus
+from platform_assets.config import ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.storage.keys import UnsafeKey, validate_key
-from platform_assets.storage.object_store import CopyResult, ObjectStore, ObjectVanished, copy_object
+from platform_assets.storage.object_store import ObjectStore, ObjectVanished, copy_object
+
+if TYPE_CHECKING:
+    from platform_assets.services import Services
 
 COPY_CHUNK = 64
 COPY_THREADS = 8
 
 
-@dataclass
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How to capture a version (no choices yet: this is where they go)."""
+
+
+@dataclass(frozen=True)
 class CaptureResult:
+    """What one capture of a version did, and where the version stands after it."""
+
     product: str
     version: int
-    status: str
+    status: VersionStatus
     files: int = 0
     bytes: int = 0
     copied_now: int = 0
@@ -48,12 +54,12 @@ class CaptureResult:
     empty_files: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
 
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
 
-@dataclass(frozen=True)
-class _Pending:
-    id: int
-    key: str
-    etag: str | None
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CaptureResult:
+        return cls(**{**data, "status": VersionStatus(data["status"])})
 
 
 def raw_key(product: str, version: int, source_key: str) -> str:
@@ -62,148 +68,46 @@ def raw_key(product: str, version: int, source_key: str) -> str:
 
 
 def capture_version(
-    engine: Engine, product: str, version: int, source: ObjectStore, raw_zone: ObjectStore, actor: str
+    services: Services, product: ProductConfig, version: int, options: CaptureOptions | None = None
 ) -> CaptureResult:
     """Copy every not-yet-captured file of the version, then settle the version's status."""
-    pending = _pending_files(engine, product, version)
+    catalog, raw_zone = services.catalog, services.raw_zone
+    source = services.sources.of(product)
+    pending = catalog.pending_copies(product.name, version)
     copied = 0
     with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
         for start in range(0, len(pending), COPY_CHUNK):
             chunk = pending[start : start + COPY_CHUNK]
-            outcomes = list(pool.map(lambda item: _copy_one(product, version, item, source, raw_zone), chunk))
+            outcomes = list(pool.map(lambda item: _copy_one(product.name, version, item, source, raw_zone), chunk))
             failpoint("capture.after_object_copy")
-            _record_outcomes(engine, product, version, raw_zone, chunk, outcomes, actor)
-            copied += sum(1 for outcome in outcomes if isinstance(outcome, CopyResult))
-    return _settle(engine, product, version, copied, actor)
-
-
-def _pending_files(engine: Engine, product: str, version: int) -> list[_Pending]:
-    with transaction(engine) as session:
-        row = get_product(session, product)
-        get_version(session, row, version)
-        query = select(RawFile.id, RawFile.key, RawFile.etag).where(
-            RawFile.product_id == row.id,
-            RawFile.version == version,
-            RawFile.status.in_([FileStatus.DISCOVERED, FileStatus.CAPTURING]),
-        )
-        return [_Pending(*item) for item in session.execute(query.order_by(RawFile.key))]
+            catalog.record_copies(product.name, version, outcomes, services.actor)
+            copied += sum(1 for outcome in outcomes if isinstance(outcome, CopiedFile))
+    state = catalog.settle_capture(product.name, version, services.actor)
+    return CaptureResult(
+        product=product.name,
+        version=version,
+        status=state.status,
+        files=state.files,
+        bytes=state.bytes,
+        copied_now=copied,
+        already_captured=state.files - copied - len(state.failed),
+        empty_files=state.empty_files,
+        failed=state.failed,
+    )
 
 
 def _copy_one(
-    product: str, version: int, item: _Pending, source: ObjectStore, raw_zone: ObjectStore
-) -> CopyResult | tuple[str, str]:
+    product: str, version: int, item: PendingCopy, source: ObjectStore, raw_zone: ObjectStore
+) -> CopiedFile | CopyFailure:
     try:
         validate_key(item.key)
-        return copy_object(source, item.key, raw_zone, raw_key(product, version, item.key), expected_etag=item.etag)
+        copy = copy_object(source, item.key, raw_zone, raw_key(product, version, item.key), expected_etag=item.etag)
     except UnsafeKey as error:
-        return ("unsafe_key", str(error))
+        return CopyFailure(item.id, item.key, "unsafe_key", str(error))
     except ObjectVanished as error:
-        return (
-            "vanished",
+        message = (
             f"{error}; the file was listed for version {version} but is gone or changed at the source: the next sync "
-            "picks up its current state",
+            "picks up its current state"
         )
-
-
-def _record_outcomes(
-    engine: Engine,
-    product: str,
-    version: int,
-    raw_zone: ObjectStore,
-    chunk: list[_Pending],
-    outcomes: list[CopyResult | tuple[str, str]],
-    actor: str,
-) -> None:
-    now = utc_now()
-    ingested, failed, events = [], [], []
-    for item, outcome in zip(chunk, outcomes):
-        entity = audit.file_entity_id(product, version, item.key)
-        if isinstance(outcome, CopyResult):
-            ingested.append(
-                {
-                    "b_id": item.id,
-                    "b_location": raw_zone.uri(outcome.key),
-                    "b_size": outcome.size,
-                    "b_sha": outcome.sha256,
-                    "b_empty": outcome.size == 0,
-                    "b_now": now,
-                }
-            )
-            events.append(
-                {
-                    "entity_type": "raw_file",
-                    "entity_id": entity,
-                    "action": "captured",
-                    "change": {"sha256": outcome.sha256, "size": outcome.size},
-                }
-            )
-        else:
-            error_type, message = outcome
-            failed.append({"b_id": item.id, "b_type": error_type, "b_message": message, "b_now": now})
-            events.append(
-                {
-                    "entity_type": "raw_file",
-                    "entity_id": entity,
-                    "action": "failed",
-                    "change": {"error_type": error_type, "message": message},
-                }
-            )
-    table = RawFile.__table__
-    with transaction(engine) as session:
-        connection = session.connection()
-        if ingested:
-            connection.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(
-                    status=FileStatus.CAPTURED,
-                    raw_location=bindparam("b_location"),
-                    size=bindparam("b_size"),
-                    sha256=bindparam("b_sha"),
-                    is_empty=bindparam("b_empty"),
-                    ingested_at=bindparam("b_now"),
-                    updated_at=bindparam("b_now"),
-                ),
-                ingested,
-            )
-        if failed:
-            connection.execute(
-                update(table)
-                .where(table.c.id == bindparam("b_id"))
-                .values(
-                    status=FileStatus.FAILED,
-                    error_type=bindparam("b_type"),
-                    error_message=bindparam("b_message"),
-                    updated_at=bindparam("b_now"),
-                ),
-                failed,
-            )
-        audit.record_many(session, events, actor)
-
-
-def _settle(engine: Engine, product: str, version: int, copied: int, actor: str) -> CaptureResult:
-    with transaction(engine) as session:
-        row = get_product(session, product)
-        record = get_version(session, row, version)
-        counts = file_status_counts(session, row.id, version)
-        files = session.execute(
-            select(RawFile.key, RawFile.size, RawFile.status, RawFile.error_message, RawFile.is_empty).where(
-                RawFile.product_id == row.id, RawFile.version == version
-            )
-        ).all()
-        failed = {key: message or "" for key, _, status, message, _ in files if status == FileStatus.FAILED}
-        waiting = counts.get(FileStatus.DISCOVERED, 0) + counts.get(FileStatus.CAPTURING, 0)
-        if record.status in (VersionStatus.DISCOVERED, VersionStatus.CAPTURE_FAILED) and not waiting:
-            target = VersionStatus.CAPTURE_FAILED if failed else VersionStatus.CAPTURED
-            set_version_status(session, row, record, target, actor, failed_files=len(failed))
-        return CaptureResult(
-            product=product,
-            version=version,
-            status=record.status,
-            files=len(files),
-            bytes=sum(size for _, size, _, _, _ in files),
-            copied_now=copied,
-            already_captured=len(files) - copied - len(failed),
-            empty_files=sorted(key for key, _, _, _, empty in files if empty),
-            failed=failed,
-        )
+        return CopyFailure(item.id, item.key, "vanished", message)
+    return CopiedFile(item.id, item.key, raw_zone.uri(copy.key), copy.size, copy.sha256)

@@ -15,22 +15,23 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from platform_assets.column_types import ColumnType
 from platform_assets.config import MAX_LINE_BYTES_DEFAULT, ProductConfig
+from platform_assets.errors import SchemaMismatch
 from platform_assets.ingest.parsing import InputFile, infer_schema, schema_differences
 from platform_assets.ingest.parsing.types import declared_type_of
 from platform_assets.storage.iceberg import LINEAGE_FIELDS
 
 
-class TableSchemaMismatch(RuntimeError):
-    """The declared schema and the existing Iceberg table disagree."""
+class TableSchemaMismatch(SchemaMismatch):
+    """The declared schema and the existing Iceberg table disagree (or no schema can be had at all)."""
 
 
-def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, ColumnType] | None:
+def table_columns(iceberg_catalog: SqlCatalog, identifier: str) -> dict[str, ColumnType] | None:
     """The product columns of an existing table (lineage excluded), or None when there is no table.
 
     Raises TableSchemaMismatch when a column's type is none of the declared types.
     """
     try:
-        schema = catalog.load_table(identifier).schema().as_arrow()
+        schema = iceberg_catalog.load_table(identifier).schema().as_arrow()
     except NoSuchTableError:
         return None
     lineage = {field.name for field in LINEAGE_FIELDS}
@@ -49,13 +50,13 @@ def table_columns(catalog: SqlCatalog, identifier: str) -> dict[str, ColumnType]
 
 
 def held_columns(
-    catalog: SqlCatalog,
+    iceberg_catalog: SqlCatalog,
     identifier: str,
     product: ProductConfig,
     first_files: Callable[[], list[InputFile]],
     max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
 ) -> dict[str, ColumnType]:
-    existing = table_columns(catalog, identifier)
+    existing = table_columns(iceberg_catalog, identifier)
     declared = product.table_schema.columns if product.table_schema else None
     if declared is not None:
         if existing is not None and existing != declared:

@@ -45,12 +45,12 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Engine, text
 
-from platform_assets.catalog.db import is_postgres
 from platform_assets.column_types import BIGINT, BOOLEAN, DATE, DOUBLE, INT, SIMPLE_TYPES, STRING, TIMESTAMP, ColumnType
 from platform_assets.merge.errors import MergeError
 from platform_assets.merge.names import quote_ident, quote_list
 from platform_assets.merge.spec import arrow_type
 from platform_assets.merge.timestamps import as_utc
+from platform_assets.storage.sql import is_postgres
 
 MIN_SQLITE_VERSION = (3, 39, 0)  # FULL OUTER JOIN (3.39), UPDATE ... FROM (3.33)
 COPY_CHUNK_ROWS = 500_000

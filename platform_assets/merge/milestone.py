@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import pyarrow as pa
 from sqlalchemy import Connection, text
@@ -108,6 +109,9 @@ class BatchResult:
     load_s: float
     merge_s: float
     schema_change: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class _AlreadyCommitted(Exception):

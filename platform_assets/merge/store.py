@@ -1,7 +1,7 @@
 """The merge store: a SQLite file (embedded default) or a PostgreSQL database.
 
 Contract: ``MergeStore(url)`` shares one engine per URL per process (built by
-:func:`platform_assets.catalog.db.shared_engine`: SQLite transactions are
+:func:`platform_assets.storage.sql.shared_engine`: SQLite transactions are
 ``BEGIN IMMEDIATE`` with WAL). :meth:`MergeStore.ensure_tables` is idempotent
 and safe to call from concurrent processes; :meth:`MergeStore.epoch` returns
 the UUID generated once when the store's meta table was created, so a replica
@@ -16,12 +16,12 @@ import threading
 
 from sqlalchemy import Engine
 
-from platform_assets.catalog.db import shared_engine
 from platform_assets.config import ProductConfig
 from platform_assets.merge.dialect import MergeDialect, dialect_for
 from platform_assets.merge.names import quote_ident, quote_list  # re-exported: identifier quoting lives here too
 from platform_assets.merge.spec import MergeSpec, merge_spec
 from platform_assets.merge.tables import ensure_product_tables, ensure_store_tables, read_epoch
+from platform_assets.storage.sql import shared_engine
 
 __all__ = ["MergeStore", "quote_ident", "quote_list"]
 

@@ -36,7 +36,6 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from platform_assets.catalog.db import normalize_db_url
 from platform_assets.config import PlatformConfig, ProductConfig, mask_url
 from platform_assets.merge.batch_log import batch_entry, committed_times, latest_committed
 from platform_assets.merge.dialect import POSTGRESQL, MergeDialect, dialect_for
@@ -45,6 +44,7 @@ from platform_assets.merge.states import BatchStatus
 from platform_assets.merge.tables import read_epoch
 from platform_assets.replication.errors import NoPrimaryAvailable
 from platform_assets.replication.state import Fingerprint, stamp
+from platform_assets.storage.sql import normalize_db_url
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from platform_assets.catalog.audit import default_actor, record
-from platform_assets.catalog.db import open_catalog, transaction
+from platform_assets.catalog import Catalog, default_actor
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.merge.batch_log import latest_committed_batch
 from platform_assets.merge.dialect import MergeDialect
@@ -352,8 +351,7 @@ def audit_reseed(config: PlatformConfig, product: str, actor: str, primary: Prim
         "primary_latest_batch": primary.latest,
         "reason": plan.reseed_reason,
     }
-    with transaction(open_catalog(config.platform.state_db)) as session:
-        record(session, "replica", product, "reseed", actor, change)
+    Catalog(config.platform.state_db).record_replica_reseed(product, change, actor)
 
 
 def _discard_seed(store: MergeStore, spec: MergeSpec) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from platform_assets.errors import ConfigError
 
-class GlobError(ValueError):
-    """A glob pattern that cannot be compiled."""
+
+class GlobError(ConfigError):
+    """A glob pattern that cannot be compiled (a ValueError too, so config validation reports it)."""
 
 
 @lru_cache(maxsize=256)

@@ -1,4 +1,4 @@
-"""The Iceberg catalog and the product tables in it.
+"""The iceberg catalog and the product tables in it (``IcebergTables``).
 
 Contract:
 - The catalog is a pyiceberg SqlCatalog on the state database (SQLite or
@@ -21,11 +21,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from urllib.parse import urlsplit
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
+from pyiceberg.catalog.sql import IcebergTables as SqlCatalogRow
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
@@ -44,8 +46,8 @@ from pyiceberg.table.update.snapshot import ExpireSnapshots
 from pyiceberg.transforms import IdentityTransform
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from platform_assets.catalog.db import normalize_db_url, shared_engine
 from platform_assets.config import S3Settings
+from platform_assets.storage.sql import normalize_db_url, shared_engine
 
 LINEAGE_FIELDS = (
     pa.field("_version", pa.int32(), nullable=False),
@@ -87,7 +89,7 @@ class CommitMarker:
     rows: dict[int, int]
 
 
-class PlatformCatalog(SqlCatalog):
+class PlatformIcebergCatalog(SqlCatalog):
     """A SqlCatalog that parses each metadata file once.
 
     Iceberg metadata files are immutable, so the parsed metadata at a location
@@ -102,7 +104,7 @@ class PlatformCatalog(SqlCatalog):
         self._parsed: OrderedDict[str, TableMetadata] = OrderedDict()
         self._parsed_lock = threading.Lock()
 
-    def _convert_orm_to_iceberg(self, orm_table: IcebergTables) -> Table:
+    def _convert_orm_to_iceberg(self, orm_table: SqlCatalogRow) -> Table:
         location = orm_table.metadata_location
         metadata = self._cached(location) if location else None
         if metadata is None:
@@ -147,19 +149,19 @@ def open_iceberg_catalog(
     if urlsplit(warehouse_url).scheme == "s3" and s3 is not None:
         properties.update(_s3_properties(s3))
     try:
-        catalog = PlatformCatalog(platform_name, **properties)
+        iceberg_catalog = PlatformIcebergCatalog(platform_name, **properties)
     except DBAPIError:
-        # Another process created the catalog tables between our check and our CREATE TABLE.
-        catalog = PlatformCatalog(platform_name, **properties)
-    catalog.engine.dispose()
-    catalog.engine = shared_engine(url)
+        # Another process created the iceberg catalog tables between our check and our CREATE TABLE.
+        iceberg_catalog = PlatformIcebergCatalog(platform_name, **properties)
+    iceberg_catalog.engine.dispose()
+    iceberg_catalog.engine = shared_engine(url)
     try:
-        catalog.create_namespace(platform_name)
+        iceberg_catalog.create_namespace(platform_name)
     except (NamespaceAlreadyExistsError, IntegrityError):
         # pyiceberg checks, then inserts: a worker starting at the same moment gets the unique violation.
-        if not catalog.namespace_exists(platform_name):
+        if not iceberg_catalog.namespace_exists(platform_name):
             raise
-    return catalog
+    return iceberg_catalog
 
 
 def _s3_properties(s3: S3Settings) -> dict[str, str]:
@@ -182,21 +184,23 @@ def rejects_arrow_schema() -> pa.Schema:
     return pa.schema(list(LINEAGE_FIELDS) + list(REJECT_FIELDS))
 
 
-def ensure_table(catalog: SqlCatalog, identifier: str, schema: pa.Schema) -> Table:
+def ensure_table(iceberg_catalog: SqlCatalog, identifier: str, schema: pa.Schema) -> Table:
     """Load ``identifier``, creating it (partitioned by ``_version``) when absent.
 
     The table is created with its partition spec in one commit: a worker that
     loads it right after another one created it never sees it unpartitioned.
     """
     try:
-        return catalog.load_table(identifier)
+        return iceberg_catalog.load_table(identifier)
     except NoSuchTableError:
         pass
     iceberg_schema, spec = _partitioned_by_version(schema)
     try:
-        return catalog.create_table(identifier, schema=iceberg_schema, partition_spec=spec, properties=TABLE_PROPERTIES)
+        return iceberg_catalog.create_table(
+            identifier, schema=iceberg_schema, partition_spec=spec, properties=TABLE_PROPERTIES
+        )
     except TableAlreadyExistsError:
-        return catalog.load_table(identifier)
+        return iceberg_catalog.load_table(identifier)
 
 
 PARTITION_FIELD_ID = 1000
@@ -275,13 +279,13 @@ def committed_file_ids(table: Table, version: int, generation: int) -> set[int]:
     return found
 
 
-def with_commit_retries(catalog: SqlCatalog, identifier: str, attempt: Callable[[Table], None]) -> Table:
+def with_commit_retries(iceberg_catalog: SqlCatalog, identifier: str, attempt: Callable[[Table], None]) -> Table:
     """Run ``attempt`` on a freshly loaded table until its commit is not beaten by another writer."""
     for number in range(1, COMMIT_ATTEMPTS + 1):
-        table = catalog.load_table(identifier)
+        table = iceberg_catalog.load_table(identifier)
         try:
             attempt(table)
-            return catalog.load_table(identifier)
+            return iceberg_catalog.load_table(identifier)
         except CommitFailedException:
             if number == COMMIT_ATTEMPTS:
                 raise
@@ -349,7 +353,7 @@ def delete_files(table: Table, files: list[DataFile]) -> None:
         table.io.delete(data_file.file_path)
 
 
-def reset_version(catalog: SqlCatalog, identifier: str, version: int, generation: int) -> None:
+def reset_version(iceberg_catalog: SqlCatalog, identifier: str, version: int, generation: int) -> None:
     """Delete the version's rows once for ``generation``, never after that generation began appending.
 
     Safe to call from several workers: a worker that finds the generation's
@@ -365,7 +369,7 @@ def reset_version(catalog: SqlCatalog, identifier: str, version: int, generation
             EqualTo("_version", version), snapshot_properties=marker_properties("reset", version, generation, [])
         )
 
-    with_commit_retries(catalog, identifier, attempt)
+    with_commit_retries(iceberg_catalog, identifier, attempt)
 
 
 def expirable_snapshots(table: Table, retention: timedelta, keep: Callable[[CommitMarker], bool]) -> list[int]:
@@ -380,3 +384,70 @@ def expirable_snapshots(table: Table, retention: timedelta, keep: Callable[[Comm
         and snapshot.snapshot_id not in protected
         and (current is None or snapshot.snapshot_id != current.snapshot_id)
     ]
+
+
+@dataclass(frozen=True)
+class TableView:
+    """A product table as the UI shows it: its schema, current snapshot and the first rows of one version."""
+
+    identifier: str
+    schema: pa.Schema
+    snapshot_id: int | None
+    preview: pa.Table
+
+
+class IcebergTables:
+    """The platform's Iceberg tables: per product ``<platform>.<product>`` and ``<platform>.<product>_rejects``.
+
+    The iceberg catalog (a SqlCatalog on the state database) is opened on first
+    use, after ``before_open`` (the state catalog creates and migrates the
+    database they share).
+    """
+
+    def __init__(
+        self,
+        platform_name: str,
+        state_db_url: str,
+        warehouse_url: str,
+        s3: S3Settings | None = None,
+        before_open: Callable[[], None] | None = None,
+    ) -> None:
+        self.namespace = platform_name
+        self._state_db_url = state_db_url
+        self._warehouse_url = warehouse_url
+        self._s3 = s3
+        self._before_open = before_open
+
+    @cached_property
+    def iceberg_catalog(self) -> SqlCatalog:
+        if self._before_open is not None:
+            self._before_open()
+        return open_iceberg_catalog(self.namespace, self._state_db_url, self._warehouse_url, self._s3)
+
+    def data_table(self, product_name: str) -> str:
+        """The identifier of the product's table."""
+        return f"{self.namespace}.{product_name}"
+
+    def rejects_table(self, product_name: str) -> str:
+        """The identifier of the table of the product's rejected rows."""
+        return f"{self.namespace}.{product_name}_rejects"
+
+    def load(self, identifier: str) -> Table:
+        return self.iceberg_catalog.load_table(identifier)
+
+    def version_rows(self, product_name: str, version: int, columns: list[str] | None) -> pa.Table:
+        """Version ``version``'s rows of the product's table: ``columns``, else every non-lineage column."""
+        table = self.load(self.data_table(product_name))
+        selected = tuple(columns) if columns else ("*",)
+        rows = table.scan(row_filter=EqualTo("_version", version), selected_fields=selected).to_arrow()
+        if columns:
+            return rows.select(columns)
+        return rows.drop_columns([name for name in rows.column_names if name.startswith("_")])
+
+    def view(self, product_name: str, version: int, preview_rows: int) -> TableView:
+        """The product table's schema, current snapshot and first ``preview_rows`` rows of ``version``."""
+        identifier = self.data_table(product_name)
+        table = self.load(identifier)
+        preview = table.scan(row_filter=EqualTo("_version", version), limit=preview_rows).to_arrow()
+        snapshot = table.current_snapshot()
+        return TableView(identifier, table.schema().as_arrow(), snapshot.snapshot_id if snapshot else None, preview)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
+from platform_assets.errors import ConfigError
 from platform_assets.storage.keys import UnsafeKey, validate_key
 
 if TYPE_CHECKING:
@@ -88,8 +89,8 @@ class ObjectNotFound(ObjectVanished):
     """No object exists at the key (the read-side error of every store)."""
 
 
-class StoreUrlError(ValueError):
-    """A store URL that cannot be opened; the message says what is accepted."""
+class StoreUrlError(ConfigError):
+    """A store URL that cannot be opened; the message says what is accepted (a ValueError too)."""
 
 
 class PinnedRead(Protocol):

@@ -1,8 +1,8 @@
 """Which version to process when nobody says, and a clear error when the asked-for one is missing.
 
-Contract (design.md, "Version resolution"):
+Contract:
 - Without a version: the newest captured version that has no successful
-  processing yet (a failed processing counts as not yet successful).
+  processing yet (a failed processing counts as not yet successful), not excluded.
 - An explicit version that does not exist: :class:`VersionNotFound` naming
   the newest captured version as the suggestion.
 - Nothing to process: :class:`NothingToProcess`, saying why.
@@ -10,33 +10,20 @@ Contract (design.md, "Version resolution"):
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from platform_assets.catalog.models import Version
-from platform_assets.catalog.products import get_product
-from platform_assets.catalog.states import CAPTURED_STATES, UNPROCESSED_STATES
-from platform_assets.catalog.versions import VersionNotFound
+from platform_assets.catalog import Catalog
+from platform_assets.catalog.errors import VersionNotFound
+from platform_assets.errors import NothingToDo
 
 
-class NothingToProcess(LookupError):
+class NothingToProcess(NothingToDo):
     """Every captured version is processed (or there is none)."""
 
 
-def newest_captured(session: Session, product_id: int) -> int | None:
-    query = select(Version.number).where(Version.product_id == product_id, Version.status.in_(CAPTURED_STATES))
-    return session.scalar(query.order_by(Version.number.desc()).limit(1))
-
-
-def resolve_version(session: Session, product_name: str, requested: int | None) -> int:
+def resolve_version(catalog: Catalog, product_name: str, requested: int | None) -> int:
     """The version to process: ``requested`` if it exists, else the newest captured, unprocessed one."""
-    product = get_product(session, product_name)
-    newest = newest_captured(session, product.id)
+    newest = catalog.newest_captured(product_name)
     if requested is not None:
-        exists = session.scalar(
-            select(Version.number).where(Version.product_id == product.id, Version.number == requested)
-        )
-        if exists is None:
+        if not catalog.has_version(product_name, requested):
             suggestion = (
                 f"the newest captured version is {newest}: use --version {newest}"
                 if newest
@@ -44,12 +31,7 @@ def resolve_version(session: Session, product_name: str, requested: int | None) 
             )
             raise VersionNotFound(f"{product_name} has no version {requested}; {suggestion}")
         return requested
-    candidate = session.scalar(
-        select(Version.number)
-        .where(Version.product_id == product.id, Version.status.in_(UNPROCESSED_STATES), Version.excluded.is_(False))
-        .order_by(Version.number.desc())
-        .limit(1)
-    )
+    candidate = catalog.newest_unprocessed(product_name)
     if candidate is None:
         if newest is None:
             raise NothingToProcess(

@@ -11,12 +11,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
-from platform_assets.catalog import audit
-from platform_assets.catalog.db import create_db_engine, open_catalog, transaction
+from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.catalog.migrate import alembic_config, current_revision, head_revision, upgrade
 from platform_assets.catalog.models import AuditEvent, Base, Product, RawFile, Version
-from platform_assets.catalog.products import allocate_version_number, lock_product
+from platform_assets.catalog.queries import audit
+from platform_assets.catalog.queries.products import allocate_version_number
+from platform_assets.catalog.queries.products import lock as lock_product
 from platform_assets.catalog.states import FileStatus
+from platform_assets.storage.sql import create_db_engine
 
 
 def test_migrations_create_the_models_schema(db_url: str) -> None:

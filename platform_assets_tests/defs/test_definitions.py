@@ -31,7 +31,7 @@ def test_definitions_load_with_assets_checks_sensors_and_jobs(tmp_path: Path) ->
         "customers_capture",
         "customers_process",
         "customers_merge",
-        "customers_ingest",
+        "customers_capture_to_merge",
         "customers_process_latest",
     ):
         assert defs.resolve_job_def(job) is not None

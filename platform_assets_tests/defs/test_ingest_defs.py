@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from platform_assets.commands import add_version_partitions
 from platform_assets.config import load_config
 from platform_assets.defs.builder import build_definitions
-from platform_assets.defs.runs import add_version_partitions
 from platform_assets.platform import Platform
 from platform_assets_tests.conftest import write_csv, write_platform_config
 
@@ -34,12 +34,14 @@ def _materialization(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetMa
     return events[-1].materialization
 
 
-def test_ingest_job_materializes_raw_files_staged_and_merge_with_metadata(setup) -> None:  # type: ignore[no-untyped-def]
+def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metadata(setup) -> None:  # type: ignore[no-untyped-def]
     path, _, defs = setup
     assert Platform(load_config(path)).sync("customers").number == 1  # type: ignore[union-attr]
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
-        result = defs.resolve_job_def("customers_ingest").execute_in_process(instance=instance, partition_key="1")
+        result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
+            instance=instance, partition_key="1"
+        )
     assert result.success
     raw = _materialization(result, "raw_files").metadata
     assert raw["files"].value == 1 and raw["new_files"].value == 1 and "a.csv" in raw["first_files"].value
@@ -59,7 +61,7 @@ def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None
     Platform(load_config(path)).sync("customers")
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
-        result = defs.resolve_job_def("customers_ingest").execute_in_process(
+        result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
             instance=instance, partition_key="1", raise_on_error=False
         )
     checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
@@ -104,7 +106,7 @@ def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None
     assert staged.backfill_policy == dg.BackfillPolicy.single_run() == merge.backfill_policy
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1, 2, 3])
-        result = defs.resolve_job_def("customers_ingest").execute_in_process(
+        result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
             instance=instance,
             tags={
                 "dagster/asset_partition_range_start": "1",
@@ -112,7 +114,7 @@ def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None
             },  # one backfill run over 1..3
         )
     assert result.success
-    with platform.merge_store.engine.connect() as connection:
+    with platform.services.merge_store.engine.connect() as connection:
         from sqlalchemy import text
 
         batches = (

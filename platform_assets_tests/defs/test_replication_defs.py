@@ -8,13 +8,15 @@ import dagster as dg
 import pytest
 
 from platform_assets.cli import main
+from platform_assets.commands import Commands
 from platform_assets.config import load_config
+from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.replication import build_replication_defs, replicate_job_name, replication_resources
 from platform_assets.defs.replication.assets import LAG_CHECK, build_replica_asset, build_replica_lag_check, replica_key
 from platform_assets.defs.replication.resources import RemotePlatformsResource
-from platform_assets.defs.replication.runs import replicate_product, replication_definitions
 from platform_assets.defs.replication.sensors import build_replication_sensor
 from platform_assets.defs.resources import PlatformResource
+from platform_assets.errors import PlatformError
 from platform_assets.merge import MergeStore
 from platform_assets.replication import BatchOutOfRange, SyncMode
 from platform_assets_tests.replication.replication_support import History, replica_live_only, row, write_replica_config
@@ -94,15 +96,16 @@ def test_sensor_requests_a_sync_only_when_a_primary_is_ahead(setup) -> None:  # 
 def test_replicate_product_runs_through_the_dagster_instance(setup, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     path, replica_url, history = setup
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    seeded = replicate_product(path, "customers", to_batch=3)
+    seeded = Commands(path).replicate("customers", to_batch=3)
     assert (seeded.mode, seeded.to_batch, seeded.lag_batches) == ("seed", 3, 1)
     assert seeded.mode is SyncMode.SEED, "the result read back from the run's metadata keeps its types"
     assert replica_live_only(replica_url) == history.live_only_at(3)
     with pytest.raises(
-        BatchOutOfRange,
+        PlatformError,
         match="^replica 'customers': --to-batch 7 is beyond the latest committed batch 4 of primary 'beta'",
-    ):
-        replicate_product(path, "customers", to_batch=7)
+    ) as raised:
+        Commands(path).replicate("customers", to_batch=7)
+    assert (raised.value.kind, raised.value.exit_code) == (BatchOutOfRange.kind, BatchOutOfRange.exit_code)
     with dg.DagsterInstance.get() as instance:
         runs = instance.get_runs()
         assert len(runs) == 2 and {run.tags["platform/command"] for run in runs} == {"replicate"}
@@ -111,7 +114,7 @@ def test_replicate_product_runs_through_the_dagster_instance(setup, tmp_path, mo
 
 def test_definitions_load_and_hold_no_replica_for_a_primary_product(setup) -> None:  # type: ignore[no-untyped-def]
     path, _, _ = setup
-    defs = replication_definitions(path)
+    defs = build_definitions(load_config(path), path)
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def("customers_replicate") is not None
     assert set(replication_resources(path)) == {"remote_platforms"}

@@ -24,20 +24,20 @@ def _landing(platform: Platform) -> Path:
 
 
 def _files(platform: Platform, version: int) -> list[RawFile]:
-    with transaction(platform.state_engine) as session:
+    with transaction(platform.catalog.engine) as session:
         return list(session.scalars(select(RawFile).where(RawFile.version == version).order_by(RawFile.key)))
 
 
 def _assert_catalog_matches_raw_zone(platform: Platform, version: int) -> None:
     """Every CAPTURED row has its raw copy with the recorded sha256; the raw zone holds nothing else."""
     files = _files(platform, version)
-    raw_keys = {o.key for o in platform.raw_zone.iter_objects(f"customers/v{version}/**")}
+    raw_keys = {o.key for o in platform.services.raw_zone.iter_objects(f"customers/v{version}/**")}
     captured = [f for f in files if f.status == "CAPTURED"]
     assert raw_keys == {raw_key("customers", version, f.key) for f in captured}
     for row in captured:
         key = raw_key("customers", version, row.key)
-        assert row.raw_location == platform.raw_zone.uri(key)
-        assert row.sha256 == hashlib.sha256(platform.raw_zone.read_bytes(key)).hexdigest()
+        assert row.raw_location == platform.services.raw_zone.uri(key)
+        assert row.sha256 == hashlib.sha256(platform.services.raw_zone.read_bytes(key)).hexdigest()
 
 
 def test_capture_copies_and_catalogues_each_file(local_platform: Platform) -> None:
@@ -59,7 +59,7 @@ def test_capture_copies_and_catalogues_each_file(local_platform: Platform) -> No
     _assert_catalog_matches_raw_zone(local_platform, 1)
     again = local_platform.capture("customers", 1)
     assert again.copied_now == 0 and again.already_captured == 3
-    with transaction(local_platform.state_engine) as session:
+    with transaction(local_platform.catalog.engine) as session:
         actions = [e.action for e in session.scalars(select(AuditEvent).where(AuditEvent.entity_type == "raw_file"))]
         assert actions.count("captured") == 3
 
@@ -115,7 +115,7 @@ def test_capture_crash_then_rerun_resumes_the_same_version(tmp_path: Path, db_ur
     result = platform.capture("customers", 1)
     assert result.status == "CAPTURED" and result.copied_now == 86 and result.already_captured == 64
     _assert_catalog_matches_raw_zone(platform, 1)
-    with transaction(platform.state_engine) as session:
+    with transaction(platform.catalog.engine) as session:
         assert list(session.scalars(select(Version.number))) == [1]
         captured_events = session.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "captured")).all()
         assert len(captured_events) == len(set(captured_events)) == 150, "each file captured once"
@@ -140,7 +140,7 @@ def test_s3_capture_refuses_keys_that_would_escape_the_raw_zone(
     by_key = {r.key: r for r in _files(platform, registered.number)}
     unsafe = [key for key, row in by_key.items() if row.error_type == "unsafe_key"]
     assert sorted(unsafe) == sorted(k.removeprefix("in/") for k in keys[1:3])
-    assert all("escape" not in o.key for o in platform.raw_zone.iter_objects("**"))
+    assert all("escape" not in o.key for o in platform.services.raw_zone.iter_objects("**"))
     assert by_key["good.csv"].status == "CAPTURED" and by_key["empty.csv"].is_empty
     assert by_key["good.csv"].raw_location == f"s3://{s3_bucket}/raw/customers/v1/good.csv"
     assert result.status == "CAPTURE_FAILED"

@@ -7,9 +7,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from platform_assets.catalog.db import transaction
-from platform_assets.catalog.models import FileStatus, RawFile
-from platform_assets.catalog.products import get_product
-from platform_assets.ingest.claims import ClaimPolicy, FileOutcome, claim_files, record_outcomes
+from platform_assets.catalog.models import RawFile
+from platform_assets.catalog.records import ClaimPolicy, FileOutcome
+from platform_assets.catalog.states import FileStatus
 from platform_assets_tests.ingest.test_processing import capture, customer_rows, make_platform
 
 POLICY = ClaimPolicy(batch_size=10, lease_seconds=60, max_retries=3, retry_backoff_seconds=30)
@@ -18,10 +18,9 @@ POLICY = ClaimPolicy(batch_size=10, lease_seconds=60, max_retries=3, retry_backo
 def test_outcomes_apply_only_to_files_the_worker_still_holds(tmp_path: Path, db_url: str) -> None:
     platform = make_platform(tmp_path, db_url)
     version = capture(platform, {f"f{index}.csv": customer_rows(index, 1) for index in range(6)})
-    engine = platform.state_engine
-    with transaction(engine) as session:
-        product_id = get_product(session, "customers").id
-    held = sorted(claim_files(engine, "customers", product_id, version, "worker-a", POLICY), key=lambda item: item.key)
+    catalog = platform.catalog
+    engine = catalog.engine
+    held = sorted(catalog.claim_files("customers", version, "worker-a", POLICY), key=lambda item: item.key)
     assert [item.key for item in held] == [f"f{index}.csv" for index in range(6)]
     stolen = {held[2].id, held[5].id}  # their leases ran out and another worker took them
     with transaction(engine) as session:
@@ -35,7 +34,7 @@ def test_outcomes_apply_only_to_files_the_worker_still_holds(tmp_path: Path, db_
         FileOutcome(held[4], FileStatus.FAILED, error_type="checksum_mismatch", error_message="f4.csv: altered"),
         FileOutcome(held[5], FileStatus.FAILED, error_type="parse_error", error_message="f5.csv: bad"),
     ]
-    assert record_outcomes(engine, "customers", version, "worker-a", outcomes, POLICY) == 4
+    assert catalog.record_outcomes("customers", version, "worker-a", outcomes, POLICY) == 4
 
     with transaction(engine) as session:
         rows = {row.key: row for row in session.scalars(select(RawFile).where(RawFile.version == version))}

@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from platform_assets.catalog.db import transaction
 from platform_assets.catalog.models import RawFile, SourceObject, Version
-from platform_assets.catalog.versions import list_versions
+from platform_assets.catalog.queries.sources import diff_listing
 from platform_assets.config import load_config
-from platform_assets.ingest.discovery import diff_listing, register_version, scan_source
+from platform_assets.ingest.discovery import register_version, scan_source
 from platform_assets.platform import Platform
 from platform_assets.storage.object_store import ObjectInfo
 from platform_assets_tests.conftest import write_csv, write_platform_config
@@ -27,7 +27,7 @@ def _touch_changed(path: Path, text: str) -> None:
 
 
 def _version_keys(platform: Platform, number: int) -> dict[str, str]:
-    with transaction(platform.state_engine) as session:
+    with transaction(platform.catalog.engine) as session:
         rows = session.execute(select(RawFile.key, RawFile.change).where(RawFile.version == number)).all()
     return dict(rows)
 
@@ -65,9 +65,9 @@ def test_snapshot_versions_hold_every_file(local_platform: Platform) -> None:
     (landing / "part" / "c.csv").unlink()
     third = local_platform.sync("customers")
     assert third is not None and (third.number, third.files, third.removed) == (3, 2, 1)
-    with transaction(local_platform.state_engine) as session:
-        summaries = list_versions(session, "customers")
-        assert [(v.number, v.parent, v.files) for v in summaries] == [(1, None, 3), (2, 1, 3), (3, 2, 2)]
+    summaries = local_platform.catalog.version_summaries("customers")
+    assert [(v.number, v.parent, v.files) for v in summaries] == [(1, None, 3), (2, 1, 3), (3, 2, 2)]
+    with transaction(local_platform.catalog.engine) as session:
         assert sorted(session.scalars(select(SourceObject.key))) == ["part/a.csv", "part/b.csv"]
 
 
@@ -131,18 +131,18 @@ def test_listing_spread_over_ticks_resumes_from_its_cursor(local_platform: Platf
     landing = Path(product.source.url.removeprefix("file://"))
     for index in range(30):
         write_csv(landing / f"f{index:03d}.csv", [(str(index), "n", "1.00", "2026-01-01")])
-    store = local_platform.source_store(product)
-    engine = local_platform.state_engine
-    progress = scan_source(engine, product, store, None, None, budget_seconds=0, page_size=7)
+    store = local_platform.services.sources.of(product)
+    catalog = local_platform.catalog
+    progress = scan_source(catalog, product, store, None, None, budget_seconds=0, page_size=7)
     steps = 1
     while not progress.complete:
         progress = scan_source(
-            engine, product, store, progress.scan_id, progress.start_after, budget_seconds=0, page_size=7
+            catalog, product, store, progress.scan_id, progress.start_after, budget_seconds=0, page_size=7
         )
         steps += 1
     assert steps == 5
     assert [o.key for o in progress.objects] == [f"f{index:03d}.csv" for index in range(30)]
-    registered = register_version(engine, product, progress.objects, "test", scan_id=progress.scan_id)
+    registered = register_version(catalog, product, progress, "test")
     assert registered is not None and registered.files == 30
 
 
@@ -156,7 +156,7 @@ def test_two_concurrent_syncs_register_one_version(tmp_path: Path, db_url: str) 
     for index in range(200):
         write_csv(landing / f"{index}.csv", [(str(index), "n", "1.00", "2026-01-01")])
     path = write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw")
-    Platform.from_path(path).state_engine  # noqa: B018 - migrate once up front
+    Platform.from_path(path).catalog.engine  # noqa: B018 - migrate once up front
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     workers = [context.Process(target=_sync_in_process, args=(path, queue)) for _ in range(2)]
@@ -166,7 +166,7 @@ def test_two_concurrent_syncs_register_one_version(tmp_path: Path, db_url: str) 
     for worker in workers:
         worker.join(timeout=60)
     assert results == [1, None], "one sync registers version 1, the other finds nothing new"
-    with transaction(Platform.from_path(path).state_engine) as session:
+    with transaction(Platform.from_path(path).catalog.engine) as session:
         assert list(session.scalars(select(Version.number))) == [1]
         assert len(session.scalars(select(RawFile.id)).all()) == 200
 

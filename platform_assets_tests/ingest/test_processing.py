@@ -22,9 +22,8 @@ from sqlalchemy import select, update
 
 from platform_assets.catalog.db import transaction
 from platform_assets.catalog.models import AuditEvent, RawFile, utc_now
-from platform_assets.catalog.products import get_product
+from platform_assets.catalog.records import ClaimPolicy
 from platform_assets.config import load_config
-from platform_assets.ingest.claims import ClaimPolicy, claim_files
 from platform_assets.platform import Platform
 from platform_assets_tests.conftest import write_platform_config
 
@@ -74,17 +73,17 @@ def customer_rows(start: int, count: int) -> str:
 
 
 def table_rows(platform: Platform, version: int | None = None, product: str = "customers") -> pa.Table:
-    table = platform.iceberg_catalog.load_table(f"alpha.{product}")
+    table = platform.services.iceberg.iceberg_catalog.load_table(f"alpha.{product}")
     scan = table.scan(row_filter=EqualTo("_version", version)) if version is not None else table.scan()
     return scan.to_arrow()
 
 
 def rejects(platform: Platform, product: str = "customers") -> pa.Table:
-    return platform.iceberg_catalog.load_table(f"alpha.{product}_rejects").scan().to_arrow()
+    return platform.services.iceberg.iceberg_catalog.load_table(f"alpha.{product}_rejects").scan().to_arrow()
 
 
 def file_states(platform: Platform, version: int) -> dict[str, tuple[str, str | None]]:
-    with transaction(platform.state_engine) as session:
+    with transaction(platform.catalog.engine) as session:
         rows = session.execute(
             select(RawFile.key, RawFile.status, RawFile.error_type).where(RawFile.version == version)
         ).all()
@@ -115,10 +114,10 @@ def test_version_lands_in_iceberg_with_lineage_and_reads_back_with_duckdb(tmp_pa
         1,
         "a.csv",
     )
-    with transaction(platform.state_engine) as session:
+    with transaction(platform.catalog.engine) as session:
         sha = session.scalar(select(RawFile.sha256).where(RawFile.key == "a.csv"))
     assert first["_source_sha256"] == sha
-    table = platform.iceberg_catalog.load_table("alpha.customers")
+    table = platform.services.iceberg.iceberg_catalog.load_table("alpha.customers")
     assert [field.name for field in table.spec().fields] == ["_version"]
     data_files = [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]
     second_reader = duckdb.sql(f"SELECT id, amount FROM read_parquet({data_files!r}) ORDER BY id").fetchall()
@@ -197,7 +196,7 @@ def test_crash_after_iceberg_commit_then_rerun_leaves_no_duplicate_and_no_gap(tm
     rows = table_rows(platform, version)
     assert rows.num_rows == 120
     assert Counter(Counter(rows["_source_file"].to_pylist()).values()) == {3: 40}
-    with transaction(platform.state_engine) as session:
+    with transaction(platform.catalog.engine) as session:
         recovered = session.scalars(select(RawFile.rows_written).where(RawFile.status == "PROCESSED")).all()
     assert sorted(set(recovered)) == [3], "recovered files carry their committed row counts"
 
@@ -205,12 +204,10 @@ def test_crash_after_iceberg_commit_then_rerun_leaves_no_duplicate_and_no_gap(tm
 def test_expired_lease_is_reclaimed(tmp_path: Path, db_url: str) -> None:
     platform = make_platform(tmp_path, db_url)
     version = capture(platform, {"a.csv": customer_rows(0, 2), "b.csv": customer_rows(2, 2)})
-    engine = platform.state_engine
-    with transaction(engine) as session:
-        product_id = get_product(session, "customers").id
-    held = claim_files(engine, "customers", product_id, version, "dead-worker", ClaimPolicy(10, 5, 3, 0))
+    engine = platform.catalog.engine
+    held = platform.catalog.claim_files("customers", version, "dead-worker", ClaimPolicy(10, 5, 3, 0))
     assert len(held) == 2
-    assert claim_files(engine, "customers", product_id, version, "other", ClaimPolicy(10, 5, 3, 0)) == [], (
+    assert platform.catalog.claim_files("customers", version, "other", ClaimPolicy(10, 5, 3, 0)) == [], (
         "a live lease is not taken"
     )
     with transaction(engine) as session:
@@ -265,14 +262,11 @@ def test_poison_file_is_isolated_retried_then_skipped(tmp_path: Path, db_url: st
     assert second.files_failed == 1, "retried on the next run (backoff 0)"
     third = platform.process("customers", version)
     assert third.files_failed == 0, "max_retries (2) reached: it stays FAILED and is not claimed again"
-    with transaction(platform.state_engine) as session:
+    with transaction(platform.catalog.engine) as session:
         assert session.scalar(select(RawFile.retry_count).where(RawFile.key == "poison.csv")) == 2
     platform.skip("customers", version, "poison.csv", "sender re-delivers tomorrow")
     assert file_states(platform, version)["poison.csv"] == ("SKIPPED", "schema_drift")
-    with transaction(platform.state_engine) as session:
-        from platform_assets.catalog.versions import list_versions
-
-        assert list_versions(session, "customers")[0].status == "PROCESSED"
+    assert platform.catalog.versions("customers")[0].status == "PROCESSED"
     assert table_rows(platform, version).num_rows == 6
 
 
@@ -432,7 +426,7 @@ def test_s3_warehouse_holds_the_iceberg_tables(tmp_path: Path, db_url: str, moto
     assert platform.process("customers", second, reprocess=True).generation == 2
 
     reader = Platform(load_config(path), actor="reader")
-    table = reader.iceberg_catalog.load_table("alpha.customers")
+    table = reader.services.iceberg.iceberg_catalog.load_table("alpha.customers")
     assert table.metadata.location.startswith(f"s3://{s3_bucket}/warehouse/")
     rows = table.scan().to_arrow()
     expected = [(first, f"c{i:05d}") for i in range(3)] + [(second, f"c{i:05d}") for i in (*range(3), *range(10, 14))]

@@ -48,7 +48,7 @@ import json, sys
 from platform_assets.config import load_config
 from platform_assets.platform import Platform
 platform = Platform(load_config(sys.argv[1]), actor="child")
-parser = platform.parser_for(platform.product("customers"))
+parser = platform.services.parsers.for_product(platform.product("customers"))
 report = platform.process("customers", int(sys.argv[2]), parser=parser)
 from pyspark import SparkContext
 from pyspark.sql.connect.session import SparkSession as ConnectSession

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from platform_assets.catalog.db import create_db_engine
 from platform_assets.failpoints import EXIT_CODE
 from platform_assets.merge import (
     DeleteGuardTripped,
@@ -32,6 +31,7 @@ from platform_assets.merge import (
 )
 from platform_assets.merge import milestone as milestone_module
 from platform_assets.merge.dialect import POSTGRESQL
+from platform_assets.storage.sql import create_db_engine
 from platform_assets_tests.merge.conftest import LIVE, make_product, read_live_view, read_merge_table, rows_table
 
 MILESTONES = ["forensic", "live_only"]

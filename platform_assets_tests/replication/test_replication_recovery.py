@@ -9,8 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
-from platform_assets.catalog.audit import events_for
-from platform_assets.catalog.db import open_catalog, transaction
+from platform_assets.catalog import Catalog
 from platform_assets.errors import TransientError, UserError
 from platform_assets.failpoints import EXIT_CODE
 from platform_assets.merge import MergeStore
@@ -122,8 +121,8 @@ def test_crash_before_incremental_commit_leaves_replica_unchanged(stores, tmp_pa
 
 
 def reseed_events(config) -> list:  # type: ignore[no-untyped-def]
-    with transaction(open_catalog(config.platform.state_db)) as session:
-        return [event for event in events_for(session, "replica", "customers") if event.action == "reseed"]
+    events = Catalog(config.platform.state_db).audit_events("replica", "customers")
+    return [event for event in events if event.action == "reseed"]
 
 
 def test_primary_reset_below_last_synced_batch_reseeds(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -108,7 +108,7 @@ def test_a_worker_racing_another_to_create_the_namespace_still_opens_the_catalog
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     open_catalog(tmp_path, db_url)  # the other worker created the namespace
-    real = iceberg.PlatformCatalog.namespace_exists
+    real = iceberg.PlatformIcebergCatalog.namespace_exists
     calls: list[str] = []
 
     def absent_at_first_check(self, namespace):  # type: ignore[no-untyped-def]
@@ -116,7 +116,7 @@ def test_a_worker_racing_another_to_create_the_namespace_still_opens_the_catalog
         return False if len(calls) == 1 else real(self, namespace)
 
     # pyiceberg checks, then inserts: this worker's check ran just before the other worker's insert.
-    monkeypatch.setattr(iceberg.PlatformCatalog, "namespace_exists", absent_at_first_check)
+    monkeypatch.setattr(iceberg.PlatformIcebergCatalog, "namespace_exists", absent_at_first_check)
     catalog = open_catalog(tmp_path, db_url)
     assert len(calls) == 2 and catalog.list_namespaces() == [("alpha",)]
 

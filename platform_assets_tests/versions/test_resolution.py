@@ -6,9 +6,8 @@ import pytest
 from sqlalchemy import update
 
 from platform_assets.catalog.db import transaction
+from platform_assets.catalog.errors import UnknownProduct, VersionNotFound
 from platform_assets.catalog.models import Version
-from platform_assets.catalog.products import UnknownProduct
-from platform_assets.catalog.versions import VersionNotFound
 from platform_assets.platform import Platform
 from platform_assets.versions.resolution import NothingToProcess, resolve_version
 from platform_assets_tests.conftest import write_csv
@@ -22,13 +21,12 @@ def _make_versions(platform: Platform, statuses: list[str]) -> None:
         write_csv(Path(landing) / f"{index}.csv", [(str(index), "n", "1.00", "2026-01-01")])
         registered = platform.sync("customers")
         assert registered is not None and registered.number == index
-        with transaction(platform.state_engine) as session:
+        with transaction(platform.catalog.engine) as session:
             session.execute(update(Version).where(Version.number == index).values(status=status))
 
 
 def _resolve(platform: Platform, requested: int | None) -> int:
-    with transaction(platform.state_engine) as session:
-        return resolve_version(session, "customers", requested)
+    return resolve_version(platform.catalog, "customers", requested)
 
 
 def test_newest_captured_unprocessed_version_wins(local_platform: Platform) -> None:
@@ -43,7 +41,7 @@ def test_a_failed_processing_counts_as_not_yet_successful(local_platform: Platfo
 
 def test_excluded_versions_are_not_chosen(local_platform: Platform) -> None:
     _make_versions(local_platform, ["CAPTURED", "CAPTURED"])
-    with transaction(local_platform.state_engine) as session:
+    with transaction(local_platform.catalog.engine) as session:
         session.execute(update(Version).where(Version.number == 2).values(excluded=True))
     assert _resolve(local_platform, None) == 1
 
@@ -74,6 +72,6 @@ def test_no_captured_version_yet(local_platform: Platform) -> None:
 
 
 def test_unknown_product_in_catalog(local_platform: Platform) -> None:
-    local_platform.state_engine  # noqa: B018 - migrate the catalog
+    local_platform.catalog.engine  # noqa: B018 - migrate the catalog
     with pytest.raises(UnknownProduct, match="run `platform-assets sync customers` first"):
         _resolve(local_platform, None)

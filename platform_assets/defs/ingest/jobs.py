@@ -1,14 +1,17 @@
-"""Jobs of the ingest feature: capture and process one version, and process the latest one."""
+"""Jobs of the ingest assets: capture, process or merge one version, all three, and process the latest one."""
+
+from collections.abc import Iterator
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
-from platform_assets.catalog.db import transaction
 from platform_assets.config import ProductConfig
-from platform_assets.defs.ingest.staged import failed_files_check, staged_metadata
+from platform_assets.defs.ingest.staged import failed_files_check, spark_services, staged_metadata
 from platform_assets.defs.partitions import asset_key
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.versions.resolution import NothingToProcess, resolve_version
+from platform_assets.defs.results import reported_errors
+from platform_assets.ingest.processing import process_version
+from platform_assets.versions.resolution import resolve_version
 
 
 def capture_job_name(product_name: str) -> str:
@@ -23,21 +26,21 @@ def merge_job_name(product_name: str) -> str:
     return f"{product_name}_merge"
 
 
-def ingest_job_name(product_name: str) -> str:
-    return f"{product_name}_ingest"
+def capture_to_merge_job_name(product_name: str) -> str:
+    return f"{product_name}_capture_to_merge"
 
 
 def process_latest_job_name(product_name: str) -> str:
     return f"{product_name}_process_latest"
 
 
-def build_partitioned_jobs(product: ProductConfig) -> list:
-    """Per-version jobs: capture, process, merge, and all three in one run (``ingest``)."""
+def build_partitioned_jobs(product: ProductConfig) -> "list[dg.UnresolvedAssetJobDefinition]":
+    """Per-version jobs: capture, process, merge, and all three in one run (``capture_to_merge``)."""
     steps = {
         capture_job_name(product.name): (["raw_files"], f"Capture one version of {product.name} into the raw zone."),
         process_job_name(product.name): (["staged"], f"Process one version of {product.name} into its Iceberg table."),
         merge_job_name(product.name): (["merge"], f"Merge one processed version of {product.name} as its batch."),
-        ingest_job_name(product.name): (
+        capture_to_merge_job_name(product.name): (
             ["raw_files", "staged", "merge"],
             f"Capture, process and merge one version of {product.name}.",
         ),
@@ -58,23 +61,15 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
     @dg.op(name=f"{product.name}_process_latest_version", out={})
     def process_latest_version(
         context: dg.OpExecutionContext, platform: PlatformResource, pyspark: LazyPySparkResource
-    ):  # type: ignore[no-untyped-def]
-        service = platform.platform()
-        try:
-            with transaction(service.state_engine) as session:
-                version = resolve_version(session, product.name, None)
-        except NothingToProcess as error:
-            raise dg.Failure(description=str(error)) from None
-        context.log.info(f"processing {product.name} version {version}")
-        report = service.process(
-            product.name, version, parser=service.parser_for(product, lambda: pyspark.spark_session)
-        )
-        yield dg.AssetMaterialization(
-            asset_key=asset_key(product, "staged"),
-            partition=str(version),
-            metadata=staged_metadata(service, product, version, report),
-        )
-        check = failed_files_check(service, product, [version])
+    ) -> Iterator[dg.AssetMaterialization]:
+        services = spark_services(platform, pyspark)
+        with reported_errors():
+            version = resolve_version(services.catalog, product.name, None)
+            context.log.info(f"processing {product.name} version {version}")
+            report = process_version(services, product, version)
+            metadata = staged_metadata(services, product, report)
+            check = failed_files_check(services, product, [version])
+        yield dg.AssetMaterialization(asset_key=asset_key(product, "staged"), partition=str(version), metadata=metadata)
         if not check.passed:
             raise dg.Failure(
                 description=(

@@ -9,9 +9,7 @@ import json
 
 import dagster as dg
 
-from platform_assets.catalog.db import transaction
-from platform_assets.catalog.products import ensure_product
-from platform_assets.catalog.versions import pending_capture_numbers
+from platform_assets.catalog import Catalog
 from platform_assets.config import ProductConfig
 from platform_assets.defs.partitions import asset_key
 from platform_assets.defs.resources import PlatformResource
@@ -29,13 +27,13 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
         ),
     )
     def discovery(context: dg.SensorEvaluationContext, platform: PlatformResource) -> dg.SensorResult:
-        service = platform.platform()
-        settings = service.config.platform.discovery
+        services = platform.services()
+        settings = platform.platform().config.platform.discovery
         cursor = json.loads(context.cursor) if context.cursor else {}
         progress = scan_source(
-            service.state_engine,
+            services.catalog,
             product,
-            service.source_store(product),
+            services.sources.of(product),
             cursor.get("scan_id"),
             cursor.get("start_after"),
             settings.tick_seconds_budget,
@@ -44,32 +42,28 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
         if not progress.complete:
             context.log.info(f"listing continues after {progress.start_after!r} on the next tick")
             next_cursor = json.dumps({"scan_id": progress.scan_id, "start_after": progress.start_after})
-            return pending_captures_result(context, service.state_engine, product, partitions, next_cursor)
-        registered = register_version(
-            service.state_engine, product, progress.objects, service.actor, scan_id=progress.scan_id
-        )
+            return pending_captures_result(context, services.catalog, product, partitions, next_cursor)
+        registered = register_version(services.catalog, product, progress, services.actor)
         if registered:
             context.log.info(f"registered version {registered.number} of {product.name}: {registered.files} files")
-        return pending_captures_result(context, service.state_engine, product, partitions, "{}")
+        return pending_captures_result(context, services.catalog, product, partitions, "{}")
 
     return discovery
 
 
 def pending_captures_result(
     context: dg.SensorEvaluationContext,
-    engine,
+    catalog: Catalog,
     product: ProductConfig,
     partitions: dg.DynamicPartitionsDefinition,
-    cursor: str,  # type: ignore[no-untyped-def]
+    cursor: str,
 ) -> dg.SensorResult:
     """Partitions and run requests for every registered, not yet captured version.
 
     Re-requesting is safe: run keys (``<product>/<version>``) dedupe, and this
     heals a tick that registered a version but died before reporting it.
     """
-    with transaction(engine) as session:
-        pending = pending_capture_numbers(session, ensure_product(session, product.name))
-    keys = [str(number) for number in pending]
+    keys = [str(number) for number in catalog.pending_captures(product.name)]
     existing = set(context.instance.get_dynamic_partitions(partitions.name)) if keys else set()
     missing = [key for key in keys if key not in existing]
     requests = [partitions.build_add_request(missing)] if missing else []

@@ -2,18 +2,15 @@
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
-from pyiceberg.expressions import EqualTo
-from sqlalchemy import func, select
 
-from platform_assets.catalog.db import transaction
-from platform_assets.catalog.models import FileStatus, RawFile
-from platform_assets.catalog.products import get_product
+from platform_assets.catalog.states import FileStatus
 from platform_assets.config import ProductConfig
 from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, db_kind
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.ingest.processing import ProcessReport
-from platform_assets.platform import Platform
+from platform_assets.defs.results import reported_errors, result_metadata
+from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
+from platform_assets.services import Services
 
 PREVIEW_ROWS = 10
 CHECK_NAME = "no_failed_files"
@@ -24,6 +21,12 @@ class ProcessConfig(dg.Config):
 
     retry_failed: bool = False
     reprocess: bool = True  # a PROCESSED version materialized again is replaced, never duplicated
+
+
+def spark_services(platform: PlatformResource, pyspark: LazyPySparkResource) -> Services:
+    """The platform's services, with Spark products parsed on the Dagster resource's session."""
+    services = platform.services()
+    return services.with_parsers(services.parsers.with_spark(lambda: pyspark.spark_session))
 
 
 def build_staged_asset(
@@ -38,7 +41,7 @@ def build_staged_asset(
         group_name=product.name,
         kinds={"iceberg", "spark" if engine_name == "spark" else "pyarrow", db_kind(state_db_url)},
         description=(
-            f"Rows of {product.name} parsed from each version's files ({engine_name} engine) into the Iceberg table, "
+            f"Rows of {product.name} parsed from each version's files ({engine_name} parser) into the Iceberg table, "
             "partitioned by _version."
         ),
         check_specs=[
@@ -52,23 +55,20 @@ def build_staged_asset(
         platform: PlatformResource,
         pyspark: LazyPySparkResource,
     ) -> dg.MaterializeResult:
-        service = platform.platform()
+        services = spark_services(platform, pyspark)
         versions = sorted(int(key) for key in context.partition_keys)  # a backfill runs once, oldest version first
+        options = ProcessOptions(retry_failed=config.retry_failed, reprocess=config.reprocess)
         reports = []
-        for version in versions:
-            report = service.process(
-                product.name,
-                version,
-                retry_failed=config.retry_failed,
-                reprocess=config.reprocess,
-                parser=service.parser_for(product, lambda: pyspark.spark_session),
-            )
-            context.log.info(
-                f"{product.name} v{version}: {report.rows_written} rows written, {report.rows_rejected} rejected, "
-                f"{report.files_failed} files failed; version {report.version_status}"
-            )
-            reports.append(report)
-        metadata = staged_metadata(service, product, versions[-1], reports[-1])
+        with reported_errors():
+            for version in versions:
+                report = process_version(services, product, version, options)
+                context.log.info(
+                    f"{product.name} v{version}: {report.rows_written} rows written, {report.rows_rejected} "
+                    f"rejected, {report.files_failed} files failed; version {report.version_status}"
+                )
+                reports.append(report)
+            metadata = staged_metadata(services, product, reports[-1])
+            checks = [failed_files_check(services, product, versions)]
         if len(reports) > 1:
             metadata["versions"] = dg.MetadataValue.md(
                 markdown_table(
@@ -76,40 +76,21 @@ def build_staged_asset(
                     [(r.version, r.version_status, r.rows_written, r.rows_rejected, r.files_failed) for r in reports],
                 )
             )
-        checks = [failed_files_check(service, product, versions)]
         return dg.MaterializeResult(metadata=metadata, check_results=checks)
 
     return staged
 
 
-def staged_metadata(
-    service: Platform, product: ProductConfig, version: int, report: ProcessReport
-) -> dict[str, object]:
-    """Numbers the UI plots across versions, the Iceberg snapshot, the schema and a preview."""
-    table = service.iceberg_catalog.load_table(service.process_target(product.name).table)
-    schema = table.schema().as_arrow()
-    preview = table.scan(row_filter=EqualTo("_version", version), limit=PREVIEW_ROWS).to_arrow()
-    with transaction(service.state_engine) as session:
-        product_id = get_product(session, product.name).id
-        version_rows = session.scalar(
-            select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
-                RawFile.product_id == product_id,
-                RawFile.version == version,
-                RawFile.status == FileStatus.PROCESSED,
-            )
-        )
-        version_rejects = session.scalar(
-            select(func.coalesce(func.sum(RawFile.rows_rejected), 0)).where(
-                RawFile.product_id == product_id, RawFile.version == version
-            )
-        )
-    snapshot = table.current_snapshot()
+def staged_metadata(services: Services, product: ProductConfig, report: ProcessReport) -> dict[str, dg.MetadataValue]:
+    """Numbers the UI plots across versions, the Iceberg snapshot, the schema, a preview and the result."""
+    view = services.iceberg.view(product.name, report.version, PREVIEW_ROWS)
     counts = report.file_counts
+    preview = view.preview
     return {
         "rows_written": dg.MetadataValue.int(report.rows_written),
         "rows_rejected": dg.MetadataValue.int(report.rows_rejected),
-        "version_rows": dg.MetadataValue.int(int(version_rows or 0)),
-        "version_rejected_rows": dg.MetadataValue.int(int(version_rejects or 0)),
+        "version_rows": dg.MetadataValue.int(report.version_rows),
+        "version_rejected_rows": dg.MetadataValue.int(report.version_rows_rejected),
         "files_processed": dg.MetadataValue.int(counts.get(FileStatus.PROCESSED, 0)),
         "files_failed": dg.MetadataValue.int(counts.get(FileStatus.FAILED, 0)),
         "files_skipped": dg.MetadataValue.int(counts.get(FileStatus.SKIPPED, 0)),
@@ -117,11 +98,11 @@ def staged_metadata(
         "bytes_read": dg.MetadataValue.int(report.bytes_read),
         "duration_s": dg.MetadataValue.float(round(report.duration_s, 3)),
         "version_status": dg.MetadataValue.text(str(report.version_status)),
-        "iceberg_table": dg.MetadataValue.text(service.process_target(product.name).table),
-        "iceberg_snapshot_id": dg.MetadataValue.text(str(snapshot.snapshot_id) if snapshot else ""),
-        "dagster/row_count": dg.MetadataValue.int(int(version_rows or 0)),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(field.name, str(field.type)) for field in schema]
+        "iceberg_table": dg.MetadataValue.text(view.identifier),
+        "iceberg_snapshot_id": dg.MetadataValue.text("" if view.snapshot_id is None else str(view.snapshot_id)),
+        "dagster/row_count": dg.MetadataValue.int(report.version_rows),
+        "dagster/column_schema": dg.MetadataValue.table_schema(
+            dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type)) for field in view.schema])
         ),
         "preview": dg.MetadataValue.md(
             markdown_table(
@@ -130,26 +111,17 @@ def staged_metadata(
             if preview.num_rows
             else "no rows"
         ),
+        **result_metadata(report),
     }
 
 
-def failed_files_check(service: Platform, product: ProductConfig, versions: list[int]) -> dg.AssetCheckResult:
+def failed_files_check(services: Services, product: ProductConfig, versions: list[int]) -> dg.AssetCheckResult:
     """Fails, listing each FAILED file of ``versions`` with its error and attempts."""
-    with transaction(service.state_engine) as session:
-        product_id = get_product(session, product.name).id
-        failed = session.execute(
-            select(RawFile.version, RawFile.key, RawFile.error_type, RawFile.error_message, RawFile.retry_count)
-            .where(
-                RawFile.product_id == product_id,
-                RawFile.version.in_(versions),
-                RawFile.status == FileStatus.FAILED,
-            )
-            .order_by(RawFile.version, RawFile.key)
-        ).all()
-    max_retries = service.config.platform.processing.max_retries
+    failed = services.catalog.failed_files(product.name, versions)
+    max_retries = services.processing.max_retries
     rows = [
-        (version, key, error_type, f"{retries}/{max_retries}", message)
-        for version, key, error_type, message, retries in failed[:50]
+        (file.version, file.key, file.error_type, f"{file.attempts}/{max_retries}", file.error_message)
+        for file in failed[:50]
     ]
     return dg.AssetCheckResult(
         check_name=CHECK_NAME,

@@ -1,19 +1,15 @@
 """``<product>/merge``: merge each processed version as batch v into the milestoned merge table."""
 
 import dagster as dg
-from sqlalchemy import func, select, text
 
-from platform_assets.catalog.db import transaction
-from platform_assets.catalog.models import FileStatus, RawFile
-from platform_assets.catalog.products import get_product
 from platform_assets.config import ProductConfig
 from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, db_kind
 from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.results import reported_errors, result_metadata
 from platform_assets.merge import BatchResult, batch_log
-from platform_assets.merge.names import live_view, merge_table, quote_ident
-from platform_assets.platform import Platform
-from platform_assets.versions.merging import merge_version
+from platform_assets.merge.versions import merge_version, table_row_counts
+from platform_assets.services import Services
 
 CHECK_NAME = "live_rows_match_staged"
 
@@ -46,17 +42,19 @@ def build_merge_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     def merge(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
-        service = platform.platform()
+        services = platform.services()
         results = []
-        for version in sorted(int(partition) for partition in context.partition_keys):  # batches merge in version order
-            result = merge_version(service, service.merge_store, product.name, version)
-            context.log.info(
-                f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} "
-                f"-{result.deleted}, {result.live_count} live"
-            )
-            results.append(result)
-        last = results[-1]
-        metadata = merge_metadata(service, product, last)
+        with reported_errors():
+            for version in sorted(int(partition) for partition in context.partition_keys):  # in version order
+                result = merge_version(services, product, version)
+                context.log.info(
+                    f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} "
+                    f"-{result.deleted}, {result.live_count} live"
+                )
+                results.append(result)
+            last = results[-1]
+            metadata = merge_metadata(services, product, last)
+            check_results = [live_rows_check(services, product, last.batch)] if checks else []
         if len(results) > 1:
             metadata["batches"] = dg.MetadataValue.md(
                 markdown_table(
@@ -64,15 +62,14 @@ def build_merge_asset(
                     [(r.batch, r.status, r.inserted, r.updated, r.deleted, r.live_count) for r in results],
                 )
             )
-        check_results = [live_rows_check(service, product, last.batch)] if checks else []
         return dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
     return merge
 
 
-def merge_metadata(service: Platform, product: ProductConfig, result: BatchResult) -> dict[str, object]:
-    history = _count(service, f"SELECT COUNT(*) FROM {quote_ident(merge_table(product.name))}")
-    entries = batch_log(service.merge_store, product.name)[-10:]
+def merge_metadata(services: Services, product: ProductConfig, result: BatchResult) -> dict[str, dg.MetadataValue]:
+    _, history = table_row_counts(services.merge_store, product)
+    entries = batch_log(services.merge_store, product.name)[-10:]
     return {
         "batch": dg.MetadataValue.int(result.batch),
         "status": dg.MetadataValue.text(str(result.status)),
@@ -92,24 +89,14 @@ def merge_metadata(service: Platform, product: ProductConfig, result: BatchResul
                 [(e.batch, e.status, e.inserted, e.updated, e.deleted, e.live_count, e.committed_at) for e in entries],
             )
         ),
+        **result_metadata(result),
     }
 
 
-def live_rows_check(service: Platform, product: ProductConfig, batch: int) -> dg.AssetCheckResult:
+def live_rows_check(services: Services, product: ProductConfig, batch: int) -> dg.AssetCheckResult:
     """The live view holds exactly the rows staged for the newest merged snapshot."""
-    live = _count(service, f"SELECT COUNT(*) FROM {quote_ident(live_view(product.name))}")
-    with transaction(service.state_engine) as session:
-        product_id = get_product(session, product.name).id
-        staged = int(
-            session.scalar(
-                select(func.coalesce(func.sum(RawFile.rows_written), 0)).where(
-                    RawFile.product_id == product_id,
-                    RawFile.version == batch,
-                    RawFile.status == FileStatus.PROCESSED,
-                )
-            )
-            or 0
-        )
+    live, _ = table_row_counts(services.merge_store, product)
+    staged = services.catalog.rows_written(product.name, batch)
     return dg.AssetCheckResult(
         check_name=CHECK_NAME,
         passed=live == staged,
@@ -122,8 +109,3 @@ def live_rows_check(service: Platform, product: ProductConfig, batch: int) -> dg
         if live == staged
         else f"{live} live rows after batch {batch}, but the version staged {staged} rows",
     )
-
-
-def _count(service: Platform, sql: str) -> int:
-    with service.merge_store.engine.connect() as connection:
-        return int(connection.execute(text(sql)).scalar_one())

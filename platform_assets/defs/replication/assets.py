@@ -13,10 +13,10 @@ from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, db_kind
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.results import reported_errors, result_metadata
 from platform_assets.replication import ReplicationResult, ReplicationStatus, SyncMode, replicate, replication_status
 
 LAG_CHECK = "replica_lag"
-RESULT_METADATA_KEY = "replication_result"
 
 
 class ReplicaRunConfig(dg.Config):
@@ -51,7 +51,8 @@ def build_replica_asset(product: ProductConfig, merge_store_url: str) -> dg.Asse
     ) -> dg.MaterializeResult:
         service = platform.platform()
         settings = remote_platforms.apply(service.config)
-        result = replicate(settings, settings.product(product.name), to_batch=config.to_batch, actor=service.actor)
+        with reported_errors():
+            result = replicate(settings, settings.product(product.name), to_batch=config.to_batch, actor=service.actor)
         for name, reason in result.skipped_primaries.items():
             context.log.warning(f"primary {name} skipped: {reason}")
         if result.reseed_reason:
@@ -82,7 +83,7 @@ def replication_metadata(result: ReplicationResult) -> dict[str, Any]:
         "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
         "lag_batches": dg.MetadataValue.int(result.lag_batches),
         "primary_latest_batch": dg.MetadataValue.int(result.primary_latest or 0),
-        RESULT_METADATA_KEY: dg.MetadataValue.json(result.as_json()),
+        **result_metadata(result),
     }
     if result.mode == SyncMode.SEED:
         metadata["seed_chunks"] = dg.MetadataValue.int(result.chunks)

@@ -11,6 +11,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.models import AuditEvent, utc_now
+from platform_assets.catalog.records import AuditRecord
 
 ACTOR_ENV_VAR = "PLATFORM_ACTOR"
 
@@ -37,14 +38,18 @@ def record_many(session: Session, events: Iterable[dict[str, Any]], actor: str) 
         session.execute(insert(AuditEvent), rows)
 
 
-def events_for(session: Session, entity_type: str, entity_id: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
-    return list(session.scalars(query.order_by(AuditEvent.id)))
-
-
 def file_entity_id(product: str, version: int, key: str) -> str:
     return f"{product}/{version}/{key}"
 
 
 def version_entity_id(product: str, version: int) -> str:
     return f"{product}/{version}"
+
+
+def events_for(session: Session, entity_type: str, entity_id: str) -> list[AuditRecord]:
+    """The entity's events, oldest first."""
+    query = select(AuditEvent).where(AuditEvent.entity_type == entity_type, AuditEvent.entity_id == entity_id)
+    return [
+        AuditRecord(event.entity_type, event.entity_id, event.action, event.actor, event.at, event.change)
+        for event in session.scalars(query.order_by(AuditEvent.id))
+    ]

@@ -7,46 +7,40 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.models import Product
+from platform_assets.catalog.records import ProductRef
 
 
-class UnknownProduct(LookupError):
-    """The catalog has no such product yet (it appears on its first sync)."""
+def find(session: Session, name: str) -> ProductRef | None:
+    row = session.execute(select(Product.id).where(Product.name == name)).scalar_one_or_none()
+    return None if row is None else ProductRef(row, name)
 
 
-def ensure_product(session: Session, name: str) -> Product:
-    """The product row called ``name``, created if missing (race-safe)."""
-    product = session.scalar(select(Product).where(Product.name == name))
-    if product is not None:
-        return product
+def ensure(session: Session, name: str) -> ProductRef:
+    """The product called ``name``, created if missing (race-safe)."""
+    found = find(session, name)
+    if found is not None:
+        return found
     try:
         with session.begin_nested():
             product = Product(name=name, last_version=0)
             session.add(product)
             session.flush()
+            return ProductRef(product.id, name)
     except IntegrityError:
-        product = session.scalar(select(Product).where(Product.name == name))
-        assert product is not None
-    return product
+        found = find(session, name)
+        assert found is not None, "a concurrent insert of the product must be visible after its unique violation"
+        return found
 
 
-def get_product(session: Session, name: str) -> Product:
-    product = session.scalar(select(Product).where(Product.name == name))
-    if product is None:
-        raise UnknownProduct(
-            f"product {name!r} has no versions in the catalog yet; run `platform-assets sync {name}` first"
-        )
-    return product
-
-
-def lock_product(session: Session, name: str) -> Product:
-    """The product row, locked until the end of the transaction.
+def lock(session: Session, name: str) -> Product:
+    """The product row (created if missing), locked until the end of the transaction.
 
     PostgreSQL: ``SELECT ... FOR UPDATE``; SQLite: the transaction already holds
     the write lock (BEGIN IMMEDIATE). Everything that must see a stable source
     picture and version counter (diff, allocation) runs under this lock.
     """
-    product = ensure_product(session, name)
-    return session.scalars(select(Product).where(Product.id == product.id).with_for_update()).one()
+    ref = ensure(session, name)
+    return session.scalars(select(Product).where(Product.id == ref.id).with_for_update()).one()
 
 
 def allocate_version_number(session: Session, product: Product) -> int:

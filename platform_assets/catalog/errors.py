@@ -1,0 +1,25 @@
+"""Errors the catalog service raises on purpose: a product, version or file a user named is not as asked.
+
+Each is a :class:`~platform_assets.errors.PlatformError`; its message says what
+to do next.
+"""
+
+from __future__ import annotations
+
+from platform_assets.errors import UserError
+
+
+class UnknownProduct(UserError):
+    """The catalog has no such product yet (it appears on its first sync)."""
+
+
+class VersionNotFound(UserError):
+    """An explicitly asked-for version does not exist; the message suggests the newest one."""
+
+
+class VersionNotReady(UserError):
+    """The version is not captured yet, or is excluded: it cannot be processed."""
+
+
+class CannotSkip(UserError):
+    """The file is not in the version, is already done, or is being processed."""

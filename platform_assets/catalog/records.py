@@ -1,0 +1,205 @@
+"""What the catalog service takes and gives: frozen, typed records (no ORM object leaves ``catalog/``).
+
+Contract: every record here is plain data. Statuses are the enums of
+:mod:`platform_assets.catalog.states`; timestamps are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from platform_assets.catalog.states import CAPTURED_STATES, CaptureMode, FileChange, FileStatus, VersionStatus
+
+
+@dataclass(frozen=True)
+class ProductRef:
+    """A product's catalog row, resolved once: its id and name."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A version discovery just registered: its number and how it compares with the previous one."""
+
+    product: str
+    number: int
+    mode: CaptureMode
+    files: int
+    bytes: int
+    new: int
+    changed: int
+    removed: int
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """One version as the catalog holds it (``platform-assets versions`` shows these fields)."""
+
+    number: int
+    mode: CaptureMode
+    status: VersionStatus
+    parent: int | None
+    files: int
+    bytes: int
+    new: int
+    changed: int
+    removed: int
+    excluded: bool
+    created_at: datetime
+    captured_at: datetime | None
+    processed_at: datetime | None
+
+    @property
+    def captured(self) -> bool:
+        """The version's files reached the raw zone (or gave up trying): processing may take it."""
+        return self.status in CAPTURED_STATES
+
+
+@dataclass(frozen=True)
+class VersionSummary(VersionRecord):
+    """A version with how many of its files are in each status."""
+
+    file_statuses: dict[FileStatus, int]
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("created_at", "captured_at", "processed_at"):
+            value = data[name]
+            data[name] = value.isoformat() if value else None
+        return data
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file of a version, as a preview shows it."""
+
+    key: str
+    size: int
+    change: FileChange
+    status: FileStatus
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A FAILED file of a version: why, and after how many attempts."""
+
+    version: int
+    key: str
+    error_type: str | None
+    error_message: str | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PendingCopy:
+    """A file capture still has to copy into the raw zone (``etag`` as listed)."""
+
+    id: int
+    key: str
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class CopiedFile:
+    """A file capture copied: where its raw copy is, its size and sha256."""
+
+    id: int
+    key: str
+    raw_location: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class CopyFailure:
+    """A file capture could not copy (``error_type``: ``vanished`` or ``unsafe_key``)."""
+
+    id: int
+    key: str
+    error_type: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CaptureState:
+    """Where a version's capture stands: its status and its files' figures."""
+
+    status: VersionStatus
+    files: int
+    bytes: int
+    failed: dict[str, str]
+    empty_files: list[str]
+
+
+@dataclass(frozen=True)
+class ProcessingStart:
+    """A version moved into PROCESSING: its generation, and whether its rows must be removed first."""
+
+    generation: int
+    reset_pending: bool
+
+
+@dataclass(frozen=True)
+class ClaimPolicy:
+    """How many files a claim takes, how long its lease lasts, and how failures are retried."""
+
+    batch_size: int
+    lease_seconds: int
+    max_retries: int
+    retry_backoff_seconds: float
+
+
+@dataclass(frozen=True)
+class ClaimedFile:
+    """A file a worker holds under a lease: where its raw copy is and what it must hash to."""
+
+    id: int
+    key: str
+    raw_location: str
+    sha256: str
+    size: int
+    retry_count: int
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """How processing one claimed file ended (``status``: PROCESSED or FAILED)."""
+
+    file: ClaimedFile
+    status: FileStatus
+    rows_written: int = 0
+    rows_rejected: int = 0
+    error_type: str | None = None
+    error_message: str | None = None
+    recovered: bool = False  # committed before a crash; marked now without writing again
+
+
+@dataclass(frozen=True)
+class ProcessingState:
+    """Where a version's processing stands after a settle: status, file counts, rows, failed files."""
+
+    status: VersionStatus
+    file_counts: dict[FileStatus, int]
+    rows_written: int
+    rows_rejected: int
+    failed: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit event: who did what to which entity, when, and the change."""
+
+    entity_type: str
+    entity_id: str
+    action: str
+    actor: str
+    at: datetime
+    change: dict[str, Any]

@@ -1,0 +1,307 @@
+"""The catalog service: the one way to the state catalog's tables.
+
+Contract:
+- :class:`Catalog` alone reads and writes ``products``, ``versions``,
+  ``raw_files``, ``source_objects``, ``listing_pages``, ``runs`` and
+  ``audit_events`` (a static test keeps every other module off them). It
+  takes and gives the typed records of :mod:`platform_assets.catalog.records`
+  and the enums of :mod:`platform_assets.catalog.states`.
+- Each method is one transaction; a state change and its audit event commit
+  together or not at all.
+- Products are named by their config name; the catalog resolves a name to its
+  row once and keeps it. A product appears on its first registered version;
+  asking for one that has none raises UnknownProduct.
+- The SQL lives in :mod:`platform_assets.catalog.queries`, one module per
+  concern; a method here opens the transaction, resolves the product and
+  delegates.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from platform_assets.catalog.db import open_catalog, transaction
+from platform_assets.catalog.errors import CannotSkip, UnknownProduct
+from platform_assets.catalog.queries import audit, claims, files, products, runs, sources, versions
+from platform_assets.catalog.records import (
+    AuditRecord,
+    CaptureState,
+    ClaimedFile,
+    ClaimPolicy,
+    CopiedFile,
+    CopyFailure,
+    FailedFile,
+    FileOutcome,
+    FileRecord,
+    PendingCopy,
+    ProcessingStart,
+    ProcessingState,
+    ProductRef,
+    RegisteredVersion,
+    VersionRecord,
+    VersionSummary,
+)
+from platform_assets.catalog.states import CaptureMode, FileStatus, RunKind, RunStatus
+from platform_assets.storage.object_store import ObjectInfo
+from platform_assets.storage.sql import is_postgres
+
+
+class Catalog:
+    """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._products: dict[str, ProductRef] = {}
+        self._products_lock = threading.Lock()
+
+    @cached_property
+    def engine(self) -> Engine:
+        """The catalog's engine (migrated). Code goes through the methods; tests and migrations may use it."""
+        return open_catalog(self.url)
+
+    def ready(self) -> None:
+        """Create and migrate the catalog's database now (others that share it, like the iceberg catalog, wait)."""
+        self.engine  # noqa: B018 - opening migrates
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with transaction(self.engine) as session:
+            yield session
+
+    def _product(self, session: Session, name: str) -> ProductRef:
+        """The product's row, resolved once per catalog; UnknownProduct when it has none yet."""
+        with self._products_lock:
+            found = self._products.get(name)
+        if found is not None:
+            return found
+        found = products.find(session, name)
+        if found is None:
+            raise UnknownProduct(
+                f"product {name!r} has no versions in the catalog yet; run `platform-assets sync {name}` first"
+            )
+        with self._products_lock:
+            self._products[name] = found
+        return found
+
+    # Discovery: listings in progress and version registration.
+
+    def save_listing_page(self, product: str, scan_id: str, objects: list[ObjectInfo]) -> None:
+        """Keep a page of an unfinished listing until the listing completes."""
+        with self._transaction() as session:
+            sources.save_pages(session, products.lock(session, product), scan_id, objects)
+
+    def listing_pages(self, product: str, scan_id: str) -> list[ObjectInfo]:
+        """The objects the listing ``scan_id`` saved so far, by key."""
+        with self._transaction() as session:
+            return sources.load_pages(session, products.lock(session, product), scan_id)
+
+    def register_version(
+        self, product: str, mode: CaptureMode, listing: list[ObjectInfo], actor: str, scan_id: str | None = None
+    ) -> RegisteredVersion | None:
+        """Diff ``listing`` with the catalog's picture of the source and register the next version if it changed.
+
+        Snapshot mode: the version holds every listed file; incremental mode: the
+        new and changed ones (removals alone register nothing). No change: None,
+        and nothing is written but the end of the listing ``scan_id``.
+        """
+        with self._transaction() as session:
+            row = products.lock(session, product)
+            if scan_id is not None:
+                sources.discard_pages(session, row, scan_id)
+            diff = sources.diff_listing(listing, sources.known_source(session, row))
+            if not diff.has_changes:
+                return None
+            if mode is CaptureMode.INCREMENTAL and not (diff.new or diff.changed):
+                sources.forget_removed(session, row.id, diff.removed)
+                return None
+            number = products.allocate_version_number(session, row)
+            return sources.register(session, row, number, mode, diff, actor)
+
+    def pending_captures(self, product: str) -> list[int]:
+        """Versions registered but not yet captured, oldest first (none for a product without versions)."""
+        with self._transaction() as session:
+            found = products.find(session, product)
+            return versions.pending_capture_numbers(session, found) if found else []
+
+    # Versions.
+
+    def version(self, product: str, number: int) -> VersionRecord:
+        """The version; VersionNotFound (suggesting the newest one) when there is none."""
+        with self._transaction() as session:
+            return versions.record_of(versions.get(session, self._product(session, product), number))
+
+    def versions(self, product: str) -> list[VersionRecord]:
+        """Every version of the product, oldest first."""
+        with self._transaction() as session:
+            return versions.records(session, self._product(session, product))
+
+    def version_summaries(self, product: str) -> list[VersionSummary]:
+        """Every version, oldest first, with how many of its files are in each status."""
+        with self._transaction() as session:
+            return versions.summaries(session, self._product(session, product))
+
+    def has_version(self, product: str, number: int) -> bool:
+        with self._transaction() as session:
+            return versions.exists(session, self._product(session, product), number)
+
+    def newest_captured(self, product: str) -> int | None:
+        """The newest version whose files reached the raw zone (see ``CAPTURED_STATES``)."""
+        with self._transaction() as session:
+            return versions.newest_captured(session, self._product(session, product))
+
+    def newest_unprocessed(self, product: str) -> int | None:
+        """The newest captured, not excluded version without a successful processing yet."""
+        with self._transaction() as session:
+            return versions.newest_unprocessed(session, self._product(session, product))
+
+    def exclude_version(self, product: str, number: int, reason: str, actor: str) -> None:
+        """Take the version out of the merge order, audited (no-op when it already is)."""
+        with self._transaction() as session:
+            versions.exclude(session, self._product(session, product), number, reason, actor)
+
+    # Capture.
+
+    def pending_copies(self, product: str, number: int) -> list[PendingCopy]:
+        """The version's files not copied into the raw zone yet, by key (VersionNotFound if there is no version)."""
+        with self._transaction() as session:
+            ref = self._product(session, product)
+            versions.get(session, ref, number)
+            return files.pending_copies(session, ref, number)
+
+    def record_copies(
+        self, product: str, number: int, outcomes: Sequence[CopiedFile | CopyFailure], actor: str
+    ) -> None:
+        """Copied files turn CAPTURED, failed ones FAILED with their reason, each with its audit event."""
+        with self._transaction() as session:
+            files.record_copies(session, self._product(session, product), number, outcomes, actor)
+
+    def settle_capture(self, product: str, number: int, actor: str) -> CaptureState:
+        """Move the version to CAPTURED or CAPTURE_FAILED once no file waits; its figures either way."""
+        with self._transaction() as session:
+            return files.settle_capture(session, self._product(session, product), number, actor)
+
+    # Processing.
+
+    def start_processing(
+        self, product: str, number: int, *, retry_failed: bool, reprocess: bool, actor: str
+    ) -> ProcessingStart:
+        """Move the version into PROCESSING (see :func:`.queries.versions.start_processing`)."""
+        with self._transaction() as session:
+            ref = self._product(session, product)
+            return versions.start_processing(session, ref, number, retry_failed, reprocess, actor)
+
+    def finish_reset(self, product: str, number: int, generation: int) -> None:
+        """The rows of the version's earlier generations are removed: clear its reset flag."""
+        with self._transaction() as session:
+            versions.finish_reset(session, self._product(session, product), number, generation)
+
+    def inference_inputs(self, product: str, number: int, limit: int = 1) -> list[tuple[str, str]]:
+        """(key, sha256) of the version's first non-empty captured files, to infer a schema from."""
+        with self._transaction() as session:
+            return files.inference_inputs(session, self._product(session, product), number, limit)
+
+    def claim_files(
+        self,
+        product: str,
+        number: int,
+        worker: str,
+        policy: ClaimPolicy,
+        skip_ids: frozenset[int] = frozenset(),
+    ) -> list[ClaimedFile]:
+        """Claim up to ``policy.batch_size`` files of the version for ``worker``, none of ``skip_ids``.
+
+        Each claimable file goes to exactly one worker (see :mod:`.queries.claims`);
+        a worker passes the files it failed itself, so a retry waits for a later run.
+        """
+        with self._transaction() as session:
+            ref = self._product(session, product)
+            return claims.claim(session, ref, number, worker, policy, skip_ids, is_postgres(self.engine))
+
+    def renew_leases(self, worker: str, file_ids: list[int], lease_seconds: int) -> int:
+        """Push the lease of the worker's files forward; returns how many it still owns."""
+        if not file_ids:
+            return 0
+        with self._transaction() as session:
+            return claims.renew(session, worker, file_ids, lease_seconds)
+
+    def record_outcomes(
+        self, product: str, number: int, worker: str, outcomes: list[FileOutcome], policy: ClaimPolicy
+    ) -> int:
+        """Write the outcomes of the files ``worker`` still holds, with their audit events; how many applied."""
+        if not outcomes:
+            return 0
+        with self._transaction() as session:
+            ref = self._product(session, product)
+            return claims.record_outcomes(session, ref, number, worker, outcomes, policy)
+
+    def unsettled_files(self, product: str, file_ids: set[int]) -> set[int]:
+        """Those of ``file_ids`` whose processing outcome is not recorded yet."""
+        if not file_ids:
+            return set()
+        with self._transaction() as session:
+            return files.unsettled(session, self._product(session, product), file_ids)
+
+    def settle_processing(self, product: str, number: int, actor: str) -> ProcessingState:
+        """PROCESSED when every file is done, FAILED when nothing is left to try; the version's figures."""
+        with self._transaction() as session:
+            return files.settle_processing(session, self._product(session, product), number, actor)
+
+    def skip_file(self, product: str, number: int, key: str, reason: str, actor: str) -> FileStatus:
+        """Give up on one file (SKIPPED, audited with ``reason``); returns its previous status."""
+        if not reason.strip():
+            raise CannotSkip("a reason is required: --reason TEXT says why the file is given up")
+        with self._transaction() as session:
+            return files.skip(session, self._product(session, product), number, key, reason, actor)
+
+    # Figures of a version's files.
+
+    def file_counts(self, product: str, number: int) -> dict[FileStatus, int]:
+        with self._transaction() as session:
+            return files.status_counts(session, self._product(session, product), number)
+
+    def rows_written(self, product: str, number: int) -> int:
+        """Rows the version's PROCESSED files wrote to the product's Iceberg table."""
+        with self._transaction() as session:
+            return files.rows_written(session, self._product(session, product), number)
+
+    def failed_files(self, product: str, numbers: Iterable[int]) -> list[FailedFile]:
+        """The FAILED files of the versions ``numbers``, by version and key."""
+        with self._transaction() as session:
+            return files.failed(session, self._product(session, product), numbers)
+
+    def file_preview(self, product: str, number: int, limit: int) -> list[FileRecord]:
+        """The version's first ``limit`` files by key."""
+        with self._transaction() as session:
+            return files.preview(session, self._product(session, product), number, limit)
+
+    # Runs.
+
+    def start_run(
+        self, product: str, number: int | None, kind: RunKind, worker: str, dagster_run_id: str | None = None
+    ) -> int:
+        """A STARTED row in ``runs``; returns its id for :meth:`finish_run`."""
+        with self._transaction() as session:
+            return runs.start(session, self._product(session, product), number, kind, worker, dagster_run_id)
+
+    def finish_run(self, run_id: int, status: RunStatus, stats: dict[str, Any], error: str | None = None) -> None:
+        with self._transaction() as session:
+            runs.finish(session, run_id, status, stats, error)
+
+    # Audit events that belong to no state change of the tables above.
+
+    def record_replica_reseed(self, product: str, change: dict[str, Any], actor: str) -> None:
+        """A replica of ``product`` is about to be seeded again, and why."""
+        with self._transaction() as session:
+            audit.record(session, "replica", product, "reseed", actor, change)
+
+    def audit_events(self, entity_type: str, entity_id: str) -> list[AuditRecord]:
+        """The events of one entity, oldest first."""
+        with self._transaction() as session:
+            return audit.events_for(session, entity_type, entity_id)

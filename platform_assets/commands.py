@@ -1,0 +1,351 @@
+"""The CLI <-> Dagster bridge: run a job of the code location for a command, and read back what it did.
+
+Contract:
+- Every command that materializes assets goes through :meth:`Commands.run_job`
+  (one Dagster run per job and partition, against the instance in
+  $DAGSTER_HOME, so the UI shows it) and reads the run the same way: the
+  ``platform/result`` payloads its materializations carry, and the
+  PlatformError that failed it, rebuilt with the same kind, exit code and
+  message (:mod:`platform_assets.defs.results`).
+- A run that failed for any other reason than a PlatformError or a blocking
+  check is a bug: :class:`RunCrashed`, with Dagster's error and stack.
+- How a run is executed is :meth:`Commands._execute` alone (in process today).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import dagster as dg
+
+from platform_assets.catalog.records import RegisteredVersion
+from platform_assets.catalog.states import UNPROCESSED_STATES
+from platform_assets.config import CONFIG_ENV_VAR, ConfigError, ProductConfig
+from platform_assets.defs.builder import build_definitions
+from platform_assets.defs.ingest.jobs import capture_job_name, merge_job_name, process_job_name
+from platform_assets.defs.partitions import asset_key, versions_partitions_name
+from platform_assets.defs.replication import replicate_job_name
+from platform_assets.defs.replication.assets import replica_key
+from platform_assets.defs.results import ERROR_KIND_KEY, ERROR_MESSAGE_KEY, EXIT_CODE_KEY, RESULT_KEY
+from platform_assets.errors import PlatformError, ReportedError
+from platform_assets.ingest.capture import CaptureResult
+from platform_assets.ingest.processing import ProcessReport
+from platform_assets.merge import BatchLogEntry, batch_log
+from platform_assets.merge.versions import pending_merges, table_row_counts
+from platform_assets.platform import Platform
+from platform_assets.replication import ReplicationResult, check_replica
+from platform_assets.versions.resolution import resolve_version
+
+if TYPE_CHECKING:
+    from dagster._core.execution.plan.objects import UserFailureData
+
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": os.environ.get("PLATFORM_LOG_LEVEL", "WARNING")}}}}
+READ_EVENTS = {
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+    dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+    dg.DagsterEventType.STEP_FAILURE,
+}
+
+
+class RunCrashed(Exception):
+    """A Dagster run failed for a reason that is not a PlatformError: a bug, shown with Dagster's stack."""
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One run of ``job``: on ``partition`` (a version) when given, with run config and tags."""
+
+    job: str
+    partition: str | None = None
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a run reported: its results per asset (in event order) and how it failed, if it did."""
+
+    run_id: str
+    success: bool
+    results: dict[str, list[dict[str, Any]]]
+    error: PlatformError | None = None
+    crash: str | None = None
+
+    def result(self, key: dg.AssetKey) -> dict[str, Any] | None:
+        """The last result the run reported for the asset ``key``."""
+        found = self.results.get(key.to_user_string())
+        return found[-1] if found else None
+
+    def raise_for_failure(self) -> None:
+        """Raise the PlatformError that failed the run, or RunCrashed for any other failure but a blocking check."""
+        if self.error is not None:
+            raise self.error
+        if self.crash is not None:
+            raise RunCrashed(f"Dagster run {self.run_id} failed:\n{self.crash}")
+
+
+def resolve_config_path(config_path: str | None) -> str:
+    chosen = config_path or os.environ.get(CONFIG_ENV_VAR)
+    if not chosen:
+        raise ConfigError(f"no config given: pass --config PATH or set {CONFIG_ENV_VAR}")
+    return str(Path(chosen).resolve())
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    """The instance in $DAGSTER_HOME, defaulting it to ./.dagster_home."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def add_version_partitions(instance: dg.DagsterInstance, product_name: str, numbers: list[int]) -> None:
+    """Add the dynamic partitions of ``numbers`` that the instance does not have yet."""
+    name = versions_partitions_name(product_name)
+    existing = set(instance.get_dynamic_partitions(name))
+    missing = [str(number) for number in numbers if str(number) not in existing]
+    if missing:
+        instance.add_dynamic_partitions(name, missing)
+
+
+def read_outcome(instance: dg.DagsterInstance, run_id: str) -> JobOutcome:
+    """The results and failure of the finished run ``run_id``, from the instance's event log."""
+    run = instance.get_run_by_id(run_id)
+    results: dict[str, list[dict[str, Any]]] = {}
+    error: PlatformError | None = None
+    crashes: list[str] = []
+    failed_blocking_checks = False
+    for entry in instance.all_logs(run_id, of_type=READ_EVENTS):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type is dg.DagsterEventType.ASSET_MATERIALIZATION:
+            materialization = event.step_materialization_data.materialization
+            value = materialization.metadata.get(RESULT_KEY)
+            if isinstance(value, dg.JsonMetadataValue) and isinstance(value.data, dict):
+                results.setdefault(materialization.asset_key.to_user_string(), []).append(value.data)
+        elif event.event_type is dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            failed_blocking_checks |= not evaluation.passed and bool(evaluation.blocking)
+        else:
+            failure = event.step_failure_data
+            reported = _reported_error(failure.user_failure_data)
+            if reported is not None:
+                error = error or reported
+            else:
+                crashes.append(failure.error.to_string() if failure.error else "the step failed without an error")
+    success = run is not None and run.status is dg.DagsterRunStatus.SUCCESS
+    crash = None
+    if not success and error is None and not failed_blocking_checks:
+        crash = "\n".join(crashes) or f"the run ended {run.status.value if run else 'missing'}"
+    return JobOutcome(run_id, success, results, error, crash)
+
+
+def _reported_error(data: UserFailureData | None) -> PlatformError | None:
+    """The PlatformError a failed step reported through its ``dg.Failure`` metadata, if it did."""
+    metadata = data.metadata if data is not None else {}
+    kind, exit_code, message = (metadata.get(key) for key in (ERROR_KIND_KEY, EXIT_CODE_KEY, ERROR_MESSAGE_KEY))
+    if not isinstance(exit_code, dg.IntMetadataValue) or exit_code.value is None:
+        return None
+    return ReportedError(
+        str(getattr(message, "text", "")), kind=str(getattr(kind, "text", "")), exit_code=exit_code.value
+    )
+
+
+class Commands:
+    """The commands of one platform.yaml (``config_path``, default ``$PLATFORM_CONFIG``)."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = resolve_config_path(config_path)
+        self.platform = Platform.from_path(self.config_path)
+
+    def product(self, name: str) -> ProductConfig:
+        return self.platform.product(name)
+
+    @cached_property
+    def definitions(self) -> dg.Definitions:
+        return build_definitions(self.platform.config, self.config_path)
+
+    def run_job(self, request: JobRequest) -> JobOutcome:
+        """Run one job through Dagster and read back its results and failure."""
+        instance = dagster_instance()
+        run_id = self._execute(instance, request)
+        return read_outcome(instance, run_id)
+
+    def _execute(self, instance: dg.DagsterInstance, request: JobRequest) -> str:
+        """Execute the run in this process, against ``instance``; returns its run id once it finished."""
+        job = self.definitions.resolve_job_def(request.job)
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=request.partition,
+            run_config={**QUIET_LOGGERS, **request.run_config},
+            raise_on_error=False,
+            tags=dict(request.tags),
+        )
+        return result.run_id
+
+    def run_version_job(self, product: str, job: str, version: int, command: str, **config: Any) -> JobOutcome:
+        """Run ``job`` on the partition of ``version`` (added first when missing), tagged with ``command``."""
+        add_version_partitions(dagster_instance(), product, [version])
+        return self.run_job(JobRequest(job, str(version), config, {"platform/command": command}))
+
+    def sync(self, product_name: str) -> SyncOutcome:
+        """Register a version if the source changed, then capture every pending version, one run each."""
+        registered = self.platform.sync(self.product(product_name).name)
+        captures, run_ids = [], []
+        for number in self.platform.catalog.pending_captures(product_name):
+            outcome = self.run_version_job(product_name, capture_job_name(product_name), number, "sync")
+            run_ids.append(outcome.run_id)
+            outcome.raise_for_failure()
+            captures.append(CaptureResult.from_json(self._required(outcome, product_name, "raw_files")))
+        return SyncOutcome(registered, captures, run_ids)
+
+    def process(self, product_name: str, version: int | None, retry_failed: bool = False) -> ProcessOutcome:
+        """Resolve the version (:mod:`platform_assets.versions.resolution`) and materialize ``<product>/staged`` for it.
+
+        A given version that is PROCESSED is processed again (its rows replaced),
+        unless ``retry_failed`` asks for its failed files only.
+        """
+        number = resolve_version(self.platform.catalog, self.product(product_name).name, version)
+        config = {"retry_failed": retry_failed, "reprocess": version is not None and not retry_failed}
+        ops = {f"{product_name}__staged": {"config": config}}
+        outcome = self.run_version_job(product_name, process_job_name(product_name), number, "process", ops=ops)
+        if outcome.error is not None:
+            return ProcessOutcome(number, outcome.run_id, None, outcome.error)
+        outcome.raise_for_failure()
+        report = ProcessReport.from_json(self._required(outcome, product_name, "staged"))
+        return ProcessOutcome(number, outcome.run_id, report, None)
+
+    def merge(self, product_name: str, up_to: int | None = None) -> MergeOutcome:
+        """Merge every processed, unmerged version up to ``up_to``, one run per version, in order.
+
+        Stops at the first version whose run fails with a PlatformError and reports it.
+        """
+        product = self.product(product_name)
+        services = self.platform.services
+        pending = pending_merges(services, product, up_to)
+        run_ids, error = [], None
+        for number in pending:
+            outcome = self.run_version_job(product_name, merge_job_name(product_name), number, "merge")
+            run_ids.append(outcome.run_id)
+            if outcome.error is not None:
+                error = outcome.error
+                break
+            outcome.raise_for_failure()
+        merged = [entry for entry in batch_log(services.merge_store, product_name) if entry.batch in pending]
+        live, total = table_row_counts(services.merge_store, product)
+        return MergeOutcome(merged, run_ids, error, live, total)
+
+    def run(self, product_name: str) -> RunOutcome:
+        """sync, then process every captured, unprocessed version in ascending order, then merge."""
+        synced = self.sync(product_name)
+        processed: list[ProcessOutcome] = []
+        for version in self.platform.catalog.versions(product_name):
+            if version.excluded or version.status not in UNPROCESSED_STATES:
+                continue
+            outcome = self.process(product_name, version.number)
+            processed.append(outcome)
+            if outcome.report is None or not outcome.report.succeeded:
+                return RunOutcome(synced, processed, None)
+        return RunOutcome(synced, processed, self.merge(product_name))
+
+    def replicate(self, product_name: str, to_batch: int | None = None) -> ReplicationResult:
+        """Materialize ``<product>/replica`` (to ``to_batch``, else the default sync point).
+
+        Raises the run's PlatformError again (same kind, exit code and message);
+        NotAReplica before any run when the product is primary here.
+        """
+        product = self.product(product_name)
+        check_replica(self.platform.config, product)
+        run_config = {"ops": {"__".join(replica_key(product).path): {"config": {"to_batch": to_batch}}}}
+        outcome = self.run_job(
+            JobRequest(replicate_job_name(product_name), None, run_config, {"platform/command": "replicate"})
+        )
+        outcome.raise_for_failure()
+        return ReplicationResult.from_json(self._required(outcome, product_name, "replica"))
+
+    def _required(self, outcome: JobOutcome, product_name: str, asset: str) -> dict[str, Any]:
+        key = asset_key(self.product(product_name), asset)
+        result = outcome.result(key)
+        if result is None:
+            raise RunCrashed(f"Dagster run {outcome.run_id} reported no result for {key.to_user_string()}")
+        return result
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    registered: RegisteredVersion | None
+    captures: list[CaptureResult]
+    run_ids: list[str]
+
+
+@dataclass(frozen=True)
+class ProcessOutcome:
+    """A process run: the report, or the PlatformError that stopped the run."""
+
+    version: int
+    run_id: str
+    report: ProcessReport | None
+    error: PlatformError | None
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    """The batches the runs merged (from the batch log), the error that stopped them, the table's rows after."""
+
+    merged: list[BatchLogEntry]
+    run_ids: list[str]
+    error: PlatformError | None
+    live_rows: int
+    table_rows: int
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """``run``: the sync, each version processed (the last one may have failed), and the merge if it got there."""
+
+    synced: SyncOutcome
+    processed: list[ProcessOutcome]
+    merged: MergeOutcome | None
+
+
+def run_report(commands: Commands, product: str, outcome: RunOutcome) -> dict[str, Any]:
+    """What ``run`` did: per step a line of ``summary``, and the figures ``--json`` shows."""
+    registered = outcome.synced.registered
+    summary = [f"{product}: " + (f"version {registered.number} captured" if registered else "source unchanged")]
+    processed = []
+    for step in outcome.processed:
+        report = step.report
+        status = report.version_status if report else commands.platform.catalog.version(product, step.version).status
+        rows = report.version_rows if report else commands.platform.catalog.rows_written(product, step.version)
+        processed.append({"version": step.version, "status": status, "rows": rows})
+        summary.append(f"  processed v{step.version}: {status}, {rows} rows")
+        if report is None or not report.succeeded:
+            failures = report.version_failures if report else {"(run)": str(step.error)}
+            reasons = "; ".join(f"{key}: {message}" for key, message in failures.items())
+            summary.append(f"  stopped: v{step.version} failed: {reasons}")
+            return {"product": product, "ok": False, "processed": processed, "merged": [], "summary": summary}
+    merged = outcome.merged
+    assert merged is not None, "run merges once every version processed"
+    for entry in merged.merged:
+        summary.append(
+            f"  merged batch {entry.batch}: {entry.status}, +{entry.inserted} ~{entry.updated} -{entry.deleted}"
+        )
+    summary.append(f"  {product}_merge: {merged.live_rows} live rows, {merged.table_rows} with history")
+    if merged.error:
+        summary.append(f"  merge failed: {merged.error}")
+    return {
+        "product": product,
+        "ok": merged.error is None,
+        "version": registered.number if registered else None,
+        "processed": processed,
+        "merged": [entry.batch for entry in merged.merged],
+        "live_rows": merged.live_rows,
+        "table_rows": merged.table_rows,
+        "summary": summary,
+    }

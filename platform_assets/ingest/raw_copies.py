@@ -1,0 +1,67 @@
+"""Raw copies checked before parsing: a missing or altered copy is never read by a parser."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from platform_assets.catalog.records import ClaimedFile, FileOutcome
+from platform_assets.catalog.states import FileStatus
+from platform_assets.ingest.capture import raw_key
+from platform_assets.ingest.parsing import InputFile
+from platform_assets.storage.object_store import ObjectStore
+
+CHECK_THREADS = 8  # raw copies read (or downloaded) and hashed at once
+
+
+def check_raw_copies(
+    raw_zone: ObjectStore, product_name: str, version: int, items: list[ClaimedFile], scratch: Path
+) -> list[InputFile | FileOutcome]:
+    """:func:`check_raw_copy` of each item, in order; files are read and hashed on parallel threads."""
+
+    def check(item: ClaimedFile) -> InputFile | FileOutcome:
+        return check_raw_copy(raw_zone, raw_key(product_name, version, item.key), item, scratch)
+
+    if len(items) < 2:
+        return [check(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, len(items))) as pool:
+        return list(pool.map(check, items))
+
+
+def check_raw_copy(raw_zone: ObjectStore, key: str, item: ClaimedFile, scratch: Path) -> InputFile | FileOutcome:
+    """A local path to the verified raw copy at ``key``, or the FAILED outcome saying what is wrong."""
+    if not raw_zone.exists(key):
+        message = (
+            f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with "
+            "`platform-assets skip`"
+        )
+        return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=message)
+    path = local_copy(raw_zone, key, scratch)
+    actual = _sha256_of(path)
+    if actual != item.sha256:
+        message = (
+            f"raw copy of {item.key!r} at {item.raw_location} does not match its catalogued checksum: "
+            f"catalog sha256 {item.sha256}, raw copy sha256 {actual}; the raw zone was altered: restore the file or "
+            "skip it"
+        )
+        return FileOutcome(item, FileStatus.FAILED, error_type="checksum_mismatch", error_message=message)
+    return InputFile(key=item.key, path=str(path), sha256=item.sha256)
+
+
+def local_copy(raw_zone: ObjectStore, key: str, scratch: Path) -> Path:
+    """A local path of the raw object ``key``: itself on a local store, else a download to ``scratch``."""
+    path = raw_zone.local_path(key)
+    if path is not None:
+        return path
+    target = scratch / hashlib.sha1(key.encode()).hexdigest()
+    raw_zone.download_to(key, target)
+    return target
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,78 @@
+"""Merging processed versions, in order, from the product's Iceberg table into the merge store.
+
+Contract:
+- :func:`merge_version` reads version v's rows from ``<platform>.<product>``
+  (product columns only) and merges them as batch v; every lower version
+  number must be committed or excluded in the batch log first. A version that
+  is excluded, or not PROCESSED, is refused (OutOfOrderBatch naming it).
+- :func:`pending_merges` lists the versions up to ``up_to`` that the batch log
+  has neither committed nor excluded, ascending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import text
+
+from platform_assets.catalog.states import VersionStatus
+from platform_assets.config import ProductConfig
+from platform_assets.merge.batch_log import batch_log
+from platform_assets.merge.errors import OutOfOrderBatch
+from platform_assets.merge.milestone import BatchResult, merge_batch
+from platform_assets.merge.names import live_view, merge_table, quote_ident
+from platform_assets.merge.states import DONE
+from platform_assets.merge.store import MergeStore
+
+if TYPE_CHECKING:
+    from platform_assets.services import Services
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """How to merge a version (no choices yet: this is where they go)."""
+
+
+def merge_version(
+    services: Services, product: ProductConfig, version: int, options: MergeOptions | None = None
+) -> BatchResult:
+    """Merge one processed version as its batch."""
+    record = services.catalog.version(product.name, version)
+    if record.excluded:
+        raise OutOfOrderBatch(
+            f"version {version} of {product.name} is excluded; it is not merged",
+            product=product.name,
+            batch=version,
+            blocking=version,
+        )
+    if record.status is not VersionStatus.PROCESSED:
+        raise OutOfOrderBatch(
+            f"version {version} of {product.name} is {record.status}, not processed: process it first, or exclude it",
+            product=product.name,
+            batch=version,
+            blocking=version,
+        )
+    earlier = [other.number for other in services.catalog.versions(product.name) if other.number < version]
+    columns = list(product.table_schema.columns) if product.table_schema else None
+    rows = services.iceberg.version_rows(product.name, version, columns)
+    return merge_batch(services.merge_store, product, version, rows, earlier_batches=earlier)
+
+
+def pending_merges(services: Services, product: ProductConfig, up_to: int | None = None) -> list[int]:
+    """Versions up to ``up_to`` that are not excluded and not yet committed or excluded in the batch log."""
+    done = {entry.batch for entry in batch_log(services.merge_store, product.name) if entry.status in DONE}
+    return [
+        version.number
+        for version in services.catalog.versions(product.name)
+        if version.number not in done and not version.excluded and (up_to is None or version.number <= up_to)
+    ]
+
+
+def table_row_counts(store: MergeStore, product: ProductConfig) -> tuple[int, int]:
+    """(live rows, all rows) of the product's merge table; (0, 0) before its first merge."""
+    store.ensure_tables(product)
+    with store.engine.connect() as connection:
+        live = connection.execute(text(f"SELECT COUNT(*) FROM {quote_ident(live_view(product.name))}")).scalar_one()
+        total = connection.execute(text(f"SELECT COUNT(*) FROM {quote_ident(merge_table(product.name))}")).scalar_one()
+    return int(live), int(total)
