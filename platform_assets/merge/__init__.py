@@ -14,9 +14,9 @@ from platform_assets.merge.errors import (
     DuplicateKeys,
     ExcludedBatch,
     MergeError,
+    MergeSchemaMismatch,
     NullKeys,
     OutOfOrderBatch,
-    SchemaMismatch,
 )
 from platform_assets.merge.milestone import BatchResult, merge_batch
 from platform_assets.merge.states import BatchResultStatus, BatchStatus
@@ -34,7 +34,7 @@ __all__ = [
     "MergeStore",
     "NullKeys",
     "OutOfOrderBatch",
-    "SchemaMismatch",
+    "MergeSchemaMismatch",
     "batch_log",
     "exclude_batch",
     "latest_committed_batch",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from platform_assets.errors import UserError
+from platform_assets.errors import SchemaMismatch, UserError
 
 
 class MergeError(UserError):
@@ -58,7 +58,7 @@ class DeleteGuardTripped(MergeError):
         self.limit = limit
 
 
-class SchemaMismatch(MergeError):
+class MergeSchemaMismatch(MergeError, SchemaMismatch):
     """The rows, or the existing merge table, do not match the product's declared schema."""
 
 

@@ -8,12 +8,12 @@ Contract:
   table but after the earlier product columns here), or None when the table
   does not exist. A table of the other milestone (``_batch_id`` where
   ``_batch_in``/``_batch_out`` are wanted, or the reverse), or a column of a type
-  no declared type maps to, is a :class:`SchemaMismatch`.
+  no declared type maps to, is a :class:`MergeSchemaMismatch`.
 - :func:`table_change` is the :class:`~platform_assets.schema_change.SchemaChange`
   from the stored columns to the spec's (``widen_types`` from the spec unless
   given), None without a table. An accepted change is an evolution the store
   carries out (``platform_assets.merge.tables.evolve_product_table``); a refused
-  one raises SchemaMismatch with the change's description.
+  one raises MergeSchemaMismatch with the change's description.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import Connection
 
 from platform_assets.column_types import ColumnType
 from platform_assets.merge.dialect import MergeDialect
-from platform_assets.merge.errors import SchemaMismatch
+from platform_assets.merge.errors import MergeSchemaMismatch
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.schema_change import SchemaChange, schema_change
 
@@ -46,7 +46,7 @@ def stored_product_columns(
         return None
     present = {column for column, _ in stored if column in BATCH_COLUMNS}
     if present != set(batch_columns(spec)):
-        raise SchemaMismatch(
+        raise MergeSchemaMismatch(
             f"merge table {name!r} exists with columns {stored} but product {spec.product!r} (milestone "
             f"{spec.milestone}) needs the batch columns {list(batch_columns(spec))}: the table was built for the other "
             "milestone. Declare the milestone the table was built with, or move the table aside (rename or drop it "
@@ -58,7 +58,7 @@ def stored_product_columns(
             continue
         declared = dialect.declared_type(stored_type)
         if declared is None:
-            raise SchemaMismatch(
+            raise MergeSchemaMismatch(
                 f"merge table {name!r}: column {column!r} has type {stored_type}, which no declared type of product "
                 f"{spec.product!r} maps to (it was changed outside the platform); change it back, or move the table "
                 "aside and merge the versions again"
@@ -70,14 +70,14 @@ def stored_product_columns(
 def table_change(
     connection: Connection, spec: MergeSpec, dialect: MergeDialect, *, widen_types: bool | None = None
 ) -> SchemaChange | None:
-    """The accepted change from the stored table to ``spec``; None without a table; SchemaMismatch if refused."""
+    """The accepted change from the stored table to ``spec``; None without a table; MergeSchemaMismatch if refused."""
     stored = stored_product_columns(connection, spec, dialect)
     if stored is None:
         return None
     widen = spec.widen_types if widen_types is None else widen_types
     change = schema_change(stored, dict(spec.columns), widen_types=widen, key=spec.key)
     if not change.accepted:
-        raise SchemaMismatch(
+        raise MergeSchemaMismatch(
             f"merge table {spec.table!r} cannot take the columns product {spec.product!r} declares now; the table is "
             f"unchanged. {change.describe()}."
         )

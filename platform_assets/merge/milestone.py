@@ -22,7 +22,7 @@ Contract of :func:`merge_batch`:
   again inside the batch's transaction, before the rows are staged
   (:func:`platform_assets.merge.tables.evolve_product_table`); ``schema_change``
   of the result describes what changed. Any other difference fails the batch
-  with SchemaMismatch naming each column. Milestoning under a new column: the
+  with MergeSchemaMismatch naming each column. Milestoning under a new column: the
   stored rows (live and closed) hold NULL in it, and rows compare NULL-safely,
   so a new column that is NULL for every existing key does not by itself open
   a new milestone (forensic) or touch a row (live-only); a row whose new column

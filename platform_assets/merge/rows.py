@@ -2,7 +2,7 @@
 
 Contract:
 - :func:`conform_rows` returns the rows with exactly the product's columns in
-  declared order and the declared Arrow types, or raises SchemaMismatch naming
+  declared order and the declared Arrow types, or raises MergeSchemaMismatch naming
   the missing, extra or mistyped columns. Only lossless conversions within a
   type family are applied (large_string -> string, int64 -> int32 when every
   value fits, timestamp unit or zone -> us/UTC when exact, date64 -> date32).
@@ -15,7 +15,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from platform_assets.merge.errors import DuplicateKeys, NullKeys, SchemaMismatch
+from platform_assets.merge.errors import DuplicateKeys, MergeSchemaMismatch, NullKeys
 from platform_assets.merge.spec import MergeSpec, arrow_schema
 
 MAX_KEYS_SHOWN = 10
@@ -29,7 +29,7 @@ def conform_rows(spec: MergeSpec, rows: pa.Table, batch: int) -> pa.Table:
     extra = [name for name in names if name not in expected.names]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if missing or extra or repeated:
-        raise SchemaMismatch(
+        raise MergeSchemaMismatch(
             f"batch {batch} of {spec.product!r}: the rows' columns do not match the declared schema "
             f"(missing {missing}, not declared {extra}, repeated {repeated}); declared: {list(expected.names)}"
         )
@@ -65,7 +65,7 @@ def _conform_column(spec: MergeSpec, batch: int, column: pa.ChunkedArray, field:
             reason = ""
     else:
         reason = "a different kind of type"
-    raise SchemaMismatch(
+    raise MergeSchemaMismatch(
         f"batch {batch} of {spec.product!r}: column {field.name!r} is {column.type} but the declared type needs "
         f"{field.type} ({reason}); convert the column when parsing, or fix the declared type"
     )

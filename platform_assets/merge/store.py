@@ -49,7 +49,7 @@ class MergeStore:
     def ensure_tables(self, product: ProductConfig) -> None:
         """Idempotent DDL for ``product``: merge table, indexes, live view, batch log, store meta.
 
-        Raises MergeError if the product has no schema or key, SchemaMismatch if
+        Raises MergeError if the product has no schema or key, MergeSchemaMismatch if
         an existing merge table has other columns.
         """
         self.ensure_spec_tables(merge_spec(product))

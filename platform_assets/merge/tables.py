@@ -23,7 +23,7 @@ types where the spec's ``widen_types`` allows; see
 :mod:`platform_assets.merge.evolution`) is left for
 :func:`evolve_product_table`, which the batch that first merges under the new
 columns runs in its transaction; any other difference raises
-:class:`SchemaMismatch` naming each column and the config change that would
+:class:`MergeSchemaMismatch` naming each column and the config change that would
 accept it.
 
 :func:`evolve_product_table` (inside the caller's transaction): drops the live
@@ -220,7 +220,7 @@ def evolve_product_table(
     """Bring an existing merge table (and its view) to the spec's columns; the change made (see the module contract).
 
     Empty when the table has the spec's columns (or does not exist);
-    SchemaMismatch when the difference is not an accepted change.
+    MergeSchemaMismatch when the difference is not an accepted change.
     ``widen_types`` overrides the spec's.
     """
     change = table_change(connection, spec, dialect, widen_types=widen_types)

@@ -19,11 +19,11 @@ from platform_assets.replication.errors import (
     LiveOnlyPrimary,
     NoPrimaryAvailable,
     NotAReplica,
+    ReplicaSchemaMismatch,
     ReplicationBusy,
     ReplicationError,
     ReplicationInterrupted,
     ReplicationRefused,
-    SchemaDrift,
 )
 from platform_assets.replication.plan import SyncMode
 from platform_assets.replication.primaries import dispose_primary_engines
@@ -48,7 +48,7 @@ __all__ = [
     "ReplicationRefused",
     "ReplicationResult",
     "ReplicationStatus",
-    "SchemaDrift",
+    "ReplicaSchemaMismatch",
     "SyncMode",
     "check_replica",
     "dispose_primary_engines",

@@ -10,7 +10,7 @@ Each concrete error is also on one branch of the platform's error root
 
 - :class:`~platform_assets.errors.UserError`: the same sync fails again until
   someone changes the config or the stores (:class:`ReplicationRefused`,
-  :class:`NotAReplica`, :class:`LiveOnlyPrimary`, :class:`SchemaDrift`,
+  :class:`NotAReplica`, :class:`LiveOnlyPrimary`, :class:`ReplicaSchemaMismatch`,
   :class:`BatchOutOfRange`).
 - :class:`~platform_assets.errors.TransientError`: running the sync again
   later may succeed (:class:`NoPrimaryAvailable`, :class:`ReplicationBusy`,
@@ -19,7 +19,7 @@ Each concrete error is also on one branch of the platform's error root
 
 from __future__ import annotations
 
-from platform_assets.errors import PlatformError, TransientError, UserError
+from platform_assets.errors import PlatformError, SchemaMismatch, TransientError, UserError
 
 
 class ReplicationError(PlatformError):
@@ -46,7 +46,7 @@ class LiveOnlyPrimary(ReplicationError, UserError):
     """The primary keeps a live-only merge table, which cannot show deletions between two batches."""
 
 
-class SchemaDrift(ReplicationError, UserError):
+class ReplicaSchemaMismatch(ReplicationError, SchemaMismatch):
     """The primary's merge table and the replica's declared columns differ; ``differences`` lists them."""
 
     def __init__(self, message: str, *, differences: list[str] | None = None) -> None:

@@ -9,7 +9,7 @@ primary's backend spells them). Otherwise it raises:
 - :class:`LiveOnlyPrimary` when the primary's table is live-only (``_batch_id``):
   a live-only table keeps no closed rows, so the keys deleted between two
   batches cannot be found there;
-- :class:`SchemaDrift` listing every added, removed and retyped column;
+- :class:`ReplicaSchemaMismatch` listing every added, removed and retyped column;
 - :class:`ReplicationRefused` when the primary has no merge table for the product.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from platform_assets.merge.spec import FORENSIC, MergeSpec
 from platform_assets.merge.tables import expected_columns
-from platform_assets.replication.errors import LiveOnlyPrimary, ReplicationRefused, SchemaDrift
+from platform_assets.replication.errors import LiveOnlyPrimary, ReplicaSchemaMismatch, ReplicationRefused
 from platform_assets.replication.primaries import Primary
 
 BATCH_COLUMNS = frozenset({"_batch_in", "_batch_out", "_batch_id"})
@@ -72,7 +72,7 @@ def check_primary_table(primary: Primary, spec: MergeSpec) -> None:
     theirs = [(name, column_type) for name, column_type in columns if name not in BATCH_COLUMNS]
     differences = column_differences(theirs, expected)
     if differences:
-        raise SchemaDrift(
+        raise ReplicaSchemaMismatch(
             f"replica {spec.product!r}: the primary {primary.name!r}'s table {spec.table!r} and this platform's "
             f"declared schema differ; the sync stopped and the replica is unchanged. Differences: "
             + "; ".join(differences)

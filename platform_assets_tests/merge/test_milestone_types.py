@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import text
 
-from platform_assets.merge import MergeStore, SchemaMismatch, batch_log, merge_batch
+from platform_assets.merge import MergeSchemaMismatch, MergeStore, batch_log, merge_batch
 from platform_assets.merge.dialect import POSTGRESQL
 from platform_assets_tests.merge.conftest import make_product, read_merge_table, rows_table
 
@@ -120,9 +120,9 @@ def test_typed_composite_keys(store: MergeStore, mode: str) -> None:
 
 def test_rows_must_have_the_declared_columns(store: MergeStore) -> None:
     product = make_product()
-    with pytest.raises(SchemaMismatch, match=r"missing \['b'\]"):
+    with pytest.raises(MergeSchemaMismatch, match=r"missing \['b'\]"):
         merge_batch(store, product, 1, pa.table({"id": ["1"], "a": ["x"]}))
-    with pytest.raises(SchemaMismatch, match=r"not declared \['c'\]"):
+    with pytest.raises(MergeSchemaMismatch, match=r"not declared \['c'\]"):
         merge_batch(store, product, 1, pa.table({"id": ["1"], "a": ["x"], "b": ["y"], "c": ["z"]}))
     assert batch_log(store, product.name)[-1].status == "failed"
     assert read_merge_table(store, product) == []
@@ -138,9 +138,9 @@ def test_lossless_conversions_are_applied_and_others_refused(store: MergeStore) 
         }
     )
     assert merge_batch(store, product, 1, rows).inserted == 1  # columns reordered, types converted
-    with pytest.raises(SchemaMismatch, match="'id'"):
+    with pytest.raises(MergeSchemaMismatch, match="'id'"):
         merge_batch(store, product, 2, rows.set_column(2, "id", pa.array([2**40], pa.int64())), earlier_batches=[1])
-    with pytest.raises(SchemaMismatch, match="'id' is string"):
+    with pytest.raises(MergeSchemaMismatch, match="'id' is string"):
         merge_batch(store, product, 2, rows.set_column(2, "id", pa.array(["7"])), earlier_batches=[1])
 
 
@@ -152,10 +152,10 @@ def test_existing_table_with_other_columns_is_refused(store: MergeStore) -> None
             "schema_": product.table_schema.model_copy(update={"columns": {"id": "string", "a": "string", "b": "int"}})
         }
     )
-    with pytest.raises(SchemaMismatch, match="column .b. changes from string to int, which is not a widening"):
+    with pytest.raises(MergeSchemaMismatch, match="column .b. changes from string to int, which is not a widening"):
         MergeStore(store.url).ensure_tables(changed)
     other_form = product.model_copy(update={"milestone": "live_only"})
-    with pytest.raises(SchemaMismatch, match="_batch_in"):
+    with pytest.raises(MergeSchemaMismatch, match="_batch_in"):
         MergeStore(store.url).ensure_tables(other_form)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from platform_assets.config import ProductConfig
 from platform_assets.failpoints import EXIT_CODE
-from platform_assets.merge import MergeStore, SchemaMismatch, batch_log, merge_batch
+from platform_assets.merge import MergeSchemaMismatch, MergeStore, batch_log, merge_batch
 from platform_assets.merge.dialect import POSTGRESQL
 from platform_assets_tests.merge.conftest import LIVE, make_product, read_live_view, read_merge_table, rows_table
 from platform_assets_tests.merge.test_milestone_failures import _merge_in_subprocess
@@ -155,7 +155,7 @@ def test_a_widening_without_widen_types_fails_and_changes_nothing(store: MergeSt
     merge_batch(store, product, 1, rows_table(product, [("1", 7)]))
     before = (stored_types(store, product), read_merge_table(store, product))
     wider = evolved(product, {"id": "string", "n": "bigint"}, widen_types=False)
-    with pytest.raises(SchemaMismatch, match=r"'n' widens from int to bigint, but schema\.widen_types is false"):
+    with pytest.raises(MergeSchemaMismatch, match=r"'n' widens from int to bigint, but schema\.widen_types is false"):
         merge_batch(store, wider, 2, rows_table(wider, [("1", 7)]), earlier_batches=[1])
     assert (stored_types(store, product), read_merge_table(store, product)) == before
 
@@ -174,7 +174,7 @@ def test_changes_that_are_not_an_evolution_are_refused(
     product = make_product("live_only", "snapshot", columns={"id": "string", "a": "string"})
     merge_batch(store, product, 1, rows_table(product, [("1", "v")]))
     changed = evolved(product, columns, widen_types=True)
-    with pytest.raises(SchemaMismatch, match=expected):
+    with pytest.raises(MergeSchemaMismatch, match=expected):
         row = tuple("1" if name == "id" else None for name in columns)
         merge_batch(store, changed, 2, rows_table(changed, [row]), earlier_batches=[1])
     assert view_columns(store, product) == ["id", "a"]
@@ -184,7 +184,7 @@ def test_a_narrowing_is_refused_even_with_widen_types(store: MergeStore) -> None
     product = make_product("forensic", "snapshot", columns={"id": "string", "n": "bigint"})
     merge_batch(store, product, 1, rows_table(product, [("1", 7)]))
     narrower = evolved(product, {"id": "string", "n": "int"}, widen_types=True)
-    with pytest.raises(SchemaMismatch, match="'n' narrows from bigint to int"):
+    with pytest.raises(MergeSchemaMismatch, match="'n' narrows from bigint to int"):
         merge_batch(store, narrower, 2, rows_table(narrower, [("1", 7)]), earlier_batches=[1])
 
 

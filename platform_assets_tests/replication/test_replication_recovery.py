@@ -17,8 +17,8 @@ from platform_assets.replication import (
     LiveOnlyPrimary,
     NoPrimaryAvailable,
     NotAReplica,
+    ReplicaSchemaMismatch,
     ReplicationRefused,
-    SchemaDrift,
     replicate,
     replication_status,
 )
@@ -213,7 +213,7 @@ def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> No
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann")})
     config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, columns=declared)
-    with pytest.raises(SchemaDrift) as drift:
+    with pytest.raises(ReplicaSchemaMismatch) as drift:
         replicate(config, config.products[0])
     message = (
         str(drift.value)

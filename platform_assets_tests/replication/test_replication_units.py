@@ -117,7 +117,7 @@ def test_column_differences_name_added_removed_and_retyped_columns() -> None:
     ]
 
 
-USER_ERRORS = ["ReplicationRefused", "NotAReplica", "LiveOnlyPrimary", "SchemaDrift", "BatchOutOfRange"]
+USER_ERRORS = ["ReplicationRefused", "NotAReplica", "LiveOnlyPrimary", "ReplicaSchemaMismatch", "BatchOutOfRange"]
 TRANSIENT_ERRORS = ["NoPrimaryAvailable", "ReplicationBusy", "ReplicationInterrupted"]
 
 

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from platform_assets.column_types import BIGINT, BOOLEAN, DATE, DOUBLE, STRING, TIMESTAMP, ColumnType
 from platform_assets.config import COLUMN_PATTERN, MAX_LINE_BYTES_DEFAULT, RESERVED_COLUMNS, SourceSettings
+from platform_assets.errors import UserError
 from platform_assets.ingest.parsing.arrow_casting import all_true, cast_text, single_chunk
 from platform_assets.ingest.parsing.drift import show_name
 from platform_assets.ingest.parsing.result import InputFile, encoding_error
@@ -43,7 +44,7 @@ INFER_MAX_ROWS = 100_000
 INFER_BLOCK_BYTES = 1 << 20
 
 
-class InferenceError(ValueError):
+class InferenceError(UserError, ValueError):
     """No schema can be inferred; the message says why and suggests declaring one."""
 
 
