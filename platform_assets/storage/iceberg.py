@@ -93,7 +93,7 @@ class PlatformIcebergCatalog(SqlCatalog):
     """A SqlCatalog that parses each metadata file once.
 
     Iceberg metadata files are immutable, so the parsed metadata at a location
-    is reused for as long as the catalog row points there; every load still
+    is reused for as long as the iceberg catalog row points there; every load still
     reads the row, so other writers' commits are always seen.
     """
 
@@ -320,7 +320,7 @@ def _apply_updates(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> Tab
 
     Each step builds new metadata objects and mutates none, so the copy only
     costs time (it grows with the retained snapshots). This is the staging view
-    only: at commit the catalog applies the updates to the table's metadata
+    only: at commit the iceberg catalog applies the updates to the table's metadata
     again and validates the result.
     """
     context = _TableMetadataUpdateContext()
