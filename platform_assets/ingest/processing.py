@@ -116,6 +116,7 @@ def process_version(
     started = time.perf_counter()
     catalog, settings = services.catalog, services.processing
     worker = options.worker or default_worker_id()
+    parser = services.parsers.for_product(product)
     start = catalog.start_processing(
         product.name, version, retry_failed=options.retry_failed, reprocess=options.reprocess, actor=services.actor
     )
@@ -124,7 +125,6 @@ def process_version(
     policy = ClaimPolicy(
         settings.claim_batch_size, settings.lease_seconds, settings.max_retries, settings.retry_backoff_seconds
     )
-    parser = services.parsers.for_product(product)
     try:
         columns = _ensure_tables(services, product, version, start.generation, start.reset_pending)
         expiry = _expiry(catalog, product.name, settings)
