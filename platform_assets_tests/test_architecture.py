@@ -13,12 +13,13 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "platform_assets"
 
-LEAVES = {"errors", "failpoints", "secrets", "column_types"}
+LEAVES = {"errors", "failpoints", "urls", "secrets", "column_types"}
 DOMAIN = LEAVES | {"config", "storage", "catalog", "ingest", "merge", "replication", "versions"}
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
     "failpoints": set(),
-    "secrets": {"errors"},
+    "urls": set(),
+    "secrets": {"errors", "urls"},
     "column_types": {"errors"},
     "config": LEAVES,
     "storage": LEAVES | {"config"},
