@@ -8,7 +8,7 @@ Cases:
       last 20, to show commit cost does not creep.
 Floor: pyarrow reading the same CSVs plus one pyiceberg append.
 With Spark, also "bare spark": Spark's own CSV reader with the declared schema, collected as
-Arrow, and nothing else (what any Spark-based engine pays before its own work).
+Arrow, and nothing else (what any Spark-based parser pays before its own work).
 Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark | --only-spark] [--skip-postgres]``
 (warm Spark: one untimed run per case and state before the timed ones). Every timed step, the
 floor's included, starts right after ``benchmarks.memory.prefault`` (untimed; see that module).
@@ -133,7 +133,7 @@ def bare_spark_seconds(spark, folder: Path) -> float:  # type: ignore[no-untyped
     """Spark alone: its own CSV reader with the declared schema over the same files, collected as Arrow.
 
     No rejects, line numbers, lineage, Parquet, commit or catalog: what any
-    engine built on Spark pays before its own work.
+    parser built on Spark pays before its own work.
     """
     ddl = ", ".join(f"{name} {column_type}" for name, column_type in COLUMNS.items())
     paths = [str(path) for path in sorted(folder.glob("*.csv"))]
@@ -150,7 +150,7 @@ def case(
     rows: int,
     files: int,
     repeat: int,
-    engines: dict,
+    parsers: dict,
     states: list[str],
     spark=None,
 ) -> None:  # type: ignore[no-untyped-def]
@@ -163,20 +163,20 @@ def case(
             f"({label}) bare spark: read.csv(declared schema).toArrow(): {bare:.3f}s = {rows / bare:,.0f} rows/s; "
             f"{floor / bare:.2f}x floor"
         )
-    for engine_name, parser in engines.items():
+    for parser_name, parser in parsers.items():
         for state in states:
-            if engine_name == "spark":
+            if parser_name == "spark":
                 process_once(
                     work, landing, state, "spark", parser
                 )  # warm Spark: one untimed run compiles its code paths
             runs = [
-                process_once(work, landing, state, "spark" if engine_name == "spark" else "arrow", parser)
+                process_once(work, landing, state, "spark" if parser_name == "spark" else "arrow", parser)
                 for _ in range(repeat)
             ]
             seconds = statistics.median(run[0] for run in runs)
             catalog = statistics.median(run[1] for run in runs)
             print(
-                f"({label}) {engine_name:5s} {state:8s}: {seconds:.3f}s = {rows / seconds:,.0f} rows/s, "
+                f"({label}) {parser_name:5s} {state:8s}: {seconds:.3f}s = {rows / seconds:,.0f} rows/s, "
                 f"{files / seconds:,.1f} files/s; "
                 f"{rows / seconds / (rows / floor):.2f}x floor; catalog work {catalog:.3f}s ({catalog / seconds:.1%})"
             )
@@ -229,22 +229,22 @@ def main() -> None:
         parser.error("--only-spark and --skip-spark exclude each other")
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     states = ["sqlite"] + ([] if args.skip_postgres else ["postgres"])
-    engines: dict[str, object] = {} if args.only_spark else {"arrow": None}
+    parsers: dict[str, object] = {} if args.only_spark else {"arrow": None}
     spark = None
     try:
         if not args.skip_spark:
-            from platform_assets.ingest.parsing import SparkEngine
+            from platform_assets.ingest.parsing import SparkParser
             from platform_assets.ingest.spark_session import get_spark_session
 
             started = time.perf_counter()
             spark = get_spark_session({"master": "local[*]", "conf": {"spark.ui.enabled": "false"}})
             spark.range(1).count()
             print(f"spark start-up (local[*], cold JVM): {time.perf_counter() - started:.2f}s")
-            engines["spark"] = SparkEngine(spark)
+            parsers["spark"] = SparkParser(spark)
         write_csvs(work / "a", 100, 10_000)
-        case("a: 100 files x 10,000 rows", work, work / "a", 1_000_000, 100, args.repeat, engines, states, spark)
+        case("a: 100 files x 10,000 rows", work, work / "a", 1_000_000, 100, args.repeat, parsers, states, spark)
         write_csvs(work / "b", 1, 1_000_000)
-        case("b: 1 file x 1,000,000 rows", work, work / "b", 1_000_000, 1, args.repeat, engines, states, spark)
+        case("b: 1 file x 1,000,000 rows", work, work / "b", 1_000_000, 1, args.repeat, parsers, states, spark)
         if not args.only_spark:
             many_versions(work, args.versions)
     finally:

@@ -106,8 +106,8 @@ class ProcessingSettings(_Strict):
     ``max_line_bytes`` bytes always parses; a file with a longer one that does
     not fit fails with a message that names the file, the record's line and
     this key. The block is memory the reader holds per file it reads at once.
-    JSON lines are read line by line and the Spark engine reads lines of any
-    length (see ``ingest/parsing/spark_engine.py``): neither needs the key.
+    JSON lines are read line by line and the Spark parser reads lines of any
+    length (see ``ingest/parsing/spark_parser.py``): neither needs the key.
     """
 
     claim_batch_size: int = Field(default=64, ge=1)
@@ -349,7 +349,8 @@ class PlatformConfig(_Strict):
     def is_replica(self, product: ProductConfig) -> bool:
         return not self.is_primary(product)
 
-    def engine_for(self, product: ProductConfig) -> str:
+    def parser_name(self, product: ProductConfig) -> str:
+        """The parser the product uses: its own `engine` key, else the platform's ("arrow" or "spark")."""
         return product.engine or self.platform.engine
 
     def masked(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from platform_assets.catalog.states import FileStatus
 from platform_assets.config import PlatformConfig, ProductConfig, load_config
 from platform_assets.ingest.capture import CaptureResult, capture_version
 from platform_assets.ingest.discovery import sync_source
-from platform_assets.ingest.parsing import ParsingEngine
+from platform_assets.ingest.parsing import Parser
 from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
 from platform_assets.merge import BatchResult
 from platform_assets.merge.versions import merge_version
@@ -67,7 +67,7 @@ class Platform:
         *,
         retry_failed: bool = False,
         reprocess: bool = False,
-        parser: ParsingEngine | None = None,
+        parser: Parser | None = None,
         worker: str | None = None,
     ) -> ProcessReport:
         """Process the version; ``parser`` replaces the product's own (Arrow, or Spark on the platform's session)."""

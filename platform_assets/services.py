@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 from platform_assets.catalog import Catalog
 from platform_assets.config import PlatformConfig, ProcessingSettings, ProductConfig, S3Settings
-from platform_assets.ingest.parsing import ArrowEngine, ParsingEngine
+from platform_assets.ingest.parsing import ArrowParser, Parser
 from platform_assets.merge.store import MergeStore
 from platform_assets.storage.iceberg import IcebergTables
-from platform_assets.storage.object_store import ObjectStore, open_store
+from platform_assets.storage.object_store import ObjectStore
+from platform_assets.storage.stores import open_store
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -54,20 +55,20 @@ class Parsers:
         self,
         config: PlatformConfig,
         spark_session: Callable[[], SparkSession] | None = None,
-        only: ParsingEngine | None = None,
+        only: Parser | None = None,
     ) -> None:
         self._config = config
         self._spark_session = spark_session
         self._only = only
 
-    def for_product(self, product: ProductConfig) -> ParsingEngine:
+    def for_product(self, product: ProductConfig) -> Parser:
         if self._only is not None:
             return self._only
-        if self._config.engine_for(product) == "arrow":
-            return ArrowEngine(max_line_bytes=self._config.platform.processing.max_line_bytes)
-        from platform_assets.ingest.parsing import SparkEngine
+        if self._config.parser_name(product) == "arrow":
+            return ArrowParser(max_line_bytes=self._config.platform.processing.max_line_bytes)
+        from platform_assets.ingest.parsing import SparkParser
 
-        return SparkEngine(self._session())
+        return SparkParser(self._session())
 
     def _session(self) -> SparkSession:
         if self._spark_session is not None:
@@ -80,7 +81,7 @@ class Parsers:
         """These parsers with Spark products on the session ``spark_session`` gives (a Dagster resource's)."""
         return Parsers(self._config, spark_session, self._only)
 
-    def only(self, parser: ParsingEngine) -> Parsers:
+    def only(self, parser: Parser) -> Parsers:
         """Parsers that give ``parser`` to every product."""
         return Parsers(self._config, self._spark_session, parser)
 

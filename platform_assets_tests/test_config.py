@@ -68,7 +68,7 @@ def test_full_config_loads_with_env_interpolation() -> None:
     assert config.masked()["products"][0]["schema"]["columns"]["amount"] == "decimal(12,2)"
     assert product.replication.chunk_size == 50000
     assert config.is_primary(product)
-    assert config.engine_for(product) == "arrow"
+    assert config.parser_name(product) == "arrow"
 
 
 def test_load_from_file_and_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

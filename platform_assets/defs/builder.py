@@ -38,7 +38,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
             continue
         partitions = versions_partitions(product)
         assets.append(build_raw_files_asset(product, partitions, platform.raw_zone, platform.state_db))
-        assets.append(build_staged_asset(product, partitions, config.engine_for(product), platform.state_db))
+        assets.append(build_staged_asset(product, partitions, config.parser_name(product), platform.state_db))
         assets.append(build_merge_asset(product, partitions, platform.merge_store))
         sensors.append(build_discovery_sensor(product, partitions))
         jobs += build_partitioned_jobs(product)

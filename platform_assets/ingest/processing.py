@@ -38,7 +38,7 @@ from platform_assets.failpoints import failpoint
 from platform_assets.ingest.appends import append_exactly_once, by_file, committed_rows
 from platform_assets.ingest.capture import raw_key
 from platform_assets.ingest.leases import LeaseKeeper
-from platform_assets.ingest.parsing import InputFile, ParseResult, ParsingEngine, declared_arrow_schema
+from platform_assets.ingest.parsing import InputFile, Parser, ParseResult, declared_arrow_schema
 from platform_assets.ingest.raw_copies import check_raw_copies, local_copy
 from platform_assets.ingest.table_schema import held_columns
 from platform_assets.storage import iceberg
@@ -217,7 +217,7 @@ class _Batch:
     version: int
     generation: int
     columns: dict[str, ColumnType]
-    parser: ParsingEngine
+    parser: Parser
     scratch: Path
     expiry: Callable[[Table], list[int]]
 

@@ -2,8 +2,8 @@
 
 Contract: :func:`get_spark_session` returns ``SparkSession.builder...getOrCreate()``,
 so a process has one session and later settings are ignored by Spark (tests use
-one session-scoped fixture). Defaults: session time zone UTC (the parsing
-engines rely on it); without Spark Connect also UI off, no console progress
+one session-scoped fixture). Defaults: session time zone UTC (the parsers
+rely on it); without Spark Connect also UI off, no console progress
 bar, driver memory and result size for collecting a parse result, Arrow
 transfers for pandas, and for a local master a shuffle partition count sized
 to the machine; ``conf`` overrides them.

@@ -29,13 +29,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
-from urllib.parse import urlsplit
 
 from platform_assets.errors import ConfigError
 from platform_assets.storage.keys import UnsafeKey, validate_key
 
 if TYPE_CHECKING:
-    from platform_assets.config import S3Settings
+    pass
 
 __all__ = [
     "CHUNK_SIZE",
@@ -48,7 +47,6 @@ __all__ = [
     "StoreUrlError",
     "UnsafeKey",
     "copy_object",
-    "open_store",
 ]
 
 CHUNK_SIZE = 1024 * 1024  # bytes per read when streaming
@@ -275,21 +273,3 @@ def copy_object(
     finally:
         pinned.close()
     return CopyResult(key=dest_key, size=info.size, etag=info.etag, sha256=reader.hexdigest())
-
-
-def open_store(url: str, s3_settings: S3Settings | None = None) -> ObjectStore:
-    """The store at ``url``: ``file:///abs/dir`` -> LocalStore, ``s3://bucket[/prefix]`` -> S3Store.
-
-    ``s3_settings`` (endpoint, region, keys) applies to S3 URLs; without it the
-    AWS defaults (region us-east-1, the default credential chain) are used.
-    """
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "file":
-        from platform_assets.storage.local_store import LocalStore
-
-        return LocalStore.from_url(url)
-    if scheme == "s3":
-        from platform_assets.storage.s3_store import S3Store
-
-        return S3Store.from_url(url, s3_settings)
-    raise StoreUrlError(f"unsupported store URL {url!r}; use file:///absolute/dir or s3://bucket/prefix")

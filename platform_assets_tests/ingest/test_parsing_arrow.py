@@ -1,4 +1,4 @@
-"""The Arrow parsing engine: types, NULL vs '', rejects, drift, encodings, formats."""
+"""The Arrow parser: types, NULL vs '', rejects, drift, encodings, formats."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from platform_assets.ingest.parsing import (
     READ_ERROR,
     REJECTS_SCHEMA,
     SCHEMA_DRIFT,
-    ArrowEngine,
+    ArrowParser,
     InputFile,
     ParseResult,
     rows_arrow_schema,
@@ -59,7 +59,7 @@ def write(directory: Path, name: str, content: str | bytes, encoding: str = "utf
 
 
 def parse(files: list[InputFile], src: SourceSettings, schema: dict[str, str]) -> ParseResult:
-    return ArrowEngine().parse(files, src, schema)
+    return ArrowParser().parse(files, src, schema)
 
 
 def rejects_of(result: ParseResult) -> list[tuple[str, int | None, str | None, str]]:
@@ -527,7 +527,7 @@ def test_one_kernel_and_full_cast_paths_agree(column_type: str) -> None:
 
 def test_rows_and_rejects_come_grouped_by_file_in_count_order(tmp_path: Path) -> None:
     """``ParseResult.grouped``: the processing step labels rows from the per-file counts, so they must line up."""
-    result = ArrowEngine().parse(kitchen_sink_csv(tmp_path), source(), ALL_TYPES)
+    result = ArrowParser().parse(kitchen_sink_csv(tmp_path), source(), ALL_TYPES)
     assert result.grouped and len(result.rows_per_file) > 2 and result.rejects.num_rows > 0
     for table, counts in ((result.rows, result.rows_per_file), (result.rejects, result.rejects_per_file)):
         derived = [key for key, count in counts.items() for _ in range(count)]
@@ -536,12 +536,12 @@ def test_rows_and_rejects_come_grouped_by_file_in_count_order(tmp_path: Path) ->
 
 def test_memory_mapped_files_parse_as_read_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Large CSV files are memory-mapped instead of read: the same rows, rejects, counts and errors (BOM included)."""
-    from platform_assets.ingest.parsing import arrow_engine
+    from platform_assets.ingest.parsing import arrow_parser
 
     files = kitchen_sink_csv(tmp_path)
-    read = ArrowEngine().parse(files, source(), ALL_TYPES)
-    monkeypatch.setattr(arrow_engine, "MAP_MIN_BYTES", 1)
-    mapped = ArrowEngine().parse(files, source(), ALL_TYPES)
+    read = ArrowParser().parse(files, source(), ALL_TYPES)
+    monkeypatch.setattr(arrow_parser, "MAP_MIN_BYTES", 1)
+    mapped = ArrowParser().parse(files, source(), ALL_TYPES)
     assert plain_rows(mapped.rows.to_pylist()) == plain_rows(read.rows.to_pylist())
     assert mapped.rejects.to_pylist() == read.rejects.to_pylist()
     assert (mapped.rows_per_file, mapped.rejects_per_file, mapped.file_errors) == (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from platform_assets.config import SourceSettings
-from platform_assets.ingest.parsing import ArrowEngine, InputFile
+from platform_assets.ingest.parsing import ArrowParser, InputFile
 
 SCHEMA = {"id": "string", "amount": "decimal(12,2)"}
 
@@ -15,7 +15,7 @@ def test_threaded_read_falls_back_for_line_numbers(tmp_path: Path) -> None:
     lines = ["id,amount"] + [f"k{n},{n}.50" for n in range(200_000)]
     lines.insert(150_001, "bad,1.00,extra")  # physical line 150,002
     path.write_text("\n".join(lines) + "\n")
-    result = ArrowEngine(max_workers=2).parse(
+    result = ArrowParser(max_workers=2).parse(
         [InputFile("big.csv", str(path), "x")], SourceSettings(url="file:///x"), SCHEMA
     )
     assert result.rows_per_file == {"big.csv": 200_000}
@@ -33,8 +33,8 @@ def test_threaded_casts_give_the_same_rows_and_rejects_as_one_thread(tmp_path: P
     path.write_text("\n".join(lines) + "\n")
     schema = {"id": "string", "amount": "decimal(12,2)", "day": "date"}
     source = SourceSettings(url="file:///x")
-    threaded = ArrowEngine(max_workers=2).parse([InputFile("big.csv", str(path), "x")], source, schema)
-    single = ArrowEngine(max_workers=1).parse([InputFile("big.csv", str(path), "x")], source, schema)
+    threaded = ArrowParser(max_workers=2).parse([InputFile("big.csv", str(path), "x")], source, schema)
+    single = ArrowParser(max_workers=1).parse([InputFile("big.csv", str(path), "x")], source, schema)
     assert path.stat().st_size > 3 * (1 << 22), "the threaded read makes several blocks"
     assert threaded.rows.num_rows == single.rows.num_rows == 600_000 - 3
     assert threaded.rows.equals(single.rows) and threaded.rejects.equals(single.rejects)

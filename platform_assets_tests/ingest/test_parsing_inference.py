@@ -12,7 +12,7 @@ import pytest
 
 from platform_assets.column_types import ColumnType
 from platform_assets.ingest.parsing import (
-    ArrowEngine,
+    ArrowParser,
     InferenceError,
     InputFile,
     arrow_type,
@@ -109,7 +109,7 @@ def test_infer_from_csv(tmp_path: Path) -> None:
         "empty": "string",
         "mixed": "string",
     }
-    result = ArrowEngine().parse(files, source(), inferred)
+    result = ArrowParser().parse(files, source(), inferred)
     assert result.rows_per_file == {"landing/empty.csv": 0, "landing/first.csv": 2} and result.rejects.num_rows == 0
 
 

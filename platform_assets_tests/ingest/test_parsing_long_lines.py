@@ -1,4 +1,4 @@
-"""A file with one very long record: the Arrow engine's CSV reader grows its block up to
+"""A file with one very long record: the Arrow parser's CSV reader grows its block up to
 ``platform.processing.max_line_bytes``, and only then fails the file, naming the line and the key."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from platform_assets.config import MAX_LINE_BYTES_DEFAULT, ProcessingSettings
-from platform_assets.ingest.parsing import PARSE_ERROR, ArrowEngine, InputFile, infer_schema
+from platform_assets.ingest.parsing import PARSE_ERROR, ArrowParser, InputFile, infer_schema
 from platform_assets_tests.ingest.test_parsing_arrow import rejects_of, source, write
 
 SCHEMA = {"id": "string", "value": "string", "n": "int"}
@@ -24,7 +24,7 @@ def big_csv(tmp_path: Path, name: str, value: str, quoted: bool = False) -> Inpu
 @pytest.mark.parametrize("workers", [1, 2], ids=["one_thread", "threads"])
 def test_a_csv_record_of_50_mib_parses(tmp_path: Path, workers: int) -> None:
     item = big_csv(tmp_path, "big.csv", "v" * BIG)
-    result = ArrowEngine(max_workers=workers).parse([item], source(), SCHEMA)
+    result = ArrowParser(max_workers=workers).parse([item], source(), SCHEMA)
     assert result.file_errors == {}
     assert result.rows["id"].to_pylist() == ["a", "b", "d"]
     assert [len(value) for value in result.rows["value"].to_pylist()] == [1, BIG, 1]
@@ -34,14 +34,14 @@ def test_a_csv_record_of_50_mib_parses(tmp_path: Path, workers: int) -> None:
 def test_a_quoted_value_of_50_mib_over_several_lines_parses(tmp_path: Path) -> None:
     value = ("w" * (1 << 20) + "\n") * 50
     item = big_csv(tmp_path, "quoted.csv", value, quoted=True)
-    result = ArrowEngine().parse([item], source(), SCHEMA)
+    result = ArrowParser().parse([item], source(), SCHEMA)
     assert result.rows["value"].to_pylist()[1] == value
     assert rejects_of(result) == [("landing/quoted.csv", 54, "c,y,oops", "column n: 'oops' is not an int")]
 
 
 def test_a_json_line_of_50_mib_parses(tmp_path: Path) -> None:
     lines = ['{"id":"a","value":"x","n":1}', '{"id":"b","value":"' + "v" * BIG + '","n":2}', '{"id":"c"}']
-    result = ArrowEngine().parse([write(tmp_path, "big.jsonl", "\n".join(lines) + "\n")], source(format="json"), SCHEMA)
+    result = ArrowParser().parse([write(tmp_path, "big.jsonl", "\n".join(lines) + "\n")], source(format="json"), SCHEMA)
     assert [len(value) for value in result.rows["value"].to_pylist()] == [1, BIG]
     assert [line for _, line, _, _ in rejects_of(result)] == [3]
 
@@ -49,7 +49,7 @@ def test_a_json_line_of_50_mib_parses(tmp_path: Path) -> None:
 def test_a_record_longer_than_the_limit_fails_the_file_naming_line_and_key(tmp_path: Path) -> None:
     limit = 20 << 20  # the block grows from 16 MiB to 20 MiB, which the 50 MiB record does not fit
     items = [big_csv(tmp_path, "big.csv", "v" * BIG), write(tmp_path, "small.csv", "id,value,n\na,x,1\n")]
-    result = ArrowEngine(max_line_bytes=limit).parse(items, source(), SCHEMA)
+    result = ArrowParser(max_line_bytes=limit).parse(items, source(), SCHEMA)
     assert result.rows_per_file == {"landing/small.csv": 1}
     error = result.file_errors["landing/big.csv"]
     assert error.error_type == PARSE_ERROR
@@ -58,7 +58,7 @@ def test_a_record_longer_than_the_limit_fails_the_file_naming_line_and_key(tmp_p
         f"(platform.processing.max_line_bytes: {limit} bytes). Raise platform.processing.max_line_bytes in "
         f"platform.yaml to at least {BIG + 4}, then process the version's failed files again (process --retry-failed)."
     )
-    assert ArrowEngine(max_line_bytes=BIG + 4).parse(items, source(), SCHEMA).file_errors == {}
+    assert ArrowParser(max_line_bytes=BIG + 4).parse(items, source(), SCHEMA).file_errors == {}
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one_thread", "threads"])
@@ -68,7 +68,7 @@ def test_the_block_doubles_up_to_the_limit(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(arrow_csv, "BLOCK_BYTES", 1 << 10)
     monkeypatch.setattr(arrow_csv, "THREADED_BLOCK_BYTES", 1 << 10)
-    engine = ArrowEngine(max_workers=workers, max_line_bytes=16 << 10)
+    engine = ArrowParser(max_workers=workers, max_line_bytes=16 << 10)
     rows = "".join(f"r{index},{'v' * 10},{index}\n" for index in range(2000))  # many blocks before the long record
     fits = write(tmp_path, "fits.csv", f"id,value,n\n{rows}long,{'v' * (16 << 10)},1\nbad,x,y\n")
     result = engine.parse([fits], source(), SCHEMA)

@@ -1,4 +1,4 @@
-"""The Spark engine gives the Arrow engine's results: same rows, rejects, counts and file errors."""
+"""The Spark parser gives the Arrow parser's results: same rows, rejects, counts and file errors."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from platform_assets.config import SourceSettings, SparkSettings
-from platform_assets.ingest.parsing import ArrowEngine, InputFile, ParseResult, make_engine
-from platform_assets.ingest.parsing.spark_engine import UNTERMINATED_REASON, SparkEngine
+from platform_assets.ingest.parsing import ArrowParser, InputFile, ParseResult, make_parser
+from platform_assets.ingest.parsing.spark_parser import UNTERMINATED_REASON, SparkParser
 from platform_assets.ingest.spark_session import get_spark_session
 from platform_assets_tests.ingest.test_parsing_arrow import (
     ALL_TYPES,
@@ -30,9 +30,9 @@ pytestmark = pytest.mark.spark
 
 
 def assert_same(files: list[InputFile], src: SourceSettings, schema: dict[str, str], spark_session: Any) -> ParseResult:
-    """Parse with both engines and compare everything; returns the Spark result."""
-    arrow = ArrowEngine().parse(files, src, schema)
-    spark = SparkEngine(spark_session).parse(files, src, schema)
+    """Parse with both parsers and compare everything; returns the Spark result."""
+    arrow = ArrowParser().parse(files, src, schema)
+    spark = SparkParser(spark_session).parse(files, src, schema)
     assert spark.rows.schema == arrow.rows.schema
     assert spark.rejects.schema == arrow.rejects.schema
     keys = [(name, "ascending") for name in ["_source_file", *schema]]
@@ -101,7 +101,7 @@ def test_parquet_matches(tmp_path: Path, spark_session: Any) -> None:
 
 def test_quoted_values_spanning_lines_are_rejected_by_spark(tmp_path: Path, spark_session: Any) -> None:
     item = write(tmp_path, "multi.csv", 'id,name,amount,updated\n1,"two\nlines",1.00,2024-01-01\n2,ok,1,2024-01-01\n')
-    result = SparkEngine(spark_session).parse([item], source(), SCHEMA)
+    result = SparkParser(spark_session).parse([item], source(), SCHEMA)
     assert result.rows.column("id").to_pylist() == ["2"]
     assert [(r["_line_number"], r["_reason"]) for r in result.rejects.to_pylist()] == [
         (2, UNTERMINATED_REASON),
@@ -115,7 +115,7 @@ def test_one_spark_job_per_call_and_utc_session(tmp_path: Path, spark_session: A
     context = spark_session.sparkContext
     context.setJobGroup("parsing-one-job", "parse", interruptOnCancel=False)
     try:
-        result = make_engine("spark", spark_session).parse(files, source(), SCHEMA)
+        result = make_parser("spark", spark_session).parse(files, source(), SCHEMA)
     finally:
         context.setLocalProperty("spark.jobGroup.id", None)
     assert result.rows.column("id").to_pylist() == names
@@ -157,7 +157,7 @@ def test_files_read_in_several_blocks_match_arrow(tmp_path: Path, spark_session:
         write(tmp_path, "small.csv", "id,name,amount,updated\nid,name,amount,updated\ns1,x,1,2024-01-01\n"),
     ]
     size = sum(Path(item.path).stat().st_size for item in files)
-    block = int(SparkEngine(spark_session).main_settings(size)["spark.sql.files.maxPartitionBytes"])
+    block = int(SparkParser(spark_session).main_settings(size)["spark.sql.files.maxPartitionBytes"])
     assert block * 2 < Path(files[0].path).stat().st_size  # each big file is read as several blocks
     result = assert_same(files, source(), SCHEMA, spark_session)
     assert result.rejects_per_file["landing/lf.csv"] > 20 and result.rejects_per_file["landing/small.csv"] == 1
@@ -192,7 +192,7 @@ def _jobs(spark_session: Any, group: str, run: Any) -> int:
 
 
 def test_a_second_job_only_for_files_with_rejects(tmp_path: Path, spark_session: Any) -> None:
-    engine = SparkEngine(spark_session)
+    engine = SparkParser(spark_session)
     clean = [
         write(tmp_path, f"clean{index}.csv", f"id,name,amount,updated\n{index},x,1,2024-01-01\n") for index in range(40)
     ]
@@ -259,13 +259,13 @@ def test_block_sizes_are_set_in_child_sessions_not_the_callers(tmp_path: Path, s
     keys = ["spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes", "spark.sql.codegen.hugeMethodLimit"]
     before = {key: spark_session.conf.get(key, None) for key in keys}
     files = [write(tmp_path, "one.csv", "id,name,amount,updated\n1,x,1,2024-01-01\n2,x,oops,2024-01-01\n")]
-    result = SparkEngine(spark_session).parse(files, source(), SCHEMA)  # a main pass and a line pass
+    result = SparkParser(spark_session).parse(files, source(), SCHEMA)  # a main pass and a line pass
     assert result.rejects.num_rows == 1
     assert {key: spark_session.conf.get(key, None) for key in keys} == before
 
 
-def test_a_json_line_over_16_mib_is_read_as_the_arrow_engine_reads_it(tmp_path: Path, spark_session: Any) -> None:
-    """Spark's variant size limit (16 MiB) does not cut a wide JSON line: it is read, as the Arrow engine reads it."""
+def test_a_json_line_over_16_mib_is_read_as_the_arrow_parser_reads_it(tmp_path: Path, spark_session: Any) -> None:
+    """Spark's variant size limit (16 MiB) does not cut a wide JSON line: it is read, as the Arrow parser reads it."""
     huge = '{"id":"' + "x" * (17 << 20) + '","n":3}'
     files = [write(tmp_path, "wide.jsonl", "\n".join(['{"id":"a","n":1}', huge, '{"id":"b","n":"two"}']) + "\n")]
     result = assert_same(files, source(format="json"), {"id": "string", "n": "bigint"}, spark_session)
@@ -273,24 +273,24 @@ def test_a_json_line_over_16_mib_is_read_as_the_arrow_engine_reads_it(tmp_path: 
     assert result.rejects.select(["_line_number"]).to_pylist() == [{"_line_number": 3}]
 
 
-def test_a_csv_line_longer_than_sparks_blocks_is_read_as_the_arrow_engine_reads_it(
+def test_a_csv_line_longer_than_sparks_blocks_is_read_as_the_arrow_parser_reads_it(
     tmp_path: Path, spark_session: Any
 ) -> None:
     """Spark's text reader finishes a line past its block: a 5 MiB value spans blocks of 2 MiB and is read whole.
 
-    (``platform.processing.max_line_bytes`` bounds the Arrow engine's reader only; see the Spark engine's docstring.)
+    (``platform.processing.max_line_bytes`` bounds the Arrow parser's reader only; see the Spark parser's docstring.)
     """
     value = "v" * (5 << 20)
     content = f"id,name,amount,updated\na,x,1.00,2024-01-01\nb,{value},2.00,2024-01-02\nc,y,oops,2024-01-03\n"
     files = [write(tmp_path, "long.csv", content)]
-    block = int(SparkEngine(spark_session).main_settings(len(content))["spark.sql.files.maxPartitionBytes"])
+    block = int(SparkParser(spark_session).main_settings(len(content))["spark.sql.files.maxPartitionBytes"])
     assert block < len(value)
     result = assert_same(files, source(), SCHEMA, spark_session)
     assert [len(name) for name in result.rows["name"].to_pylist()] == [1, len(value)]
     assert result.rejects.select(["_line_number"]).to_pylist() == [{"_line_number": 4}]
 
 
-def test_a_json_string_over_jacksons_limit_is_read_as_the_arrow_engine_reads_it(
+def test_a_json_string_over_jacksons_limit_is_read_as_the_arrow_parser_reads_it(
     tmp_path: Path, spark_session: Any
 ) -> None:
     """try_parse_json gives NULL for a string over 20,000,000 characters; such a line is read by from_json instead."""

@@ -360,8 +360,8 @@ def test_s3_raw_zone_is_staged_and_processed(tmp_path: Path, db_url: str, moto_s
 
 
 @pytest.mark.spark
-def test_spark_engine_writes_the_same_table_as_arrow(tmp_path: Path, spark_session) -> None:  # type: ignore[no-untyped-def]
-    from platform_assets.ingest.parsing import SparkEngine
+def test_spark_parser_writes_the_same_table_as_arrow(tmp_path: Path, spark_session) -> None:  # type: ignore[no-untyped-def]
+    from platform_assets.ingest.parsing import SparkParser
 
     products = [
         {
@@ -385,7 +385,7 @@ def test_spark_engine_writes_the_same_table_as_arrow(tmp_path: Path, spark_sessi
         products[0]["source"]["url"] = f"file://{folder}/landing"
         platform = make_platform(folder, f"sqlite:///{folder}/state.db", products=products, engine=engine)
         version = capture(platform, files)
-        parser = SparkEngine(spark_session) if engine == "spark" else None
+        parser = SparkParser(spark_session) if engine == "spark" else None
         report = platform.process("customers", version, parser=parser)
         assert report.version_status == "PROCESSED"
         rows = (
@@ -445,7 +445,7 @@ def test_s3_warehouse_holds_the_iceberg_tables(tmp_path: Path, db_url: str, moto
 
 
 def test_max_line_bytes_bounds_the_csv_reader_and_raising_it_lets_the_file_through(tmp_path: Path, db_url: str) -> None:
-    """``platform.processing.max_line_bytes`` reaches the Arrow engine: a record over it fails its file with a message
+    """``platform.processing.max_line_bytes`` reaches the Arrow parser: a record over it fails its file with a message
     naming the line and the key; with the key raised, processing the failed files again takes the record."""
     processing = {**FAST_RETRIES["processing"], "max_line_bytes": 16 << 20}
     platform = make_platform(tmp_path, db_url, processing=processing)

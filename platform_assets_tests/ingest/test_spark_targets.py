@@ -1,4 +1,4 @@
-"""The Spark engine on the two targets besides ``local[*]``: ``spark.remote`` (a Spark Connect server)
+"""The Spark parser on the two targets besides ``local[*]``: ``spark.remote`` (a Spark Connect server)
 and ``spark.master: spark://...`` (a standalone cluster), both started from the pyspark install.
 
 The platform runs in a child process, so its session never meets the test
@@ -154,7 +154,7 @@ def standalone_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 
 def _parity(tmp_path: Path, spark_settings: dict) -> dict:
-    """Process the same files with the Arrow engine (here) and with Spark on ``spark_settings`` (in a child
+    """Process the same files with the Arrow parser (here) and with Spark on ``spark_settings`` (in a child
     process); assert both tables and rejects are the same; return what the child reported."""
     outputs, reported = {}, {}
     for engine in ("arrow", "spark"):

@@ -9,8 +9,9 @@ import pytest
 
 from platform_assets.config import S3Settings
 from platform_assets.storage.local_store import LocalStore
-from platform_assets.storage.object_store import ObjectStore, open_store
+from platform_assets.storage.object_store import ObjectStore
 from platform_assets.storage.s3_store import S3Store
+from platform_assets.storage.stores import open_store
 
 
 @pytest.fixture

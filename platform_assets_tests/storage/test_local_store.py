@@ -10,7 +10,8 @@ import pytest
 from platform_assets.storage.globs import glob_matches
 from platform_assets.storage.keys import UnsafeKey
 from platform_assets.storage.local_store import LocalStore
-from platform_assets.storage.object_store import ObjectNotFound, StoreUrlError, open_store
+from platform_assets.storage.object_store import ObjectNotFound, StoreUrlError
+from platform_assets.storage.stores import open_store
 
 GLOBS = [
     "**",

@@ -7,8 +7,9 @@ import pytest
 
 from platform_assets.config import S3Settings
 from platform_assets.storage.keys import UnsafeKey, is_safe_key
-from platform_assets.storage.object_store import StoreUrlError, open_store
+from platform_assets.storage.object_store import StoreUrlError
 from platform_assets.storage.s3_store import S3Store
+from platform_assets.storage.stores import open_store
 
 
 def raw_client(endpoint: str):  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ def spark_services(platform: PlatformResource, pyspark: LazyPySparkResource) -> 
 
 
 def build_staged_asset(
-    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, engine_name: str, state_db_url: str
+    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, parser_name: str, state_db_url: str
 ) -> dg.AssetsDefinition:
     key = asset_key(product, "staged")
 
@@ -39,9 +39,9 @@ def build_staged_asset(
         deps=[asset_key(product, "raw_files")],
         partitions_def=partitions,
         group_name=product.name,
-        kinds={"iceberg", "spark" if engine_name == "spark" else "pyarrow", db_kind(state_db_url)},
+        kinds={"iceberg", "spark" if parser_name == "spark" else "pyarrow", db_kind(state_db_url)},
         description=(
-            f"Rows of {product.name} parsed from each version's files ({engine_name} parser) into the Iceberg table, "
+            f"Rows of {product.name} parsed from each version's files ({parser_name} parser) into the Iceberg table, "
             "partitioned by _version."
         ),
         check_specs=[

@@ -1,8 +1,8 @@
-"""Parsing engines: files of one version into Arrow tables of good rows and rejects.
+"""Parsers: files of one version into Arrow tables of good rows and rejects.
 
-Two engines honour one contract (``result.py``, rules in ``types.py``) and give
-the same rows and rejects for the same input: :class:`ArrowEngine` (pyarrow,
-in process; the default) and :class:`SparkEngine` (a given SparkSession).
+Two parsers honour one contract (``result.py``, rules in ``types.py``) and give
+the same rows and rejects for the same input: :class:`ArrowParser` (pyarrow,
+in process; the default) and :class:`SparkParser` (a given SparkSession).
 
 Modules, each importing (at run time) only those listed before it:
 
@@ -10,18 +10,18 @@ Modules, each importing (at run time) only those listed before it:
   line breaks, the CSV dialect, header lines, JSON lines; ``result``: the
   contract's inputs, results and file errors; ``drift``: schema drift lines.
 - ``arrow_casting`` (text to typed columns), then ``arrow_csv``,
-  ``arrow_json``, ``arrow_parquet`` and ``arrow_engine``; ``inference``
-  (schemas of products that declare none) uses the casting, not the engine.
+  ``arrow_json``, ``arrow_parquet`` and ``arrow_parser``; ``inference``
+  (schemas of products that declare none) uses the casting, not the parser.
 - ``spark_files`` (driver-side file work), ``spark_rules`` (Spark SQL rules),
   ``spark_frames``, ``spark_text`` (the passes over CSV and JSON lines) and
-  ``spark_engine``.
+  ``spark_parser``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from platform_assets.ingest.parsing.arrow_engine import ArrowEngine
+from platform_assets.ingest.parsing.arrow_parser import ArrowParser
 from platform_assets.ingest.parsing.drift import header_differences, parquet_differences, schema_differences
 from platform_assets.ingest.parsing.inference import InferenceError, infer_schema
 from platform_assets.ingest.parsing.result import (
@@ -32,51 +32,51 @@ from platform_assets.ingest.parsing.result import (
     SCHEMA_DRIFT,
     FileError,
     InputFile,
+    Parser,
     ParseResult,
-    ParsingEngine,
 )
 from platform_assets.ingest.parsing.types import arrow_type, declared_arrow_schema, rows_arrow_schema
 
 
-def make_engine(name: str, spark: Any = None) -> ParsingEngine:
-    """The engine called ``name`` ("arrow" or "spark"; spark needs a SparkSession)."""
+def make_parser(name: str, spark: Any = None) -> Parser:
+    """The parser called ``name`` ("arrow" or "spark"; spark needs a SparkSession)."""
     if name == "arrow":
-        return ArrowEngine()
+        return ArrowParser()
     if name == "spark":
         if spark is None:
-            raise ValueError("the spark engine needs a SparkSession (see platform_assets.ingest.spark_session)")
-        from platform_assets.ingest.parsing.spark_engine import SparkEngine
+            raise ValueError("the spark parser needs a SparkSession (see platform_assets.ingest.spark_session)")
+        from platform_assets.ingest.parsing.spark_parser import SparkParser
 
-        return SparkEngine(spark)
-    raise ValueError(f"unknown parsing engine {name!r}; use arrow or spark")
+        return SparkParser(spark)
+    raise ValueError(f"unknown parser {name!r}; use arrow or spark")
 
 
 def __getattr__(name: str) -> Any:
-    if name == "SparkEngine":  # imported lazily: pyspark is heavy
-        from platform_assets.ingest.parsing.spark_engine import SparkEngine
+    if name == "SparkParser":  # imported lazily: pyspark is heavy
+        from platform_assets.ingest.parsing.spark_parser import SparkParser
 
-        return SparkEngine
+        return SparkParser
     raise AttributeError(name)
 
 
 __all__ = [
-    "ArrowEngine",
+    "ArrowParser",
     "ENCODING_ERROR",
     "FileError",
     "InferenceError",
     "InputFile",
     "PARSE_ERROR",
     "ParseResult",
-    "ParsingEngine",
+    "Parser",
     "READ_ERROR",
     "REJECTS_SCHEMA",
     "SCHEMA_DRIFT",
-    "SparkEngine",
+    "SparkParser",
     "arrow_type",
     "declared_arrow_schema",
     "header_differences",
     "infer_schema",
-    "make_engine",
+    "make_parser",
     "parquet_differences",
     "rows_arrow_schema",
     "schema_differences",

@@ -3,7 +3,7 @@
 :func:`cast_text` casts one column (a value that breaks the rules becomes NULL
 and is flagged); :func:`cast_columns` casts a file's columns and joins the
 reasons of each rejected row; :func:`rows_table` keeps the good rows. Both the
-Arrow engine and schema inference cast with these functions.
+Arrow parser and schema inference cast with these functions.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Arrow engine's CSV reader: one file's text into typed rows and rejects.
+"""The Arrow parser's CSV reader: one file's text into typed rows and rejects.
 
 Every field is read as text with pyarrow.csv (an unquoted empty field is
 NULL, a quoted empty field is ''), then cast column-wise (``arrow_casting``).

@@ -1,4 +1,4 @@
-"""The Arrow engine's JSON lines reader: one file's text into typed rows and rejects.
+"""The Arrow parser's JSON lines reader: one file's text into typed rows and rejects.
 
 One object per non-blank line, with exactly the declared keys. Each value is
 judged by its JSON kind (see ``types.py``) and, when it is text or a number,

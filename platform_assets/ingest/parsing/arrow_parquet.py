@@ -1,4 +1,4 @@
-"""The Arrow engine's Parquet reader: the declared columns, each of a type that reads without loss."""
+"""The Arrow parser's Parquet reader: the declared columns, each of a type that reads without loss."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""The contract shared by the parsing engines: inputs, results, file errors.
+"""The contract shared by the parsers: inputs, results, file errors.
 
-Both engines return a :class:`ParseResult` with the same content for the same
+Both parsers return a :class:`ParseResult` with the same content for the same
 input: ``rows`` holds the good rows (declared columns in declared order with
 declared Arrow types, then ``_source_file``), ``rejects`` the rows that could
 not be used (with the reason), ``file_errors`` the files that could not be
@@ -75,7 +75,7 @@ class ParseResult:
     grouped: bool = False
 
 
-class ParsingEngine(Protocol):
+class Parser(Protocol):
     """Parses the files of one call into a :class:`ParseResult` (see the module docstring)."""
 
     name: str
@@ -87,7 +87,7 @@ class ParsingEngine(Protocol):
 
 @dataclass
 class FilePart:
-    """What one file gives an engine: its rows and rejects (either may be None when empty), or its error."""
+    """What one file gives a parser: its rows and rejects (either may be None when empty), or its error."""
 
     rows: pa.Table | None = None
     rejects: pa.Table | None = None

@@ -1,16 +1,16 @@
-"""Driver-side work of the Spark engine: what it learns from each file before Spark reads it.
+"""Driver-side work of the Spark parser: what it learns from each file before Spark reads it.
 
 Everything here streams the file in chunks (no file has to fit in memory) and
 reads as little as it can:
 
 - :func:`read_head` reads up to the end of the first non-blank line (the CSV
   header), which :func:`check_header` checks with the functions the Arrow
-  engine uses (``text``, ``drift``), so both engines agree on the header
+  parser uses (``text``, ``drift``), so both parsers agree on the header
   line, its names and errors.
 - :func:`transcode` decodes a file in an encoding that Spark cannot decode
   line by line into a UTF-8 copy, or finds where decoding fails.
 - :func:`find_decode_failure` finds the first undecodable byte of a file that
-  Spark flagged (the line and byte offset of the Arrow engine's message).
+  Spark flagged (the line and byte offset of the Arrow parser's message).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def read_head(path: str, strip_bom: bool) -> tuple[bytes, int]:
 
     The bytes are all of the file when it has no non-blank line. With
     ``strip_bom`` a leading UTF-8 byte-order mark is left out, as the Arrow
-    engine leaves it out before it looks for the header.
+    parser leaves it out before it looks for the header.
     """
     data = b""
     skipped = 0
@@ -68,7 +68,7 @@ def read_head(path: str, strip_bom: bool) -> tuple[bytes, int]:
 
 @dataclass(frozen=True)
 class Header:
-    """A CSV file's header as the Arrow engine reads it.
+    """A CSV file's header as the Arrow parser reads it.
 
     ``line`` is the physical line number, ``offset`` the byte offset of the
     line in the file, ``text`` the line as decoded, ``positions`` the 0-based
@@ -89,7 +89,7 @@ class HeaderCheck:
 
 
 def check_header(key: str, head: bytes, skipped: int, source: SourceSettings, declared: list[str]) -> HeaderCheck:
-    """Check the header in ``head`` (UTF-8, from :func:`read_head`) the way the Arrow engine does.
+    """Check the header in ``head`` (UTF-8, from :func:`read_head`) the way the Arrow parser does.
 
     ``skipped`` is the number of bytes of the file before ``head`` (a
     byte-order mark); the header's offset counts them.
@@ -196,7 +196,7 @@ def transcode(path: str, encoding: str, target: str) -> DecodeFailure | None:
     """Write ``path`` decoded from ``encoding`` to ``target`` as UTF-8, or return where decoding fails.
 
     A leading byte-order mark is written too: Spark's line reader drops one
-    leading UTF-8 mark, as the Arrow engine drops one after decoding.
+    leading UTF-8 mark, as the Arrow parser drops one after decoding.
     """
     with open(target, "wb") as out:
         return _stream(path, encoding, lambda text: out.write(text.encode("utf-8")))

@@ -1,4 +1,4 @@
-"""DataFrame and session helpers of the Spark engine: reading local files, telling rows' files apart, settings.
+"""DataFrame and session helpers of the Spark parser: reading local files, telling rows' files apart, settings.
 
 Rows carry the hash of their file's ``input_file_name()`` (``_fh``); the
 driver hashes the paths Spark reports to map each row back to its file.

@@ -2,7 +2,7 @@
 
 :class:`LineRules` turns a frame with a ``_text`` column (one CSV record or
 JSON line, decoded) into a reject flag, an optional reason and one typed
-column per declared column, exactly as the Arrow engine judges the same text.
+column per declared column, exactly as the Arrow parser judges the same text.
 
 CSV lines without the quote or escape character are split on the delimiter
 (Java's single-character fast path); other lines go through Java regular
@@ -32,7 +32,7 @@ from platform_assets.ingest.parsing.types import (
     value_reason_parts,
 )
 
-UNTERMINATED_REASON = "unterminated quoted field (the spark engine does not support quoted values that span lines)"
+UNTERMINATED_REASON = "unterminated quoted field (the spark parser does not support quoted values that span lines)"
 _JAVA_REGEX_META = ".$|()[{^?*+\\"
 
 

@@ -1,9 +1,9 @@
-"""CSV and JSON lines through the Spark engine: the main pass and the line pass of one call.
+"""CSV and JSON lines through the Spark parser: the main pass and the line pass of one call.
 
-See ``spark_engine`` for the contract. :class:`TextParse` runs one call's
+See ``spark_parser`` for the contract. :class:`TextParse` runs one call's
 files: the main pass judges every line and brings the rows back; the line
 pass finds the line numbers of the rejected rows. ``_Rules`` adds the
-engine's own columns (file hash, block offset, line number, row kind) to the
+parser's own columns (file hash, block offset, line number, row kind) to the
 line rules of ``spark_rules``.
 """
 
@@ -33,7 +33,7 @@ from platform_assets.ingest.parsing.spark_frames import (
 from platform_assets.ingest.parsing.spark_rules import LineRules, project
 
 if TYPE_CHECKING:
-    from platform_assets.ingest.parsing.spark_engine import SparkEngine
+    from platform_assets.ingest.parsing.spark_parser import SparkParser
 
 # kinds of the rows the main pass returns (bit flags)
 REJECT, HEADER, UNDECODABLE = 1, 2, 4
@@ -65,15 +65,15 @@ class TextParse:
 
     def __init__(
         self,
-        engine: SparkEngine,
+        parser: SparkParser,
         source: SourceSettings,
         schema: dict[str, ColumnType],
         texts: list[TextFile],
         errors: dict[str, FileError],
     ) -> None:
-        self.engine, self.source, self.schema = engine, source, schema
+        self.parser, self.source, self.schema = parser, source, schema
         self.texts, self.errors = texts, errors
-        self.rules = _rules(engine.spark, source, schema)
+        self.rules = _rules(parser.spark, source, schema)
         self.paths = [os.path.abspath(text.path) for text in texts]
         self.position_of = {path: position for position, path in enumerate(self.paths)}
         self.header_mode = source.format == "csv" and source.header
@@ -84,7 +84,7 @@ class TextParse:
     def run(self) -> tuple[pa.Table, pa.Table | None]:
         """(good rows, rejects or None), in file order; sets ``row_counts`` and ``reject_counts``."""
         total = sum(os.path.getsize(path) for path in self.paths)
-        with self.engine.session("main", self.engine.main_settings(total)) as session:
+        with self.parser.session("main", self.parser.main_settings(total)) as session:
             data = self._main_frame(session).toArrow()
         order, file_index = file_order(data, self.file_of)
         if order is not None:
@@ -209,7 +209,7 @@ class TextParse:
     ) -> pa.Array:
         """The line number of each rejected row (``files``, ``expected``: its file and text, in order)."""
         frames = []
-        with self.engine.session("whole_files", _WHOLE_FILES) as session:
+        with self.parser.session("whole_files", _WHOLE_FILES) as session:
             for latin1, members in _groups(texts, lambda text: text.latin1):
                 frame = project(
                     self._lines(session, members, line_numbers=True), self.rules.decoding[latin1], self.rules.jvm
@@ -246,7 +246,7 @@ class TextParse:
     def _judged_again(self, texts: list[TextFile]) -> pa.Table:
         """``_ln``, ``_raw``, ``_reason`` of every rejected line of ``texts``, each line judged again, in order."""
         frames = []
-        with self.engine.session("whole_files", _WHOLE_FILES) as session:
+        with self.parser.session("whole_files", _WHOLE_FILES) as session:
 
             def key(text):  # type: ignore[no-untyped-def]
                 return (_positions(text), text.latin1, text.header.line if text.header else 0)
@@ -273,7 +273,7 @@ class TextParse:
 
 
 class _Rules(LineRules):
-    """:class:`LineRules` plus the engine's own columns, built once and kept (see :func:`_rules`)."""
+    """:class:`LineRules` plus the parser's own columns, built once and kept (see :func:`_rules`)."""
 
     def __init__(self, source: SourceSettings, schema: dict[str, ColumnType]) -> None:
         super().__init__(source, schema)

@@ -1,6 +1,6 @@
-"""Text of the files the engines read: encodings, line breaks, the CSV dialect, header lines, JSON lines.
+"""Text of the files the parsers read: encodings, line breaks, the CSV dialect, header lines, JSON lines.
 
-Both engines use these, so they agree on what a line, a header and a
+Both parsers use these, so they agree on what a line, a header and a
 decoding failure are:
 
 - Line breaks are CRLF, CR or LF (``LINE_BREAK``); a line is blank when it

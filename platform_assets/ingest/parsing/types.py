@@ -1,4 +1,4 @@
-"""Declared column types: their Arrow types, and the text rules both engines apply.
+"""Declared column types: their Arrow types, and the text rules both parsers apply.
 
 A declared type is a :class:`~platform_assets.column_types.ColumnType`: one of
 string, int, bigint, double, boolean, date, timestamp, decimal(p,s). Functions

@@ -1,10 +1,10 @@
-"""The Spark engine: the same contract as the Arrow engine, computed by Spark.
+"""The Spark parser: the same contract as the Arrow parser, computed by Spark.
 
 CSV and JSON lines: one Spark job per call (the main pass), and a second one
 only when some file has rejected rows (the line pass).
 
 - The driver reads only the start of each file: a CSV header is found and
-  checked with the functions the Arrow engine uses (``text``, ``drift``: same
+  checked with the functions the Arrow parser uses (``text``, ``drift``: same
   line, names, drift and blank-header errors). A file in an encoding Spark cannot decode line by line
   (anything but UTF-8 and ISO-8859-1) is first decoded, streaming, into a
   UTF-8 copy in a scratch folder.
@@ -18,7 +18,7 @@ only when some file has rejected rows (the line pass).
   ``toArrow`` brings the rows back; the driver orders them by file and block,
   drops each file's header line (the first line in the file's first blocks
   that reads as its header) and builds the file errors with the message
-  functions both engines use (``result``). ``spark_text`` runs both passes.
+  functions both parsers use (``result``). ``spark_text`` runs both passes.
 - Line pass: the files with rejects are read again, each whole by one task,
   so the row number within the task is the physical line number; the lines
   whose text is a rejected text are kept. A line's verdict depends on its text
@@ -26,34 +26,34 @@ only when some file has rejected rows (the line pass).
   by its number). With very many distinct rejected texts, every line is
   judged again instead.
 
-Parquet: the driver checks every file's footer (as the Arrow engine does),
+Parquet: the driver checks every file's footer (as the Arrow parser does),
 then one read with the declared schema covers the files that passed.
 
 The jobs run in child sessions of the given session (``newSession``: same
 SparkContext, own settings), so block sizes can follow each call without
-changing the caller's settings. Use one engine from one thread at a time.
+changing the caller's settings. Use one parser from one thread at a time.
 
 Long lines: Spark's text reader finishes a line past the end of its block, so
 a line of any length is read (a 50 MiB CSV value or JSON line: tested; the
 row must fit in a task's memory, and in the driver's with ``toArrow``).
-``platform.processing.max_line_bytes`` bounds only the Arrow engine's CSV
+``platform.processing.max_line_bytes`` bounds only the Arrow parser's CSV
 reader, so a CSV file with a record over it fails there and parses here. A
 JSON line over 20,000,000 characters, where ``try_parse_json`` stops (Jackson's
 string limit), is read by ``from_json`` with that limit lifted
-(``spark_rules.parse_json_line``), as the Arrow engine reads it.
+(``spark_rules.parse_json_line``), as the Arrow parser reads it.
 
-Differences from the Arrow engine (documented gaps):
+Differences from the Arrow parser (documented gaps):
 
 - A quoted CSV value that spans lines is not supported: each of its lines is
   judged on its own ("unterminated quoted field ..." or a column count).
 - Encodings other than UTF-8 and ISO-8859-1 are decoded on the driver into a
   scratch copy (streaming), so the driver must be able to read the files (as
-  it must anyway: the engine takes local paths).
+  it must anyway: the parser takes local paths).
 - Naive Parquet timestamps are read in the session time zone, which
   ``get_spark_session`` sets to UTC.
 - A JSON line holding a value followed by another value that ends with the
   same character (``{"a":1} {"b":2}``) is read as its first value; the Arrow
-  engine rejects it as invalid JSON.
+  parser rejects it as invalid JSON.
 """
 
 from __future__ import annotations
@@ -97,13 +97,13 @@ from platform_assets.ingest.parsing.spark_text import TextFile, TextParse
 from platform_assets.ingest.parsing.text import UTF8_BOM, UTF8_NAMES, canonical_encoding
 from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_schema
 
-__all__ = ["UNTERMINATED_REASON", "SparkEngine"]
+__all__ = ["UNTERMINATED_REASON", "SparkParser"]
 
 _LATIN1 = "iso8859-1"
-# settings of every job of the engine: list the explicit local files on the driver (a listing
+# settings of every job of the parser: list the explicit local files on the driver (a listing
 # job costs more than it saves), and keep generated methods small enough for the JIT to compile
 # (HotSpot leaves methods over 8000 bytes interpreted; Spark then splits the stage instead)
-_ENGINE_SETTINGS = {
+_PARSER_SETTINGS = {
     "spark.sql.sources.parallelPartitionDiscovery.threshold": str(1 << 20),
     "spark.sql.codegen.hugeMethodLimit": "8000",
 }
@@ -115,11 +115,11 @@ _MAX_BLOCK_BYTES = 128 << 20
 _OPEN_COST_BYTES = 256 << 10
 
 
-class SparkEngine:
+class SparkParser:
     """Parses with the given SparkSession (see the module docstring).
 
     The jobs run in child sessions of the given one (``newSession``: the same
-    SparkContext, settings of their own), so the engine can size file blocks
+    SparkContext, settings of their own), so the parser can size file blocks
     per call without changing the caller's settings; on Spark Connect, which
     has no child sessions, the settings are changed for the duration of a job.
     """
@@ -133,7 +133,7 @@ class SparkEngine:
 
     @property
     def spark(self) -> SparkSession:
-        """The session the engine was given (its jobs run in child sessions of it)."""
+        """The session the parser was given (its jobs run in child sessions of it)."""
         return self._spark
 
     def parse(
@@ -180,19 +180,19 @@ class SparkEngine:
 
     @contextmanager
     def session(self, kind: str, settings: dict[str, str]) -> Iterator[SparkSession]:
-        """A session for one kind of job ("main", "whole_files") with ``_ENGINE_SETTINGS`` and ``settings`` applied."""
+        """A session for one kind of job ("main", "whole_files") with ``_PARSER_SETTINGS`` and ``settings`` applied."""
         if kind not in self._children:
             try:
                 child = self._spark.newSession()
                 child.conf.set("spark.sql.session.timeZone", self._spark.conf.get("spark.sql.session.timeZone"))
                 for key in _UNSET:
                     child.conf.unset(key)
-                for key, value in _ENGINE_SETTINGS.items():
+                for key, value in _PARSER_SETTINGS.items():
                     child.conf.set(key, value)
             except Exception:
                 child = None
             self._children[kind] = child
-            self._child_settings[kind] = dict(_ENGINE_SETTINGS)
+            self._child_settings[kind] = dict(_PARSER_SETTINGS)
         child = self._children[kind]
         if child is not None:
             current = self._child_settings[kind]
@@ -202,7 +202,7 @@ class SparkEngine:
                     current[key] = value
             yield child
             return
-        with sql_settings(self._spark, {**_ENGINE_SETTINGS, **settings}, _UNSET):
+        with sql_settings(self._spark, {**_PARSER_SETTINGS, **settings}, _UNSET):
             yield self._spark
 
     def main_settings(self, total_bytes: int) -> dict[str, str]:

@@ -1,6 +1,6 @@
-"""The Arrow engine: parses files in process with pyarrow, casting column-wise.
+"""The Arrow parser: parses files in process with pyarrow, casting column-wise.
 
-Contract (shared with the Spark engine, see ``result.py`` and ``types.py``):
+Contract (shared with the Spark parser, see ``result.py`` and ``types.py``):
 
 - CSV (``arrow_csv``): every field is read as text with pyarrow.csv, then
   cast with vectorized compute kernels (``arrow_casting``); a row whose value
@@ -46,7 +46,7 @@ from platform_assets.ingest.parsing.text import to_utf8
 from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_schema
 
 
-class ArrowEngine:
+class ArrowParser:
     """Parses files in this process with pyarrow; ``max_workers`` files at a time.
 
     ``max_line_bytes``: the largest block the CSV reader grows to (``platform.processing.max_line_bytes``).
