@@ -13,7 +13,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "platform_assets"
 
-LEAVES = {"errors", "failpoints", "urls", "secrets", "column_types"}
+LEAVES = {"errors", "failpoints", "urls", "secrets", "column_types", "schema_change"}
 DOMAIN = LEAVES | {"config", "storage", "catalog", "ingest", "merge", "replication", "versions"}
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
@@ -21,6 +21,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "urls": set(),
     "secrets": {"errors", "urls"},
     "column_types": {"errors"},
+    "schema_change": {"errors", "column_types"},
     "config": LEAVES,
     "storage": LEAVES | {"config"},
     "catalog": LEAVES | {"config", "storage"},
