@@ -152,9 +152,11 @@ def _reported_error(data: UserFailureData | None) -> PlatformError | None:
     kind, exit_code, message = (metadata.get(key) for key in (ERROR_KIND_KEY, EXIT_CODE_KEY, ERROR_MESSAGE_KEY))
     if not isinstance(exit_code, dg.IntMetadataValue) or exit_code.value is None:
         return None
-    return ReportedError(
-        str(getattr(message, "text", "")), kind=str(getattr(kind, "text", "")), exit_code=exit_code.value
-    )
+    return ReportedError(_text(message), kind=_text(kind), exit_code=exit_code.value)
+
+
+def _text(value: dg.MetadataValue | None) -> str:
+    return (value.text or "") if isinstance(value, dg.TextMetadataValue) else ""
 
 
 class Commands:
