@@ -68,14 +68,14 @@ def test_the_block_doubles_up_to_the_limit(tmp_path: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr(arrow_csv, "BLOCK_BYTES", 1 << 10)
     monkeypatch.setattr(arrow_csv, "THREADED_BLOCK_BYTES", 1 << 10)
-    engine = ArrowParser(max_workers=workers, max_line_bytes=16 << 10)
+    parser = ArrowParser(max_workers=workers, max_line_bytes=16 << 10)
     rows = "".join(f"r{index},{'v' * 10},{index}\n" for index in range(2000))  # many blocks before the long record
     fits = write(tmp_path, "fits.csv", f"id,value,n\n{rows}long,{'v' * (16 << 10)},1\nbad,x,y\n")
-    result = engine.parse([fits], source(), SCHEMA)
+    result = parser.parse([fits], source(), SCHEMA)
     assert result.rows.num_rows == 2001 and result.file_errors == {}
     assert [line for _, line, _, _ in rejects_of(result)] == [2003]
     too_long = write(tmp_path, "too_long.csv", f"id,value,n\n{rows}long,{'v' * (40 << 10)},1\n")
-    error = engine.parse([too_long], source(), SCHEMA).file_errors["landing/too_long.csv"]
+    error = parser.parse([too_long], source(), SCHEMA).file_errors["landing/too_long.csv"]
     assert error.message.startswith(f"landing/too_long.csv: line 2002 starts a record of {(40 << 10) + 7} bytes")
 
 

@@ -192,13 +192,13 @@ def _jobs(spark_session: Any, group: str, run: Any) -> int:
 
 
 def test_a_second_job_only_for_files_with_rejects(tmp_path: Path, spark_session: Any) -> None:
-    engine = SparkParser(spark_session)
+    parser = SparkParser(spark_session)
     clean = [
         write(tmp_path, f"clean{index}.csv", f"id,name,amount,updated\n{index},x,1,2024-01-01\n") for index in range(40)
     ]
-    assert _jobs(spark_session, "clean-call", lambda: engine.parse(clean, source(), SCHEMA)) == 1
+    assert _jobs(spark_session, "clean-call", lambda: parser.parse(clean, source(), SCHEMA)) == 1
     dirty = clean + [write(tmp_path, "dirty.csv", "id,name,amount,updated\nd,x,oops,2024-01-01\n")]
-    assert _jobs(spark_session, "dirty-call", lambda: engine.parse(dirty, source(), SCHEMA)) == 2
+    assert _jobs(spark_session, "dirty-call", lambda: parser.parse(dirty, source(), SCHEMA)) == 2
 
 
 def test_encodings_decoded_on_the_driver_match(tmp_path: Path, spark_session: Any) -> None:
