@@ -601,7 +601,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> str:
             break
         model = _model_of(field.annotation)
     if model is None:
-        return "see design.md"
+        return "see the README's platform.yaml example"
     names = [(field.alias or name) for name, field in model.model_fields.items() if name != "source_path"]
     return ", ".join(names)
 

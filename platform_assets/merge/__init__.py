@@ -1,6 +1,6 @@
 """Milestoned merge of a product's versions into the merge store (forensic or live-only).
 
-Public API (see design.md, issue 4): :class:`MergeStore`, :func:`merge_batch`,
+Public API: :class:`MergeStore`, :func:`merge_batch`,
 :class:`BatchResult`, :func:`exclude_batch`, :func:`latest_committed_batch`,
 :func:`batch_log`, :class:`BatchLogEntry`, the states :class:`BatchStatus` and
 :class:`BatchResultStatus`, and the :class:`MergeError` family.

@@ -1,6 +1,6 @@
 """DDL of the merge store: merge tables, live views, batch log, store meta, work tables.
 
-Contracts (design.md, "Tables users query"):
+Contracts (docs/architecture.md, "Contracts users rely on"):
 
 - ``<product>_merge``, forensic: the product's columns + ``_batch_in``,
   ``_batch_out`` (integer, live rows at 2147483647). On PostgreSQL it is

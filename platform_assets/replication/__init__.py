@@ -6,7 +6,7 @@ primary's forensic merge table: a live-only replica (milestone ``live_only``)
 conflates the primary's history into the live state, a mirror (``forensic``)
 copies the history. The first sync seeds the replica in resumable chunks as of
 a batch Y; later syncs apply what changed in (X, Y]. See :mod:`.sync` for the
-contract and ``design.md`` for the tables.
+contract and ``docs/architecture.md`` for the tables.
 
 Public API: :func:`replicate`, :class:`ReplicationResult`,
 :func:`replication_status`, :class:`ReplicationStatus`, :class:`PrimaryStatus`, :class:`SyncMode`

@@ -1,6 +1,6 @@
 """Entry points: :func:`replicate` (one sync of a replicated product) and :func:`replication_status`.
 
-Contract of :func:`replicate` (design.md, "another platform, not primary"):
+Contract of :func:`replicate` (docs/architecture.md, "One file, from the sensor to a replica"):
 
 1. The product must be a replica here (not in ``primary_platforms``) with a
    declared schema and key; only one sync per product and replica store runs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from platform_assets.config import PlatformConfig, RemotePlatform, load_config, mask_url
+from platform_assets.config import PlatformConfig, RemotePlatform, load_config
 
 
 class RemotePlatformsResource(dg.ConfigurableResource):
@@ -21,18 +21,6 @@ class RemotePlatformsResource(dg.ConfigurableResource):
     def platforms(self) -> dict[str, RemotePlatform]:
         """name -> RemotePlatform (its merge_store URL, secrets filled in)."""
         return dict(load_config(self.config_path).platforms)
-
-    def merge_store_url(self, name: str) -> str:
-        """The merge-store URL of platform ``name``; KeyError naming the known platforms otherwise."""
-        platforms = self.platforms()
-        if name not in platforms:
-            raise KeyError(
-                f"platform {name!r} is not under platforms: in {self.config_path}; known: {sorted(platforms)}"
-            )
-        return platforms[name].merge_store
-
-    def masked_urls(self) -> dict[str, str]:
-        return {name: mask_url(remote.merge_store) for name, remote in self.platforms().items()}
 
     def apply(self, config: PlatformConfig) -> PlatformConfig:
         """``config`` with its ``platforms:`` taken from this resource."""
