@@ -331,14 +331,22 @@ def _apply_updates(base: TableMetadata, updates: tuple[TableUpdate, ...]) -> Tab
 
 
 def commit_files(
-    table: Table, files: list[DataFile], properties: dict[str, str], expire: list[int] | None = None
+    table: Table,
+    files: list[DataFile],
+    properties: dict[str, str],
+    expire: list[int] | None = None,
+    schema_update: Callable[[Transaction], None] | None = None,
 ) -> None:
     """One append snapshot of ``files`` (possibly none: the markers still land) carrying ``properties``.
 
     The snapshots in ``expire`` are removed in the same commit, so expiry
-    costs no commit of its own.
+    costs no commit of its own. ``schema_update`` stages a schema change in
+    the transaction before the append, so both land in the same commit (see
+    :mod:`platform_assets.storage.iceberg_schema`).
     """
     with _Transaction(table) as transaction:
+        if schema_update is not None:
+            schema_update(transaction)
         update = transaction.update_snapshot(snapshot_properties=properties)
         with update.merge_append() as append:
             for data_file in files:
