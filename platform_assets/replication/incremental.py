@@ -11,9 +11,13 @@ copied into a temporary delta table; then
   2147483647 when still live at Y) and closes its live rows that ended by Y-1
   (``_batch_out`` = the primary's);
 
-and Y (with its fingerprint) becomes the last synced batch. The failpoint
+and Y (with its fingerprint) becomes the last synced batch. Before the copy,
+in the same transaction, the replica's table and view take the columns the
+primary added and the types it widened (``spec`` holds the primary's columns,
+see :mod:`.schema`; :func:`platform_assets.merge.tables.evolve_product_table`);
+a difference that is not such a change is :class:`ReplicaSchemaMismatch`. The failpoint
 ``replicate.incremental.before_commit`` is just before COMMIT: a crash there
-leaves the replica and its state as they were.
+leaves the replica (table, view) and its state as they were.
 
 The replica as of X holds exactly the primary's state at X, so the delta alone
 says which keys change and how (a key with a row live at X has a row in the
@@ -48,16 +52,18 @@ from sqlalchemy import Connection, text
 from platform_assets.column_types import BOOLEAN
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.dialect import MergeDialect
+from platform_assets.merge.errors import MergeSchemaMismatch
 from platform_assets.merge.names import quote_ident, quote_list
 from platform_assets.merge.spec import LIVE_BATCH_OUT, MergeSpec
 from platform_assets.merge.store import MergeStore
-from platform_assets.merge.tables import create_work_table, drop_work_tables
-from platform_assets.replication.errors import ReplicationBusy
+from platform_assets.merge.tables import create_work_table, drop_work_tables, evolve_product_table
+from platform_assets.replication.errors import ReplicaSchemaMismatch, ReplicationBusy
 from platform_assets.replication.primaries import Primary
 from platform_assets.replication.queries import delta_select
 from platform_assets.replication.seed import column_types
 from platform_assets.replication.state import Fingerprint, load_state, record_synced
 from platform_assets.replication.transfer import copy_select
+from platform_assets.schema_change import SchemaChange
 
 DELTA_TABLE = "_pa_replica_delta"
 DELTA_BATCH_COLUMNS = ('"_batch_in" INTEGER NOT NULL', '"_batch_out" INTEGER NOT NULL')
@@ -71,7 +77,7 @@ LARGE_DELTA_OFF = (("enable_nestloop", "false"),)
 
 @dataclass(frozen=True)
 class DeltaOutcome:
-    """Counts of the delta, and seconds spent copying it and applying it (with the commit)."""
+    """Counts of the delta, seconds spent copying it and applying it (with the commit), the schema change made."""
 
     inserted: int
     updated: int
@@ -79,6 +85,7 @@ class DeltaOutcome:
     rows_copied: int
     copy_s: float
     apply_s: float
+    schema_change: str | None = None
 
 
 def apply_delta(
@@ -98,6 +105,7 @@ def apply_delta(
         try:
             dialect.lock_product(connection, spec.product)
             _check_last_batch(connection, spec, from_batch)
+            change = _follow_primary(connection, spec, dialect)
             delta = create_work_table(connection, spec, DELTA_TABLE, dialect, extra=DELTA_BATCH_COLUMNS, reuse=True)
             copied = copy_select(
                 primary, delta_select(spec, from_batch, to_batch), connection, delta, dialect, column_types(spec)
@@ -121,7 +129,23 @@ def apply_delta(
                 transaction.rollback()
             raise
     inserted, updated, deleted = counts
-    return DeltaOutcome(inserted, updated, deleted, copied, copied_at - started, time.monotonic() - copied_at)
+    described = None if change.is_empty else change.describe()
+    return DeltaOutcome(
+        inserted, updated, deleted, copied, copied_at - started, time.monotonic() - copied_at, described
+    )
+
+
+def _follow_primary(connection: Connection, spec: MergeSpec, dialect: MergeDialect) -> SchemaChange:
+    """Give the replica's table and view the columns of ``spec`` (the primary's); ReplicaSchemaMismatch if it cannot."""
+    try:
+        return evolve_product_table(connection, spec, dialect, widen_types=True)
+    except MergeSchemaMismatch as error:
+        raise ReplicaSchemaMismatch(
+            f"replica {spec.product!r}: its table cannot take the primary's columns in place ({error}); the sync "
+            "stopped and the replica is unchanged. Reseed it: move its table aside (rename or drop it deliberately) "
+            "and sync again.",
+            differences=[str(error)],
+        ) from error
 
 
 def _check_last_batch(connection: Connection, spec: MergeSpec, expected: int) -> None:

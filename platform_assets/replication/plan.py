@@ -11,12 +11,15 @@ Contracts:
 - :func:`seed_point`: ``--to-batch Y`` (validated the same way) or the
   primary's latest committed batch.
 - :func:`reset_reason` says why a synced replica must reseed rather than apply
-  a delta: its declared layout changed, it follows another primary now, the
+  a delta: its layout changed other than by columns added or widened (which
+  the delta's transaction applies to the table in place), it follows another
+  primary now, the
   primary's latest committed batch is below X (counter reset), or batch X's
   fingerprint (commit time + epoch) is not the one synced (rebuilt store).
 - :func:`plan_sync` combines them with an unfinished seed, which resumes as of
   its own Y when its primary, Y's fingerprint and the layout still hold, and
-  is discarded (reseed) otherwise.
+  is discarded (reseed) otherwise; columns added or widened since it began
+  do not discard it (the shadow takes them, see :mod:`.seed`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from platform_assets.replication.errors import BatchOutOfRange
-from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress
+from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress, follows_in_place
 
 
 class SyncMode(StrEnum):
@@ -112,7 +115,7 @@ def reset_reason(
     """Why the synced replica in ``state`` must reseed from ``primary`` (None: the delta may be applied)."""
     last = state.last_batch
     assert last is not None
-    if state.layout != layout:
+    if state.layout != layout and not (state.layout is not None and follows_in_place(state.layout, layout)):
         return "the replica's declared columns, key or milestone changed since it was built"
     if state.primary != primary:
         return (
@@ -141,7 +144,7 @@ def seed_still_valid(
     seed: SeedProgress, primary: str, layout: str, fingerprint_of: Callable[[int], Fingerprint | None]
 ) -> str | None:
     """Why the unfinished ``seed`` cannot go on (None: resume it)."""
-    if seed.layout != layout:
+    if seed.layout != layout and not follows_in_place(seed.layout, layout):
         return "the replica's declared columns, key or milestone changed"
     if seed.primary != primary:
         return f"it was copying from primary {seed.primary!r}, now {primary!r} serves the replica"

@@ -1,54 +1,55 @@
-"""What the replica reads from a primary: its merge table's form and columns.
+"""What the replica reads from a primary: its merge table's form and columns, and the columns the replica takes.
 
-Contract of :func:`check_primary_table`: it returns when the primary's
-``<product>_merge`` (its columns as the probe read them, ``Primary.columns``)
-is a forensic merge table whose product columns are exactly the replica's
-declared columns (names, order-insensitive, and types as the
-primary's backend spells them). Otherwise it raises:
+Contract of :func:`check_primary_table`: it returns the replica's MergeSpec for
+this sync when the primary's ``<product>_merge`` (its columns as the probe read
+them, ``Primary.columns``) is a forensic merge table that holds every
+declared column (names, in any order) with its declared type or a widening of
+it (int to bigint, decimal(p,s) to decimal(p2>p,s)), and maybe more columns.
+The returned spec has the declared columns in their order, then the
+primary's other columns in its order, all with the primary's types (and
+``widen_types`` on): a replica follows the primary's additive changes, whatever
+its own ``schema.evolution`` and ``widen_types``, because the primary accepted
+them under its own config and they lose nothing a replica holds; its table and
+view take them in the sync's transaction (:mod:`.incremental`, :mod:`.seed`).
+Otherwise it raises:
 
 - :class:`LiveOnlyPrimary` when the primary's table is live-only (``_batch_id``):
   a live-only table keeps no closed rows, so the keys deleted between two
   batches cannot be found there;
-- :class:`ReplicaSchemaMismatch` listing every added, removed and retyped column;
+- :class:`ReplicaSchemaMismatch` listing every other difference: a column declared here
+  but not on the primary, a type that is neither the declared one nor a
+  widening of it;
 - :class:`ReplicationRefused` when the primary has no merge table for the product.
 """
 
 from __future__ import annotations
 
-from platform_assets.merge.spec import FORENSIC, MergeSpec
-from platform_assets.merge.tables import expected_columns
+from dataclasses import replace
+
+from platform_assets.column_types import ColumnType
+from platform_assets.merge.evolution import BATCH_COLUMNS
+from platform_assets.merge.spec import MergeSpec
 from platform_assets.replication.errors import LiveOnlyPrimary, ReplicaSchemaMismatch, ReplicationRefused
 from platform_assets.replication.primaries import Primary
-
-BATCH_COLUMNS = frozenset({"_batch_in", "_batch_out", "_batch_id"})
-
-
-def _normalized(column_type: str) -> str:
-    return column_type.replace(" ", "").lower()
+from platform_assets.schema_change import Refusal, RefusedChange, SchemaChange, schema_change
 
 
-def column_differences(primary: list[tuple[str, str]], expected: list[tuple[str, str]]) -> list[str]:
-    """Human-readable differences between the primary's product columns and the expected ones."""
-    theirs = {name: column_type for name, column_type in primary}
-    ours = {name: column_type for name, column_type in expected}
-    differences = [
-        f"column {name!r} ({theirs[name]}) is on the primary but not declared here"
-        for name in theirs
-        if name not in ours
-    ]
-    differences += [
-        f"column {name!r} ({ours[name]}) is declared here but not on the primary" for name in ours if name not in theirs
-    ]
-    differences += [
-        f"column {name!r} is {theirs[name]} on the primary but {ours[name]} here"
-        for name in ours
-        if name in theirs and _normalized(theirs[name]) != _normalized(ours[name])
-    ]
-    return differences
+def replica_differences(
+    change: SchemaChange, declared: dict[str, ColumnType], primary: dict[str, ColumnType]
+) -> list[str]:
+    """The refused parts of ``change`` (declared columns -> the primary's), as a replica's operator reads them."""
+    return [_difference(item, declared, primary) for item in change.refused]
 
 
-def check_primary_table(primary: Primary, spec: MergeSpec) -> None:
-    """Raise unless the primary's merge table is forensic with the replica's columns (see module contract)."""
+def _difference(item: RefusedChange, declared: dict[str, ColumnType], primary: dict[str, ColumnType]) -> str:
+    name = item.column
+    if item.reason is Refusal.DROPPED:
+        return f"column {name!r} ({declared[name]}) is declared here but not on the primary"
+    return f"column {name!r} is {primary[name]} on the primary but {declared[name]} here"
+
+
+def check_primary_table(primary: Primary, spec: MergeSpec) -> MergeSpec:
+    """The replica's spec for this sync; raise unless the primary's table may serve it (see the module contract)."""
     columns = list(primary.columns)
     if not columns:
         raise ReplicationRefused(
@@ -63,20 +64,40 @@ def check_primary_table(primary: Primary, spec: MergeSpec) -> None:
             "batches, and a replica of it would keep deleted rows forever. Replicate from a primary whose "
             f"milestone for {spec.product!r} is forensic (reorder primary_platforms, or make the primary forensic)."
         )
-    forensic = MergeSpec(spec.product, spec.columns, spec.key, FORENSIC, spec.mode)
-    expected = [
-        (name, column_type)
-        for name, column_type in expected_columns(forensic, primary.dialect)
-        if name not in BATCH_COLUMNS
-    ]
-    theirs = [(name, column_type) for name, column_type in columns if name not in BATCH_COLUMNS]
-    differences = column_differences(theirs, expected)
-    if differences:
+    declared = dict(spec.columns)
+    found = _primary_columns(primary, spec, columns)
+    theirs = {name: found[name] for name in declared if name in found}
+    theirs.update((name, column_type) for name, column_type in found.items() if name not in declared)
+    change = schema_change(declared, theirs, widen_types=True, key=spec.key)
+    if not change.accepted:
+        differences = replica_differences(change, declared, theirs)
         raise ReplicaSchemaMismatch(
             f"replica {spec.product!r}: the primary {primary.name!r}'s table {spec.table!r} and this platform's "
-            f"declared schema differ; the sync stopped and the replica is unchanged. Differences: "
+            "declared schema differ by more than columns the primary added and types it widened (which a replica "
+            "follows); the sync stopped and the replica is unchanged. Differences: "
             + "; ".join(differences)
             + ". Make schema.columns of the product the same on both platforms (then the replica reseeds if its "
             "own table must change).",
             differences=differences,
         )
+    if change.is_empty:
+        return spec
+    return replace(spec, columns=tuple(theirs.items()), widen_types=True)
+
+
+def _primary_columns(primary: Primary, spec: MergeSpec, columns: list[tuple[str, str]]) -> dict[str, ColumnType]:
+    """The primary table's product columns as declared types, in its order; ReplicaSchemaMismatch for unknown types."""
+    found: dict[str, ColumnType] = {}
+    for name, stored in columns:
+        if name in BATCH_COLUMNS:
+            continue
+        declared = primary.dialect.declared_type(stored)
+        if declared is None:
+            difference = f"column {name!r} has type {stored} on the primary, which no declared type maps to"
+            raise ReplicaSchemaMismatch(
+                f"replica {spec.product!r}: {difference}; the sync stopped and the replica is unchanged. Fix the "
+                "primary's table (it was changed outside the platform).",
+                differences=[difference],
+            )
+        found[name] = declared
+    return found

@@ -11,6 +11,11 @@ Contract of :func:`run_seed`:
   interrupted seed therefore resumes at the next chunk, as of the same Y,
   however far the primary has moved meanwhile (rows live at Y stay
   ``_batch_in <= Y <= _batch_out`` on the primary for good).
+- A resumed seed whose layout changed only by columns the primary added or
+  widened since the seed began (see :mod:`.schema`) goes on: the shadow takes
+  them first, with the seed's new layout, in one transaction. The rows copied
+  before are rows as of Y, which the primary stores with NULL in a column
+  added after Y (and unchanged values in a widened one), as the shadow now does.
 - When every part is done, Y's fingerprint is checked once more, then ONE
   transaction switches the replica to the shadow and records Y as the last
   synced batch. Nobody ever reads a half-finished seed; the old replica stays
@@ -41,6 +46,7 @@ from platform_assets.failpoints import failpoint
 from platform_assets.merge.names import quote_ident
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.store import MergeStore
+from platform_assets.merge.tables import evolve_product_table
 from platform_assets.replication import binary as copy_binary
 from platform_assets.replication.errors import ReplicationBusy, ReplicationInterrupted
 from platform_assets.replication.primaries import Primary, batch_fingerprint
@@ -55,8 +61,10 @@ from platform_assets.replication.shadow import (
 from platform_assets.replication.state import (
     SeedProgress,
     advance_seed,
+    layout_of,
     load_state,
     record_synced,
+    set_seed_layout,
     start_seed,
 )
 from platform_assets.replication.transfer import (
@@ -114,7 +122,9 @@ def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedPro
         progress = replace(progress, chunks=0)
     begin = progress.chunks == 0
     if begin:
-        progress = replace(progress, part=0, last_key=None, rows=0, chunks=0)
+        progress = replace(progress, part=0, last_key=None, rows=0, chunks=0, layout=layout_of(spec))
+    else:
+        progress = follow_primary(store, spec, progress)
     rows_before = progress.rows
     parts = seed_parts(spec)
     started = time.monotonic()
@@ -128,6 +138,20 @@ def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedPro
     copied = time.monotonic()
     index_s, switch_s = finish_seed(store, primary, spec, progress)
     return SeedOutcome(progress.rows, progress.chunks, progress.rows - rows_before, copied - started, index_s, switch_s)
+
+
+def follow_primary(store: MergeStore, spec: MergeSpec, seed: SeedProgress) -> SeedProgress:
+    """The seed going on with ``spec``'s layout: the shadow takes the primary's added or widened columns first."""
+    layout = layout_of(spec)
+    if seed.layout == layout:
+        return seed
+    with store.engine.begin() as connection:
+        store.dialect.lock_product(connection, spec.product)
+        _check_progress(connection, spec, seed)
+        evolve_product_table(connection, shadow_spec(spec), store.dialect, widen_types=True)
+        set_seed_layout(connection, spec.product, layout)
+    log.info("replica %s: the unfinished seed's shadow takes the primary's new columns or types", spec.product)
+    return replace(seed, layout=layout)
 
 
 def _has_shadow(store: MergeStore, spec: MergeSpec) -> bool:

@@ -5,8 +5,10 @@ One row per replicated product:
 - the last synced batch X of the primary it follows, that primary's name, and
   X's fingerprint (X's commit time in the primary's batch log + the primary
   store's epoch), so a rebuilt primary is noticed;
-- the layout the replica's table was built with (milestone, columns, key), so
-  a changed declaration reseeds instead of failing on the old table;
+- the layout the replica's table has (milestone, columns, key), so a changed
+  declaration reseeds instead of failing on the old table, except a change
+  the replica follows in place (:func:`follows_in_place`: columns added,
+  types widened);
 - an unfinished seed: its primary, its batch Y and Y's fingerprint, the part
   of the seed and the last key copied, rows and chunks so far, and why it
   started. The shadow table's name follows from the product
@@ -26,9 +28,11 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from platform_assets.column_types import ColumnType
 from platform_assets.merge.names import quote_ident
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.timestamps import utc_now
+from platform_assets.schema_change import schema_change
 
 STATE_TABLE = "replica_state"
 SHADOW_SUFFIX = "$s"
@@ -94,6 +98,23 @@ def layout_of(spec: MergeSpec) -> str:
             "key": list(spec.key),
         }
     )
+
+
+def follows_in_place(old_layout: str, new_layout: str) -> bool:
+    """True when a replica of ``old_layout`` takes ``new_layout`` by altering its table: the same milestone and key,
+    and columns only added or widened (:func:`platform_assets.schema_change.schema_change`, widenings allowed)."""
+    try:
+        old, new = json.loads(old_layout), json.loads(new_layout)
+        if old["milestone"] != new["milestone"] or old["key"] != new["key"]:
+            return False
+        change = schema_change(_columns(old), _columns(new), widen_types=True, key=new["key"])
+    except (ValueError, KeyError, TypeError):  # not a layout this module wrote
+        return False
+    return change.accepted
+
+
+def _columns(layout: dict[str, Any]) -> dict[str, ColumnType]:
+    return {name: ColumnType.parse(column_type) for name, column_type in layout["columns"]}
 
 
 def shadow_product(product: str) -> str:
@@ -231,6 +252,14 @@ def _update_synced(
             "synced_at": stamp(),
         },
     ).rowcount
+
+
+def set_seed_layout(connection: Connection, product: str, layout: str) -> None:
+    """The unfinished seed's shadow now has ``layout`` (it took the primary's added or widened columns)."""
+    connection.execute(
+        text(f"UPDATE {_TABLE} SET seed_layout = :layout WHERE product = :product"),
+        {"product": product, "layout": layout},
+    )
 
 
 def clear_seed(connection: Connection, product: str) -> None:

@@ -7,7 +7,8 @@ Contract of :func:`replicate` (docs/architecture.md, "One file, from the sensor 
    at a time (:mod:`.lock`).
 2. The first primary that answers, in ``primary_platforms`` order, serves the
    sync (:mod:`.primaries`); its merge table must be forensic with the
-   replica's columns (:mod:`.schema`).
+   replica's declared columns, maybe widened, maybe with more columns: the
+   replica follows those additive changes (:mod:`.schema`).
 3. :mod:`.plan` decides: resume an unfinished seed, seed (first sync, reset
    primary, changed layout, other primary), apply (X, Y], or nothing.
    A reseed is logged as a warning and audited in this platform's state
@@ -37,7 +38,12 @@ from platform_assets.merge.names import META_TABLE
 from platform_assets.merge.spec import MergeSpec, merge_spec
 from platform_assets.merge.store import MergeStore
 from platform_assets.merge.tables import read_epoch
-from platform_assets.replication.errors import NotAReplica, ReplicationInterrupted, ReplicationRefused
+from platform_assets.replication.errors import (
+    NotAReplica,
+    ReplicationError,
+    ReplicationInterrupted,
+    ReplicationRefused,
+)
 from platform_assets.replication.incremental import apply_delta
 from platform_assets.replication.lock import replica_lock
 from platform_assets.replication.plan import Plan, SyncMode, plan_sync, reset_reason
@@ -76,7 +82,9 @@ class ReplicationResult:
     replica holds as of Y. ``lag_batches``: the primary's latest committed
     batch (read after the sync) minus Y. ``timings``: seconds of the phases
     (seed: ``copy_s``, ``index_s``, ``switch_s``; incremental: ``copy_s``,
-    ``apply_s``, the latter with the commit).
+    ``apply_s``, the latter with the commit). ``schema_change``: the columns an
+    incremental sync added to the replica's table or widened there (following
+    the primary), described; None when it changed none.
     """
 
     product: str
@@ -97,6 +105,7 @@ class ReplicationResult:
     milestone: str = ""
     skipped_primaries: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    schema_change: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The result as plain JSON values (``mode`` as its text)."""
@@ -219,7 +228,7 @@ def replicate(
         primary, skipped = choose_primary(config, product)
         replica_epoch, state = _read_replica(store, product.name, session)
         _check_not_self(replica_epoch, primary, spec)
-        check_primary_table(primary, spec)
+        spec = check_primary_table(primary, spec)  # the declared columns, plus those the primary added or widened
         plan = plan_sync(
             state,
             product=product.name,
@@ -301,6 +310,7 @@ def _run(
             "deleted": delta.deleted,
             "rows_copied": delta.rows_copied,
             "timings": timings,
+            "schema_change": delta.schema_change,
         }
     seed = plan.resume or _new_seed(config, primary, spec, plan, actor)
     outcome = run_seed(store, primary, spec, seed, chunk_size)
@@ -396,6 +406,10 @@ def _lag(state: ReplicaState, spec: MergeSpec, serving: Primary | None) -> tuple
         return None, None
     if state.last_batch is None:
         return None, serving.latest
+    try:
+        spec = check_primary_table(serving, spec)
+    except ReplicationError:
+        pass  # the sync reports the drift; the declared layout stands here
     reason = reset_reason(state, serving.name, serving.latest, layout_of(spec), serving.fingerprint)
     if reason is not None:
         return reason, serving.latest

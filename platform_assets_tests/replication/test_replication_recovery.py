@@ -202,11 +202,12 @@ def test_unreachable_first_primary_is_skipped(stores, tmp_path) -> None:  # type
 @pytest.mark.parametrize(
     "declared, expected",
     [
-        ({**COLUMNS, "extra": "int"}, "'extra' (integer) is declared here but not on the primary"),
-        ({key: value for key, value in COLUMNS.items() if key != "updated"}, "'updated'"),
-        ({**COLUMNS, "amount": "decimal(10,2)"}, "'amount' is numeric(12,2) on the primary but numeric(10,2) here"),
+        ({**COLUMNS, "extra": "int"}, "'extra' (int) is declared here but not on the primary"),
+        ({**COLUMNS, "name": "int"}, "'name' is string on the primary but int here"),
+        ({**COLUMNS, "amount": "decimal(12,3)"}, "'amount' is decimal(12,2) on the primary but decimal(12,3) here"),
+        ({**COLUMNS, "amount": "decimal(14,2)"}, "'amount' is decimal(12,2) on the primary but decimal(14,2) here"),
     ],
-    ids=["added", "removed", "retyped"],
+    ids=["declared-only", "retyped", "other-scale", "narrower-on-primary"],
 )
 def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> None:  # type: ignore[no-untyped-def]
     primary_url, replica_url = stores
@@ -215,12 +216,7 @@ def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> No
     config = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, columns=declared)
     with pytest.raises(ReplicaSchemaMismatch) as drift:
         replicate(config, config.products[0])
-    message = (
-        str(drift.value)
-        if primary_url.startswith("postgres")
-        else str(drift.value).replace("DECIMAL_TEXT", "numeric").replace("INTEGER", "integer")
-    )
-    assert expected in message
+    assert expected in str(drift.value)
     assert isinstance(drift.value, UserError), "the sync fails again until someone fixes schema.columns"
     assert seed_state(replica_url).last_batch is None
 

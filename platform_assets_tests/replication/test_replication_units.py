@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from platform_assets.column_types import BIGINT, DATE, INT, STRING, ColumnType
 from platform_assets.errors import EXIT_FAILED, PlatformError, TransientError, UserError
 from platform_assets.merge import MergeError
 from platform_assets.merge.spec import merge_spec
@@ -11,9 +14,10 @@ from platform_assets.replication import errors as replication_errors
 from platform_assets.replication.errors import BatchOutOfRange
 from platform_assets.replication.plan import plan_sync, reset_reason, sync_point
 from platform_assets.replication.queries import keyset_after, seed_parts
-from platform_assets.replication.schema import column_differences
-from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress
+from platform_assets.replication.schema import replica_differences
+from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress, follows_in_place, layout_of
 from platform_assets.replication.transfer import parse_text_line
+from platform_assets.schema_change import schema_change
 from platform_assets_tests.replication.replication_support import primary_product
 
 FP = {batch: Fingerprint(f"2024-01-0{batch}T00:00:00.000000+00:00", "epoch-1") for batch in range(1, 10)}
@@ -107,13 +111,13 @@ def test_keyset_predicates_and_seed_parts() -> None:
     assert "OFFSET" not in chunk.sql.upper()
 
 
-def test_column_differences_name_added_removed_and_retyped_columns() -> None:
-    primary = [("id", "text"), ("amount", "numeric(12,2)"), ("extra", "integer")]
-    expected = [("id", "text"), ("amount", "numeric(10,2)"), ("gone", "date")]
-    assert column_differences(primary, expected) == [
-        "column 'extra' (integer) is on the primary but not declared here",
+def test_replica_differences_name_columns_missing_on_the_primary_and_retyped_ones() -> None:
+    declared = {"id": STRING, "amount": ColumnType.decimal(12, 3), "n": INT, "gone": DATE}
+    primary = {"id": STRING, "amount": ColumnType.decimal(12, 2), "n": BIGINT, "extra": INT}
+    change = schema_change(declared, primary, widen_types=True)
+    assert replica_differences(change, declared, primary) == [
         "column 'gone' (date) is declared here but not on the primary",
-        "column 'amount' is numeric(12,2) on the primary but numeric(10,2) here",
+        "column 'amount' is decimal(12,2) on the primary but decimal(12,3) here",
     ]
 
 
@@ -143,3 +147,28 @@ def test_every_concrete_replication_error_is_listed() -> None:
 
 def test_merge_errors_are_user_errors() -> None:
     assert issubclass(MergeError, UserError) and issubclass(MergeError, PlatformError)
+
+
+def test_added_and_widened_columns_are_followed_in_place_anything_else_reseeds() -> None:
+    spec = merge_spec(primary_product(columns={"id": "string", "n": "int"}))
+    wider = replace(spec, columns=(("id", STRING), ("n", BIGINT), ("note", STRING)))
+    assert follows_in_place(layout_of(spec), layout_of(wider))
+    assert not follows_in_place(layout_of(wider), layout_of(spec)), "a column is never dropped in place"
+    assert not follows_in_place(layout_of(spec), layout_of(replace(wider, milestone="live_only")))
+    assert not follows_in_place(layout_of(spec), layout_of(replace(spec, columns=(("id", STRING), ("n", STRING)))))
+    synced = ReplicaState("p", layout=layout_of(spec), primary="beta", last_batch=3, fingerprint=FP[3])
+    assert reset_reason(synced, "beta", 5, layout_of(wider), FP.get) is None
+    assert "declared columns" in (reset_reason(synced, "beta", 5, layout_of(replace(spec, key=("n",))), FP.get) or "")
+    seed = SeedProgress("beta", 4, FP[4], layout_of(spec), chunks=2)
+    resumed = plan_sync(
+        ReplicaState("p", seed=seed),
+        product="p",
+        primary="beta",
+        latest=5,
+        committed=[1, 2, 3, 4, 5],
+        layout=layout_of(wider),
+        requested=None,
+        max_batches=100,
+        fingerprint_of=FP.get,
+    )
+    assert resumed.resume == seed and not resumed.discard_seed
