@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -70,8 +71,8 @@ def replica_types(url: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("milestone", MILESTONES)
 def test_added_and_widened_columns_on_the_primary_reach_the_replica_without_a_reseed(
-    stores, tmp_path, milestone: str
-) -> None:  # type: ignore[no-untyped-def]
+    stores: tuple[str, str], tmp_path: Path, milestone: str
+) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann"), "b": row("Bob")})
@@ -105,7 +106,9 @@ def test_added_and_widened_columns_on_the_primary_reach_the_replica_without_a_re
 
 
 @pytest.mark.parametrize("milestone", MILESTONES)
-def test_a_first_seed_takes_the_columns_the_primary_added(stores, tmp_path, milestone: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_first_seed_takes_the_columns_the_primary_added(
+    stores: tuple[str, str], tmp_path: Path, milestone: str
+) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann")})
@@ -119,7 +122,9 @@ def test_a_first_seed_takes_the_columns_the_primary_added(stores, tmp_path, mile
     assert replicate(config, config.products[0]).mode == "noop"
 
 
-def test_a_crash_before_the_incremental_commit_leaves_the_old_table_and_view(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_before_the_incremental_commit_leaves_the_old_table_and_view(
+    stores: tuple[str, str], tmp_path: Path
+) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, many_keys(10))
@@ -143,7 +148,9 @@ def test_a_crash_before_the_incremental_commit_leaves_the_old_table_and_view(sto
 
 
 @pytest.mark.parametrize("milestone", MILESTONES)
-def test_an_unfinished_seed_takes_the_primary_s_new_column_and_goes_on(stores, tmp_path, milestone: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_unfinished_seed_takes_the_primary_s_new_column_and_goes_on(
+    stores: tuple[str, str], tmp_path: Path, milestone: str
+) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, many_keys(30))

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.table import Table
 
 from platform_assets.storage import data_files, iceberg
@@ -47,7 +48,7 @@ AFTER = pa.schema(
 INGESTED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def open_catalog(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+def open_catalog(tmp_path: Path, db_url: str) -> SqlCatalog:
     return open_iceberg_catalog("alpha", db_url, (tmp_path / "warehouse").as_uri())
 
 
@@ -73,7 +74,7 @@ def duckdb_with_iceberg() -> duckdb.DuckDBPyConnection:
     return connection
 
 
-def evolve_with_version_2(catalog: Any) -> Table:
+def evolve_with_version_2(catalog: SqlCatalog) -> Table:
     """Version 1 under BEFORE, then version 2 evolving the table to AFTER in its own commit."""
     table = iceberg.ensure_table(catalog, "alpha.t", iceberg.product_arrow_schema(BEFORE))
     first = [
