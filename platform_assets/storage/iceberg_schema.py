@@ -42,11 +42,11 @@ from pyiceberg.table import Table, Transaction
 from pyiceberg.table.update.schema import UpdateSchema
 from pyiceberg.types import DecimalType, DoubleType, FloatType, IcebergType, IntegerType, LongType, NestedField
 
-from platform_assets.errors import UserError
+from platform_assets.errors import SchemaMismatch
 from platform_assets.storage.iceberg import commit_files
 
 
-class IcebergSchemaRefused(UserError):
+class IcebergSchemaRefused(SchemaMismatch):
     """The table's schema cannot become the target by adding columns and widening types; nothing was committed."""
 
 
