@@ -100,8 +100,15 @@ def _fsync_dir(directory: str) -> None:
 
 
 def _etag(st: os.stat_result) -> str:
-    """The local etag: size and mtime in nanoseconds, hex (a cheap fingerprint, not a content hash)."""
-    return f"{st.st_size:x}-{st.st_mtime_ns:x}"
+    """The local etag: size, mtime, ctime (nanoseconds) and inode, hex (a cheap fingerprint, not a content hash).
+
+    ctime and the inode catch what size and mtime miss: a file rewritten at the
+    same size with its mtime put back (``touch -r``, ``os.utime``), or replaced by
+    a rename. They also move on a chmod or a new hard link, which then reads as a
+    change. What stat cannot show stays unseen: an in-place rewrite at the same
+    size within one tick of the filesystem's timestamps.
+    """
+    return f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}-{st.st_ino:x}"
 
 
 def _info(key: str, st: os.stat_result) -> ObjectInfo:
@@ -315,7 +322,7 @@ def _sorted_walk(plan: _Plan, start_dir: str, start_after: str | None) -> Iterat
             info = new(info_type)
             set_key(info, key)
             set_size(info, st.st_size)
-            set_etag(info, f"{st.st_size:x}-{st.st_mtime_ns:x}")  # _etag, inlined
+            set_etag(info, f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}-{st.st_ino:x}")  # _etag, inlined
             set_modified(info, fromtimestamp(st.st_mtime, utc))
             yield info
         else:

@@ -13,8 +13,8 @@ relative to it and ``/``-separated. Contracts every store keeps:
 - Reading a key that does not exist raises :class:`ObjectNotFound` (an
   :class:`ObjectVanished`); :meth:`ObjectStore.stat` returns None instead.
 - ``etag`` is S3's ETag without quotes, or for a local file the cheap
-  fingerprint ``f"{st_size:x}-{st_mtime_ns:x}"``; ``last_modified`` is
-  timezone-aware UTC.
+  fingerprint ``f"{st_size:x}-{st_mtime_ns:x}-{st_ctime_ns:x}-{st_ino:x}"``;
+  ``last_modified`` is timezone-aware UTC.
 
 :func:`copy_object` copies one object between any two stores and returns the
 SHA-256 of the bytes it copied; :func:`open_store` builds a store from a URL.
@@ -58,7 +58,7 @@ class ObjectInfo:
 
     key: str  # relative to the store's root, '/'-separated
     size: int
-    etag: str | None  # S3: ETag without quotes; local: f"{st_size:x}-{st_mtime_ns:x}"
+    etag: str | None  # S3: ETag without quotes; local: size, mtime, ctime and inode (see the module docstring)
     last_modified: datetime | None  # timezone-aware UTC
 
 

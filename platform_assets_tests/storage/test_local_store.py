@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 import pytest
 
@@ -93,13 +94,37 @@ def test_listing_a_missing_root_is_empty_and_writes_create_it(tmp_path) -> None:
     assert [item.key for item in store.iter_objects("**")] == ["a/b/c.csv"]
 
 
-def test_local_etag_is_size_and_mtime_ns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_local_etag_is_size_mtime_ctime_and_inode(tmp_path) -> None:  # type: ignore[no-untyped-def]
     store = LocalStore(tmp_path)
     store.put_bytes("f", b"12345")
     st = os.stat(tmp_path / "f")
     info = store.stat("f")
-    assert info is not None and info.etag == f"{st.st_size:x}-{st.st_mtime_ns:x}"
+    assert info is not None and info.etag == f"{st.st_size:x}-{st.st_mtime_ns:x}-{st.st_ctime_ns:x}-{st.st_ino:x}"
     assert list(store.iter_objects("f")) == [info]
+
+
+@pytest.mark.parametrize("how", ["in_place", "renamed_over"])
+def test_a_rewrite_at_the_same_size_with_the_mtime_put_back_changes_the_etag(tmp_path, how: str) -> None:  # type: ignore[no-untyped-def]
+    store = LocalStore(tmp_path)
+    path = tmp_path / "d" / "f.csv"
+    path.parent.mkdir()
+    path.write_bytes(b"id\n1\n")
+    before_stat = path.stat()
+    [before] = store.iter_objects("d/*.csv")
+    while time.time_ns() < before_stat.st_ctime_ns + 20_000_000:  # file timestamps may tick as coarsely as 10 ms
+        time.sleep(0.005)
+    if how == "in_place":
+        path.write_bytes(b"id\n2\n")  # same inode, same size
+    else:
+        (tmp_path / "d" / "new").write_bytes(b"id\n2\n")
+        os.replace(tmp_path / "d" / "new", path)  # a new inode, as editors and rsync write
+    os.utime(path, ns=(before_stat.st_atime_ns, before_stat.st_mtime_ns))  # what `touch -r` does
+    after_stat = path.stat()
+    assert (after_stat.st_size, after_stat.st_mtime_ns) == (before_stat.st_size, before_stat.st_mtime_ns)
+    [after] = store.iter_objects("d/*.csv")
+    assert (after.key, after.size) == (before.key, before.size)
+    assert after.etag != before.etag
+    assert store.stat("d/f.csv") == after
 
 
 def test_dotfiles_are_listed_but_temp_files_are_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
