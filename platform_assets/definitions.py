@@ -1,8 +1,8 @@
 """The Definitions entry point (workspace.yaml and `dagster dev -m` load it).
 
 The config comes from $PLATFORM_CONFIG; without it, the embedded-default
-example in ``examples/platform.yaml`` (everything under $PLATFORM_HOME, by
-default ``/tmp/platform_assets_demo``).
+example shipped in the package, ``platform_assets/examples/platform.yaml``
+(everything under $PLATFORM_HOME, by default ``/tmp/platform_assets_demo``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from platform_assets.config import CONFIG_ENV_VAR, load_config
 from platform_assets.defs.builder import build_definitions
 
-EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "platform.yaml"
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "platform.yaml"
 
 
 def config_path() -> str:

@@ -3,31 +3,23 @@
 Builds sample data for two products (customers: CSV snapshots; orders:
 JSON-lines increments) under one folder, syncs, changes the sources, syncs
 again, and reports what each step did. Everything runs through Dagster against
-the demo's own DAGSTER_HOME, so `dagster dev` on it shows the runs.
+the demo's own DAGSTER_HOME, so `dagster dev` on it shows the runs. The config
+and the sample-data generator ship inside the package (``platform_assets/examples/``).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_CONFIG = REPO_ROOT / "examples" / "platform.yaml"
-SAMPLE_DATA = REPO_ROOT / "examples" / "sample_data.py"
+from platform_assets.examples import sample_data
+
+EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "platform.yaml"
 HOME_PLACEHOLDER = "${PLATFORM_HOME:-/tmp/platform_assets_demo}"
 DEFAULT_HOME = ".demo"
-
-
-def _sample_data_module() -> Any:
-    spec = importlib.util.spec_from_file_location("platform_assets_sample_data", SAMPLE_DATA)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def prepare_home(home: Path) -> Path:
@@ -49,7 +41,6 @@ def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> di
     home = (home or Path(DEFAULT_HOME)).resolve()
     config_path = prepare_home(home)
     os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
-    sample = _sample_data_module()
     report: dict[str, Any] = {
         "home": str(home),
         "config": str(config_path),
@@ -58,7 +49,7 @@ def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> di
     }
     summary = [f"demo in {home} (config {config_path})"]
     for round_number in (1, 2):
-        sample.write_round(home / "landing", round_number)
+        sample_data.write_round(home / "landing", round_number)
         log(f"round {round_number}: sample data written to {home / 'landing'}")
         steps = {}
         for product in ("customers", "orders"):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CHECKED = ["platform_assets", "platform_assets_tests", "benchmarks", "examples"]
+CHECKED = ["platform_assets", "platform_assets_tests", "benchmarks"]
 
 
 def _ruff(*arguments: str) -> subprocess.CompletedProcess[str]:
