@@ -215,7 +215,7 @@ def cmd_versions(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from platform_assets.demo import run_demo
 
-    report = run_demo(Path(args.home) if args.home else None, log=_say)
+    report = run_demo(Path(args.home) if args.home else None)
     _emit(args, report, "\n".join(report["summary"]))
     return 0
 

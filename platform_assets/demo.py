@@ -3,15 +3,15 @@
 Builds sample data for two products (customers: CSV snapshots; orders:
 JSON-lines increments) under one folder, syncs, changes the sources, syncs
 again, and reports what each step did. Everything runs through Dagster against
-the demo's own DAGSTER_HOME, so `dagster dev` on it shows the runs. The config
-and the sample-data generator ship inside the package (``platform_assets/examples/``).
+the demo's own DAGSTER_HOME (with a ``dagster.yaml``: SQLite storage, telemetry
+off), so `dagster dev` on it shows the runs. The config and the sample-data
+generator ship inside the package (``platform_assets/examples/``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,12 @@ from platform_assets.examples import sample_data
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "platform.yaml"
 HOME_PLACEHOLDER = "${PLATFORM_HOME:-/tmp/platform_assets_demo}"
 DEFAULT_HOME = ".demo"
+# Dagster's SQLite default, written out: without the file every instance load warns that it is missing
+DAGSTER_YAML = """\
+# The demo's Dagster instance: runs, events and schedules in SQLite under this folder.
+telemetry:
+  enabled: false
+"""
 
 
 def prepare_home(home: Path) -> Path:
@@ -34,13 +40,16 @@ def prepare_home(home: Path) -> Path:
     return config_path
 
 
-def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the demo in ``home`` (default ./.demo) and return its report."""
+def run_demo(home: Path | None = None) -> dict[str, Any]:
+    """Run the demo in ``home`` (default ./.demo) and return its report; it prints nothing itself."""
     from platform_assets.commands import Commands, run_report
 
     home = (home or Path(DEFAULT_HOME)).resolve()
     config_path = prepare_home(home)
-    os.environ["DAGSTER_HOME"] = str(home / "dagster_home")
+    dagster_home = home / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
     report: dict[str, Any] = {
         "home": str(home),
         "config": str(config_path),
@@ -50,7 +59,6 @@ def run_demo(home: Path | None = None, log: Callable[[str], None] = print) -> di
     summary = [f"demo in {home} (config {config_path})"]
     for round_number in (1, 2):
         sample_data.write_round(home / "landing", round_number)
-        log(f"round {round_number}: sample data written to {home / 'landing'}")
         steps = {}
         for product in ("customers", "orders"):
             commands = Commands(str(config_path))
