@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from filelock import FileLock
+from sqlalchemy.exc import IntegrityError
 
 from platform_assets.catalog.records import RegisteredVersion
 from platform_assets.catalog.states import UNPROCESSED_STATES
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from dagster._core.execution.plan.objects import UserFailureData
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
+INSTANCE_LOCK_FILE = ".platform-assets-instance.lock"
+PARTITION_ADD_ATTEMPTS = 5
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": os.environ.get("PLATFORM_LOG_LEVEL", "WARNING")}}}}
 READ_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -98,19 +102,36 @@ def resolve_config_path(config_path: str | None) -> str:
 
 
 def dagster_instance() -> dg.DagsterInstance:
-    """The instance in $DAGSTER_HOME, defaulting it to ./.dagster_home."""
+    """The instance in $DAGSTER_HOME (default ./.dagster_home), opened under the home's file lock.
+
+    Opening a new home creates its databases and stamps their migrations; two
+    processes doing that at once can leave the instance broken for good, so the
+    commands of one host take turns (an opened instance is not locked).
+    """
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
     home.mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.get()
+    with FileLock(home / INSTANCE_LOCK_FILE):
+        return dg.DagsterInstance.get()
 
 
 def add_version_partitions(instance: dg.DagsterInstance, product_name: str, numbers: list[int]) -> None:
-    """Add the dynamic partitions of ``numbers`` that the instance does not have yet."""
+    """Add the dynamic partitions of ``numbers`` that the instance does not have yet.
+
+    Idempotent under concurrency: when another command adds one of them between
+    the look and the add, the add is tried again with what is still missing.
+    """
     name = versions_partitions_name(product_name)
-    existing = set(instance.get_dynamic_partitions(name))
-    missing = [str(number) for number in numbers if str(number) not in existing]
-    if missing:
-        instance.add_dynamic_partitions(name, missing)
+    for attempt in range(PARTITION_ADD_ATTEMPTS):
+        existing = set(instance.get_dynamic_partitions(name))
+        missing = [str(number) for number in numbers if str(number) not in existing]
+        if not missing:
+            return
+        try:
+            instance.add_dynamic_partitions(name, missing)
+            return
+        except IntegrityError:
+            if attempt == PARTITION_ADD_ATTEMPTS - 1:
+                raise  # not a race that settles: something else keeps the key from being added
 
 
 def read_outcome(instance: dg.DagsterInstance, run_id: str) -> JobOutcome:
