@@ -49,6 +49,7 @@ from platform_assets.urls import (
 CONFIG_ENV_VAR = "PLATFORM_CONFIG"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+OWNER_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")  # Dagster's own test of an email
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 RESERVED_COLUMNS = frozenset(
     {"_version", "_source_file", "_source_sha256", "_ingested_at", "_batch_in", "_batch_out", "_batch_id"}
@@ -240,12 +241,36 @@ class SchemaSettings(_Strict):
     that file's rows), and a narrowing, an incompatible retype or a rename is
     refused (:mod:`platform_assets.schema_change` judges each change). Adding a
     column to ``columns`` at the end is accepted under every mode.
+
+    A column may carry a description (shown in the Dagster UI's column schema):
+    ``columns: {id: {type: string, description: "customer id"}, name: string}``;
+    the two forms mix freely. The descriptions land in ``descriptions``
+    (column -> text), which may also be given directly.
     """
 
     columns: dict[str, DeclaredType]
     primary_key: list[str] = Field(default_factory=list)
     evolution: SchemaEvolution = "strict"
     widen_types: bool = False
+    descriptions: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _described_columns(cls, data: Any) -> Any:
+        """``{name: {type: T, description: D}}`` entries of ``columns`` become ``{name: T}`` plus a description."""
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
+            return data
+        columns, descriptions = {}, dict(data.get("descriptions") or {})
+        for name, entry in data["columns"].items():
+            if not isinstance(entry, dict):
+                columns[name] = entry
+                continue
+            if "type" not in entry or set(entry) - {"type", "description"}:
+                raise ValueError(f"column {name!r}: give a type, or a mapping with the keys type and description")
+            columns[name] = entry["type"]
+            if entry.get("description"):
+                descriptions[name] = str(entry["description"])
+        return {**data, "columns": columns, "descriptions": descriptions}
 
     @field_validator("columns")
     @classmethod
@@ -271,6 +296,9 @@ class SchemaSettings(_Strict):
             raise ValueError(f"primary_key column(s) {missing} are not among the declared columns {list(self.columns)}")
         if len(set(self.primary_key)) != len(self.primary_key):
             raise ValueError("primary_key lists a column twice")
+        undeclared = [name for name in self.descriptions if name not in self.columns]
+        if undeclared:
+            raise ValueError(f"descriptions of {undeclared}, which are not among the declared columns")
         return self
 
 
@@ -280,8 +308,28 @@ class ReplicationSettings(_Strict):
     max_lag_batches: int = Field(default=5, ge=0)
 
 
+class FreshnessSettings(_Strict):
+    """``freshness``: ``<product>/merge`` should have merged a version within ``max_lag_minutes`` (Dagster's
+    freshness policy: failing after that, warning after ``warn_lag_minutes`` when given)."""
+
+    max_lag_minutes: int = Field(ge=1)
+    warn_lag_minutes: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> FreshnessSettings:
+        if self.warn_lag_minutes is not None and self.warn_lag_minutes >= self.max_lag_minutes:
+            raise ValueError("warn_lag_minutes must be below max_lag_minutes")
+        return self
+
+
 class ProductConfig(_Strict):
+    """One product. Besides its data keys: ``description`` (shown with each of its Dagster assets), ``owners``
+    (Dagster owners of its assets: emails or ``team:<name>``) and ``freshness`` (see FreshnessSettings)."""
+
     name: str
+    description: str | None = None
+    owners: list[str] = Field(default_factory=list)
+    freshness: FreshnessSettings | None = None
     source: SourceSettings
     schema_: SchemaSettings | None = Field(default=None, alias="schema")
     mode: Literal["snapshot", "incremental"] = "snapshot"
@@ -298,6 +346,17 @@ class ProductConfig(_Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         return _check_name(value, "product name")
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        for owner in value:
+            team = owner.startswith("team:") and len(owner) > len("team:")
+            if not team and not OWNER_EMAIL.fullmatch(owner):
+                raise ValueError(f"owner {owner!r} must be an email address or a team as team:<name>")
+        if len(set(value)) != len(value):
+            raise ValueError("owners lists someone twice")
+        return value
 
     @property
     def table_schema(self) -> SchemaSettings | None:

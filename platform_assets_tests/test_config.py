@@ -154,6 +154,25 @@ def test_env_default() -> None:
         ("products.0.primary_platforms", ["gamma"], r"primary_platforms \['gamma'\] are neither this platform"),
         ("products.0.max_delete_fraction", 1.5, r"max_delete_fraction: Input should be less than or equal to 1"),
         ("platform.name", ..., r"platform\.name: required key is missing"),
+        ("products.0.owners", ["carol"], r"\.owners: owner 'carol' must be an email address or a team as team:<name>"),
+        ("products.0.owners", ["team:"], r"owner 'team:' must be an email address or a team"),
+        ("products.0.owners", ["team:a", "team:a"], r"owners lists someone twice"),
+        ("products.0.freshness", {"max_lag_minutes": 0}, r"freshness\.max_lag_minutes: Input should be greater"),
+        (
+            "products.0.freshness",
+            {"max_lag_minutes": 60, "warn_lag_minutes": 60},
+            r"\.freshness: warn_lag_minutes must be below max_lag_minutes",
+        ),
+        (
+            "products.0.schema.columns",
+            {"id": {"type": "string", "doc": "x"}},
+            r"\.schema: column 'id': give a type, or a mapping with the keys type and description",
+        ),
+        (
+            "products.0.schema.descriptions",
+            {"nope": "x"},
+            r"\.schema: descriptions of \['nope'\], which are not among the declared columns",
+        ),
     ],
 )
 def test_each_config_error_is_named(path: str, value: Any, expected: str) -> None:
@@ -259,3 +278,29 @@ def test_schema_evolution_defaults_to_strict_without_widening() -> None:
     schema = parse_config(changed, environ=ENV).products[0].table_schema
     assert schema is not None
     assert (schema.evolution, schema.widen_types) == ("add_columns", True)
+
+
+def test_owners_freshness_and_column_descriptions() -> None:
+    """Owners are emails or team:<name>; a column is a type or {type, description}; the two forms mix."""
+    data = with_change("products.0.owners", ["team:data-eng", "carol@example.com"])
+    data["products"][0]["freshness"] = {"max_lag_minutes": 90, "warn_lag_minutes": 30}
+    data["products"][0]["schema"]["columns"] = {
+        "id": {"type": "string", "description": "customer id, stable across sources"},
+        "name": "string",
+        "amount": {"type": "decimal(12,2)"},
+    }
+    product = parse_config(data, environ=ENV).products[0]
+    assert product.owners == ["team:data-eng", "carol@example.com"]
+    assert product.freshness is not None
+    assert (product.freshness.max_lag_minutes, product.freshness.warn_lag_minutes) == (90, 30)
+    schema = product.table_schema
+    assert schema is not None
+    assert schema.columns == {
+        "id": ColumnType.parse("string"),
+        "name": ColumnType.parse("string"),
+        "amount": ColumnType.parse("decimal(12,2)"),
+    }
+    assert schema.descriptions == {"id": "customer id, stable across sources"}
+    plain = parse_config(BASE, environ=ENV).products[0]
+    assert plain.table_schema is not None and plain.table_schema.descriptions == {}
+    assert (plain.owners, plain.freshness, plain.description) == ([], None, None)

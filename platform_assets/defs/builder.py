@@ -32,14 +32,13 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
     assets: list[dg.AssetsDefinition] = []
     sensors: list[dg.SensorDefinition] = []
     jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = []
-    platform = config.platform
     for product in config.products:
         if not config.is_primary(product):
             continue
         partitions = versions_partitions(product)
-        assets.append(build_raw_files_asset(product, partitions, platform.raw_zone, platform.state_db))
-        assets.append(build_staged_asset(product, partitions, config.parser_name(product), platform.state_db))
-        assets.append(build_merge_asset(product, partitions, platform.merge_store))
+        assets.append(build_raw_files_asset(config, product, partitions))
+        assets.append(build_staged_asset(config, product, partitions))
+        assets.append(build_merge_asset(config, product, partitions))
         sensors.append(build_discovery_sensor(product, partitions))
         jobs += build_partitioned_jobs(product)
         jobs.append(build_process_latest_job(product))

@@ -132,3 +132,12 @@ def test_the_replicate_command_reports_a_replication_error_in_one_line(setup, tm
     assert code == 1, "a replication error is a user error: exit 1, no traceback"
     assert "beyond the latest committed batch 4" in json.loads(captured.out.strip().splitlines()[-1])["error"]
     assert "Traceback" not in captured.err
+
+
+def test_the_replica_is_marked_as_one_with_its_table_name(setup) -> None:  # type: ignore[no-untyped-def]
+    path, replica_url, _ = setup
+    spec = build_replica_asset(load_config(path).products[0], replica_url).specs_by_key[
+        dg.AssetKey(["customers", "replica"])
+    ]
+    assert spec.tags["platform/role"] == "replica" and spec.metadata["dagster/table_name"] == "customers_merge"
+    assert spec.kinds == {"sqlite", "sql"} and spec.metadata["primary_platforms"] == "beta"

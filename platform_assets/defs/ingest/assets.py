@@ -3,9 +3,10 @@
 import dagster as dg
 
 from platform_assets.catalog import Catalog
-from platform_assets.config import ProductConfig
+from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key, db_kind, storage_kind
+from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.presentation import described, raw_files_kinds
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata
 from platform_assets.ingest.capture import capture_version
@@ -14,7 +15,7 @@ PREVIEW_FILES = 20
 
 
 def build_raw_files_asset(
-    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, raw_zone_url: str, state_db_url: str
+    config: PlatformConfig, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = asset_key(product, "raw_files")
 
@@ -22,10 +23,12 @@ def build_raw_files_asset(
         key=key,
         partitions_def=partitions,
         group_name=product.name,
-        kinds={storage_kind(raw_zone_url), db_kind(state_db_url)},
-        description=(
+        kinds=raw_files_kinds(config),
+        owners=product.owners,
+        description=described(
+            product,
             f"Source files of {product.name} captured per version into the raw zone ({product.mode} mode), one "
-            "catalog row per file."
+            "catalog row per file.",
         ),
         check_specs=[
             dg.AssetCheckSpec(
@@ -87,7 +90,6 @@ def capture_metadata(catalog: Catalog, product_name: str, version: int) -> dict[
         "changed_files": dg.MetadataValue.int(record.changed),
         "removed_files": dg.MetadataValue.int(record.removed),
         "parent_version": dg.MetadataValue.int(record.parent or 0),
-        "dagster/row_count": dg.MetadataValue.int(record.files),
         "first_files": dg.MetadataValue.md(
             markdown_table(
                 ["key", "bytes", "change", "status", "sha256"],

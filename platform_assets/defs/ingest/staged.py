@@ -4,9 +4,10 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.catalog.states import FileStatus
-from platform_assets.config import ProductConfig
+from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key, db_kind
+from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.presentation import described, staged_definition_metadata, staged_kinds, table_schema
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata
 from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
@@ -30,7 +31,7 @@ def spark_services(platform: PlatformResource, pyspark: LazyPySparkResource) -> 
 
 
 def build_staged_asset(
-    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, parser_name: str, state_db_url: str
+    config: PlatformConfig, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = asset_key(product, "staged")
 
@@ -39,10 +40,13 @@ def build_staged_asset(
         deps=[asset_key(product, "raw_files")],
         partitions_def=partitions,
         group_name=product.name,
-        kinds={"iceberg", "spark" if parser_name == "spark" else "pyarrow", db_kind(state_db_url)},
-        description=(
-            f"Rows of {product.name} parsed from each version's files ({parser_name} parser) into the Iceberg table, "
-            "partitioned by _version."
+        kinds=staged_kinds(config, product),
+        owners=product.owners,
+        metadata=staged_definition_metadata(config, product),
+        description=described(
+            product,
+            f"Rows of {product.name} parsed from each version's files ({config.parser_name(product)} parser) into "
+            "the Iceberg table, partitioned by _version.",
         ),
         check_specs=[
             dg.AssetCheckSpec(CHECK_NAME, asset=key, blocking=True, description="No file of the version is FAILED.")
@@ -102,7 +106,7 @@ def staged_metadata(services: Services, product: ProductConfig, report: ProcessR
         "iceberg_snapshot_id": dg.MetadataValue.text("" if view.snapshot_id is None else str(view.snapshot_id)),
         "dagster/row_count": dg.MetadataValue.int(report.version_rows),
         "dagster/column_schema": dg.MetadataValue.table_schema(
-            dg.TableSchema(columns=[dg.TableColumn(field.name, str(field.type)) for field in view.schema])
+            table_schema(product, [(field.name, str(field.type)) for field in view.schema])
         ),
         "preview": dg.MetadataValue.md(
             markdown_table(

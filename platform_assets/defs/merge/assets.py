@@ -2,9 +2,16 @@
 
 import dagster as dg
 
-from platform_assets.config import ProductConfig
+from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key, db_kind
+from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.presentation import (
+    ROLE_TAG,
+    described,
+    merge_definition_metadata,
+    merge_freshness,
+    merge_kinds,
+)
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata
 from platform_assets.merge import BatchResult, batch_log
@@ -15,7 +22,7 @@ CHECK_NAME = "live_rows_match_staged"
 
 
 def build_merge_asset(
-    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition, merge_store_url: str
+    config: PlatformConfig, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = asset_key(product, "merge")
     checks = []
@@ -33,10 +40,15 @@ def build_merge_asset(
         deps=[asset_key(product, "staged")],
         partitions_def=partitions,
         group_name=product.name,
-        kinds={db_kind(merge_store_url), "sql"},
-        description=(
+        kinds=merge_kinds(config),
+        owners=product.owners,
+        tags={ROLE_TAG: "published"},
+        metadata=merge_definition_metadata(product),
+        freshness_policy=merge_freshness(product),
+        description=described(
+            product,
             f"{product.name}_merge: {product.milestone} milestoned merge table, one batch per version "
-            f"({product.mode} mode)."
+            f"({product.mode} mode); the view {product.name}_live holds its live rows.",
         ),
         check_specs=checks,
         backfill_policy=dg.BackfillPolicy.single_run(),

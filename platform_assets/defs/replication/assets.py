@@ -11,6 +11,7 @@ import dagster as dg
 from platform_assets.config import ProductConfig
 from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, db_kind
+from platform_assets.defs.presentation import ROLE_TAG, described, merge_definition_metadata
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata
@@ -37,11 +38,17 @@ def build_replica_asset(product: ProductConfig, merge_store_url: str) -> dg.Asse
         key=replica_key(product),
         group_name=product.name,
         kinds={db_kind(merge_store_url), "sql"},
-        description=(
+        owners=product.owners,
+        tags={ROLE_TAG: "replica"},
+        description=described(
+            product,
             f"{product.name}_merge copied from a primary platform ({', '.join(product.primary_platforms)}, in that "
-            f"order): {form}. First a chunked, resumable seed, then incremental syncs of the batches in between."
+            f"order): {form}. First a chunked, resumable seed, then incremental syncs of the batches in between.",
         ),
-        metadata={"primary_platforms": ", ".join(product.primary_platforms), "milestone": product.milestone},
+        metadata={
+            **merge_definition_metadata(product),
+            "primary_platforms": ", ".join(product.primary_platforms),
+        },
     )
     def replica(
         context: dg.AssetExecutionContext,
