@@ -42,7 +42,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 
 EXCEPTIONS = {
     (
-        "platform_assets.config",
+        "platform_assets.config.source",
         "platform_assets.storage.globs",
     ): "config checks a source glob with the lister's compiler",
     ("platform_assets.merge.spec", "platform_assets.ingest.parsing.types"): "the merge table takes the parsers' types",
