@@ -304,3 +304,39 @@ def test_owners_freshness_and_column_descriptions() -> None:
     plain = parse_config(BASE, environ=ENV).products[0]
     assert plain.table_schema is not None and plain.table_schema.descriptions == {}
     assert (plain.owners, plain.freshness, plain.description) == ([], None, None)
+
+
+def with_review(review: dict[str, Any], roles: dict[str, Any] | None) -> dict[str, Any]:
+    data = with_change("products.0.review", review)
+    if roles is not None:
+        data["roles"] = roles
+    return data
+
+
+def test_review_and_roles_load() -> None:
+    review = {"required": True, "approver_role": "data_owner", "four_eyes": True, "sla_hours": 24}
+    config = parse_config(with_review(review, {"data_owner": ["carol", "dave"], "steward": ["erin"]}), environ=ENV)
+    product = config.product("customers")
+    assert product.under_review and product.review.four_eyes and product.review.sla_hours == 24
+    assert config.holders("data_owner") == ["carol", "dave"] and config.holders("nobody") == []
+    plain = parse_config(copy.deepcopy(BASE), environ=ENV).product("customers")
+    assert not plain.under_review and plain.review.approver_role is None
+
+
+@pytest.mark.parametrize(
+    ("review", "roles", "expected"),
+    [
+        ({"required": True, "approver_role": "owner"}, {"steward": ["erin"]}, "'owner' is not a role under roles"),
+        ({"required": True, "approver_role": "owner"}, None, "'owner' is not a role under roles: (roles: none)"),
+        ({"required": True, "approver_role": "owner"}, {"owner": []}, "nobody holds review.approver_role 'owner'"),
+        ({"required": True}, {"owner": ["carol"]}, "review.required needs approver_role"),
+        ({"required": True, "approver_role": "owner", "sla_hours": 0}, {"owner": ["c"]}, "greater than 0"),
+        ({"required": True, "approver_role": "owner", "four_eye": True}, {"owner": ["c"]}, "unknown key"),
+        ({"approver_role": "owner"}, {"owner": ["carol", "carol"]}, "roles.owner lists someone twice"),
+        ({"approver_role": "owner"}, {"Owner": ["carol"]}, "role name under roles 'Owner'"),
+    ],
+)
+def test_review_mistakes_are_config_errors(review: dict[str, Any], roles: Any, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config(with_review(review, roles), environ=ENV)
+    assert expected in str(raised.value)

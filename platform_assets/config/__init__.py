@@ -10,10 +10,11 @@ mapping is an error, not a silent overwrite. A loaded config registers its
 secrets with :mod:`platform_assets.secrets`.
 
 The modules: ``base`` (the strict model base, name and URL checks),
-``platform_section`` (``platform:``, ``platforms:``), ``source``, ``schema`` and
-``product`` (one entry of ``products:``), ``platform_config`` (the whole
-document), ``env`` (interpolation), ``loading`` (file and YAML) and
-``messages`` (the words of an error). Import from this package.
+``platform_section`` (``platform:``, ``platforms:``), ``source``, ``schema``,
+``review`` (a product's ``review:``) and ``product`` (one entry of
+``products:``), ``platform_config`` (the whole document, with ``roles:``),
+``env`` (interpolation), ``loading`` (file and YAML) and ``messages`` (the
+words of an error). Import from this package.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from platform_assets.config.platform_section import (
     SparkSettings,
 )
 from platform_assets.config.product import FreshnessSettings, ProductConfig, ReplicationSettings
+from platform_assets.config.review import ReviewSettings
 from platform_assets.config.schema import DeclaredType, SchemaEvolution, SchemaSettings
 from platform_assets.config.source import JSON_LINES_NAMES, SourceSettings
 from platform_assets.errors import ConfigError
@@ -55,6 +57,7 @@ __all__ = [
     "ProductConfig",
     "RemotePlatform",
     "ReplicationSettings",
+    "ReviewSettings",
     "S3Settings",
     "SchemaEvolution",
     "SchemaSettings",

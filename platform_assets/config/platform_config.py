@@ -4,21 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from platform_assets import secrets
 from platform_assets.config.base import Strict, check_name
 from platform_assets.config.platform_section import PlatformSection, RemotePlatform
 from platform_assets.config.product import ProductConfig
+from platform_assets.config.review import check_roles
 from platform_assets.errors import ConfigError
 from platform_assets.urls import MASK, mask_url
 
 
 class PlatformConfig(Strict):
+    """platform.yaml: ``platform``, ``platforms``, ``products`` and ``roles`` (role -> the people who hold it)."""
+
     platform: PlatformSection
     platforms: dict[str, RemotePlatform] = Field(default_factory=dict)
     products: list[ProductConfig] = Field(default_factory=list)
+    roles: dict[str, list[str]] = Field(default_factory=dict)
     source_path: str | None = None
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for role in value:
+            check_name(role, "role name under roles")
+        return check_roles(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> PlatformConfig:
@@ -38,7 +49,27 @@ class PlatformConfig(Strict):
                 )
             if product.table_schema is None and self.is_replica(product):
                 raise ValueError(f"product {product.name!r} is replicated here and needs a declared schema")
+            self._check_review(product)
         return self
+
+    def _check_review(self, product: ProductConfig) -> None:
+        role = product.review.approver_role
+        if role is None:
+            return
+        if role not in self.roles:
+            known = ", ".join(sorted(self.roles)) or "none"
+            raise ValueError(
+                f"product {product.name!r}: review.approver_role {role!r} is not a role under roles: (roles: {known})"
+            )
+        if not self.roles[role]:
+            raise ValueError(
+                f"product {product.name!r}: nobody holds review.approver_role {role!r}; list its holders under "
+                f"roles.{role}, or no version of {product.name} could ever be approved"
+            )
+
+    def holders(self, role: str | None) -> list[str]:
+        """The people who hold ``role`` (nobody for None or a role not under ``roles``)."""
+        return list(self.roles.get(role, [])) if role else []
 
     def product(self, name: str) -> ProductConfig:
         """The product called ``name``; ConfigError listing the known ones otherwise."""

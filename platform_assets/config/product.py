@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from platform_assets.config.base import OWNER_EMAIL, Strict, check_name
+from platform_assets.config.review import ReviewSettings
 from platform_assets.config.schema import SchemaSettings
 from platform_assets.config.source import SourceSettings
 
@@ -48,6 +49,7 @@ class ProductConfig(Strict):
     max_bad_row_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     max_delete_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -66,6 +68,11 @@ class ProductConfig(Strict):
         if len(set(value)) != len(value):
             raise ValueError("owners lists someone twice")
         return value
+
+    @property
+    def under_review(self) -> bool:
+        """Versions wait for an approver before they merge (``review.required``)."""
+        return self.review.required
 
     @property
     def table_schema(self) -> SchemaSettings | None:
