@@ -30,7 +30,7 @@ from platform_assets.catalog.states import UNPROCESSED_STATES
 from platform_assets.config import CONFIG_ENV_VAR, ConfigError, ProductConfig
 from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.jobs import capture_job_name, merge_job_name, process_job_name
-from platform_assets.defs.partitions import asset_key, versions_partitions_name
+from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
 from platform_assets.defs.replication import replicate_job_name
 from platform_assets.defs.replication.assets import replica_key
 from platform_assets.defs.results import ERROR_KIND_KEY, ERROR_MESSAGE_KEY, EXIT_CODE_KEY, RESULT_KEY
@@ -123,7 +123,7 @@ def add_version_partitions(instance: dg.DagsterInstance, product_name: str, numb
     name = versions_partitions_name(product_name)
     for attempt in range(PARTITION_ADD_ATTEMPTS):
         existing = set(instance.get_dynamic_partitions(name))
-        missing = [str(number) for number in numbers if str(number) not in existing]
+        missing = [partition_key(number) for number in numbers if partition_key(number) not in existing]
         if not missing:
             return
         try:
@@ -215,7 +215,7 @@ class Commands:
     def run_version_job(self, product: str, job: str, version: int, command: str, **config: Any) -> JobOutcome:
         """Run ``job`` on the partition of ``version`` (added first when missing), tagged with ``command``."""
         add_version_partitions(dagster_instance(), product, [version])
-        return self.run_job(JobRequest(job, str(version), config, {"platform/command": command}))
+        return self.run_job(JobRequest(job, partition_key(version), config, {"platform/command": command}))
 
     def sync(self, product_name: str) -> SyncOutcome:
         """Register a version if the source changed, then capture every pending version, one run each."""

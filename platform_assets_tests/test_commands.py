@@ -13,7 +13,7 @@ import pytest
 
 from platform_assets.cli import main
 from platform_assets.commands import add_version_partitions, dagster_instance
-from platform_assets.defs.partitions import versions_partitions_name
+from platform_assets.defs.partitions import version_of, versions_partitions_name
 from platform_assets_tests.conftest import write_csv, write_platform_config
 
 # Imports first, then wait for the start signal, so the processes reach the instance at the same moment.
@@ -94,8 +94,8 @@ def test_concurrent_commands_on_a_new_version_add_its_partition_once(
         worker.join(timeout=120)
     assert errors == []
     keys = instances[0].get_dynamic_partitions(versions_partitions_name("customers"))
-    assert sorted(keys, key=int) == [str(n) for n in range(1, rounds + 1)] + [
-        str(n + 100) for n in range(1, rounds + 1)
+    assert sorted(keys, key=version_of) == [f"v{n}" for n in range(1, rounds + 1)] + [
+        f"v{n + 100}" for n in range(1, rounds + 1)
     ]
     for instance in instances:
         instance.dispose()

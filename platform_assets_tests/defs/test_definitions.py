@@ -8,11 +8,18 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from platform_assets.config import load_config
 from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
-from platform_assets.defs.partitions import versions_partitions
+from platform_assets.defs.partitions import (
+    UnknownPartitionKey,
+    partition_key,
+    version_of,
+    versions_of,
+    versions_partitions,
+)
 from platform_assets.defs.resources import PlatformResource
 from platform_assets_tests.conftest import write_csv, write_platform_config
 
@@ -82,13 +89,22 @@ def test_discovery_sensor_tick_keeps_its_place_in_the_cursor(tmp_path: Path) -> 
             cursor = result.cursor
             assert json.loads(cursor)["start_after"] == expected
         result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
-        assert [request.run_key for request in result.run_requests] == ["customers/1"]
-        assert result.run_requests[0].partition_key == "1"
-        assert result.dynamic_partitions_requests[0].partition_keys == ["1"]
+        assert [request.run_key for request in result.run_requests] == ["customers/v1"]
+        assert result.run_requests[0].partition_key == "v1"
+        assert result.dynamic_partitions_requests[0].partition_keys == ["v1"]
         assert json.loads(result.cursor) == {}
-        instance.add_dynamic_partitions(partitions.name, ["1"])
+        instance.add_dynamic_partitions(partitions.name, ["v1"])
         again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources=resources))
-        assert [request.run_key for request in again.run_requests] == ["customers/1"], (
+        assert [request.run_key for request in again.run_requests] == ["customers/v1"], (
             "a pending capture is requested again (run keys dedupe)"
         )
         assert not again.dynamic_partitions_requests
+
+
+def test_partition_keys_read_as_versions_and_nothing_else_names_one() -> None:
+    assert partition_key(3) == "v3"
+    assert version_of("v3") == 3
+    assert versions_of(["v10", "v2"]) == [2, 10], "by number, not by text"
+    for bogus in ("3", "99", "v0", "v03", "v", "version3", "v3 ", "V3"):
+        with pytest.raises(UnknownPartitionKey, match="does not name a version"):
+            version_of(bogus)

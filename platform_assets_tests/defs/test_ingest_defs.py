@@ -40,7 +40,7 @@ def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metad
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
         result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
-            instance=instance, partition_key="1"
+            instance=instance, partition_key="v1"
         )
     assert result.success
     raw = _materialization(result, "raw_files").metadata
@@ -62,7 +62,7 @@ def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
         result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
-            instance=instance, partition_key="1", raise_on_error=False
+            instance=instance, partition_key="v1", raise_on_error=False
         )
     checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
     assert not checks["no_failed_files"].passed
@@ -84,11 +84,11 @@ def test_process_latest_job_resolves_the_version(setup) -> None:  # type: ignore
         job = defs.resolve_job_def("customers_process_latest")
         first = job.execute_in_process(instance=instance)
         assert first.success
-        assert [e.partition for e in first.get_asset_materialization_events()] == ["2"], (
+        assert [e.partition for e in first.get_asset_materialization_events()] == ["v2"], (
             "the newest captured, unprocessed version"
         )
         second = job.execute_in_process(instance=instance)
-        assert [e.partition for e in second.get_asset_materialization_events()] == ["1"]
+        assert [e.partition for e in second.get_asset_materialization_events()] == ["v1"]
         third = job.execute_in_process(instance=instance, raise_on_error=False)
         assert not third.success
         failure = next(e for e in third.all_events if e.is_step_failure)
@@ -109,8 +109,8 @@ def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None
         result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
             instance=instance,
             tags={
-                "dagster/asset_partition_range_start": "1",
-                "dagster/asset_partition_range_end": "3",
+                "dagster/asset_partition_range_start": "v1",
+                "dagster/asset_partition_range_end": "v3",
             },  # one backfill run over 1..3
         )
     assert result.success

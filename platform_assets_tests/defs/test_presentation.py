@@ -106,7 +106,7 @@ def test_materializations_name_their_figures_and_describe_the_columns(tmp_path: 
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
         result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
-            instance=instance, partition_key="1"
+            instance=instance, partition_key="v1"
         )
     assert result.success
     by_asset = {

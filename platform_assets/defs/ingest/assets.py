@@ -5,7 +5,7 @@ import dagster as dg
 from platform_assets.catalog import Catalog
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.partitions import asset_key, versions_of
 from platform_assets.defs.presentation import described, raw_files_kinds
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata
@@ -41,7 +41,7 @@ def build_raw_files_asset(
         services = platform.services()
         results = []
         with reported_errors():
-            for version in sorted(int(key) for key in context.partition_keys):  # a backfill runs once, oldest first
+            for version in versions_of(context.partition_keys):  # a backfill runs once, oldest first
                 result = capture_version(services, product, version)
                 context.log.info(
                     f"{product.name} v{version}: {result.copied_now} copied now, {result.already_captured} already "

@@ -7,7 +7,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.config import ProductConfig
 from platform_assets.defs.ingest.staged import failed_files_check, spark_services, staged_metadata
-from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.partitions import asset_key, partition_key
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors
 from platform_assets.ingest.processing import process_version
@@ -69,7 +69,9 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
             report = process_version(services, product, version)
             metadata = staged_metadata(services, product, report)
             check = failed_files_check(services, product, [version])
-        yield dg.AssetMaterialization(asset_key=asset_key(product, "staged"), partition=str(version), metadata=metadata)
+        yield dg.AssetMaterialization(
+            asset_key=asset_key(product, "staged"), partition=partition_key(version), metadata=metadata
+        )
         if not check.passed:
             raise dg.Failure(
                 description=(

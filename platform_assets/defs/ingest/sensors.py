@@ -11,7 +11,7 @@ import dagster as dg
 
 from platform_assets.catalog import Catalog
 from platform_assets.config import ProductConfig
-from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.partitions import asset_key, partition_key
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.ingest.discovery import register_version, scan_source
 
@@ -60,10 +60,10 @@ def pending_captures_result(
 ) -> dg.SensorResult:
     """Partitions and run requests for every registered, not yet captured version.
 
-    Re-requesting is safe: run keys (``<product>/<version>``) dedupe, and this
+    Re-requesting is safe: run keys (``<product>/v<version>``) dedupe, and this
     heals a tick that registered a version but died before reporting it.
     """
-    keys = [str(number) for number in catalog.pending_captures(product.name)]
+    keys = [partition_key(number) for number in catalog.pending_captures(product.name)]
     existing = set(context.instance.get_dynamic_partitions(partitions.name)) if keys else set()
     missing = [key for key in keys if key not in existing]
     requests = [partitions.build_add_request(missing)] if missing else []

@@ -6,7 +6,7 @@ from dagster_pyspark import LazyPySparkResource
 from platform_assets.catalog.states import FileStatus
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.partitions import asset_key, versions_of
 from platform_assets.defs.presentation import described, staged_definition_metadata, staged_kinds, table_schema
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata
@@ -60,10 +60,10 @@ def build_staged_asset(
         pyspark: LazyPySparkResource,
     ) -> dg.MaterializeResult:
         services = spark_services(platform, pyspark)
-        versions = sorted(int(key) for key in context.partition_keys)  # a backfill runs once, oldest version first
         options = ProcessOptions(retry_failed=config.retry_failed, reprocess=config.reprocess)
         reports = []
         with reported_errors():
+            versions = versions_of(context.partition_keys)  # a backfill runs once, oldest version first
             for version in versions:
                 report = process_version(services, product, version, options)
                 context.log.info(

@@ -4,7 +4,7 @@ import dagster as dg
 
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.partitions import asset_key, versions_of
 from platform_assets.defs.presentation import (
     ROLE_TAG,
     described,
@@ -57,7 +57,7 @@ def build_merge_asset(
         services = platform.services()
         results = []
         with reported_errors():
-            for version in sorted(int(partition) for partition in context.partition_keys):  # in version order
+            for version in versions_of(context.partition_keys):  # in version order
                 result = merge_version(services, product, version)
                 context.log.info(
                     f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} "
