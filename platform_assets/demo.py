@@ -64,7 +64,7 @@ def run_demo(home: Path | None = None) -> dict[str, Any]:
             commands = Commands(str(config_path))
             outcome = run_report(commands, product, commands.run(product))
             steps[product] = {key: value for key, value in outcome.items() if key != "summary"}
-            summary += [f"round {round_number}: {line.strip()}" for line in outcome["summary"]]  # type: ignore[union-attr]
+            summary += [f"round {round_number}: {line.strip()}" for line in outcome["summary"]]
             if not outcome["ok"]:
                 raise RuntimeError(f"demo step failed for {product}: {outcome['summary']}")
         report["rounds"].append(steps)

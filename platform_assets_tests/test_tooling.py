@@ -1,4 +1,4 @@
-"""The code stays linted, formatted and within size limits (pyproject.toml's ruff settings)."""
+"""The code stays linted, formatted, type-checked and within size limits (pyproject.toml's ruff and mypy settings)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,9 @@ def test_ruff_lint_passes() -> None:
 def test_ruff_format_is_applied() -> None:
     result = _ruff("format", "--check", "--no-cache")
     assert result.returncode == 0, "run `ruff format`:\n" + result.stdout + result.stderr
+
+
+def test_mypy_passes() -> None:
+    """``[tool.mypy]`` in pyproject.toml: the files it names, its strictness, its plugin."""
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from sqlalchemy import Connection, Engine, inspect, text
 
@@ -71,7 +71,7 @@ def _engine(store_or_engine: StoreOrEngine) -> Engine:
     return store_or_engine if isinstance(store_or_engine, Engine) else store_or_engine.engine
 
 
-def _entry(row: tuple) -> BatchLogEntry:  # type: ignore[type-arg]
+def _entry(row: tuple[Any, ...]) -> BatchLogEntry:
     product, batch, status, started_at, committed_at, inserted, updated, deleted, live_count, message = row
     return BatchLogEntry(
         product=product,

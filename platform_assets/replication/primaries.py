@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError, StatementError
 
 from platform_assets.config import PlatformConfig, ProductConfig, mask_url
 from platform_assets.merge.batch_log import batch_entry, committed_times, latest_committed
@@ -200,8 +200,8 @@ def read_latest(primary: Primary, product_name: str) -> int:
 
 def describe_error(error: BaseException) -> str:
     """One line for an error of a primary (driver errors without their SQL and background link)."""
-    if isinstance(error, SQLAlchemyError) and getattr(error, "orig", None) is not None:
-        text = str(error.orig)  # type: ignore[attr-defined]
+    if isinstance(error, StatementError) and error.orig is not None:
+        text = str(error.orig)
     else:
         text = str(error)
     first = " ".join(text.strip().split())

@@ -27,6 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from psycopg2 import Error as PsycopgError  # raw COPY streams raise it outside SQLAlchemy
 from sqlalchemy import Connection, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -65,12 +66,7 @@ from platform_assets.replication.state import (
 
 log = logging.getLogger(__name__)
 
-try:
-    from psycopg2 import Error as _PsycopgError
-except ImportError:  # pragma: no cover - psycopg2 is a dependency
-    _PsycopgError = SQLAlchemyError  # type: ignore[misc,assignment]
-
-DATABASE_ERRORS = (SQLAlchemyError, _PsycopgError, OSError)
+DATABASE_ERRORS = (SQLAlchemyError, PsycopgError, OSError)
 
 
 @dataclass(frozen=True)

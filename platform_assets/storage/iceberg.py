@@ -107,7 +107,7 @@ class PlatformIcebergCatalog(SqlCatalog):
     def _convert_orm_to_iceberg(self, orm_table: SqlCatalogRow) -> Table:
         location = orm_table.metadata_location
         metadata = self._cached(location) if location else None
-        if metadata is None:
+        if metadata is None or location is None:
             table = super()._convert_orm_to_iceberg(orm_table)
             self._remember(table.metadata_location, table.metadata)
             return table
@@ -374,7 +374,8 @@ def reset_version(iceberg_catalog: SqlCatalog, identifier: str, version: int, ge
             if marker.version == version and marker.generation == generation and marker.kind in ("reset", "append"):
                 return
         table.delete(
-            EqualTo("_version", version), snapshot_properties=marker_properties("reset", version, generation, [])
+            EqualTo(term="_version", value=version),
+            snapshot_properties=marker_properties("reset", version, generation, []),
         )
 
     with_commit_retries(iceberg_catalog, identifier, attempt)
@@ -447,7 +448,7 @@ class IcebergTables:
         """Version ``version``'s rows of the product's table: ``columns``, else every non-lineage column."""
         table = self.load(self.data_table(product_name))
         selected = tuple(columns) if columns else ("*",)
-        rows = table.scan(row_filter=EqualTo("_version", version), selected_fields=selected).to_arrow()
+        rows = table.scan(row_filter=EqualTo(term="_version", value=version), selected_fields=selected).to_arrow()
         if columns:
             return rows.select(columns)
         return rows.drop_columns([name for name in rows.column_names if name.startswith("_")])
@@ -456,6 +457,6 @@ class IcebergTables:
         """The product table's schema, current snapshot and first ``preview_rows`` rows of ``version``."""
         identifier = self.data_table(product_name)
         table = self.load(identifier)
-        preview = table.scan(row_filter=EqualTo("_version", version), limit=preview_rows).to_arrow()
+        preview = table.scan(row_filter=EqualTo(term="_version", value=version), limit=preview_rows).to_arrow()
         snapshot = table.current_snapshot()
         return TableView(identifier, table.schema().as_arrow(), snapshot.snapshot_id if snapshot else None, preview)

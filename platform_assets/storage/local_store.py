@@ -33,6 +33,7 @@ from platform_assets.storage.globs import compile_glob, literal_prefix
 from platform_assets.storage.keys import UnsafeKey, unsafe_reason, validate_key
 from platform_assets.storage.object_store import (
     CHUNK_SIZE,
+    ByteReader,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -57,7 +58,7 @@ def is_temp_name(name: str) -> bool:
     return name[:1] == "." and _TEMP_SUFFIX.search(name) is not None
 
 
-def atomic_write(path: str, stream: BinaryIO, before_commit: Callable[[], None] | None = None) -> int:
+def atomic_write(path: str, stream: ByteReader, before_commit: Callable[[], None] | None = None) -> int:
     """Copy ``stream`` to the file ``path`` atomically; return the byte count.
 
     Writes a temp file in the same directory (created if needed), fsyncs it,
@@ -235,6 +236,9 @@ class LocalStore(ObjectStore):
         return _info(key, st)
 
     def open_read(self, key: str) -> BinaryIO:
+        return self._open(key)
+
+    def _open(self, key: str) -> io.BufferedReader:
         path = self._path(key)
         try:
             handle = open(path, "rb")
@@ -261,7 +265,7 @@ class LocalStore(ObjectStore):
         return _PinnedFile(self, key, handle, info)
 
     def sha256(self, key: str) -> str:
-        with self.open_read(key) as handle:
+        with self._open(key) as handle:
             return hashlib.file_digest(handle, "sha256").hexdigest()
 
     def download_to(self, key: str, path: Path) -> None:
@@ -276,7 +280,7 @@ class LocalStore(ObjectStore):
     def put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: ByteReader,
         before_commit: Callable[[], None] | None = None,
         size_hint: int | None = None,
     ) -> ObjectInfo:

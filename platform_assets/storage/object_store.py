@@ -28,16 +28,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from platform_assets.errors import ConfigError
 from platform_assets.storage.keys import UnsafeKey, validate_key
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = [
     "CHUNK_SIZE",
+    "ByteReader",
     "CopyResult",
     "ObjectInfo",
     "ObjectNotFound",
@@ -89,6 +87,12 @@ class ObjectNotFound(ObjectVanished):
 
 class StoreUrlError(ConfigError):
     """A store URL that cannot be opened; the message says what is accepted (a ValueError too)."""
+
+
+class ByteReader(Protocol):
+    """What :meth:`ObjectStore.put_stream` reads from: ``read(size)``, ``b""`` at the end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class PinnedRead(Protocol):
@@ -166,7 +170,7 @@ class ObjectStore(ABC):
     def put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: ByteReader,
         before_commit: Callable[[], None] | None = None,
         size_hint: int | None = None,
     ) -> ObjectInfo:
@@ -269,7 +273,7 @@ def copy_object(
                 )
             pinned.verify()
 
-        info = dest.put_stream(dest_key, reader, before_commit=check_source, size_hint=pinned.info.size)  # type: ignore[arg-type]
+        info = dest.put_stream(dest_key, reader, before_commit=check_source, size_hint=pinned.info.size)
     finally:
         pinned.close()
     return CopyResult(key=dest_key, size=info.size, etag=info.etag, sha256=reader.hexdigest())

@@ -30,6 +30,7 @@ from platform_assets.storage.globs import compile_glob, literal_prefix
 from platform_assets.storage.keys import unsafe_reason, validate_key
 from platform_assets.storage.local_store import atomic_write
 from platform_assets.storage.object_store import (
+    ByteReader,
     CopyResult,
     ObjectInfo,
     ObjectNotFound,
@@ -118,7 +119,7 @@ def _full_sha256(result: dict[str, Any]) -> str | None:
     return raw.hex() if len(raw) == 32 else None
 
 
-def _read_full(stream: BinaryIO, size: int) -> bytes:
+def _read_full(stream: ByteReader, size: int) -> bytes:
     """Up to ``size`` bytes, fewer only at the end of the stream."""
     chunks: list[bytes] = []
     wanted = size
@@ -294,7 +295,7 @@ class S3Store(ObjectStore):
     def put_stream(
         self,
         key: str,
-        stream: BinaryIO,
+        stream: ByteReader,
         before_commit: Callable[[], None] | None = None,
         size_hint: int | None = None,
     ) -> ObjectInfo:
@@ -324,7 +325,7 @@ class S3Store(ObjectStore):
         return ObjectInfo(key, total, _etag(response.get("ETag")), None)
 
     def _upload_parts(
-        self, full: str, upload_id: str, first: bytes, stream: BinaryIO, part_size: int
+        self, full: str, upload_id: str, first: bytes, stream: ByteReader, part_size: int
     ) -> tuple[list[dict[str, Any]], int]:
         """Upload ``first`` and the rest of ``stream`` as parts, at most UPLOAD_CONCURRENCY in flight."""
 

@@ -11,7 +11,7 @@ import dagster as dg
 
 from platform_assets.catalog import Catalog
 from platform_assets.config import ProductConfig
-from platform_assets.defs.partitions import asset_key, partition_key
+from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.ingest.discovery import register_version, scan_source
 
@@ -64,7 +64,7 @@ def pending_captures_result(
     heals a tick that registered a version but died before reporting it.
     """
     keys = [partition_key(number) for number in catalog.pending_captures(product.name)]
-    existing = set(context.instance.get_dynamic_partitions(partitions.name)) if keys else set()
+    existing = set(context.instance.get_dynamic_partitions(versions_partitions_name(product.name))) if keys else set()
     missing = [key for key in keys if key not in existing]
     requests = [partitions.build_add_request(missing)] if missing else []
     runs = [dg.RunRequest(run_key=f"{product.name}/{key}", partition_key=key) for key in keys]

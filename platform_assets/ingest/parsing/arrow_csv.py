@@ -175,11 +175,11 @@ def _csv_rejects(
         reason = column_count_reason(width, actual)
         line, raw = records[number - 1] if consistent else (None, text.encode("utf-8"))
         found.append((line, raw.decode("utf-8"), reason))
-    if bad_rows:
-        texts = reasons.take(bad_rows).to_pylist()  # type: ignore[union-attr]
+    if bad_rows and reasons is not None:
+        texts = reasons.take(bad_rows).to_pylist()
         for index, reason in zip(wanted[len(invalid) :], texts):
-            line, raw = records[index] if consistent else (None, None)
-            found.append((line, raw.decode("utf-8") if raw is not None else None, reason))
+            record = records[index] if consistent else None
+            found.append((record[0], record[1].decode("utf-8"), reason) if record else (None, None, reason))
     found.sort(key=lambda item: (item[0] is None, item[0] or 0))
     return rejects_table(key, found)
 

@@ -9,6 +9,7 @@ the CSV reader only).
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import pyarrow as pa
@@ -46,7 +47,7 @@ def _json_value(value: Any, column_type: ColumnType, column: str) -> tuple[str |
     return None, json_kind_reason(column, column_type, kind), False
 
 
-def parse_json(key: str, data: bytes, schema: dict[str, ColumnType]) -> FilePart:
+def parse_json(key: str, data: bytes | mmap.mmap, schema: dict[str, ColumnType]) -> FilePart:
     declared = list(schema)
     known = set(declared)
     texts: list[list[str | None]] = [[] for _ in declared]
@@ -55,7 +56,7 @@ def parse_json(key: str, data: bytes, schema: dict[str, ColumnType]) -> FilePart
     lines_kept: list[int] = []
     raws_kept: list[str] = []
     rejected: list[tuple[int, str, str]] = []
-    for number, line in enumerate(TEXT_BREAK.split(data.decode("utf-8")), start=1):
+    for number, line in enumerate(TEXT_BREAK.split(str(data, "utf-8")), start=1):
         if is_blank_json_line(line):
             continue
         try:

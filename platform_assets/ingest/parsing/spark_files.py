@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from platform_assets.config import SourceSettings
@@ -134,7 +135,7 @@ class _LineCounter:
         self._after_cr = text.endswith("\r")
 
 
-def _stream(path: str, encoding: str, sink=None) -> DecodeFailure | None:  # type: ignore[no-untyped-def]
+def _stream(path: str, encoding: str, sink: Callable[[str], object] | None = None) -> DecodeFailure | None:
     """Decode the file chunk by chunk; pass the text to ``sink``; return where decoding fails, if it does.
 
     The failure is what ``text.make_text_decoder`` reports for the whole

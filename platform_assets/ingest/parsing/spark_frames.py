@@ -88,11 +88,11 @@ def sql_settings(session: SparkSession, values: dict[str, str], unset: tuple[str
             session.conf.unset(key)
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 session.conf.unset(key)
             else:
-                session.conf.set(key, value)
+                session.conf.set(key, old)
 
 
 def read_text(session: SparkSession, paths: list[str]) -> DataFrame:
@@ -107,15 +107,15 @@ def read_text(session: SparkSession, paths: list[str]) -> DataFrame:
     names = jvm.java.util.regex.Pattern.compile("\0").splitAsStream("\0".join(paths)).toList()
     from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
-    return ClassicDataFrame(session._jsparkSession.read().text(jvm.PythonUtils.toSeq(names)), session)  # type: ignore[attr-defined]
+    return ClassicDataFrame(session._jsparkSession.read().text(jvm.PythonUtils.toSeq(names)), session)
 
 
 def _input_files(frame: DataFrame) -> list[str]:
     """``frame.inputFiles()``; on classic Spark in one py4j round trip (pyspark makes one per file)."""
     jdf = getattr(frame, "_jdf", None)
-    if jdf is None:
+    jvm = getattr(frame.sparkSession, "_jvm", None)
+    if jdf is None or jvm is None:
         return frame.inputFiles()
-    jvm = frame.sparkSession._jvm  # type: ignore[attr-defined]
     joined = jvm.scala.collection.immutable.ArraySeq.unsafeWrapArray(jdf.inputFiles()).mkString("\0")
     return joined.split("\0") if joined else []
 

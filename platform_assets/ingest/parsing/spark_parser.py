@@ -184,7 +184,9 @@ class SparkParser:
         if kind not in self._children:
             try:
                 child = self._spark.newSession()
-                child.conf.set("spark.sql.session.timeZone", self._spark.conf.get("spark.sql.session.timeZone"))
+                zone = self._spark.conf.get("spark.sql.session.timeZone")
+                if zone is not None:
+                    child.conf.set("spark.sql.session.timeZone", zone)
                 for key in _UNSET:
                     child.conf.unset(key)
                 for key, value in _PARSER_SETTINGS.items():

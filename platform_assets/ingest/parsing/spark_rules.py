@@ -78,13 +78,13 @@ def project(frame: DataFrame, columns: dict[str, Column] | list[Column], cache: 
     if kept is None or kept[0] is not columns:
         context = frame.sparkSession.sparkContext
         if isinstance(columns, dict):
-            seqs = (_to_seq(context, list(columns)), _to_seq(context, [column._jc for column in columns.values()]))  # type: ignore[attr-defined]
+            seqs = (_to_seq(context, list(columns)), _to_seq(context, [column._jc for column in columns.values()]))
         else:
-            seqs = (None, _to_seq(context, [column._jc for column in columns]))  # type: ignore[attr-defined]
+            seqs = (None, _to_seq(context, [column._jc for column in columns]))
         kept = cache[id(columns)] = (columns, *seqs)
     _, names, values = kept
     result = jdf.withColumns(names, values) if names is not None else jdf.select(values)
-    return type(frame)(result, frame.sparkSession)  # type: ignore[call-arg]
+    return type(frame)(result, frame.sparkSession)
 
 
 class _Stages:
@@ -283,10 +283,10 @@ def cast_stage(
 
 def _trimmed(value: Column) -> Column:
     """``value`` without the spaces and tabs around it (``btrim`` only where there are any: it is slow)."""
-    padded = None
-    for char in TRIM_CHARACTERS:
-        ends = value.startswith(char) | value.endswith(char)
-        padded = ends if padded is None else padded | ends
+    ends = [value.startswith(char) | value.endswith(char) for char in TRIM_CHARACTERS]
+    padded = ends[0]
+    for more in ends[1:]:
+        padded = padded | more
     return F.when(padded, F.btrim(value, F.lit(TRIM_CHARACTERS))).otherwise(value)
 
 

@@ -10,8 +10,9 @@ line rules of ``spark_rules``.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -34,6 +35,8 @@ from platform_assets.ingest.parsing.spark_rules import LineRules, project
 
 if TYPE_CHECKING:
     from platform_assets.ingest.parsing.spark_parser import SparkParser
+
+_Key = TypeVar("_Key", bound=Hashable)
 
 # kinds of the rows the main pass returns (bit flags)
 REJECT, HEADER, UNDECODABLE = 1, 2, 4
@@ -248,7 +251,7 @@ class TextParse:
         frames = []
         with self.parser.session("whole_files", _WHOLE_FILES) as session:
 
-            def key(text):  # type: ignore[no-untyped-def]
+            def key(text: TextFile) -> tuple[tuple[int, ...] | None, bool, int]:
                 return (_positions(text), text.latin1, text.header.line if text.header else 0)
 
             for (positions, latin1, header_line), members in _groups(texts, key):
@@ -379,9 +382,9 @@ def _positions(text: TextFile) -> tuple[int, ...] | None:
     return text.header.positions if text.header is not None else None
 
 
-def _groups(texts: list[TextFile], key) -> list[tuple[object, list[TextFile]]]:  # type: ignore[no-untyped-def]
+def _groups(texts: list[TextFile], key: Callable[[TextFile], _Key]) -> list[tuple[_Key, list[TextFile]]]:
     """``texts`` grouped by ``key`` (first-seen order)."""
-    groups: dict[object, list[TextFile]] = {}
+    groups: dict[_Key, list[TextFile]] = {}
     for text in texts:
         groups.setdefault(key(text), []).append(text)
     return list(groups.items())

@@ -22,7 +22,7 @@ import mmap
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -76,6 +76,10 @@ def make_text_decoder(encoding: str) -> Callable[[bytes], tuple[str | None, Deco
     return decode
 
 
+@overload
+def to_utf8(data: bytes, encoding: str) -> tuple[bytes | None, DecodeFailure | None]: ...
+@overload
+def to_utf8(data: bytes | mmap.mmap, encoding: str) -> tuple[bytes | mmap.mmap | None, DecodeFailure | None]: ...
 def to_utf8(data: bytes | mmap.mmap, encoding: str) -> tuple[bytes | mmap.mmap | None, DecodeFailure | None]:
     """``data`` transcoded to UTF-8 without a byte-order mark, or where decoding fails.
 
