@@ -9,7 +9,8 @@ Contract:
   message (:mod:`platform_assets.defs.results`).
 - A run that failed for any other reason than a PlatformError or a blocking
   check is a bug: :class:`RunCrashed`, with Dagster's error and stack.
-- How a run is executed is :meth:`Commands._execute` alone (in process today).
+- How a run is executed is :meth:`Commands._execute` alone: in this process, as a run of the code
+  location's job (the UI lists it under the job and can re-execute it).
 """
 
 from __future__ import annotations
@@ -17,19 +18,20 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from dagster._core.execution.api import execute_run
 from filelock import FileLock
 from sqlalchemy.exc import IntegrityError
 
 from platform_assets.catalog.records import RegisteredVersion
 from platform_assets.catalog.states import UNPROCESSED_STATES
-from platform_assets.config import CONFIG_ENV_VAR, ConfigError, ProductConfig
+from platform_assets.config import CONFIG_ENV_VAR, ConfigError, ProductConfig, load_config
 from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.jobs import capture_job_name, merge_job_name, process_job_name
+from platform_assets.defs.location import remote_job_origin
 from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
 from platform_assets.defs.replication import replicate_job_name
 from platform_assets.defs.replication.assets import replica_key
@@ -50,11 +52,18 @@ DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_LOCK_FILE = ".platform-assets-instance.lock"
 PARTITION_ADD_ATTEMPTS = 5
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": os.environ.get("PLATFORM_LOG_LEVEL", "WARNING")}}}}
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # the steps run in the command's process
+PARTITION_TAG = "dagster/partition"
 READ_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
     dg.DagsterEventType.ASSET_CHECK_EVALUATION,
     dg.DagsterEventType.STEP_FAILURE,
 }
+
+
+def location_job(config_path: str, job_name: str) -> dg.JobDefinition:
+    """The job ``job_name`` of the code location built from ``config_path`` (rebuilds a CLI run's job)."""
+    return build_definitions(load_config(config_path), config_path).resolve_job_def(job_name)
 
 
 class RunCrashed(Exception):
@@ -190,10 +199,6 @@ class Commands:
     def product(self, name: str) -> ProductConfig:
         return self.platform.product(name)
 
-    @cached_property
-    def definitions(self) -> dg.Definitions:
-        return build_definitions(self.platform.config, self.config_path)
-
     def run_job(self, request: JobRequest) -> JobOutcome:
         """Run one job through Dagster and read back its results and failure."""
         instance = dagster_instance()
@@ -201,16 +206,28 @@ class Commands:
         return read_outcome(instance, run_id)
 
     def _execute(self, instance: dg.DagsterInstance, request: JobRequest) -> str:
-        """Execute the run in this process, against ``instance``; returns its run id once it finished."""
-        job = self.definitions.resolve_job_def(request.job)
-        result = job.execute_in_process(
-            instance=instance,
-            partition_key=request.partition,
-            run_config={**QUIET_LOGGERS, **request.run_config},
-            raise_on_error=False,
-            tags=dict(request.tags),
+        """Execute the run in this process, against ``instance``; returns its run id once it finished.
+
+        The run is the code location's: its remote origin names the location the
+        UI loads (:mod:`platform_assets.defs.location`), so the job's page lists
+        it and Re-execute launches it there; its code origin rebuilds the job
+        from this config (:func:`location_job`).
+        """
+        recon = dg.build_reconstructable_job(
+            __name__, location_job.__name__, reconstructable_args=(self.config_path, request.job)
         )
-        return result.run_id
+        tags = dict(request.tags)
+        if request.partition is not None:
+            tags[PARTITION_TAG] = request.partition
+        run = instance.create_run_for_job(
+            job_def=recon.get_definition(),
+            run_config={**QUIET_LOGGERS, **IN_PROCESS, **request.run_config},
+            tags=tags,
+            remote_job_origin=remote_job_origin(request.job),
+            job_code_origin=recon.get_python_origin(),
+        )
+        execute_run(recon, run, instance, raise_on_error=False)
+        return run.run_id
 
     def run_version_job(self, product: str, job: str, version: int, command: str, **config: Any) -> JobOutcome:
         """Run ``job`` on the partition of ``version`` (added first when missing), tagged with ``command``."""

@@ -17,7 +17,8 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "platform.yaml"
 
 
 def config_path() -> str:
-    return os.environ.get(CONFIG_ENV_VAR) or str(EXAMPLE_CONFIG)
+    """The config's absolute path (the CLI's runs name the same one, so their jobs are the same snapshot)."""
+    return str(Path(os.environ.get(CONFIG_ENV_VAR) or EXAMPLE_CONFIG).resolve())
 
 
 defs = build_definitions(load_config(config_path()), config_path())
