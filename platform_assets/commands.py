@@ -52,7 +52,7 @@ DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_LOCK_FILE = ".platform-assets-instance.lock"
 PARTITION_ADD_ATTEMPTS = 5
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": os.environ.get("PLATFORM_LOG_LEVEL", "WARNING")}}}}
-IN_PROCESS = {"execution": {"config": {"in_process": {}}}}  # the steps run in the command's process
+IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}  # the steps run in the command's process
 PARTITION_TAG = "dagster/partition"
 READ_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -214,7 +214,9 @@ class Commands:
         from this config (:func:`location_job`).
         """
         recon = dg.build_reconstructable_job(
-            __name__, location_job.__name__, reconstructable_args=(self.config_path, request.job)
+            __name__,
+            location_job.__name__,
+            reconstructable_kwargs={"config_path": self.config_path, "job_name": request.job},
         )
         tags = dict(request.tags)
         if request.partition is not None:
