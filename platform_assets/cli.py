@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from platform_assets.errors import EXIT_FAILED, PlatformError
+from platform_assets.secrets import scrubbed_output
 
 if TYPE_CHECKING:
     from platform_assets.commands import Commands
@@ -295,16 +297,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; a PlatformError ends it with its exit code and one message, anything else is a bug."""
+    """Run one command; a PlatformError ends it with its exit code and one message, anything else is a bug.
+
+    Everything the command prints or logs is scrubbed of the config's secrets
+    (:func:`platform_assets.secrets.scrubbed_output`), a bug's traceback included.
+    """
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
-    try:
-        return handler(args)
-    except PlatformError as error:
-        if args.json:
-            print(json.dumps({"error": str(error), "kind": error.kind}, default=str))
-        _say(f"platform-assets {args.command}: {error}")
-        return error.exit_code
+    with scrubbed_output():  # no secret of the config leaves through stdout, stderr or a log handler
+        try:
+            return handler(args)
+        except PlatformError as error:
+            if args.json:
+                print(json.dumps({"error": str(error), "kind": error.kind}, default=str))
+            _say(f"platform-assets {args.command}: {error}")
+            return error.exit_code
+        except Exception:
+            traceback.print_exc()  # a bug: its traceback, scrubbed like everything else
+            return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -18,6 +18,12 @@ erase ordinary words); URLs mask their passwords regardless
 over nested JSON-like data and hides any value under a secret key.
 :class:`SecretFilter` scrubs log records (message, arguments, traceback).
 
+What leaves a process goes through these: :func:`scrubbed_output` scrubs
+``sys.stdout`` / ``sys.stderr`` line by line (:class:`ScrubbingStream`) and
+installs the filter on the log handlers (:func:`install_log_filters`) for the
+time of a command or a Dagster step; :func:`scrubbed_exception` rebuilds an
+exception whose text (message, chain, traceback) holds a secret.
+
 This module does not import Dagster.
 """
 
@@ -26,11 +32,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+import traceback
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TextIO
 from urllib.parse import quote, quote_plus
 
+from platform_assets.errors import PlatformError, ReportedError
 from platform_assets.urls import MASK, url_scheme, url_secrets
 
 SECRET_ENV_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "DAGSTER_PG_PASSWORD", "PGPASSWORD")
@@ -194,3 +204,98 @@ def install_log_filter(target: logging.Logger | logging.Handler) -> SecretFilter
     secret_filter = SecretFilter()
     target.addFilter(secret_filter)
     return secret_filter
+
+
+def install_log_filters() -> None:
+    """Install a :class:`SecretFilter` on every handler known now: the root's, every logger's, the last resort."""
+    loggers = [logging.getLogger()] + [
+        logger for logger in list(logging.Logger.manager.loggerDict.values()) if isinstance(logger, logging.Logger)
+    ]
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            install_log_filter(handler)
+    if logging.lastResort is not None:
+        install_log_filter(logging.lastResort)
+
+
+class ScrubbingStream:
+    """A text stream that writes to ``target`` with every registered secret scrubbed.
+
+    Text is held until its line ends (a secret split over two writes is still
+    found); :meth:`flush` writes what is held. Everything else (``fileno``,
+    ``encoding``, ...) is the target's.
+    """
+
+    MAX_HELD = 1 << 16  # a longer unfinished line is written out scrubbed as it is
+
+    def __init__(self, target: TextIO) -> None:
+        self.target = target
+        self._held = ""
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            pending = self._held + text
+            cut = pending.rfind("\n") + 1
+            if len(pending) - cut > self.MAX_HELD:
+                cut = len(pending)
+            self._held = pending[cut:]
+            if cut:
+                self.target.write(scrub(pending[:cut]))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._held:
+                self.target.write(scrub(self._held))
+                self._held = ""
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+@contextmanager
+def scrubbed_output() -> Iterator[None]:
+    """Scrub ``sys.stdout`` and ``sys.stderr`` and install the log filters while the block runs (nests)."""
+    install_log_filters()
+    wrapped = []
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, ScrubbingStream):
+            scrubbing = ScrubbingStream(stream)
+            setattr(sys, name, scrubbing)
+            wrapped.append((name, scrubbing))
+    try:
+        yield
+    finally:
+        for name, scrubbing in wrapped:
+            scrubbing.flush()
+            if getattr(sys, name) is scrubbing:  # leave a stream someone else put there since
+                setattr(sys, name, scrubbing.target)
+
+
+class ScrubbedError(Exception):
+    """An exception whose text held a secret, rebuilt with it scrubbed: the original's type, message and traceback."""
+
+
+def scrubbed_exception(error: BaseException) -> BaseException | None:
+    """None when ``error`` (message, causes, traceback) shows no registered secret, else a scrubbed stand-in for it.
+
+    A :class:`~platform_assets.errors.PlatformError` becomes a
+    :class:`~platform_assets.errors.ReportedError` with the same kind and exit
+    code; any other error a :class:`ScrubbedError` that holds the original's
+    scrubbed traceback. Raise the stand-in ``from None``: the original must not
+    travel along as its cause.
+    """
+    shown = "".join(traceback.format_exception(error))
+    clean = scrub(shown)
+    if clean == shown:
+        return None
+    if isinstance(error, PlatformError):
+        return ReportedError(scrub(str(error)), kind=error.kind, exit_code=error.exit_code)
+    return ScrubbedError(clean)

@@ -252,3 +252,24 @@ def test_registration_is_safe_from_many_threads() -> None:
         thread.join()
     assert set(values) <= secrets.registered()
     assert scrub(" ".join(values)) == " ".join(["***"] * len(values))
+
+
+def test_scrubbed_output_scrubs_a_secret_split_over_writes_and_restores_the_streams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secrets.register(["stream-pw/@#ü"])
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.stderr", err)
+    import sys
+
+    with secrets.scrubbed_output():
+        with secrets.scrubbed_output():  # nested: wrapped once
+            sys.stdout.write("one stream-")
+            sys.stdout.write("pw/@#ü two\nthree stream-pw/@#ü")
+        print("partial", end="", file=sys.stderr)
+        print(" stream-pw/@#ü", file=sys.stderr)
+        assert isinstance(sys.stdout, secrets.ScrubbingStream)
+    assert (sys.stdout, sys.stderr) == (out, err)
+    assert out.getvalue() == "one *** two\nthree ***"  # held text is written when the block ends
+    assert err.getvalue() == "partial ***\n"

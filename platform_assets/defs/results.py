@@ -9,18 +9,30 @@ Contract:
   (:data:`ERROR_KIND_KEY`), exit code (:data:`EXIT_CODE_KEY`) and message
   (:data:`ERROR_MESSAGE_KEY`); the description is the message. Any other
   exception is left to Dagster as it is: it is a bug.
+- Nothing handed to Dagster holds a secret of the config
+  (:mod:`platform_assets.secrets`): results, failure descriptions and
+  messages are scrubbed; while a step runs in :func:`scrubbed` (which
+  :func:`reported_errors` enters), its log, stdout and stderr (the compute
+  logs) are scrubbed, and an exception whose text holds a secret leaves as a
+  scrubbed stand-in, without the original as its cause.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol, TypeVar, cast
 
 import dagster as dg
 
 from platform_assets.errors import PlatformError
+from platform_assets.secrets import install_log_filter, scrub_payload, scrubbed_exception, scrubbed_output
+
+F = TypeVar("F", bound=Callable[..., Any])
+AnyContext = dg.OpExecutionContext | dg.SensorEvaluationContext
 
 RESULT_KEY = "platform/result"
 ERROR_KIND_KEY = "platform/error_kind"
@@ -35,8 +47,8 @@ class Reportable(Protocol):
 
 
 def result_json(result: Reportable) -> dict[str, Any]:
-    """The result as a JSON object (enums as their text, other non-JSON values as text)."""
-    return json.loads(json.dumps(result.as_json(), default=str))
+    """The result as a JSON object (enums as their text, other non-JSON values as text), secrets scrubbed."""
+    return scrub_payload(json.loads(json.dumps(result.as_json(), default=str)))
 
 
 def result_metadata(result: Reportable) -> dict[str, dg.MetadataValue]:
@@ -44,17 +56,77 @@ def result_metadata(result: Reportable) -> dict[str, dg.MetadataValue]:
 
 
 @contextmanager
-def reported_errors() -> Iterator[None]:
-    """Turn a PlatformError raised inside into a ``dg.Failure`` that carries its kind, exit code and message."""
-    try:
-        yield
-    except PlatformError as error:
-        raise dg.Failure(
-            description=str(error),
-            metadata={
-                ERROR_KIND_KEY: dg.MetadataValue.text(error.kind),
-                EXIT_CODE_KEY: dg.MetadataValue.int(error.exit_code),
-                ERROR_MESSAGE_KEY: dg.MetadataValue.text(str(error)),
-            },
-            allow_retries=False,
-        ) from error
+def scrubbed(context: AnyContext | None = None) -> Iterator[None]:
+    """Run the block with the step's log, stdout and stderr scrubbed; an error that shows a secret leaves scrubbed."""
+    if context is not None:
+        install_log_filter(context.log)
+        for handler in context.log.handlers:  # the records of managed python loggers reach Dagster here
+            install_log_filter(handler)
+    with scrubbed_output():
+        try:
+            yield
+        except Exception as error:
+            clean = scrubbed_exception(error)
+            if clean is None:
+                raise
+            raise clean from None
+
+
+@contextmanager
+def reported_errors(context: AnyContext | None = None) -> Iterator[None]:
+    """Turn a PlatformError raised inside into a ``dg.Failure`` that carries its kind, exit code and message.
+
+    The block runs :func:`scrubbed` (with ``context``'s log when given).
+    """
+    with scrubbed(context):
+        try:
+            yield
+        except PlatformError as error:
+            shown = scrubbed_exception(error) or error
+            raise dg.Failure(
+                description=str(shown),
+                metadata={
+                    ERROR_KIND_KEY: dg.MetadataValue.text(error.kind),
+                    EXIT_CODE_KEY: dg.MetadataValue.int(error.exit_code),
+                    ERROR_MESSAGE_KEY: dg.MetadataValue.text(str(shown)),
+                },
+                allow_retries=False,
+            ) from shown
+
+
+def _context_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AnyContext | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, (dg.OpExecutionContext, dg.SensorEvaluationContext)):
+            return value
+    return None
+
+
+def _guarded(function: F, guard: Callable[[AnyContext | None], AbstractContextManager[None]]) -> F:
+    if inspect.isgeneratorfunction(function):
+
+        @functools.wraps(function)
+        def generator(*args: Any, **kwargs: Any) -> Any:
+            with guard(_context_of(args, kwargs)):
+                yield from function(*args, **kwargs)
+
+        return cast(F, generator)
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with guard(_context_of(args, kwargs)):
+            return function(*args, **kwargs)
+
+    return cast(F, call)
+
+
+def scrubbed_step(function: F) -> F:
+    """Decorate an op or asset body (under ``@dg.asset``/``@dg.op``): all of it runs in :func:`reported_errors`.
+
+    Dagster still reads the body's own signature (``functools.wraps``).
+    """
+    return _guarded(function, reported_errors)
+
+
+def scrubbed_sensor(function: F) -> F:
+    """Decorate a sensor body (under ``@dg.sensor``): all of it runs in :func:`scrubbed`."""
+    return _guarded(function, scrubbed)

@@ -8,7 +8,7 @@ from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, versions_of
 from platform_assets.defs.presentation import described, raw_files_kinds
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.defs.results import reported_errors, result_metadata
+from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
 from platform_assets.ingest.capture import capture_version
 
 PREVIEW_FILES = 20
@@ -37,6 +37,7 @@ def build_raw_files_asset(
         ],
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
+    @scrubbed_step
     def raw_files(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
         services = platform.services()
         results = []

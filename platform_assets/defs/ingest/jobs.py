@@ -9,7 +9,7 @@ from platform_assets.config import ProductConfig
 from platform_assets.defs.ingest.staged import failed_files_check, spark_services, staged_metadata
 from platform_assets.defs.partitions import asset_key, partition_key
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.defs.results import reported_errors
+from platform_assets.defs.results import reported_errors, scrubbed_step
 from platform_assets.ingest.processing import process_version
 from platform_assets.versions.resolution import resolve_version
 
@@ -59,6 +59,7 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
     """Resolve the version to process (the newest captured one not yet processed) and process it."""
 
     @dg.op(name=f"{product.name}_process_latest_version", out={})
+    @scrubbed_step
     def process_latest_version(
         context: dg.OpExecutionContext, platform: PlatformResource, pyspark: LazyPySparkResource
     ) -> Iterator[dg.AssetMaterialization]:

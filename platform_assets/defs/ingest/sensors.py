@@ -13,7 +13,9 @@ from platform_assets.catalog import Catalog
 from platform_assets.config import ProductConfig
 from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
 from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.results import scrubbed_sensor
 from platform_assets.ingest.discovery import register_version, scan_source
+from platform_assets.urls import mask_url
 
 
 def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition) -> dg.SensorDefinition:
@@ -22,10 +24,11 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
         asset_selection=[asset_key(product, "raw_files")],
         minimum_interval_seconds=30,
         description=(
-            f"Lists {product.source.url} ({product.source.glob}) and turns each change into a new version of "
+            f"Lists {mask_url(product.source.url)} ({product.source.glob}) and turns each change into a new version of "
             f"{product.name}."
         ),
     )
+    @scrubbed_sensor
     def discovery(context: dg.SensorEvaluationContext, platform: PlatformResource) -> dg.SensorResult:
         services = platform.services()
         settings = platform.platform().config.platform.discovery

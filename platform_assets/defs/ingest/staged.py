@@ -9,7 +9,7 @@ from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, versions_of
 from platform_assets.defs.presentation import described, staged_definition_metadata, staged_kinds, table_schema
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.defs.results import reported_errors, result_metadata
+from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
 from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
 from platform_assets.services import Services
 
@@ -53,6 +53,7 @@ def build_staged_asset(
         ],
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
+    @scrubbed_step
     def staged(
         context: dg.AssetExecutionContext,
         config: ProcessConfig,

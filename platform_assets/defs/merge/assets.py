@@ -13,7 +13,7 @@ from platform_assets.defs.presentation import (
     merge_kinds,
 )
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.defs.results import reported_errors, result_metadata
+from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
 from platform_assets.merge import BatchResult, batch_log
 from platform_assets.merge.versions import merge_version, table_row_counts
 from platform_assets.services import Services
@@ -53,6 +53,7 @@ def build_merge_asset(
         check_specs=checks,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
+    @scrubbed_step
     def merge(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
         services = platform.services()
         results = []

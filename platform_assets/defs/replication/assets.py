@@ -14,8 +14,9 @@ from platform_assets.defs.partitions import asset_key, db_kind
 from platform_assets.defs.presentation import ROLE_TAG, described, merge_definition_metadata
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.defs.results import reported_errors, result_metadata
+from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
 from platform_assets.replication import ReplicationResult, ReplicationStatus, SyncMode, replicate, replication_status
+from platform_assets.secrets import scrub
 
 LAG_CHECK = "replica_lag"
 
@@ -50,6 +51,7 @@ def build_replica_asset(product: ProductConfig, merge_store_url: str) -> dg.Asse
             "primary_platforms": ", ".join(product.primary_platforms),
         },
     )
+    @scrubbed_step
     def replica(
         context: dg.AssetExecutionContext,
         config: ReplicaRunConfig,
@@ -96,7 +98,7 @@ def replication_metadata(result: ReplicationResult) -> dict[str, Any]:
         metadata["seed_chunks"] = dg.MetadataValue.int(result.chunks)
         metadata["seed_resumed"] = dg.MetadataValue.bool(result.resumed)
     if result.reseed_reason:
-        metadata["reseed_reason"] = dg.MetadataValue.text(result.reseed_reason)
+        metadata["reseed_reason"] = dg.MetadataValue.text(scrub(result.reseed_reason))
     if result.skipped_primaries:
         rows = sorted(result.skipped_primaries.items())
         metadata["skipped_primaries"] = dg.MetadataValue.md(markdown_table(["primary", "error"], rows))
@@ -113,6 +115,7 @@ def build_replica_lag_check(product: ProductConfig) -> dg.AssetChecksDefinition:
         blocking=False,
         description=f"The replica is at most {limit} batch(es) behind the primary's latest committed batch.",
     )
+    @scrubbed_step
     def replica_lag(platform: PlatformResource, remote_platforms: RemotePlatformsResource) -> dg.AssetCheckResult:
         settings = remote_platforms.apply(platform.platform().config)
         status = replication_status(settings, settings.product(product.name))
@@ -134,7 +137,7 @@ def lag_check_result(status: ReplicationStatus) -> dg.AssetCheckResult:
         "primaries": dg.MetadataValue.md(markdown_table(["primary", "latest committed batch", "error"], rows)),
     }
     if status.reseed_needed:
-        metadata["reseed_needed"] = dg.MetadataValue.text(status.reseed_needed)
+        metadata["reseed_needed"] = dg.MetadataValue.text(scrub(status.reseed_needed))
     if status.lag_batches is None:
         description = "no primary answered: the lag is unknown"
     else:

@@ -9,7 +9,9 @@ import dagster as dg
 from platform_assets.config import ProductConfig
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.results import scrubbed_sensor
 from platform_assets.replication import ReplicationStatus, SyncMode, replication_status
+from platform_assets.secrets import scrub
 
 
 def replication_sensor_name(product_name: str) -> str:
@@ -35,6 +37,7 @@ def build_replication_sensor(product: ProductConfig, job: dg.UnresolvedAssetJobD
             "commits a new batch."
         ),
     )
+    @scrubbed_sensor
     def replication(
         context: dg.SensorEvaluationContext, platform: PlatformResource, remote_platforms: RemotePlatformsResource
     ) -> dg.SensorResult:
@@ -71,5 +74,5 @@ def run_key(status: ReplicationStatus) -> str:
 def skip_reason(status: ReplicationStatus) -> str:
     if status.serving_primary is None:
         errors = "; ".join(f"{primary.name}: {primary.error}" for primary in status.primaries)
-        return f"no primary of {status.product} answered ({errors})"
+        return scrub(f"no primary of {status.product} answered ({errors})")
     return f"the replica of {status.product} is at batch {status.last_synced_batch}, as is {status.serving_primary}"

@@ -1,0 +1,107 @@
+"""Nothing handed to Dagster holds a secret: failures, descriptions, metadata, the step's log and its compute logs."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from platform_assets.commands import add_version_partitions
+from platform_assets.config import load_config
+from platform_assets.defs.builder import build_definitions
+from platform_assets.defs.ingest import assets as ingest_assets
+from platform_assets.errors import UserError
+from platform_assets.ingest.capture import CaptureResult, capture_version
+from platform_assets.platform import Platform
+from platform_assets_tests.conftest import write_csv, write_platform_config
+from platform_assets_tests.secret_support import files_under, hits, hits_in_files, hostile_password
+
+
+@pytest.fixture
+def secret_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dg.Definitions, Path]:
+    """A product whose platform.yaml holds a hostile secret (from the environment), a DAGSTER_HOME on disk."""
+    secret = hostile_password(random.Random(), "dg")
+    monkeypatch.setenv("S3_SECRET", secret)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    landing = tmp_path / "landing"
+    write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
+    path = write_platform_config(
+        tmp_path,
+        f"sqlite:///{tmp_path}/state.db",
+        f"file://{landing}",
+        f"file://{tmp_path}/raw",
+        extra_platform={"s3": {"access_key_id": "AKIDDG", "secret_access_key": "${S3_SECRET}"}},
+    )
+    assert Platform(load_config(path)).sync("customers") is not None
+    return path, secret, build_definitions(load_config(path), path), home
+
+
+def _capture(defs: dg.Definitions) -> tuple[dg.ExecuteInProcessResult, list[dg.EventLogEntry]]:
+    with dg.DagsterInstance.get() as instance:
+        add_version_partitions(instance, "customers", [1])
+        result = defs.resolve_job_def("customers_capture").execute_in_process(
+            instance=instance, partition_key="v1", raise_on_error=False
+        )
+        return result, list(instance.all_logs(result.run_id))
+
+
+def _leaks(home: Path, entries: list[dg.EventLogEntry], secret: str) -> list[str]:
+    stored = "\n".join(dg.serialize_value(entry) for entry in entries)
+    return hits(stored.encode(), {"secret": secret}) + hits_in_files(home, {"secret": secret})
+
+
+def test_an_error_raised_inside_a_step_reaches_dagster_scrubbed(
+    secret_setup: tuple[str, str, dg.Definitions, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, secret, defs, home = secret_setup
+
+    def leaky_capture(*args: Any) -> CaptureResult:
+        print(f"stdout: connecting with {secret}")
+        print(f"stderr: connecting with {secret}", file=sys.stderr)
+        logging.getLogger("platform_assets.storage").warning("library log: %s", secret)
+        raise RuntimeError(f"driver error: password {secret!r} refused")
+
+    monkeypatch.setattr(ingest_assets, "capture_version", leaky_capture)
+    result, entries = _capture(defs)
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None and "driver error: password '***' refused" in failure.to_string()
+    assert "RuntimeError" in failure.to_string(), "the stand-in names the original's type"
+    compute_logs = [path for path in files_under(home) if path.suffix in (".out", ".err")]
+    assert compute_logs and any(b"connecting with ***" in path.read_bytes() for path in compute_logs)
+    assert _leaks(home, entries, secret) == []
+
+
+def test_a_platform_error_and_the_metadata_reach_dagster_scrubbed(
+    secret_setup: tuple[str, str, dg.Definitions, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, secret, defs, home = secret_setup
+
+    def failing_files(*args: Any) -> CaptureResult:
+        result = capture_version(*args)
+        return dataclasses.replace(result, failed={"a.csv": f"copy failed for key:{secret}@bucket"})
+
+    monkeypatch.setattr(ingest_assets, "capture_version", failing_files)
+    result, entries = _capture(defs)
+    check = result.get_asset_check_evaluations()[0]
+    assert not check.passed and "copy failed for key:***@bucket" in str(check.metadata["failures"].value)
+    materialization = result.get_asset_materialization_events()[0].materialization
+    assert materialization.metadata["platform/result"].value["failed"] == {"a.csv": "copy failed for key:***@bucket"}
+
+    def refused(*args: Any) -> CaptureResult:
+        raise UserError(f"the raw zone refused the key {secret}")
+
+    monkeypatch.setattr(ingest_assets, "capture_version", refused)
+    failed, more = _capture(defs)
+    failure = failed.get_step_failure_events()[0].step_failure_data
+    assert failure.user_failure_data is not None
+    assert failure.user_failure_data.description == "the raw zone refused the key ***"
+    assert _leaks(home, entries + more, secret) == []
