@@ -90,6 +90,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from platform_assets.ingest.leases import held_advice
+
     outcome = _commands(args).process(args.product, args.version, retry_failed=args.retry_failed)
     if outcome.error is not None:
         raise outcome.error
@@ -102,6 +104,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         "rows": report.version_rows,
         "files": report.file_counts,
         "failures": report.version_failures,
+        "held_by": [holder.as_json() for holder in report.held_by],
         "dagster_run": outcome.run_id,
     }
     lines = [
@@ -109,7 +112,8 @@ def cmd_process(args: argparse.Namespace) -> int:
         + ", ".join(f"{k.lower()}={v}" for k, v in sorted(report.file_counts.items()))
     ]
     lines += [f"  FAILED {key}: {message}" for key, message in sorted(report.version_failures.items())]
-    if not report.succeeded:
+    lines += [f"  {line}" for line in held_advice(args.product, outcome.version, report.held_by)]
+    if report.version_failures and not report.held_by:
         lines.append(
             f"  fix or `platform-assets skip {args.product} {outcome.version} KEY --reason TEXT`, then "
             f"`platform-assets process {args.product} --version {outcome.version} --retry-failed`"

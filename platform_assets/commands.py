@@ -38,6 +38,7 @@ from platform_assets.defs.replication.assets import replica_key
 from platform_assets.defs.results import ERROR_KIND_KEY, ERROR_MESSAGE_KEY, EXIT_CODE_KEY, RESULT_KEY
 from platform_assets.errors import PlatformError, ReportedError
 from platform_assets.ingest.capture import CaptureResult
+from platform_assets.ingest.leases import held_advice
 from platform_assets.ingest.processing import ProcessReport
 from platform_assets.merge import BatchLogEntry, batch_log
 from platform_assets.merge.versions import pending_merges, table_row_counts
@@ -368,6 +369,10 @@ def run_report(commands: Commands, product: str, outcome: RunOutcome) -> dict[st
         processed.append({"version": step.version, "status": status, "rows": rows})
         summary.append(f"  processed v{step.version}: {status}, {rows} rows")
         if report is None or not report.succeeded:
+            if report is not None and report.held_by:
+                summary.append(f"  stopped: v{step.version} is still being processed")
+                summary += [f"    {line}" for line in held_advice(product, step.version, report.held_by)]
+                return {"product": product, "ok": False, "processed": processed, "merged": [], "summary": summary}
             failures = report.version_failures if report else {"(run)": str(step.error)}
             reasons = "; ".join(f"{key}: {message}" for key, message in failures.items())
             summary.append(f"  stopped: v{step.version} failed: {reasons}")

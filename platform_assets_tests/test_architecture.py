@@ -53,7 +53,16 @@ TYPING_ONLY = {("ingest", "services"), ("merge", "services"), ("versions", "serv
 """Steps take Services as a parameter: they may name its type, never import it at run time (services imports them)."""
 
 NO_DAGSTER = DOMAIN | {"services", "platform"}
-STATE_TABLES = ("products", "versions", "raw_files", "source_objects", "listing_pages", "runs", "audit_events")
+STATE_TABLES = (
+    "products",
+    "versions",
+    "raw_files",
+    "source_objects",
+    "listing_pages",
+    "runs",
+    "workers",
+    "audit_events",
+)
 CATALOG_PUBLIC_MODULES = ("service", "records", "states", "errors", "migrate")
 CATALOG_PUBLIC_NAMES = ("Catalog", "default_actor")
 """What of catalog/ other modules may import: the service, its records, states and errors (and the migrations)."""

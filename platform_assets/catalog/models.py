@@ -192,6 +192,26 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
+class Worker(Base):
+    """A processing worker: the process behind a lease owner, to tell a dead holder from a live one."""
+
+    __tablename__ = "workers"
+    __table_args__ = (UniqueConstraint("name", name="uq_workers_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))  # raw_files.lease_owner of its files
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    pid_namespace: Mapped[str] = mapped_column(String(64))  # '' where the platform has none to read
+    process_token: Mapped[str] = mapped_column(String(128))  # boot id and start ticks: tells a reused pid
+    process_started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    advisory_lock: Mapped[bool] = mapped_column(Boolean)  # holds a PostgreSQL session lock while it lives
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utc_now)
+    stopped_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    stop_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)

@@ -203,3 +203,21 @@ class AuditRecord:
     actor: str
     at: datetime
     change: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """A worker holding live leases on files of a version: how many, until when, and its process if known."""
+
+    worker: str
+    files: int
+    until: datetime
+    host: str | None = None
+    pid: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "until": self.until.isoformat()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LeaseHolder:
+        return cls(**{**data, "until": datetime.fromisoformat(data["until"])})

@@ -2,12 +2,13 @@
 
 Contract:
 - :class:`Catalog` alone reads and writes ``products``, ``versions``,
-  ``raw_files``, ``source_objects``, ``listing_pages``, ``runs`` and
-  ``audit_events`` (a static test keeps every other module off them). It
+  ``raw_files``, ``source_objects``, ``listing_pages``, ``runs``,
+  ``workers`` and ``audit_events`` (a static test keeps every other module off them). It
   takes and gives the typed records of :mod:`platform_assets.catalog.records`
   and the enums of :mod:`platform_assets.catalog.states`.
 - Each method is one transaction; a state change and its audit event commit
-  together or not at all.
+  together or not at all. :meth:`Catalog.worker` alone keeps a connection
+  open for as long as its block runs (a worker's advisory lock).
 - Products are named by their config name; the catalog resolves a name to its
   row once and keeps it. A product appears on its first registered version;
   asking for one that has none raises UnknownProduct.
@@ -20,16 +21,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.catalog.errors import CannotSkip, UnknownProduct
-from platform_assets.catalog.queries import audit, claims, files, products, runs, sources, versions
+from platform_assets.catalog.processes import this_process
+from platform_assets.catalog.queries import audit, claims, files, products, runs, sources, versions, workers
 from platform_assets.catalog.records import (
     AuditRecord,
     CaptureState,
@@ -40,6 +43,7 @@ from platform_assets.catalog.records import (
     FailedFile,
     FileOutcome,
     FileRecord,
+    LeaseHolder,
     PendingCopy,
     ProcessingStart,
     ProcessingState,
@@ -225,11 +229,52 @@ class Catalog:
             return claims.claim(session, ref, number, worker, policy, skip_ids, is_postgres(self.engine))
 
     def renew_leases(self, worker: str, file_ids: list[int], lease_seconds: int) -> int:
-        """Push the lease of the worker's files forward; returns how many it still owns."""
-        if not file_ids:
-            return 0
+        """Push the lease of the worker's files forward and its heartbeat; returns how many files it still owns."""
         with self._transaction() as session:
-            return claims.renew(session, worker, file_ids, lease_seconds)
+            workers.heartbeat(session, worker)
+            return claims.renew(session, worker, file_ids, lease_seconds) if file_ids else 0
+
+    @contextmanager
+    def worker(self, name: str) -> Iterator[None]:
+        """This process is worker ``name`` while the block runs, so others can tell when it is gone.
+
+        Registers the process (host, pid, start) under ``name``; on PostgreSQL
+        holds the worker's advisory lock on a connection of its own meanwhile
+        (see :mod:`.queries.workers`). On the way out the worker is marked
+        stopped and the leases it still holds expire.
+        """
+        with self._transaction() as session:
+            worker_id = workers.register(session, name, this_process())
+        lock = self._take_worker_lock(worker_id) if is_postgres(self.engine) else None
+        try:
+            yield
+        finally:
+            try:
+                with self._transaction() as session:
+                    workers.stop(session, name, "finished")
+            finally:
+                if lock is not None:
+                    with suppress(SQLAlchemyError):
+                        workers.release_session_lock(lock, worker_id)
+                    lock.close()
+
+    def _take_worker_lock(self, worker_id: int) -> Connection | None:
+        """A connection out of the pool holding the worker's advisory lock, or None when another session has it."""
+        connection = self.engine.connect()
+        connection.detach()  # the session lock must never go back to the pool with it
+        taken = workers.take_session_lock(connection, worker_id)
+        connection.commit()
+        if not taken:
+            connection.close()
+            return None
+        with self._transaction() as session:
+            workers.mark_locked(session, worker_id)
+        return connection
+
+    def lease_holders(self, product: str, number: int) -> list[LeaseHolder]:
+        """Who holds live leases on the version's files, with their process where known."""
+        with self._transaction() as session:
+            return workers.lease_holders(session, self._product(session, product), number)
 
     def record_outcomes(
         self, product: str, number: int, worker: str, outcomes: list[FileOutcome], policy: ClaimPolicy

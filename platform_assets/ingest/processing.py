@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pyiceberg.table import Table
 
 from platform_assets.catalog import Catalog
-from platform_assets.catalog.records import ClaimedFile, ClaimPolicy, FileOutcome
+from platform_assets.catalog.records import ClaimedFile, ClaimPolicy, FileOutcome, LeaseHolder, ProcessingStart
 from platform_assets.catalog.states import FileStatus, RunKind, RunStatus, VersionStatus
 from platform_assets.column_types import ColumnType
 from platform_assets.config import ProcessingSettings, ProductConfig
@@ -90,18 +90,26 @@ class ProcessReport:
     version_rows: int = 0
     version_rows_rejected: int = 0
     version_failures: dict[str, str] = field(default_factory=dict)
+    held_by: list[LeaseHolder] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
         return self.version_status is VersionStatus.PROCESSED
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "held_by": [holder.as_json() for holder in self.held_by]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessReport:
         counts = {FileStatus(status): count for status, count in data["file_counts"].items()}
-        return cls(**{**data, "version_status": VersionStatus(data["version_status"]), "file_counts": counts})
+        return cls(
+            **{
+                **data,
+                "version_status": VersionStatus(data["version_status"]),
+                "file_counts": counts,
+                "held_by": [LeaseHolder.from_json(holder) for holder in data.get("held_by", [])],
+            }
+        )
 
 
 def default_worker_id() -> str:
@@ -114,13 +122,39 @@ def process_version(
     """Claim and process the version's files until none is left for this worker, then settle the version."""
     options = options or ProcessOptions()
     started = time.perf_counter()
-    catalog, settings = services.catalog, services.processing
+    catalog = services.catalog
     worker = options.worker or default_worker_id()
-    parser = services.parsers.for_product(product)
     start = catalog.start_processing(
         product.name, version, retry_failed=options.retry_failed, reprocess=options.reprocess, actor=services.actor
     )
     report = ProcessReport(product.name, version, worker, start.generation)
+    with catalog.worker(worker):
+        run_id = _work(services, product, version, options, start, report)
+    tick = time.perf_counter()
+    state = catalog.settle_processing(product.name, version, services.actor)
+    report.catalog_s += time.perf_counter() - tick
+    report.version_status, report.file_counts = state.status, state.file_counts
+    report.version_rows, report.version_rows_rejected = state.rows_written, state.rows_rejected
+    report.version_failures = state.failed
+    if report.version_status is VersionStatus.PROCESSING:
+        report.held_by = catalog.lease_holders(product.name, version)
+    report.duration_s = time.perf_counter() - started
+    status = RunStatus.SUCCEEDED if report.succeeded else RunStatus.FAILED
+    catalog.finish_run(run_id, status, _run_stats(report))
+    return report
+
+
+def _work(
+    services: Services,
+    product: ProductConfig,
+    version: int,
+    options: ProcessOptions,
+    start: ProcessingStart,
+    report: ProcessReport,
+) -> int:
+    """Claim and process batches of the version's files as ``report.worker`` until none is left; the run's id."""
+    catalog, settings, worker = services.catalog, services.processing, report.worker
+    parser = services.parsers.for_product(product)
     run_id = catalog.start_run(product.name, version, RunKind.PROCESS, worker)
     policy = ClaimPolicy(
         settings.claim_batch_size, settings.lease_seconds, settings.max_retries, settings.retry_backoff_seconds
@@ -153,16 +187,7 @@ def process_version(
     except BaseException as error:
         catalog.finish_run(run_id, RunStatus.FAILED, _run_stats(report), repr(error))
         raise
-    tick = time.perf_counter()
-    state = catalog.settle_processing(product.name, version, services.actor)
-    report.catalog_s += time.perf_counter() - tick
-    report.version_status, report.file_counts = state.status, state.file_counts
-    report.version_rows, report.version_rows_rejected = state.rows_written, state.rows_rejected
-    report.version_failures = state.failed
-    report.duration_s = time.perf_counter() - started
-    status = RunStatus.SUCCEEDED if report.succeeded else RunStatus.FAILED
-    catalog.finish_run(run_id, status, _run_stats(report))
-    return report
+    return run_id
 
 
 def _run_stats(report: ProcessReport) -> dict[str, Any]:

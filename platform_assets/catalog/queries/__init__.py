@@ -8,6 +8,7 @@ call) on a :class:`~platform_assets.catalog.records.ProductRef`:
 - ``versions``: version rows, status changes, resolution queries, exclusion
 - ``files``: raw files: capture outcomes, figures, failed files, skips, settling
 - ``claims``: processing claims, leases and outcomes
+- ``workers``: the processes behind lease owners; which holders are gone
 - ``runs``: the ``runs`` table
 - ``audit``: audit events (every state change writes one in its transaction)
 

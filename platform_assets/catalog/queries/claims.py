@@ -5,16 +5,17 @@ Contract:
   selects with ``FOR UPDATE SKIP LOCKED``, so concurrent workers skip each
   other's rows instead of waiting; SQLite runs the claim in a ``BEGIN
   IMMEDIATE`` transaction, one claimer at a time.
-- Claimable: CAPTURED files; PROCESSING files whose lease expired (their worker
-  died); FAILED processing attempts whose backoff has passed and that have
-  retries left.
+- Claimable: CAPTURED files; PROCESSING files whose lease expired, or whose
+  holder is provably gone (:mod:`.workers`: a dead holder's files are taken at
+  once, a live one's wait for its lease); FAILED processing attempts whose
+  backoff has passed and that have retries left.
 - State changes after a claim only apply while the worker still owns the
   lease, so a worker that lost its lease cannot overwrite the new owner's outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,7 +37,7 @@ from sqlalchemy import values as sa_values
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.models import RawFile, table_of, utc_now
-from platform_assets.catalog.queries import audit
+from platform_assets.catalog.queries import audit, workers
 from platform_assets.catalog.records import ClaimedFile, ClaimPolicy, FileOutcome, ProductRef
 from platform_assets.catalog.states import FileStatus
 
@@ -46,13 +47,18 @@ CAPTURE_ERROR_TYPES = ("vanished", "unsafe_key")
 Parameter = Callable[[str], ColumnElement[Any]]
 
 
-def _claimable(product: ProductRef, version: int, now: datetime, max_retries: int) -> ColumnElement[bool]:
+def _claimable(
+    product: ProductRef, version: int, now: datetime, max_retries: int, gone: Collection[str]
+) -> ColumnElement[bool]:
+    held = RawFile.lease_expires_at < now
+    if gone:
+        held = or_(held, RawFile.lease_owner.in_(sorted(gone)))
     return and_(
         RawFile.product_id == product.id,
         RawFile.version == version,
         or_(
             RawFile.status == FileStatus.CAPTURED,
-            and_(RawFile.status == FileStatus.PROCESSING, RawFile.lease_expires_at < now),
+            and_(RawFile.status == FileStatus.PROCESSING, held),
             and_(
                 RawFile.status == FileStatus.FAILED,
                 RawFile.retry_count < max_retries,
@@ -71,9 +77,10 @@ def claim(
     worker: str,
     policy: ClaimPolicy,
     skip_ids: frozenset[int],
-    skip_locked: bool,
+    postgres: bool,
 ) -> list[ClaimedFile]:
     """Claim up to ``policy.batch_size`` files of the version for ``worker``, none of ``skip_ids``."""
+    gone = workers.gone_holders(session, product, version, worker, postgres)
     now = utc_now()
     query = (
         select(
@@ -84,15 +91,17 @@ def claim(
             RawFile.size,
             RawFile.retry_count,
             RawFile.status,
+            RawFile.lease_owner,
+            RawFile.lease_expires_at,
         )
         .where(
-            _claimable(product, version, now, policy.max_retries),
+            _claimable(product, version, now, policy.max_retries, gone),
             RawFile.id.not_in(skip_ids) if skip_ids else RawFile.id.is_not(None),
         )
         .order_by(RawFile.key)
         .limit(policy.batch_size)
     )
-    if skip_locked:
+    if postgres:
         query = query.with_for_update(skip_locked=True)
     rows = session.execute(query).all()
     if not rows:
@@ -107,8 +116,20 @@ def claim(
             updated_at=now,
         )
     )
-    reclaimed = [row.key for row in rows if row.status is FileStatus.PROCESSING]
-    change = {"worker": worker, "keys": [row.key for row in rows], "reclaimed_from_expired_leases": reclaimed}
+    reclaimed = [row for row in rows if row.status is FileStatus.PROCESSING]
+    expired = [row.key for row in reclaimed if row.lease_expires_at is None or row.lease_expires_at < now]
+    from_gone: dict[str, dict[str, Any]] = {}
+    for row in reclaimed:
+        if row.lease_owner in gone and row.lease_expires_at is not None and row.lease_expires_at >= now:
+            entry = from_gone.setdefault(row.lease_owner, {"reason": gone[row.lease_owner], "keys": []})
+            entry["keys"].append(row.key)
+    change: dict[str, Any] = {
+        "worker": worker,
+        "keys": [row.key for row in rows],
+        "reclaimed_from_expired_leases": expired,
+    }
+    if from_gone:
+        change["reclaimed_from_gone_workers"] = from_gone
     audit.record(session, "version", audit.version_entity_id(product.name, version), "files_claimed", worker, change)
     return [
         ClaimedFile(row.id, row.key, row.raw_location or "", row.sha256 or "", row.size, row.retry_count)
