@@ -210,9 +210,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
     for version in versions:
         statuses = ", ".join(f"{name.lower()}={count}" for name, count in sorted(version.file_statuses.items()))
         excluded = "  (excluded)" if version.excluded else ""
+        reason = f"  ({version.status_reason})" if version.status_reason else ""
         lines.append(
             f"{version.number:>7}  {version.status:<14} {version.mode:<11} {version.files:>6} {version.bytes:>10}  "
-            f"{version.new}/{version.changed}/{version.removed}  {statuses}{excluded}"
+            f"{version.new}/{version.changed}/{version.removed}  {statuses}{excluded}{reason}"
         )
     _emit(args, payload, "\n".join(lines))
     return 0

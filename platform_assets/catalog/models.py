@@ -107,6 +107,7 @@ class Version(Base):
     reset_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     excluded: Mapped[bool] = mapped_column(Boolean, default=False)
     exclude_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it is in its status, where known
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     captured_at: Mapped[datetime | None] = mapped_column(nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(nullable=True)

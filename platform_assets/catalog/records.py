@@ -55,6 +55,7 @@ class VersionRecord:
     created_at: datetime
     captured_at: datetime | None
     processed_at: datetime | None
+    status_reason: str | None
 
     @property
     def captured(self) -> bool:

@@ -201,6 +201,11 @@ class Catalog:
             ref = self._product(session, product)
             return versions.start_processing(session, ref, number, retry_failed, reprocess, actor)
 
+    def fail_processing(self, product: str, number: int, reason: str, actor: str) -> None:
+        """A PROCESSING version turns FAILED with ``reason`` (kept as its status_reason), audited."""
+        with self._transaction() as session:
+            versions.fail_processing(session, self._product(session, product), number, reason, actor)
+
     def finish_reset(self, product: str, number: int, generation: int) -> None:
         """The rows of the version's earlier generations are removed: clear its reset flag."""
         with self._transaction() as session:

@@ -12,6 +12,9 @@ Contract:
   with a typed error and none of its rows are written; the others go on.
 - Processing a PROCESSED version again on purpose (``reprocess=True``) starts a
   new generation that first removes the version's rows, so it replaces them.
+- An error of the user's making that stops the worker (a UserError: a schema
+  that cannot be inferred, a declared schema the table does not hold) turns the
+  version FAILED with the error as its ``status_reason``, then propagates.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from platform_assets.catalog.records import ClaimedFile, ClaimPolicy, FileOutcom
 from platform_assets.catalog.states import FileStatus, RunKind, RunStatus, VersionStatus
 from platform_assets.column_types import ColumnType
 from platform_assets.config import ProcessingSettings, ProductConfig
+from platform_assets.errors import UserError
 from platform_assets.failpoints import failpoint
 from platform_assets.ingest.appends import append_exactly_once, by_file, committed_rows
 from platform_assets.ingest.capture import raw_key
@@ -128,8 +132,13 @@ def process_version(
         product.name, version, retry_failed=options.retry_failed, reprocess=options.reprocess, actor=services.actor
     )
     report = ProcessReport(product.name, version, worker, start.generation)
-    with catalog.worker(worker):
-        run_id = _work(services, product, version, options, start, report)
+    try:
+        with catalog.worker(worker):
+            run_id = _work(services, product, version, options, start, report)
+    except UserError as error:
+        # A schema that cannot be had or does not agree: no worker gets past it until config or data change.
+        catalog.fail_processing(product.name, version, str(error), services.actor)
+        raise
     tick = time.perf_counter()
     state = catalog.settle_processing(product.name, version, services.actor)
     report.catalog_s += time.perf_counter() - tick

@@ -103,17 +103,30 @@ def _record_fields(version: Version) -> dict[str, Any]:
         "created_at": version.created_at,
         "captured_at": version.captured_at,
         "processed_at": version.processed_at,
+        "status_reason": version.status_reason,
     }
 
 
 def set_status(
-    session: Session, product: ProductRef, version: Version, status: VersionStatus, actor: str, **details: Any
+    session: Session,
+    product: ProductRef,
+    version: Version,
+    status: VersionStatus,
+    actor: str,
+    reason: str | None = None,
+    **details: Any,
 ) -> None:
-    """Move ``version`` to ``status`` and audit the change (no-op when unchanged)."""
-    if version.status is status:
+    """Move ``version`` to ``status`` for ``reason`` (kept as its status_reason) and audit the change.
+
+    No-op when the status and the reason are unchanged.
+    """
+    if version.status is status and version.status_reason == reason:
         return
     previous = version.status
     version.status = status
+    version.status_reason = reason
+    if reason is not None:
+        details["reason"] = reason
     now = utc_now()
     if status is VersionStatus.CAPTURED:
         version.captured_at = now
@@ -190,3 +203,10 @@ def exclude(session: Session, product: ProductRef, number: int, reason: str, act
     version.exclude_reason = reason
     entity = audit.version_entity_id(product.name, number)
     audit.record(session, "version", entity, "excluded", actor, {"reason": reason})
+
+
+def fail_processing(session: Session, product: ProductRef, number: int, reason: str, actor: str) -> None:
+    """A PROCESSING version turns FAILED for ``reason`` (an error no worker can get past); else unchanged."""
+    version = get(session, product, number, lock=True)
+    if version.status is VersionStatus.PROCESSING:
+        set_status(session, product, version, VersionStatus.FAILED, actor, reason=reason)
