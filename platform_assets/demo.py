@@ -20,6 +20,9 @@ from platform_assets.examples import sample_data
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "platform.yaml"
 HOME_PLACEHOLDER = "${PLATFORM_HOME:-/tmp/platform_assets_demo}"
 DEFAULT_HOME = ".demo"
+# The example is production's (sensors stopped); the demo's copy runs them, so a dropped file is merged by itself
+AUTOMATION_OFF = "automation: {enabled: false}"
+AUTOMATION_ON = "automation: {enabled: true}"
 # Dagster's SQLite default, written out: without the file every instance load warns that it is missing
 DAGSTER_YAML = """\
 # The demo's Dagster instance: runs, events and schedules in SQLite under this folder.
@@ -29,14 +32,14 @@ telemetry:
 
 
 def prepare_home(home: Path) -> Path:
-    """Start ``home`` afresh with a config whose paths point into it; return the config path."""
+    """Start ``home`` afresh with a config whose paths point into it and automation on; return the config path."""
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
     config_path = home / "platform.yaml"
-    config_path.write_text(
-        EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(HOME_PLACEHOLDER, str(home)), encoding="utf-8"
-    )
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(HOME_PLACEHOLDER, str(home))
+    assert AUTOMATION_OFF in text, "the example config names its automation"
+    config_path.write_text(text.replace(AUTOMATION_OFF, AUTOMATION_ON), encoding="utf-8")
     return config_path
 
 

@@ -32,7 +32,7 @@ from platform_assets.config.platform_section import (
     S3Settings,
     SparkSettings,
 )
-from platform_assets.config.product import FreshnessSettings, ProductConfig, ReplicationSettings
+from platform_assets.config.product import AutomationSettings, FreshnessSettings, ProductConfig, ReplicationSettings
 from platform_assets.config.review import ReviewSettings
 from platform_assets.config.schema import DeclaredType, SchemaEvolution, SchemaSettings
 from platform_assets.config.source import JSON_LINES_NAMES, SourceSettings
@@ -47,6 +47,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "NAME_PATTERN",
     "RESERVED_COLUMNS",
+    "AutomationSettings",
     "ConfigError",
     "DeclaredType",
     "DiscoverySettings",

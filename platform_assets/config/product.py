@@ -32,6 +32,15 @@ class FreshnessSettings(Strict):
         return self
 
 
+class AutomationSettings(Strict):
+    """``automation``: whether the product's sensors start running (Dagster's default sensor status), so files
+    that land are captured, processed and merged with no hand on the wheel; ``minimum_interval_seconds`` is how
+    often discovery lists the source. Off by default: production turns it on deliberately."""
+
+    enabled: bool = False
+    minimum_interval_seconds: int = Field(default=30, ge=1, le=86_400)
+
+
 class ProductConfig(Strict):
     """One product. Besides its data keys: ``description`` (shown with each of its Dagster assets), ``owners``
     (Dagster owners of its assets: emails or ``team:<name>``) and ``freshness`` (see FreshnessSettings)."""
@@ -50,6 +59,7 @@ class ProductConfig(Strict):
     max_delete_fraction: float | None = Field(default=None, ge=0.0, le=1.0)
     replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -11,6 +11,7 @@ from platform_assets.defs.ingest.jobs import build_partitioned_jobs, build_proce
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.ingest.staged import build_staged_asset
 from platform_assets.defs.merge.assets import build_merge_asset
+from platform_assets.defs.merge.sensors import build_merge_sensor
 from platform_assets.defs.partitions import versions_partitions
 from platform_assets.defs.replication import build_replication_defs, replication_resources
 from platform_assets.defs.resources import platform_resource
@@ -40,6 +41,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         assets.append(build_staged_asset(config, product, partitions))
         assets.append(build_merge_asset(config, product, partitions))
         sensors.append(build_discovery_sensor(product, partitions))
+        sensors.append(build_merge_sensor(product))
         jobs += build_partitioned_jobs(product)
         jobs.append(build_process_latest_job(product))
     replica_assets, replica_sensors, replica_jobs = build_replication_defs(config)

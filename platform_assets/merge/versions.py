@@ -7,15 +7,20 @@ Contract:
   is excluded, or not PROCESSED, is refused (OutOfOrderBatch naming it).
 - :func:`pending_merges` lists the versions up to ``up_to`` that the batch log
   has neither committed nor excluded, ascending.
+- :func:`next_merge` is the one rule of "which version may merge next" that
+  automation asks (``defs/merge/sensors.py``): the oldest pending version, once
+  it is PROCESSED; until then every later version waits, and the answer says why.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.catalog.states import VersionStatus
 from platform_assets.config import ProductConfig
 from platform_assets.merge.batch_log import batch_log
@@ -57,6 +62,42 @@ def merge_version(
     columns = list(product.table_schema.columns) if product.table_schema else None
     rows = services.iceberg.version_rows(product.name, version, columns)
     return merge_batch(services.merge_store, product, version, rows, earlier_batches=earlier)
+
+
+@dataclass(frozen=True)
+class NextMerge:
+    """The version that may merge now (``version``), or the one the merge order waits on (``waiting_on``).
+
+    ``processed_at`` identifies the processing a merge of ``version`` would take:
+    processing it again allows a new attempt after a failed merge.
+    """
+
+    version: int | None
+    waiting_on: int | None
+    reason: str
+    processed_at: datetime | None = None
+
+
+def next_merge(services: Services, product: ProductConfig) -> NextMerge:
+    """The oldest version not merged nor excluded may merge once it is PROCESSED; later ones wait for it."""
+    try:
+        pending = pending_merges(services, product)
+    except UnknownProduct:
+        return NextMerge(None, None, f"{product.name} has no version yet")
+    if not pending:
+        return NextMerge(None, None, f"every version of {product.name} is merged or excluded")
+    first = services.catalog.version(product.name, pending[0])
+    if first.status is VersionStatus.PROCESSED:
+        return NextMerge(first.number, None, f"v{first.number} is processed and next in order", first.processed_at)
+    later = f"; v{pending[1]} and later wait for it" if len(pending) > 1 else ""
+    if first.status in (VersionStatus.FAILED, VersionStatus.CAPTURE_FAILED):
+        hint = (
+            f": retry its failed files (platform-assets process {product.name} --version {first.number} "
+            f"--retry-failed), or exclude it (platform-assets exclude {product.name} {first.number} --reason ...)"
+        )
+    else:
+        hint = " (not processed yet)"
+    return NextMerge(None, first.number, f"v{first.number} is {first.status}{hint}{later}")
 
 
 def pending_merges(services: Services, product: ProductConfig, up_to: int | None = None) -> list[int]:

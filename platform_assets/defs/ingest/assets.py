@@ -32,7 +32,10 @@ def build_raw_files_asset(
         ),
         check_specs=[
             dg.AssetCheckSpec(
-                "all_files_captured", asset=key, description="Every file of the version reached the raw zone."
+                "all_files_captured",
+                asset=key,
+                blocking=True,  # a version whose capture failed is not processed in the same run
+                description="Every file of the version reached the raw zone.",
             )
         ],
         backfill_policy=dg.BackfillPolicy.single_run(),

@@ -26,6 +26,10 @@ def merge_job_name(product_name: str) -> str:
     return f"{product_name}_merge"
 
 
+def ingest_job_name(product_name: str) -> str:
+    return f"{product_name}_ingest"
+
+
 def capture_to_merge_job_name(product_name: str) -> str:
     return f"{product_name}_capture_to_merge"
 
@@ -35,11 +39,15 @@ def process_latest_job_name(product_name: str) -> str:
 
 
 def build_partitioned_jobs(product: ProductConfig) -> "list[dg.UnresolvedAssetJobDefinition]":
-    """Per-version jobs: capture, process, merge, and all three in one run (``capture_to_merge``)."""
+    """Per-version jobs: capture, process, merge, capture + process (``ingest``), all three (``capture_to_merge``)."""
     steps = {
         capture_job_name(product.name): (["raw_files"], f"Capture one version of {product.name} into the raw zone."),
         process_job_name(product.name): (["staged"], f"Process one version of {product.name} into its Iceberg table."),
         merge_job_name(product.name): (["merge"], f"Merge one processed version of {product.name} as its batch."),
+        ingest_job_name(product.name): (
+            ["raw_files", "staged"],
+            f"Capture and process one version of {product.name} (what discovery starts for a new version).",
+        ),
         capture_to_merge_job_name(product.name): (
             ["raw_files", "staged", "merge"],
             f"Capture, process and merge one version of {product.name}.",

@@ -1,4 +1,4 @@
-"""The discovery sensor of a product: list the source, register versions, request captures.
+"""The discovery sensor of a product: list the source, register versions, request their capture and processing.
 
 The sensor cursor holds an unfinished listing (scan id and the key to continue
 after), so a source too large for one tick is listed over several ticks, each
@@ -11,21 +11,29 @@ import dagster as dg
 
 from platform_assets.catalog import Catalog
 from platform_assets.config import ProductConfig
-from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
+from platform_assets.defs.ingest.jobs import ingest_job_name
+from platform_assets.defs.partitions import partition_key, versions_partitions_name
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import scrubbed_sensor
 from platform_assets.ingest.discovery import register_version, scan_source
 from platform_assets.urls import mask_url
 
 
+def sensor_status(product: ProductConfig) -> dg.DefaultSensorStatus:
+    """Running from the start where the product's ``automation.enabled`` says so, else stopped until turned on."""
+    return dg.DefaultSensorStatus.RUNNING if product.automation.enabled else dg.DefaultSensorStatus.STOPPED
+
+
 def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition) -> dg.SensorDefinition:
     @dg.sensor(
         name=f"{product.name}_discovery",
-        asset_selection=[asset_key(product, "raw_files")],
-        minimum_interval_seconds=30,
+        job_name=ingest_job_name(product.name),
+        minimum_interval_seconds=product.automation.minimum_interval_seconds,
+        default_status=sensor_status(product),
         description=(
-            f"Lists {mask_url(product.source.url)} ({product.source.glob}) and turns each change into a new version of "
-            f"{product.name}."
+            f"Lists {mask_url(product.source.url)} ({product.source.glob}) and turns each change into a new "
+            f"version of {product.name}, captured and processed by a run of {ingest_job_name(product.name)}; "
+            f"{product.name}_merge_next merges it in order."
         ),
     )
     @scrubbed_sensor
