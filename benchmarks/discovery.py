@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3
 import dagster as dg
@@ -36,8 +37,13 @@ from platform_assets.defs.resources import PlatformResource
 from platform_assets.storage.sql import dispose_engines
 from platform_assets_tests.conftest import write_platform_config
 
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
-def timed(action: Callable[[], object]) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def timed(action: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = action()
     return time.perf_counter() - started, result
@@ -61,7 +67,7 @@ def bare_local_listing(root: Path) -> int:
     return count
 
 
-def bare_s3_listing(client, bucket: str, prefix: str) -> int:  # type: ignore[no-untyped-def]
+def bare_s3_listing(client, bucket: str, prefix: str) -> int:
     count = 0
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         count += len(page.get("Contents", []))
@@ -88,7 +94,9 @@ def run_tick(config_path: str) -> dg.SensorResult:
     context = dg.build_sensor_context(
         instance=INSTANCE, resources={"platform": PlatformResource(config_path=config_path)}
     )
-    return sensor(context)
+    result = sensor(context)
+    assert isinstance(result, dg.SensorResult), result
+    return result
 
 
 def tick_timings(
@@ -118,7 +126,7 @@ def tick_timings(
     no_change = []
     for _ in range(repeat):
         seconds, result = timed(lambda: run_tick(config_path))
-        assert [r.run_key for r in result.run_requests] == ["bench/1"], (
+        assert [r.run_key for r in result.run_requests or []] == ["bench/1"], (
             "no new version: only the pending capture of version 1"
         )
         no_change.append(seconds)
@@ -134,7 +142,7 @@ def _product(source_url: str) -> dict:
     }
 
 
-def moto_server() -> tuple[object, str]:
+def moto_server() -> tuple[ThreadedMotoServer, str]:
     from moto.server import ThreadedMotoServer
 
     for name, value in (
@@ -191,7 +199,7 @@ def main() -> None:
                 f"registering tick {registering_s3:.3f}s ({registering_s3 / bare_s3:.2f}x)"
             )
         finally:
-            server.stop()  # type: ignore[attr-defined]
+            server.stop()
     finally:
         dispose_engines()
         shutil.rmtree(work, ignore_errors=True)

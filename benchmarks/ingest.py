@@ -114,7 +114,7 @@ def create_tables(platform: Platform) -> None:
     iceberg.ensure_table(tables.iceberg_catalog, tables.rejects_table("bench"), iceberg.rejects_arrow_schema())
 
 
-def process_once(work: Path, landing: Path, state: str, engine: str, parser=None) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+def process_once(work: Path, landing: Path, state: str, engine: str, parser=None) -> tuple[float, float, int]:
     """(seconds, catalog seconds, rows) of processing one captured version."""
     platform = make_platform(work, landing, fresh_state(state, work), engine)
     registered = platform.sync("bench")
@@ -129,7 +129,7 @@ def process_once(work: Path, landing: Path, state: str, engine: str, parser=None
     return seconds, report.catalog_s, report.rows_written
 
 
-def bare_spark_seconds(spark, folder: Path) -> float:  # type: ignore[no-untyped-def]
+def bare_spark_seconds(spark, folder: Path) -> float:
     """Spark alone: its own CSV reader with the declared schema over the same files, collected as Arrow.
 
     No rejects, line numbers, lineage, Parquet, commit or catalog: what any
@@ -153,7 +153,7 @@ def case(
     parsers: dict,
     states: list[str],
     spark=None,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     floor = statistics.median(floor_seconds(landing, work) for _ in range(repeat))
     print(f"({label}) floor: pyarrow read + one iceberg append: {floor:.3f}s = {rows / floor:,.0f} rows/s")
     if spark is not None:
@@ -196,9 +196,10 @@ def many_versions(work: Path, count: int) -> None:
             "id,name,amount,updated\n" + "".join(f"k{number}-{i},n,1.00,2026-01-01\n" for i in range(100))
         )
         registered = platform.sync("bench")
-        platform.capture("bench", registered.number)  # type: ignore[union-attr]
+        assert registered is not None, "each round adds a file"
+        platform.capture("bench", registered.number)
         started, cpu = time.perf_counter(), time.process_time()
-        platform.process("bench", registered.number)  # type: ignore[union-attr]
+        platform.process("bench", registered.number)
         walls.append(time.perf_counter() - started)
         cpus.append(time.process_time() - cpu)
     snapshots = len(platform.services.iceberg.iceberg_catalog.load_table("alpha.bench").metadata.snapshots)

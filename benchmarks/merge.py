@@ -67,7 +67,7 @@ def product(name: str = "bench") -> ProductConfig:
     return ProductConfig(
         name=name,
         source={"url": "file:///unused"},
-        schema={"columns": SCHEMA, "primary_key": ["id"]},
+        schema_={"columns": SCHEMA, "primary_key": ["id"]},
         mode="snapshot",
         milestone="forensic",
     )

@@ -97,7 +97,7 @@ def primary_product() -> ProductConfig:
     return ProductConfig(
         name=PRODUCT,
         source={"url": "file:///unused"},
-        schema={"columns": SCHEMA, "primary_key": ["id"]},
+        schema_={"columns": SCHEMA, "primary_key": ["id"]},
         mode="snapshot",
         milestone="forensic",
         primary_platforms=["beta"],

@@ -1,6 +1,6 @@
 """Schema changes as values: how a product's columns differ from before, and which differences are accepted.
 
-Contract of :func:`schema_change` (issue 15): it compares two ordered column
+Contract of :func:`schema_change` (README, "Schema evolution"): it compares two ordered column
 mappings (name -> :class:`~platform_assets.column_types.ColumnType`), the
 columns before and after, and returns a :class:`SchemaChange`; it never
 raises. Names compare exactly. Every difference is one of:

@@ -10,9 +10,14 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
+
+if TYPE_CHECKING:
+    from platform_assets.catalog.records import RegisteredVersion
+    from platform_assets.platform import Platform
 
 PG_ADMIN_URL = os.environ.get("PLATFORM_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 
@@ -56,7 +61,7 @@ def pg_database() -> Iterator[Callable[[str], str]]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path, pg_database) -> str:  # type: ignore[no-untyped-def]
+def db_url(request: pytest.FixtureRequest, tmp_path, pg_database) -> str:
     """A fresh empty database on each backend: the test runs once per backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
@@ -102,7 +107,7 @@ def s3_bucket(moto_server: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def spark_session():  # type: ignore[no-untyped-def]
+def spark_session():
     """The one local Spark session of the test run (getOrCreate ignores later settings)."""
     from platform_assets.ingest.spark_session import get_spark_session
 
@@ -114,7 +119,7 @@ def spark_session():  # type: ignore[no-untyped-def]
 
 
 def write_platform_config(
-    folder,  # type: ignore[no-untyped-def]
+    folder,
     state_db: str,
     source_url: str,
     raw_zone: str,
@@ -158,7 +163,7 @@ def write_platform_config(
 
 
 @pytest.fixture
-def local_platform(tmp_path, db_url):  # type: ignore[no-untyped-def]
+def local_platform(tmp_path, db_url):
     """A Platform on local folders (landing/, raw/) with state on each backend."""
     from platform_assets.config import load_config
     from platform_assets.platform import Platform
@@ -169,6 +174,13 @@ def local_platform(tmp_path, db_url):  # type: ignore[no-untyped-def]
     return Platform(load_config(path), actor="test")
 
 
-def write_csv(path, rows: list[tuple[str, ...]], header: str = "id,name,amount,updated") -> None:  # type: ignore[no-untyped-def]
+def write_csv(path, rows: list[tuple[str, ...]], header: str = "id,name,amount,updated") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + "\n" + "".join(",".join(row) + "\n" for row in rows))
+
+
+def synced(platform: Platform, product: str) -> RegisteredVersion:
+    """``platform.sync(product)`` where the caller has just changed the source: it registers a version."""
+    registered = platform.sync(product)
+    assert registered is not None, f"{product}: the source did not change"
+    return registered

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 PACKAGE = Path(__file__).resolve().parent.parent / "platform_assets"
 
@@ -188,7 +189,7 @@ def test_only_the_catalog_service_touches_the_state_tables() -> None:
     assert not wrong, "\n".join(wrong)
 
 
-def _builds_state_table(node: ast.AST) -> bool:
+def _builds_state_table(node: ast.AST) -> TypeGuard[ast.Call]:
     """``table("raw_files", ...)`` or ``Table("raw_files", ...)``: SQLAlchemy Core on a state table."""
     if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)):
         return False

@@ -121,7 +121,7 @@ def test_exclude_a_bad_version_then_merge_the_next(
 
 def test_the_shipped_dagster_yaml_keeps_runs_and_events_in_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], pg_database
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """README's production instance: the repository's dagster.yaml in DAGSTER_HOME, DAGSTER_PG_* naming a database."""
     import shutil
 

@@ -55,11 +55,12 @@ def test_parse_names_what_is_allowed(text: str, message: str) -> None:
 
 def test_values_are_frozen_and_never_equal_text() -> None:
     assert ColumnType.parse("int") is INT  # the simple types are the module constants
-    assert INT != "int" and ColumnType.decimal(12, 2) != "decimal(12,2)"
+    texts: list[object] = ["int", "decimal(12,2)"]
+    assert INT != texts[0] and ColumnType.decimal(12, 2) != texts[1]
     assert ColumnType.decimal(12, 2) != ColumnType.decimal(12, 3)
     assert len({ColumnType.decimal(12, 2), ColumnType.parse("decimal(12, 2)"), INT}) == 2
     with pytest.raises(AttributeError):
-        INT.kind = TypeKind.BIGINT  # type: ignore[misc]
+        INT.kind = TypeKind.BIGINT  # type: ignore[misc]  # the assignment to a frozen field is what is tested
     with pytest.raises(ValueError, match="takes no precision"):
         ColumnType(TypeKind.INT, 10, 0)
     with pytest.raises(ValueError, match="needs a precision and a scale"):

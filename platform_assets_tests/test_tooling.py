@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,3 +31,32 @@ def test_mypy_passes() -> None:
     """``[tool.mypy]`` in pyproject.toml: the files it names, its strictness, its plugin."""
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+MAX_MODULE_LINES = 700
+OUTSIDE_REFERENCES = re.compile(r"design\.md|\.\./shared|\bissue\s+#?\d+|/work/", re.IGNORECASE)
+"""Documents outside the repository that comments and docstrings must not send a reader to."""
+
+
+def _sources() -> list[Path]:
+    return sorted(path for folder in CHECKED for path in (REPO / folder).rglob("*.py") if ".work" not in path.parts)
+
+
+def test_no_module_of_the_package_is_over_700_lines() -> None:
+    long = [
+        f"{path.relative_to(REPO)}: {count} lines"
+        for path in sorted((REPO / "platform_assets").rglob("*.py"))
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
+    assert not long, f"split these modules (at most {MAX_MODULE_LINES} lines):\n" + "\n".join(long)
+
+
+def test_comments_and_docstrings_point_only_to_files_in_the_repo() -> None:
+    found = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in _sources()
+        if path != Path(__file__).resolve()  # this file names the patterns
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if OUTSIDE_REFERENCES.search(line)
+    ]
+    assert not found, "point to docs/architecture.md, the README or a module instead:\n" + "\n".join(found)

@@ -1,7 +1,7 @@
 """Schema evolution of a product's Iceberg table, committed together with a version's data.
 
-Contract (issue 15: "in the same commit as the version's data, so a reader
-never sees data without its columns or the reverse"):
+Contract (README, "Schema evolution": in the same commit as the version's data, so a reader
+never sees data without its columns or the reverse):
 
 - :func:`plan_schema_update` compares the table's schema with ``target``, the
   Arrow schema the table must have (the product's columns then the lineage

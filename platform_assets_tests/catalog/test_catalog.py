@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -39,7 +39,7 @@ def test_timestamps_are_aware_utc(db_url: str) -> None:
     with transaction(engine) as session:
         stored = session.get(Product, product.id)
         assert stored is not None
-        assert stored.created_at.tzinfo is not None and stored.created_at.utcoffset().total_seconds() == 0
+        assert stored.created_at.tzinfo is not None and stored.created_at.utcoffset() == timedelta(0)
     with pytest.raises(Exception, match="naive datetime"):
         with transaction(engine) as session:
             session.add(
@@ -125,6 +125,6 @@ def test_migration_0003_renames_the_stored_capture_statuses(db_url: str) -> None
         config.attributes["connection"] = connection
         command.downgrade(config, "0002")
     with engine.connect() as connection:
-        texts = dict(connection.execute(text("SELECT key, status FROM raw_files")).all())
+        texts: dict[str, str] = dict(connection.execute(text("SELECT key, status FROM raw_files")).all())
     assert texts == {"a.csv": "INGESTED", "b.csv": "INGESTING", "c.csv": "PROCESSED", "d.csv": "FAILED"}
     engine.dispose()

@@ -19,6 +19,7 @@ from platform_assets.defs.partitions import (
     version_of,
     versions_of,
     versions_partitions,
+    versions_partitions_name,
 )
 from platform_assets.defs.resources import PlatformResource
 from platform_assets_tests.conftest import write_csv, write_platform_config
@@ -81,21 +82,28 @@ def test_discovery_sensor_tick_keeps_its_place_in_the_cursor(tmp_path: Path) -> 
     partitions = versions_partitions(product)
     sensor = build_discovery_sensor(product, partitions)
     resources = {"platform": PlatformResource(config_path=path)}
+
+    def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+        result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+        assert isinstance(result, dg.SensorResult), result
+        return result
+
     with dg.instance_for_test() as instance:
         cursor = None
         for expected in ("04.csv", "09.csv"):
-            result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+            result = tick(instance, cursor)
             assert not result.run_requests and "continues" in str(result.skip_reason)
             cursor = result.cursor
-            assert json.loads(cursor)["start_after"] == expected
-        result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+            assert cursor is not None and json.loads(cursor)["start_after"] == expected
+        result = tick(instance, cursor)
+        assert result.run_requests and result.dynamic_partitions_requests and result.cursor is not None
         assert [request.run_key for request in result.run_requests] == ["customers/v1"]
         assert result.run_requests[0].partition_key == "v1"
         assert result.dynamic_partitions_requests[0].partition_keys == ["v1"]
         assert json.loads(result.cursor) == {}
-        instance.add_dynamic_partitions(partitions.name, ["v1"])
-        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor, resources=resources))
-        assert [request.run_key for request in again.run_requests] == ["customers/v1"], (
+        instance.add_dynamic_partitions(versions_partitions_name(product.name), ["v1"])
+        again = tick(instance, result.cursor)
+        assert [request.run_key for request in again.run_requests or []] == ["customers/v1"], (
             "a pending capture is requested again (run keys dedupe)"
         )
         assert not again.dynamic_partitions_requests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -11,11 +12,11 @@ from platform_assets.commands import add_version_partitions
 from platform_assets.config import load_config
 from platform_assets.defs.builder import build_definitions
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import write_csv, write_platform_config
+from platform_assets_tests.conftest import synced, write_csv, write_platform_config
 
 
 @pytest.fixture
-def setup(tmp_path: Path):  # type: ignore[no-untyped-def]
+def setup(tmp_path: Path):
     landing = tmp_path / "landing"
     write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01"), ("2", "Bob", "2.00", "2026-01-02")])
     path = write_platform_config(
@@ -34,9 +35,9 @@ def _materialization(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetMa
     return events[-1].materialization
 
 
-def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metadata(setup) -> None:  # type: ignore[no-untyped-def]
+def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metadata(setup) -> None:
     path, _, defs = setup
-    assert Platform(load_config(path)).sync("customers").number == 1  # type: ignore[union-attr]
+    assert synced(Platform(load_config(path)), "customers").number == 1
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
         result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
@@ -44,18 +45,18 @@ def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metad
         )
     assert result.success
     raw = _materialization(result, "raw_files").metadata
-    assert raw["files"].value == 1 and raw["new_files"].value == 1 and "a.csv" in raw["first_files"].value
+    assert raw["files"].value == 1 and raw["new_files"].value == 1 and "a.csv" in markdown(raw["first_files"])
     staged = _materialization(result, "staged").metadata
     assert staged["dagster/row_count"].value == 2 and staged["rows_written"].value == 2
-    assert [c.name for c in staged["dagster/column_schema"].schema.columns][:4] == ["id", "name", "amount", "updated"]
-    assert "Ann" in staged["preview"].value
+    assert [c.name for c in column_schema(staged).columns][:4] == ["id", "name", "amount", "updated"]
+    assert "Ann" in markdown(staged["preview"])
     merged = _materialization(result, "merge").metadata
     assert (merged["inserted"].value, merged["live_rows"].value) == (2, 2)
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"all_files_captured": True, "no_failed_files": True, "live_rows_match_staged": True}
 
 
-def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None:  # type: ignore[no-untyped-def]
+def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None:
     path, landing, defs = setup
     (landing / "bad.csv").write_text("id,name\n1,x\n")
     Platform(load_config(path)).sync("customers")
@@ -73,12 +74,12 @@ def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None
     assert merged == [], "a blocking check stops the merge of a failed version"
 
 
-def test_process_latest_job_resolves_the_version(setup) -> None:  # type: ignore[no-untyped-def]
+def test_process_latest_job_resolves_the_version(setup) -> None:
     path, landing, defs = setup
     platform = Platform(load_config(path))
-    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    platform.capture("customers", synced(platform, "customers").number)
     write_csv(landing / "b.csv", [("3", "Cy", "3.00", "2026-01-03")])
-    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    platform.capture("customers", synced(platform, "customers").number)
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1, 2])
         job = defs.resolve_job_def("customers_process_latest")
@@ -95,12 +96,12 @@ def test_process_latest_job_resolves_the_version(setup) -> None:  # type: ignore
         assert "nothing to process" in failure.step_failure_data.error.message
 
 
-def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None:  # type: ignore[no-untyped-def]
+def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None:
     path, landing, defs = setup
     platform = Platform(load_config(path))
     for index in range(3):
         write_csv(landing / f"v{index}.csv", [(f"k{index}", "n", "1.00", "2026-01-01")])
-        platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+        platform.capture("customers", synced(platform, "customers").number)
     staged = defs.resolve_assets_def(dg.AssetKey(["customers", "staged"]))
     merge = defs.resolve_assets_def(dg.AssetKey(["customers", "merge"]))
     assert staged.backfill_policy == dg.BackfillPolicy.single_run() == merge.backfill_policy
@@ -125,3 +126,14 @@ def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None
             .all()
         )
     assert batches == [1, 2, 3]
+
+
+def markdown(value: dg.MetadataValue) -> str:
+    assert isinstance(value, dg.MarkdownMetadataValue), value
+    return value.value
+
+
+def column_schema(metadata: Mapping[str, dg.MetadataValue]) -> dg.TableSchema:
+    value = metadata["dagster/column_schema"]
+    assert isinstance(value, dg.TableSchemaMetadataValue), value
+    return value.schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -12,8 +13,9 @@ from platform_assets.config import load_config
 from platform_assets.defs.builder import build_definitions
 from platform_assets.platform import Platform
 from platform_assets_tests.conftest import write_csv, write_platform_config
+from platform_assets_tests.defs.test_ingest_defs import column_schema
 
-CUSTOMERS = {
+CUSTOMERS: dict[str, Any] = {
     "name": "customers",
     "description": "Customer master data from the CRM export.",
     "owners": ["team:data-eng", "carol@example.com"],
@@ -31,7 +33,7 @@ CUSTOMERS = {
     "mode": "snapshot",
     "milestone": "forensic",
 }
-ORDERS = {
+ORDERS: dict[str, Any] = {
     "name": "orders",
     "engine": "spark",
     "source": {"url": "", "glob": "**/*.jsonl", "format": "json"},
@@ -44,8 +46,8 @@ ORDERS = {
 def _config(tmp_path: Path, merge_store: str | None = None) -> str:
     landing = tmp_path / "landing"
     write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01"), ("2", "Bob", "2.00", "2026-01-02")])
-    customers = {**CUSTOMERS, "source": {**CUSTOMERS["source"], "url": f"file://{landing}"}}  # type: ignore[dict-item]
-    orders = {**ORDERS, "source": {**ORDERS["source"], "url": f"file://{tmp_path / 'orders'}"}}  # type: ignore[dict-item]
+    customers = {**CUSTOMERS, "source": {**CUSTOMERS["source"], "url": f"file://{landing}"}}
+    orders = {**ORDERS, "source": {**ORDERS["source"], "url": f"file://{tmp_path / 'orders'}"}}
     return write_platform_config(
         tmp_path,
         f"sqlite:///{tmp_path}/state.db",
@@ -110,11 +112,13 @@ def test_materializations_name_their_figures_and_describe_the_columns(tmp_path: 
         )
     assert result.success
     by_asset = {
-        event.asset_key.path[-1]: event.materialization.metadata for event in result.get_asset_materialization_events()
+        event.asset_key.path[-1]: event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+        if event.asset_key is not None
     }
     raw = by_asset["raw_files"]
     assert raw["files"].value == 1
     assert "dagster/row_count" not in raw, "raw_files counts files, not rows"
     assert by_asset["staged"]["dagster/row_count"].value == 2
-    columns = {column.name: column.description for column in by_asset["staged"]["dagster/column_schema"].schema.columns}
+    columns = {column.name: column.description for column in column_schema(by_asset["staged"]).columns}
     assert columns["id"] == "customer id" and columns["_source_file"] and columns["name"] is None

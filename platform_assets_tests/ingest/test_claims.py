@@ -43,7 +43,7 @@ def test_outcomes_apply_only_to_files_the_worker_still_holds(tmp_path: Path, db_
             for key, row in rows.items()
         }
         retry_delays = {
-            key: (row.next_attempt_at - row.updated_at).total_seconds()
+            key: (row.next_attempt_at - row.updated_at).total_seconds() if row.next_attempt_at else None
             for key, row in rows.items()
             if row.status == "FAILED"
         }

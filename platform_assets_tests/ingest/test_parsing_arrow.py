@@ -49,7 +49,7 @@ def plain_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def source(**options: object) -> SourceSettings:
-    return SourceSettings(url="file:///landing", **options)  # type: ignore[arg-type]
+    return SourceSettings(url="file:///landing", **options)
 
 
 def write(directory: Path, name: str, content: str | bytes, encoding: str = "utf-8") -> InputFile:
@@ -285,7 +285,7 @@ def test_every_type_and_null_versus_empty(tmp_path: Path) -> None:
 
 def test_bad_values_are_rejected_with_line_and_reason(tmp_path: Path) -> None:
     result = parse(kitchen_sink_csv(tmp_path)[:1], source(), ALL_TYPES)
-    found = {raw.split(",")[0]: (line, reason) for _, line, raw, reason in rejects_of(result)}
+    found = {(raw or "").split(",")[0]: (line, reason) for _, line, raw, reason in rejects_of(result)}
     assert found["b1"] == (10, "column amount: '99999999999.99' is not a decimal(12,2)")
     assert found["b2"] == (11, "column amount: '1.234' is not a decimal(12,2)")
     assert found["b3"] == (12, "column amount: '1e2' is not a decimal(12,2)")

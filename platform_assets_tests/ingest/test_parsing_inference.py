@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from platform_assets.column_types import ColumnType
+from platform_assets.column_types import DATE, INT, STRING, ColumnType
 from platform_assets.ingest.parsing import (
     ArrowParser,
     InferenceError,
@@ -69,8 +69,8 @@ def test_parquet_castable_allows_only_lossless_reads() -> None:
 
 
 def test_differences_list_each_change() -> None:
-    expected = {"id": "string", "amount": "decimal(12,2)", "n": "int"}
-    found = {"id": "string", "n": "string", "extra": "date"}
+    expected = {"id": STRING, "amount": ColumnType.decimal(12, 2), "n": INT}
+    found = {"id": STRING, "n": STRING, "extra": DATE}
     assert schema_differences(expected, found) == [
         "new column extra",
         "missing column amount",

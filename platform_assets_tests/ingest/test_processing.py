@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -74,7 +75,7 @@ def customer_rows(start: int, count: int) -> str:
 
 def table_rows(platform: Platform, version: int | None = None, product: str = "customers") -> pa.Table:
     table = platform.services.iceberg.iceberg_catalog.load_table(f"alpha.{product}")
-    scan = table.scan(row_filter=EqualTo("_version", version)) if version is not None else table.scan()
+    scan = table.scan(row_filter=EqualTo(term="_version", value=version)) if version is not None else table.scan()
     return scan.to_arrow()
 
 
@@ -133,7 +134,7 @@ def _worker(config_path: str, version: int, queue: multiprocessing.Queue[tuple[s
     queue.put(("", report.files_processed, report.rows_written))
 
 
-def _worker_results(workers: list, queue) -> list[tuple[int, int]]:  # type: ignore[no-untyped-def, type-arg]
+def _worker_results(workers: list, queue) -> list[tuple[int, int]]:
     """Each worker's (files processed, rows written); a worker's traceback, or its death, fails the test at once."""
     results: list[tuple[int, int]] = []
     deadline = time.monotonic() + 300
@@ -198,7 +199,7 @@ def test_crash_after_iceberg_commit_then_rerun_leaves_no_duplicate_and_no_gap(tm
     assert Counter(Counter(rows["_source_file"].to_pylist()).values()) == {3: 40}
     with transaction(platform.catalog.engine) as session:
         recovered = session.scalars(select(RawFile.rows_written).where(RawFile.status == "PROCESSED")).all()
-    assert sorted(set(recovered)) == [3], "recovered files carry their committed row counts"
+    assert set(recovered) == {3}, "recovered files carry their committed row counts"
 
 
 def test_expired_lease_is_reclaimed(tmp_path: Path, db_url: str) -> None:
@@ -360,10 +361,10 @@ def test_s3_raw_zone_is_staged_and_processed(tmp_path: Path, db_url: str, moto_s
 
 
 @pytest.mark.spark
-def test_spark_parser_writes_the_same_table_as_arrow(tmp_path: Path, spark_session) -> None:  # type: ignore[no-untyped-def]
+def test_spark_parser_writes_the_same_table_as_arrow(tmp_path: Path, spark_session) -> None:
     from platform_assets.ingest.parsing import SparkParser
 
-    products = [
+    products: list[dict[str, Any]] = [
         {
             "name": "customers",
             "source": {"url": f"file://{tmp_path}/landing", "glob": "**/*.csv", "format": "csv"},
@@ -400,8 +401,9 @@ def test_spark_parser_writes_the_same_table_as_arrow(tmp_path: Path, spark_sessi
 
 
 def test_s3_warehouse_holds_the_iceberg_tables(tmp_path: Path, db_url: str, moto_server: str, s3_bucket: str) -> None:
-    """The production layout of design.md: the Iceberg warehouse on S3 (data files and table metadata written through
-    pyiceberg's FileIO over HTTP), read back by a second catalog; reprocessing replaces a version there too."""
+    """The production layout (README, "Switching to PostgreSQL and S3"): the Iceberg warehouse on S3 (data
+    files and table metadata written through pyiceberg's FileIO over HTTP), read back by a second catalog;
+    reprocessing replaces a version there too."""
     import boto3
 
     landing = tmp_path / "landing"

@@ -27,7 +27,7 @@ def incremental_product(landing: Path) -> dict:
     }
 
 
-def markers_by_version(platform) -> Counter:  # type: ignore[no-untyped-def]
+def markers_by_version(platform) -> Counter:
     table = platform.services.iceberg.iceberg_catalog.load_table("alpha.customers")
     return Counter(marker.version for marker in iceberg.commit_markers(table) if marker.kind == "append")
 

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,7 @@ from platform_assets_tests.ingest.test_processing import (
 )
 
 STARTUP_S = 120
-PRODUCTS = [
+PRODUCTS: list[dict[str, Any]] = [
     {
         "name": "customers",
         "source": {"url": "file:///set-per-run", "glob": "**/*.csv", "format": "csv"},

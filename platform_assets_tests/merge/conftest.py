@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import text
 
-from platform_assets.config import ProductConfig
+from platform_assets.config import ProductConfig, SchemaSettings
 from platform_assets.merge import MergeStore
 from platform_assets.merge.spec import LIVE_BATCH_OUT, arrow_schema, merge_spec
 
@@ -46,7 +46,7 @@ def make_product(
     return ProductConfig(
         name=f"p{next(_names)}_{milestone[0]}{mode[0]}",
         source={"url": "file:///unused"},
-        schema={"columns": columns or {"id": "string", "a": "string", "b": "string"}, "primary_key": list(key)},
+        schema_={"columns": columns or {"id": "string", "a": "string", "b": "string"}, "primary_key": list(key)},
         mode=mode,
         milestone=milestone,
         **extra,
@@ -61,13 +61,19 @@ def rows_table(product: ProductConfig, rows: Iterable[Sequence[Any]]) -> pa.Tabl
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def declared(product: ProductConfig) -> SchemaSettings:
+    """The product's declared schema (every product here declares one)."""
+    assert product.table_schema is not None, product.name
+    return product.table_schema
+
+
 def batch_columns(product: ProductConfig) -> list[str]:
     return ["_batch_in", "_batch_out"] if product.milestone == "forensic" else ["_batch_id"]
 
 
 def read_merge_table(store: MergeStore, product: ProductConfig) -> list[tuple[Any, ...]]:
     """Every row of the merge table (product columns + batch columns), in a stable order."""
-    columns = list(product.table_schema.columns) + batch_columns(product)
+    columns = list(declared(product).columns) + batch_columns(product)
     quoted = ", ".join(f'"{name}"' for name in columns)
     with store.engine.connect() as connection:
         rows = connection.execute(text(f'SELECT {quoted} FROM "{product.name}_merge"')).all()
@@ -75,7 +81,7 @@ def read_merge_table(store: MergeStore, product: ProductConfig) -> list[tuple[An
 
 
 def read_live_view(store: MergeStore, product: ProductConfig) -> list[tuple[Any, ...]]:
-    quoted = ", ".join(f'"{name}"' for name in product.table_schema.columns)
+    quoted = ", ".join(f'"{name}"' for name in declared(product).columns)
     with store.engine.connect() as connection:
         rows = connection.execute(text(f'SELECT {quoted} FROM "{product.name}_live"')).all()
     return sorted((tuple(row) for row in rows), key=repr)
@@ -87,8 +93,8 @@ class Oracle:
     def __init__(self, product: ProductConfig) -> None:
         self.forensic = product.milestone == "forensic"
         self.snapshot = product.mode == "snapshot"
-        names = list(product.table_schema.columns)
-        self.key_index = [names.index(name) for name in product.table_schema.primary_key]
+        names = list(declared(product).columns)
+        self.key_index = [names.index(name) for name in declared(product).primary_key]
         self.history: list[list[Any]] = []  # forensic: values + [in, out]
         self.live: dict[tuple[Any, ...], list[Any]] = {}
 

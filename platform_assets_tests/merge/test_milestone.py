@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -206,9 +207,10 @@ def test_batch_log_records_times_and_counts(store: MergeStore) -> None:
         2,
     )
     for entry in (first, second):
-        assert entry.started_at is not None and entry.started_at.utcoffset().total_seconds() == 0
+        assert entry.started_at is not None and entry.started_at.utcoffset() == timedelta(0)
         assert entry.committed_at is not None and entry.committed_at >= entry.started_at
         assert entry.message is None and entry.error is None and entry.reason is None
+    assert second.started_at is not None and first.committed_at is not None
     assert second.started_at >= first.committed_at
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from platform_assets.config import ProductConfig
 from platform_assets.failpoints import EXIT_CODE
 from platform_assets.merge import (
     DeleteGuardTripped,
@@ -32,7 +33,14 @@ from platform_assets.merge import (
 from platform_assets.merge import milestone as milestone_module
 from platform_assets.merge.dialect import POSTGRESQL
 from platform_assets.storage.sql import create_db_engine
-from platform_assets_tests.merge.conftest import LIVE, make_product, read_live_view, read_merge_table, rows_table
+from platform_assets_tests.merge.conftest import (
+    LIVE,
+    declared,
+    make_product,
+    read_live_view,
+    read_merge_table,
+    rows_table,
+)
 
 MILESTONES = ["forensic", "live_only"]
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +56,7 @@ def test_duplicate_keys_fail_the_batch_and_name_the_keys(store: MergeStore, mile
     product = make_product(milestone, mode)
     merge_batch(store, product, 1, rows_table(product, [("1", "a", "b"), ("2", "c", "d")]))
     before = read_merge_table(store, product)
-    rows = [(str(number), "x", "y") for number in range(30)]
+    rows: list[tuple[str, str, str | None]] = [(str(number), "x", "y") for number in range(30)]
     rows += [(str(number), "again", None) for number in range(12)]  # 12 duplicated keys: 0..11
     with pytest.raises(DuplicateKeys) as raised:
         merge_batch(store, product, 2, rows_table(product, rows), earlier_batches=[1])
@@ -190,8 +198,8 @@ def test_reader_sees_old_state_until_commit(store: MergeStore, milestone: str, m
     assert len(read_live_view(store, product)) == 400
 
 
-def _read_live_from_another_connection(store: MergeStore, product: Any) -> list[tuple[Any, ...]]:
-    columns = ", ".join(f'"{name}"' for name in product.table_schema.columns)
+def _read_live_from_another_connection(store: MergeStore, product: ProductConfig) -> list[tuple[Any, ...]]:
+    columns = ", ".join(f'"{name}"' for name in declared(product).columns)
     query = f'SELECT {columns} FROM "{product.name}_live"'
     if store.dialect is POSTGRESQL:
         engine = create_db_engine(store.url)
@@ -202,11 +210,12 @@ def _read_live_from_another_connection(store: MergeStore, product: Any) -> list[
             engine.dispose()
     else:  # a plain reader (no BEGIN IMMEDIATE): WAL gives it the last committed state
         path = store.engine.url.database
-        connection = sqlite3.connect(path, timeout=1)
+        assert path is not None
+        reader = sqlite3.connect(path, timeout=1)
         try:
-            rows = [tuple(row) for row in connection.execute(query)]
+            rows = [tuple(row) for row in reader.execute(query)]
         finally:
-            connection.close()
+            reader.close()
     return sorted(rows, key=repr)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from platform_assets.merge import MergeSchemaMismatch, MergeStore, batch_log, merge_batch
 from platform_assets.merge.dialect import POSTGRESQL
-from platform_assets_tests.merge.conftest import make_product, read_merge_table, rows_table
+from platform_assets_tests.merge.conftest import declared, make_product, read_merge_table, rows_table
 
 TYPES = {
     "id": "int",
@@ -50,7 +50,7 @@ def _variants() -> list[tuple[Any, ...]]:
         (8, None),
         (8, Decimal("-0.01")),
     ]
-    rows = [BASE]
+    rows: list[tuple[Any, ...]] = [BASE]
     for number, (column, value) in enumerate(changes, start=1):
         row = list(BASE)
         row[0] = number
@@ -149,7 +149,7 @@ def test_existing_table_with_other_columns_is_refused(store: MergeStore) -> None
     merge_batch(store, product, 1, rows_table(product, [("1", "a", "b")]))
     changed = product.model_copy(
         update={
-            "schema_": product.table_schema.model_copy(update={"columns": {"id": "string", "a": "string", "b": "int"}})
+            "schema_": declared(product).model_copy(update={"columns": {"id": "string", "a": "string", "b": "int"}})
         }
     )
     with pytest.raises(MergeSchemaMismatch, match="column .b. changes from string to int, which is not a widening"):
@@ -188,7 +188,7 @@ def test_special_doubles_are_kept_and_compared_exactly(store: MergeStore, milest
     result = merge_batch(store, product, 3, rows_table(product, changed), earlier_batches=[1, 2])
     assert (result.inserted, result.updated, result.deleted) == (0, 3, 0)
     with store.engine.connect() as connection:
-        stored = dict(connection.execute(text(f'SELECT id, d FROM "{product.name}_live"')).all())
+        stored: dict[int, Any] = dict(connection.execute(text(f'SELECT id, d FROM "{product.name}_live"')).all())
     assert stored[1] is None and stored[2] == inf and stored[3] == -inf and stored[6] == 1e-300
     assert stored[5] == next_after
     assert stored[4] != stored[4] or stored[4] == "NaN"  # NaN (PostgreSQL) or its text form (SQLite)

@@ -31,7 +31,7 @@ def five_batches(history: History) -> None:
     )
 
 
-def test_seed_below_latest_then_catch_up(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_seed_below_latest_then_catch_up(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     five_batches(history)
@@ -51,7 +51,7 @@ def test_seed_below_latest_then_catch_up(stores, tmp_path) -> None:  # type: ign
     assert (caught_up.inserted, caught_up.updated, caught_up.deleted) == (2, 3, 1)
 
 
-def test_one_batch_at_a_time_live_only(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_one_batch_at_a_time_live_only(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann"), "b": row("Bob")})
@@ -73,7 +73,7 @@ def test_one_batch_at_a_time_live_only(stores, tmp_path) -> None:  # type: ignor
         assert replica_live_only(replica_url) == history.live_only_at(batch)
 
 
-def test_mirror_below_and_at_latest(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_mirror_below_and_at_latest(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     five_batches(history)
@@ -98,7 +98,7 @@ def test_mirror_below_and_at_latest(stores, tmp_path) -> None:  # type: ignore[n
         assert replica_mirror(fresh_url) == history.mirror_at(5)
 
 
-def test_mirror_one_batch_at_a_time_with_a_single_batch_key(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_mirror_one_batch_at_a_time_with_a_single_batch_key(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann")})
@@ -115,7 +115,7 @@ def test_mirror_one_batch_at_a_time_with_a_single_batch_key(stores, tmp_path) ->
         assert replica_mirror(replica_url) == history.mirror_at(batch)
 
 
-def test_idempotent_resync_and_catch_up_cap(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_idempotent_resync_and_catch_up_cap(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     for batch in range(1, 8):

@@ -76,7 +76,7 @@ CASES: dict[str, list[str]] = {
 }
 
 
-def test_binary_keys_cast_back_to_the_same_value(pg_database) -> None:  # type: ignore[no-untyped-def]
+def test_binary_keys_cast_back_to_the_same_value(pg_database) -> None:
     connection = psycopg2.connect(pg_database("binary_keys").replace("postgresql+psycopg2://", "postgresql://"))
     try:
         cursor = connection.cursor()
@@ -153,7 +153,7 @@ def keyed_snapshot(version: int) -> pa.Table:
 
 @pytest.mark.parametrize("milestone", ["live_only", "forensic"])
 @pytest.mark.parametrize("binary_copy", [True, False], ids=["binary", "text"])
-def test_keyset_paging_over_every_key_type(tmp_path, pg_database, monkeypatch, milestone, binary_copy) -> None:  # type: ignore[no-untyped-def]
+def test_keyset_paging_over_every_key_type(tmp_path, pg_database, monkeypatch, milestone, binary_copy) -> None:
     if not binary_copy:  # as between servers of different encodings
         monkeypatch.setattr(seed_module, "binary_compatible", lambda *_: False)
         monkeypatch.setattr(transfer, "binary_compatible", lambda *_: False)
@@ -182,7 +182,7 @@ def test_keyset_paging_over_every_key_type(tmp_path, pg_database, monkeypatch, m
 
 
 @pytest.mark.parametrize("milestone", ["live_only", "forensic"])
-def test_replica_keeps_only_the_key_index(tmp_path, pg_database, milestone) -> None:  # type: ignore[no-untyped-def]
+def test_replica_keeps_only_the_key_index(tmp_path, pg_database, milestone) -> None:
     primary_url, replica_url = pg_database("beta"), pg_database("alpha")
     merge_batch(MergeStore(primary_url), keyed_product(), 1, keyed_snapshot(1))
     config = replica_config(
@@ -207,7 +207,7 @@ def test_replica_keeps_only_the_key_index(tmp_path, pg_database, milestone) -> N
 
 
 @pytest.mark.parametrize("milestone", ["live_only", "forensic"])
-def test_first_incremental_after_a_seed_looks_changed_keys_up_by_index(tmp_path, pg_database, milestone) -> None:  # type: ignore[no-untyped-def]
+def test_first_incremental_after_a_seed_looks_changed_keys_up_by_index(tmp_path, pg_database, milestone) -> None:
     """Before the replica has statistics (no ANALYZE after the seed), a small delta must not scan the replica."""
     primary_url, replica_url = pg_database("beta"), pg_database("alpha")
     history = History(MergeStore(primary_url))
@@ -219,7 +219,7 @@ def test_first_incremental_after_a_seed_looks_changed_keys_up_by_index(tmp_path,
     history.merge(2, {**second, "k2000": row("new")})
     plans: list[str] = []
 
-    def explain(connection, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def explain(connection, cursor, statement, parameters, context, executemany):
         if (
             statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE", "WITH"))
             and f'"{PRODUCT}_merge"' in statement

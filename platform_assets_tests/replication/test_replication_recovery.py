@@ -37,7 +37,7 @@ from platform_assets_tests.replication.replication_support import (
 )
 
 
-def unreachable(stores: tuple[str, str], tmp_path) -> str:  # type: ignore[no-untyped-def]
+def unreachable(stores: tuple[str, str], tmp_path) -> str:
     """A merge-store URL of the same backend that nothing answers."""
     if stores[0].startswith("sqlite"):
         return f"sqlite:///{tmp_path / 'nowhere' / 'gamma_merge.db'}"
@@ -57,7 +57,7 @@ def seed_state(url: str) -> ReplicaState:
 
 
 @pytest.mark.parametrize("milestone", ["live_only", "forensic"])
-def test_interrupted_seed_resumes_as_of_the_same_batch(stores, tmp_path, milestone) -> None:  # type: ignore[no-untyped-def]
+def test_interrupted_seed_resumes_as_of_the_same_batch(stores, tmp_path, milestone) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, many_keys(30))
@@ -69,6 +69,7 @@ def test_interrupted_seed_resumes_as_of_the_same_batch(stores, tmp_path, milesto
     crashed = run_replicate_subprocess(path, "replicate.seed.after_chunk=2")
     assert crashed.returncode == EXIT_CODE, crashed.stderr
     state = seed_state(replica_url)
+    assert state.seed is not None
     assert (state.last_batch, state.seed.batch, state.seed.chunks, state.seed.rows) == (None, 2, 2, 8)
     assert state.seed.last_key == ["k007"]
 
@@ -93,7 +94,7 @@ def test_interrupted_seed_resumes_as_of_the_same_batch(stores, tmp_path, milesto
         assert replica_live_only(replica_url) == history.live_only_at(3)
 
 
-def test_crash_before_incremental_commit_leaves_replica_unchanged(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_crash_before_incremental_commit_leaves_replica_unchanged(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, many_keys(10))
@@ -120,12 +121,12 @@ def test_crash_before_incremental_commit_leaves_replica_unchanged(stores, tmp_pa
     assert replica_live_only(replica_url) == history.live_only_at(2)
 
 
-def reseed_events(config) -> list:  # type: ignore[no-untyped-def]
+def reseed_events(config) -> list:
     events = Catalog(config.platform.state_db).audit_events("replica", "customers")
     return [event for event in events if event.action == "reseed"]
 
 
-def test_primary_reset_below_last_synced_batch_reseeds(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_primary_reset_below_last_synced_batch_reseeds(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     for batch in range(1, 5):
@@ -140,13 +141,13 @@ def test_primary_reset_below_last_synced_batch_reseeds(stores, tmp_path) -> None
     rebuilt.merge(2, {"c": row("Cy")})
     result = replicate(config, product, actor="ops")
     assert (result.mode, result.from_batch, result.to_batch) == ("seed", 4, 2)
-    assert "below the last synced batch 4" in result.reseed_reason
+    assert "below the last synced batch 4" in (result.reseed_reason or "")
     assert replica_mirror(replica_url) == rebuilt.mirror_at(2)
     [event] = reseed_events(config)
     assert (event.actor, event.change["last_synced_batch"], event.change["seed_to_batch"]) == ("ops", 4, 2)
 
 
-def test_wiped_primary_that_passed_the_last_synced_batch_reseeds(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_wiped_primary_that_passed_the_last_synced_batch_reseeds(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann"), "b": row("Bob")})
@@ -163,13 +164,13 @@ def test_wiped_primary_that_passed_the_last_synced_batch_reseeds(stores, tmp_pat
     assert status.reseed_needed and status.needs_sync and status.lag_batches == 4
     result = replicate(config, product)
     assert (result.mode, result.from_batch, result.to_batch) == ("seed", 2, 4)
-    assert "rebuilt" in result.reseed_reason
+    assert "rebuilt" in (result.reseed_reason or "")
     assert replica_live_only(replica_url) == rebuilt.live_only_at(4)
     assert len(reseed_events(config)) == 1
     assert replicate(config, product).mode == "noop"
 
 
-def test_unreachable_first_primary_is_skipped(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_first_primary_is_skipped(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann")})
@@ -209,7 +210,7 @@ def test_unreachable_first_primary_is_skipped(stores, tmp_path) -> None:  # type
     ],
     ids=["declared-only", "retyped", "other-scale", "narrower-on-primary"],
 )
-def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> None:  # type: ignore[no-untyped-def]
+def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann")})
@@ -221,7 +222,7 @@ def test_schema_drift_stops_the_sync(stores, tmp_path, declared, expected) -> No
     assert seed_state(replica_url).last_batch is None
 
 
-def test_live_only_primary_is_refused(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_live_only_primary_is_refused(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url), product=primary_product(milestone="live_only"))
     history.merge(1, {"a": row("Ann")})
@@ -231,7 +232,7 @@ def test_live_only_primary_is_refused(stores, tmp_path) -> None:  # type: ignore
     assert isinstance(refused.value, UserError)
 
 
-def test_a_primary_product_is_not_replicated(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_primary_product_is_not_replicated(tmp_path) -> None:
     config = replica_config(
         tmp_path / "alpha", f"sqlite:///{tmp_path / 'm.db'}", {"beta": "sqlite:///x.db"}, primaries=["alpha", "beta"]
     )
@@ -240,7 +241,7 @@ def test_a_primary_product_is_not_replicated(tmp_path) -> None:  # type: ignore[
     assert isinstance(primary_here.value, UserError)
 
 
-def test_changed_milestone_reseeds_into_the_new_form(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_changed_milestone_reseeds_into_the_new_form(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     history = History(MergeStore(primary_url))
     history.merge(1, {"a": row("Ann"), "b": row("Bob")})
@@ -249,13 +250,13 @@ def test_changed_milestone_reseeds_into_the_new_form(stores, tmp_path) -> None: 
     replicate(live, live.products[0])
     mirror = replica_config(tmp_path / "alpha", replica_url, {"beta": primary_url}, milestone="forensic")
     result = replicate(mirror, mirror.products[0])
-    assert result.mode == "seed" and "milestone" in result.reseed_reason
+    assert result.mode == "seed" and "milestone" in (result.reseed_reason or "")
     assert replica_mirror(replica_url) == history.mirror_at(2)
     with MergeStore(replica_url).engine.connect() as connection:
         assert connection.execute(text('SELECT count(*) FROM "customers_live"')).scalar_one() == 1
 
 
-def test_failover_to_another_primary_reseeds_from_it(stores, tmp_path, pg_database) -> None:  # type: ignore[no-untyped-def]
+def test_failover_to_another_primary_reseeds_from_it(stores, tmp_path, pg_database) -> None:
     primary_url, replica_url = stores
     gamma_url = f"sqlite:///{tmp_path / 'gamma_merge.db'}" if primary_url.startswith("sqlite") else pg_database("gamma")
     beta, gamma = History(MergeStore(primary_url)), History(MergeStore(gamma_url))
@@ -276,11 +277,11 @@ def test_failover_to_another_primary_reseeds_from_it(stores, tmp_path, pg_databa
         2,
         ["beta"],
     )
-    assert "followed primary 'beta', now 'gamma'" in result.reseed_reason
+    assert "followed primary 'beta', now 'gamma'" in (result.reseed_reason or "")
     assert replica_live_only(replica_url) == gamma.live_only_at(2)
 
 
-def test_a_second_sync_of_the_same_replica_is_refused_while_one_runs(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_sync_of_the_same_replica_is_refused_while_one_runs(stores, tmp_path) -> None:
     from platform_assets.replication import ReplicationBusy
     from platform_assets.replication.lock import replica_lock
 
@@ -294,7 +295,7 @@ def test_a_second_sync_of_the_same_replica_is_refused_while_one_runs(stores, tmp
     assert replicate(config, config.products[0]).mode == "seed"
 
 
-def test_a_merge_table_this_platform_merged_itself_is_not_replaced(stores, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_merge_table_this_platform_merged_itself_is_not_replaced(stores, tmp_path) -> None:
     primary_url, replica_url = stores
     History(MergeStore(primary_url)).merge(1, {"a": row("Ann")})
     own = History(MergeStore(replica_url))  # alpha was primary for the product before

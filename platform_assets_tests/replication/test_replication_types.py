@@ -76,7 +76,7 @@ PAIRS = {
 
 
 @pytest.fixture(params=list(PAIRS))
-def pair(request: pytest.FixtureRequest, tmp_path, pg_database) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def pair(request: pytest.FixtureRequest, tmp_path, pg_database) -> tuple[str, str]:
     """(primary URL, replica URL) on the backends named by the parameter."""
     primary, replica = PAIRS[request.param]
     urls = []
@@ -86,7 +86,7 @@ def pair(request: pytest.FixtureRequest, tmp_path, pg_database) -> tuple[str, st
 
 
 @pytest.mark.parametrize("milestone", ["live_only", "forensic"])
-def test_every_type_and_awkward_keys_survive_chunks_and_deltas(pair, tmp_path, milestone) -> None:  # type: ignore[no-untyped-def]
+def test_every_type_and_awkward_keys_survive_chunks_and_deltas(pair, tmp_path, milestone) -> None:
     primary_url, replica_url = pair
     store = MergeStore(primary_url)
     for version in (1, 2, 3):
@@ -132,7 +132,7 @@ def replica_doubles(url: str) -> dict[str, str]:
     return {key: repr(None if value is None else float(value)) for key, value in rows}
 
 
-def test_nan_and_infinite_doubles_survive_every_pair_of_backends(pair, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_nan_and_infinite_doubles_survive_every_pair_of_backends(pair, tmp_path) -> None:
     primary_url, replica_url = pair
     store = MergeStore(primary_url)
     first = {"nan": math.nan, "inf": math.inf, "ninf": -math.inf, "null": None, "plain": 1.5}

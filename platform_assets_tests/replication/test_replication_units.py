@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,7 @@ from platform_assets.merge import MergeError
 from platform_assets.merge.spec import merge_spec
 from platform_assets.replication import errors as replication_errors
 from platform_assets.replication.errors import BatchOutOfRange
-from platform_assets.replication.plan import plan_sync, reset_reason, sync_point
+from platform_assets.replication.plan import Plan, plan_sync, reset_reason, sync_point
 from platform_assets.replication.queries import keyset_after, seed_parts
 from platform_assets.replication.schema import replica_differences
 from platform_assets.replication.state import Fingerprint, ReplicaState, SeedProgress, follows_in_place, layout_of
@@ -41,9 +42,9 @@ def _plan(
     state: ReplicaState,
     latest: int = 5,
     primary: str = "beta",
-    fingerprints: dict[int, Fingerprint] = FP,
+    fingerprints: Mapping[int, Fingerprint | None] = FP,
     requested: int | None = None,
-):  # type: ignore[no-untyped-def]
+) -> Plan:
     return plan_sync(
         state,
         product="p",
@@ -57,18 +58,22 @@ def _plan(
     )
 
 
+def _reason(plan: Plan) -> str:
+    assert plan.reseed_reason is not None, plan
+    return plan.reseed_reason
+
+
 def test_plan_first_seed_incremental_noop_and_resets() -> None:
     assert _plan(ReplicaState("p")).mode == "seed"
     synced = ReplicaState("p", layout="L", primary="beta", last_batch=3, fingerprint=FP[3])
     assert (_plan(synced).mode, _plan(synced).from_batch, _plan(synced).to_batch) == ("incremental", 3, 5)
     assert _plan(synced, latest=3).mode == "noop"
-    assert "below the last synced batch 3" in _plan(synced, latest=2).reseed_reason
+    assert "below the last synced batch 3" in _reason(_plan(synced, latest=2))
     rebuilt = {**FP, 3: Fingerprint(FP[3].committed_at, "epoch-2")}
-    assert "rebuilt" in _plan(synced, fingerprints=rebuilt).reseed_reason
-    assert "now 'gamma'" in _plan(synced, primary="gamma").reseed_reason
-    assert (
-        "milestone"
-        in _plan(ReplicaState("p", layout="other", primary="beta", last_batch=3, fingerprint=FP[3])).reseed_reason
+    assert "rebuilt" in _reason(_plan(synced, fingerprints=rebuilt))
+    assert "now 'gamma'" in _reason(_plan(synced, primary="gamma"))
+    assert "milestone" in _reason(
+        _plan(ReplicaState("p", layout="other", primary="beta", last_batch=3, fingerprint=FP[3]))
     )
 
 
@@ -76,7 +81,7 @@ def test_plan_resumes_a_valid_seed_and_drops_a_stale_one() -> None:
     seed = SeedProgress("beta", 2, FP[2], "L", part=0, last_key=["k7"], rows=8, chunks=2)
     resumed = _plan(ReplicaState("p", seed=seed), latest=9)
     assert (resumed.mode, resumed.to_batch, resumed.resume) == ("seed", 2, seed)
-    stale = _plan(ReplicaState("p", seed=seed), fingerprints={**FP, 2: None})  # type: ignore[dict-item]
+    stale = _plan(ReplicaState("p", seed=seed), fingerprints={**FP, 2: None})
     assert (stale.mode, stale.to_batch, stale.discard_seed, stale.resume) == ("seed", 5, True, None)
     # a reseed from gamma was interrupted; beta (followed before, unchanged) answers again: plain incremental
     synced = ReplicaState(

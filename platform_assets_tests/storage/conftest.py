@@ -15,7 +15,7 @@ from platform_assets.storage.stores import open_store
 
 
 @pytest.fixture
-def make_store(request: pytest.FixtureRequest, tmp_path) -> Callable[[str, str], ObjectStore]:  # type: ignore[no-untyped-def]
+def make_store(request: pytest.FixtureRequest, tmp_path) -> Callable[[str, str], ObjectStore]:
     """Factory: ``make_store("local" | "s3", name)`` -> an empty store (S3: a prefix in a fresh bucket)."""
     buckets: dict[str, str] = {}
 
@@ -31,7 +31,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path) -> Callable[[str, str],
 
 
 @pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, make_store) -> ObjectStore:  # type: ignore[no-untyped-def]
+def store(request: pytest.FixtureRequest, make_store) -> ObjectStore:
     """An empty store of each kind: the test runs once per kind."""
     return make_store(request.param)
 

@@ -34,7 +34,7 @@ def leftovers(store: ObjectStore) -> list[str]:
 
 
 @pytest.mark.parametrize(("source_kind", "dest_kind"), PAIRS)
-def test_copy_returns_sha256_and_the_destination_etag(make_store, source_kind: str, dest_kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_copy_returns_sha256_and_the_destination_etag(make_store, source_kind: str, dest_kind: str) -> None:
     source, dest = make_store(source_kind, "src"), make_store(dest_kind, "dst")
     info = source.put_bytes("in/file.csv", DATA)
     result = copy_object(source, "in/file.csv", dest, "v1/file.csv", expected_etag=info.etag)
@@ -50,7 +50,7 @@ def test_copy_returns_sha256_and_the_destination_etag(make_store, source_kind: s
 
 
 @pytest.mark.parametrize(("source_kind", "dest_kind"), PAIRS)
-def test_copy_of_a_zero_byte_object(make_store, source_kind: str, dest_kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_copy_of_a_zero_byte_object(make_store, source_kind: str, dest_kind: str) -> None:
     source, dest = make_store(source_kind, "src"), make_store(dest_kind, "dst")
     info = source.put_bytes("empty.csv", b"")
     result = copy_object(source, "empty.csv", dest, "out/empty.csv", info.etag)
@@ -59,7 +59,7 @@ def test_copy_of_a_zero_byte_object(make_store, source_kind: str, dest_kind: str
 
 
 @pytest.mark.parametrize(("source_kind", "dest_kind"), PAIRS)
-def test_copy_of_a_vanished_object(make_store, source_kind: str, dest_kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_copy_of_a_vanished_object(make_store, source_kind: str, dest_kind: str) -> None:
     source, dest = make_store(source_kind, "src"), make_store(dest_kind, "dst")
     info = source.put_bytes("gone.csv", b"x")
     source.delete("gone.csv")
@@ -72,7 +72,7 @@ def test_copy_of_a_vanished_object(make_store, source_kind: str, dest_kind: str)
 
 
 @pytest.mark.parametrize(("source_kind", "dest_kind"), PAIRS)
-def test_copy_with_a_stale_etag(make_store, source_kind: str, dest_kind: str) -> None:  # type: ignore[no-untyped-def]
+def test_copy_with_a_stale_etag(make_store, source_kind: str, dest_kind: str) -> None:
     source, dest = make_store(source_kind, "src"), make_store(dest_kind, "dst")
     old = source.put_bytes("f.csv", b"version one")
     source.put_bytes("f.csv", b"version two, longer")
@@ -83,7 +83,7 @@ def test_copy_with_a_stale_etag(make_store, source_kind: str, dest_kind: str) ->
         assert leftovers(dest) == []
 
 
-def test_copy_refuses_unsafe_keys(make_store) -> None:  # type: ignore[no-untyped-def]
+def test_copy_refuses_unsafe_keys(make_store) -> None:
     source, dest = make_store("local", "src"), make_store("local", "dst")
     source.put_bytes("ok.csv", b"1")
     from platform_assets.storage.keys import UnsafeKey
@@ -95,14 +95,14 @@ def test_copy_refuses_unsafe_keys(make_store) -> None:  # type: ignore[no-untype
     assert leftovers(dest) == []
 
 
-def test_local_copy_failing_midway_leaves_no_file(make_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_local_copy_failing_midway_leaves_no_file(make_store, monkeypatch) -> None:
     source, dest = make_store("local", "src"), make_store("local", "dst")
     source.put_bytes("big.csv", DATA * 20)  # several chunks
     dest.put_bytes("out/keep.csv", b"old")
     real_read = local_module._PinnedFile.read
     calls = []
 
-    def failing_read(self, size=-1):  # type: ignore[no-untyped-def]
+    def failing_read(self, size=-1):
         calls.append(size)
         if len(calls) == 2:
             raise OSError("disk went away")
@@ -115,7 +115,7 @@ def test_local_copy_failing_midway_leaves_no_file(make_store, monkeypatch) -> No
     assert leftovers(dest) == ["out/keep.csv"]  # no destination, no temp file
 
 
-def test_local_copy_failing_at_fsync_leaves_no_file(make_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_local_copy_failing_at_fsync_leaves_no_file(make_store, monkeypatch) -> None:
     source, dest = make_store("local", "src"), make_store("local", "dst")
     source.put_bytes("f.csv", DATA)
 
@@ -130,14 +130,14 @@ def test_local_copy_failing_at_fsync_leaves_no_file(make_store, monkeypatch) -> 
     assert list(dest.iter_objects("**")) == []
 
 
-def test_local_source_changing_during_the_copy(make_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_local_source_changing_during_the_copy(make_store, monkeypatch) -> None:
     source, dest = make_store("local", "src"), make_store("local", "dst")
     info = source.put_bytes("f.csv", DATA)
     path = source.local_path("f.csv")
     real_read = local_module._PinnedFile.read
-    appended = []
+    appended: list[bool] = []
 
-    def read_then_append(self, size=-1):  # type: ignore[no-untyped-def]
+    def read_then_append(self, size=-1):
         data = real_read(self, size)
         if not appended:
             appended.append(True)
@@ -151,7 +151,7 @@ def test_local_source_changing_during_the_copy(make_store, monkeypatch) -> None:
     assert leftovers(dest) == []
 
 
-def test_local_temp_files_are_invisible_to_listings(make_store) -> None:  # type: ignore[no-untyped-def]
+def test_local_temp_files_are_invisible_to_listings(make_store) -> None:
     store = make_store("local")
     store.put_bytes("d/a.csv", b"1")
     temp = local_module.temp_path(str(store.local_path("d/b.csv")))
@@ -162,12 +162,12 @@ def test_local_temp_files_are_invisible_to_listings(make_store) -> None:  # type
     assert [item.key for item in store.iter_objects("d/.*")] == []
 
 
-def test_s3_same_service_copy_is_server_side_with_s3_checksum(make_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_s3_same_service_copy_is_server_side_with_s3_checksum(make_store, monkeypatch) -> None:
     source, dest = make_store("s3", "src"), make_store("s3", "dst")
     assert isinstance(source, S3Store) and isinstance(dest, S3Store) and dest.same_service(source)
     info = source.put_bytes("f.csv", DATA)
 
-    def no_streaming(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def no_streaming(*args, **kwargs):
         raise AssertionError("the bytes should not pass through this process")
 
     monkeypatch.setattr(S3Store, "open_pinned", no_streaming)
@@ -177,7 +177,7 @@ def test_s3_same_service_copy_is_server_side_with_s3_checksum(make_store, monkey
     assert result.etag == info.etag  # a single-part copy keeps the MD5 ETag
 
 
-def test_s3_copy_between_services_streams(make_store, moto_server) -> None:  # type: ignore[no-untyped-def]
+def test_s3_copy_between_services_streams(make_store, moto_server) -> None:
     source = make_store("s3", "src")
     assert isinstance(source, S3Store)
     other = S3Store(
@@ -190,7 +190,7 @@ def test_s3_copy_between_services_streams(make_store, moto_server) -> None:  # t
     assert other.read_bytes("out/f.csv") == DATA
 
 
-def test_s3_multipart_copy(make_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_s3_multipart_copy(make_store, monkeypatch) -> None:
     source, dest = make_store("s3", "src"), make_store("s3", "dst")
     data = os.urandom(11 * 1024 * 1024)
     info = source.put_bytes("big.bin", data)
@@ -202,7 +202,7 @@ def test_s3_multipart_copy(make_store, monkeypatch) -> None:  # type: ignore[no-
     assert dest.read_bytes("big.bin") == data
 
 
-def test_s3_multipart_upload_and_abort(make_store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_s3_multipart_upload_and_abort(make_store, monkeypatch) -> None:
     local, dest = make_store("local", "src"), make_store("s3", "dst")
     assert isinstance(dest, S3Store)
     data = os.urandom(11 * 1024 * 1024)
@@ -223,7 +223,7 @@ def test_s3_multipart_upload_and_abort(make_store, monkeypatch) -> None:  # type
     assert not uploads.get("Uploads")
 
 
-def test_s3_small_put_stream_checks_before_commit(make_store) -> None:  # type: ignore[no-untyped-def]
+def test_s3_small_put_stream_checks_before_commit(make_store) -> None:
     dest = make_store("s3", "dst")
 
     def refuse() -> None:

@@ -17,7 +17,7 @@ from platform_assets.storage.iceberg import open_iceberg_catalog
 COLUMNS = pa.schema([pa.field("id", pa.string()), pa.field("amount", pa.decimal128(12, 2))])
 
 
-def open_catalog(tmp_path: Path, db_url: str):  # type: ignore[no-untyped-def]
+def open_catalog(tmp_path: Path, db_url: str):
     return open_iceberg_catalog("alpha", db_url, (tmp_path / "warehouse").as_uri())
 
 
@@ -41,7 +41,7 @@ def product_rows(count: int, version: int, files: list[str]) -> pa.Table:
     )
 
 
-def append(table, rows: pa.Table, version: int, file_id: int, expire: list[int] | None = None):  # type: ignore[no-untyped-def]
+def append(table, rows: pa.Table, version: int, file_id: int, expire: list[int] | None = None):
     files = data_files.write_partition_files(table, rows, version)
     iceberg.commit_files(table, files, iceberg.marker_properties("append", version, 1, [(file_id, "s")]), expire=expire)
     return files
@@ -111,7 +111,7 @@ def test_a_worker_racing_another_to_create_the_namespace_still_opens_the_catalog
     real = iceberg.PlatformIcebergCatalog.namespace_exists
     calls: list[str] = []
 
-    def absent_at_first_check(self, namespace):  # type: ignore[no-untyped-def]
+    def absent_at_first_check(self, namespace):
         calls.append(namespace)
         return False if len(calls) == 1 else real(self, namespace)
 

@@ -44,7 +44,7 @@ def brute_force(root: str, glob: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def random_tree(tmp_path_factory) -> LocalStore:  # type: ignore[no-untyped-def]
+def random_tree(tmp_path_factory) -> LocalStore:
     rng = random.Random(7)
     root = tmp_path_factory.mktemp("tree")
     names = ["a", "b", "c", "a-b", "a.b", "a0", "1", "ab", "a b", "é", "Z", "_x"]
@@ -86,7 +86,7 @@ def test_small_pages_cover_everything_once(random_tree: LocalStore, glob: str) -
     assert collected == brute_force(str(random_tree.root), glob)
 
 
-def test_listing_a_missing_root_is_empty_and_writes_create_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_listing_a_missing_root_is_empty_and_writes_create_it(tmp_path) -> None:
     store = LocalStore(tmp_path / "not" / "yet")
     assert list(store.iter_objects("**")) == []
     assert store.list_page("a/b/*.csv", None) == ([], None)
@@ -94,7 +94,7 @@ def test_listing_a_missing_root_is_empty_and_writes_create_it(tmp_path) -> None:
     assert [item.key for item in store.iter_objects("**")] == ["a/b/c.csv"]
 
 
-def test_local_etag_is_size_mtime_ctime_and_inode(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_local_etag_is_size_mtime_ctime_and_inode(tmp_path) -> None:
     store = LocalStore(tmp_path)
     store.put_bytes("f", b"12345")
     st = os.stat(tmp_path / "f")
@@ -104,7 +104,7 @@ def test_local_etag_is_size_mtime_ctime_and_inode(tmp_path) -> None:  # type: ig
 
 
 @pytest.mark.parametrize("how", ["in_place", "renamed_over"])
-def test_a_rewrite_at_the_same_size_with_the_mtime_put_back_changes_the_etag(tmp_path, how: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_rewrite_at_the_same_size_with_the_mtime_put_back_changes_the_etag(tmp_path, how: str) -> None:
     store = LocalStore(tmp_path)
     path = tmp_path / "d" / "f.csv"
     path.parent.mkdir()
@@ -127,7 +127,7 @@ def test_a_rewrite_at_the_same_size_with_the_mtime_put_back_changes_the_etag(tmp
     assert store.stat("d/f.csv") == after
 
 
-def test_dotfiles_are_listed_but_temp_files_are_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_dotfiles_are_listed_but_temp_files_are_not(tmp_path) -> None:
     store = LocalStore(tmp_path)
     (tmp_path / ".env").write_bytes(b"1")
     (tmp_path / ".x.tmp-notours").write_bytes(b"2")  # not our temp-name pattern: listed
@@ -135,7 +135,7 @@ def test_dotfiles_are_listed_but_temp_files_are_not(tmp_path) -> None:  # type: 
     assert [item.key for item in store.iter_objects("**")] == [".env", ".x.tmp-notours"]
 
 
-def test_symlinks(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_symlinks(tmp_path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.csv").write_bytes(b"secret")
@@ -160,7 +160,7 @@ def test_symlinks(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert list(store.iter_objects("linked_dir/*")) == []
 
 
-def test_directories_are_not_objects(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_directories_are_not_objects(tmp_path) -> None:
     store = LocalStore(tmp_path)
     store.put_bytes("d/f", b"1")
     assert store.stat("d") is None
@@ -175,7 +175,8 @@ def test_directories_are_not_objects(tmp_path) -> None:  # type: ignore[no-untyp
 def test_file_urls(url: str, root: str) -> None:
     store = open_store(url)
     assert isinstance(store, LocalStore) and str(store.root) == root
-    assert open_store(store.url).root == store.root  # type: ignore[attr-defined]
+    reopened = open_store(store.url)
+    assert isinstance(reopened, LocalStore) and reopened.root == store.root
 
 
 @pytest.mark.parametrize("url", ["file://host/data", "file:relative/dir", "ftp://x/y", "data/raw", "file:///a?b=1"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import boto3
 import pytest
 
@@ -12,7 +14,7 @@ from platform_assets.storage.s3_store import S3Store
 from platform_assets.storage.stores import open_store
 
 
-def raw_client(endpoint: str):  # type: ignore[no-untyped-def]
+def raw_client(endpoint: str):
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 
 
@@ -42,7 +44,7 @@ def test_etags_are_unquoted_and_times_utc(moto_server: str, s3_bucket: str) -> N
     listed = list(store.iter_objects("*"))[0]
     assert listed.etag == written.etag
     assert listed.last_modified is not None and listed.last_modified.tzinfo is not None
-    assert listed.last_modified.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    assert listed.last_modified is not None and listed.last_modified.utcoffset() == timedelta(0)
 
 
 def test_listing_surfaces_unsafe_keys_and_key_operations_refuse_them(moto_server: str, s3_bucket: str) -> None:

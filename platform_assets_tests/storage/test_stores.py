@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -45,7 +45,7 @@ def test_put_stat_read_sha256_delete(store: ObjectStore) -> None:
     assert info is not None
     assert (info.key, info.size, info.etag) == ("dir/f.csv", len(data), written.etag)
     assert info.last_modified is not None and info.last_modified.tzinfo is not None
-    assert info.last_modified.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+    assert info.last_modified is not None and info.last_modified.utcoffset() == timedelta(0)
     assert abs((datetime.now(UTC) - info.last_modified).total_seconds()) < 120
     assert store.exists("dir/f.csv")
     assert store.read_bytes("dir/f.csv") == data
@@ -76,7 +76,7 @@ def test_zero_byte_objects(store: ObjectStore) -> None:
     assert listed[0].etag == info.etag
 
 
-def test_missing_objects(store: ObjectStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_objects(store: ObjectStore, tmp_path) -> None:
     assert store.stat("nope.csv") is None
     assert not store.exists("no/such/key")
     for read in (store.read_bytes, store.open_read, store.sha256, store.open_pinned):
@@ -99,7 +99,7 @@ def test_listing_returns_sorted_keys_with_sizes_and_etags(store: ObjectStore) ->
         assert item.size == len(TREE[item.key])
         stat = store.stat(item.key)
         assert stat is not None and stat.etag == item.etag and stat.size == item.size
-        assert item.last_modified is not None and item.last_modified.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+        assert item.last_modified is not None and item.last_modified.utcoffset() == timedelta(0)
 
 
 @pytest.mark.parametrize(
@@ -194,13 +194,13 @@ def test_bad_glob_is_refused(store: ObjectStore) -> None:
 UNSAFE_KEYS = ["", "/abs.csv", "C:/x", "../up.csv", "a/../../b", "./a", "a//b", "a\\b", "a\x00b", "a\x7f"]
 
 
-def test_every_key_operation_refuses_unsafe_keys(store: ObjectStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_every_key_operation_refuses_unsafe_keys(store: ObjectStore, tmp_path) -> None:
     for key in UNSAFE_KEYS:
         refuses_unsafe_key(store, key, tmp_path)
     assert list(store.iter_objects("**")) == []
 
 
-def refuses_unsafe_key(store: ObjectStore, key: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def refuses_unsafe_key(store: ObjectStore, key: str, tmp_path) -> None:
     operations = [
         lambda: store.stat(key),
         lambda: store.exists(key),
@@ -220,11 +220,11 @@ def refuses_unsafe_key(store: ObjectStore, key: str, tmp_path) -> None:  # type:
         assert repr(key) in str(caught.value)
 
 
-def test_uri_and_local_path(store: ObjectStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_uri_and_local_path(store: ObjectStore, tmp_path) -> None:
     store.put_bytes("d/a b.csv", b"1")
     if isinstance(store, LocalStore):
         path = store.local_path("d/a b.csv")
-        assert path == tmp_path / "root" / "d" / "a b.csv" and path.read_bytes() == b"1"
+        assert path is not None and path == tmp_path / "root" / "d" / "a b.csv" and path.read_bytes() == b"1"
         assert store.uri("d/a b.csv") == (tmp_path / "root" / "d" / "a b.csv").as_uri()
     else:
         assert store.local_path("d/a b.csv") is None
@@ -232,7 +232,7 @@ def test_uri_and_local_path(store: ObjectStore, tmp_path) -> None:  # type: igno
         assert store.url.startswith("s3://") and store.url.endswith("/root/pfx")
 
 
-def test_download_to(store: ObjectStore, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_download_to(store: ObjectStore, tmp_path) -> None:
     store.put_bytes("k/data.bin", bytes(range(256)) * 10)
     target = tmp_path / "scratch" / "data.bin"
     store.download_to("k/data.bin", target)
