@@ -204,3 +204,14 @@ def test_defs_has_no_sqlalchemy() -> None:
         if _part(found.module) == "defs" and found.target.split(".")[0] == "sqlalchemy"
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def test_docs_architecture_describes_every_part_of_the_import_table() -> None:
+    """Each part of ``MAY_IMPORT`` has a row in docs/architecture.md's table (as ``name.py`` or ``name/``)."""
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = [line.split("|")[1] for line in text.splitlines() if line.startswith("| `")]
+    named = {match for row in rows for match in re.findall(r"`([a-z_]+)(?:\.py|/)`", row)}
+    assert not set(MAY_IMPORT) - named, f"docs/architecture.md has no row for {sorted(set(MAY_IMPORT) - named)}"
+    assert not named - set(MAY_IMPORT), (
+        f"docs/architecture.md describes parts MAY_IMPORT lacks: {sorted(named - set(MAY_IMPORT))}"
+    )

@@ -60,3 +60,35 @@ def test_comments_and_docstrings_point_only_to_files_in_the_repo() -> None:
         if OUTSIDE_REFERENCES.search(line)
     ]
     assert not found, "point to docs/architecture.md, the README or a module instead:\n" + "\n".join(found)
+
+
+def _readme_layout() -> list[str]:
+    """The paths the README's layout section names (entries at depth 0 and 2; deeper lines continue a description)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```\n", 2)[1]
+    paths, parent = [], ""
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if not line.strip() or indent not in (0, 2):
+            continue
+        name = line.split()[0]
+        if indent == 0:
+            parent = name if name.endswith("/") else ""
+            paths.append(name)
+        else:
+            paths.append(parent + name)
+    return paths
+
+
+def test_the_readme_layout_names_existing_paths_and_every_part_of_the_package() -> None:
+    named = _readme_layout()
+    missing = [path for path in named if not (REPO / path).exists()]
+    assert not missing, f"the README's layout names paths that do not exist: {missing}"
+    parts = {
+        f"platform_assets/{path.name}/" if path.is_dir() else f"platform_assets/{path.name}"
+        for path in (REPO / "platform_assets").iterdir()
+        if not path.name.startswith("__") and (path.suffix == ".py" or (path / "__init__.py").exists())
+    }
+    unnamed = sorted(parts - set(named))
+    assert not unnamed, f"the README's layout does not name: {unnamed}"
