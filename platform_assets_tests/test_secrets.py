@@ -270,6 +270,7 @@ def test_scrubbed_output_scrubs_a_secret_split_over_writes_and_restores_the_stre
         print("partial", end="", file=sys.stderr)
         print(" stream-pw/@#ü", file=sys.stderr)
         assert isinstance(sys.stdout, secrets.ScrubbingStream)
-    assert (sys.stdout, sys.stderr) == (out, err)
+    restored: tuple[object, object] = (sys.stdout, sys.stderr)  # (typed anew: the block narrowed sys.stdout)
+    assert restored == (out, err)
     assert out.getvalue() == "one *** two\nthree ***"  # held text is written when the block ends
     assert err.getvalue() == "partial ***\n"

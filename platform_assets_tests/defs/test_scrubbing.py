@@ -94,7 +94,8 @@ def test_a_platform_error_and_the_metadata_reach_dagster_scrubbed(
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed and "copy failed for key:***@bucket" in str(check.metadata["failures"].value)
     materialization = result.get_asset_materialization_events()[0].materialization
-    assert materialization.metadata["platform/result"].value["failed"] == {"a.csv": "copy failed for key:***@bucket"}
+    reported = materialization.metadata["platform/result"].value
+    assert isinstance(reported, dict) and reported["failed"] == {"a.csv": "copy failed for key:***@bucket"}
 
     def refused(*args: Any) -> CaptureResult:
         raise UserError(f"the raw zone refused the key {secret}")

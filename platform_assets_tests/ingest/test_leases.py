@@ -9,6 +9,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from platform_assets.ingest.leases import held_advice
 from platform_assets.platform import Platform
 from platform_assets_tests.ingest.test_processing import capture, customer_rows, file_states, make_platform, table_rows
 
-LONG_LEASES = {
+LONG_LEASES: dict[str, Any] = {
     "processing": {
         "lease_seconds": 300,
         "retry_backoff_seconds": 0,
@@ -36,6 +37,11 @@ LONG_LEASES = {
 """Leases far longer than a test: a rerun that finishes did not wait for one to run out."""
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def config_path(platform: Platform) -> str:
+    assert platform.config.source_path is not None, "make_platform loads the config from a file"
+    return platform.config.source_path
 
 
 def _platform_with_40_files(tmp_path: Path, db_url: str) -> tuple[Platform, int]:
@@ -116,7 +122,7 @@ Platform.from_path(sys.argv[1]).process("customers", int(sys.argv[2]), worker="v
 def test_rerun_right_after_kill_9_of_a_worker_finishes(tmp_path: Path, db_url: str) -> None:
     platform, version = _platform_with_40_files(tmp_path, db_url)
     worker = subprocess.Popen(
-        [sys.executable, "-c", SLOW_WORKER, platform.config.source_path, str(version)],
+        [sys.executable, "-c", SLOW_WORKER, config_path(platform), str(version)],
         env=_environment(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -169,7 +175,7 @@ def test_a_live_distant_holder_is_waited_for_and_named(
         ]
         assert "skip" not in advice[0]
         monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-        code = main(["process", "customers", "--version", str(version), "--config", platform.config.source_path])
+        code = main(["process", "customers", "--version", str(version), "--config", config_path(platform)])
         printed = capsys.readouterr().out
         assert code == 1 and advice[0] in printed and "skip" not in printed, printed
         with transaction(catalog.engine) as session:

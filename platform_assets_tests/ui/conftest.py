@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 
 from platform_assets_tests.ui.server import DemoUi, start_demo_ui, stop
 
 CHROMIUM = Path("/usr/bin/chromium")
-VIEWPORT = {"width": 1600, "height": 1000}
+VIEWPORT: ViewportSize = {"width": 1600, "height": 1000}
 
 
 class Steps:
@@ -82,7 +82,9 @@ def steps(page: Page, tmp_path: Path, request: pytest.FixtureRequest) -> Steps:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """On a failed test: one more screenshot of the page as it was, and every screenshot's path in the report."""
     report: pytest.TestReport = yield
     recorder: Steps | None = getattr(item, "ui_steps", None)
