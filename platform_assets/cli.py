@@ -79,6 +79,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
             f"{args.product}: version {reg.number} ({reg.mode}): {reg.files} files, {reg.bytes} bytes; {reg.new} "
             f"new, {reg.changed} changed, {reg.removed} removed"
         )
+        if reg.superseded:
+            stale = ", ".join(f"v{number}" for number in reg.superseded)
+            lines.append(f"  supersedes {stale}: the source changed under its capture")
     for capture in outcome.captures:
         lines.append(
             f"  captured v{capture.version}: {capture.status}, {capture.copied_now} copied, {len(capture.failed)} "

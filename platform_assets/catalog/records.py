@@ -33,9 +33,10 @@ class RegisteredVersion:
     new: int
     changed: int
     removed: int
+    superseded: tuple[int, ...] = ()  # stale versions it takes the place of (their capture failed)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "superseded": list(self.superseded)}
 
 
 @dataclass(frozen=True)

@@ -114,19 +114,30 @@ class Catalog:
         Snapshot mode: the version holds every listed file; incremental mode: the
         new and changed ones (removals alone register nothing). No change: None,
         and nothing is written but the end of the listing ``scan_id``.
+
+        A version whose capture failed because the source changed under it
+        (:func:`.queries.versions.stale_captures`) is superseded here: a new
+        version of the source's current state is registered whether or not the
+        listing changed (in incremental mode it takes the stale version's files
+        that are still listed), and the stale one turns SUPERSEDED, audited.
         """
         with self._transaction() as session:
             row = products.lock(session, product)
             if scan_id is not None:
                 sources.discard_pages(session, row, scan_id)
-            diff = sources.diff_listing(listing, sources.known_source(session, row))
-            if not diff.has_changes:
-                return None
+            ref = ProductRef(row.id, row.name)
+            stale = versions.stale_captures(session, ref)
+            redo = [version.number for version in stale] if mode is CaptureMode.INCREMENTAL else []
+            diff = sources.diff_listing(listing, sources.known_source(session, row, redo))
+            registered = None
             if mode is CaptureMode.INCREMENTAL and not (diff.new or diff.changed):
                 sources.forget_removed(session, row.id, diff.removed)
-                return None
-            number = products.allocate_version_number(session, row)
-            return sources.register(session, row, number, mode, diff, actor)
+            elif diff.has_changes or stale:
+                number = products.allocate_version_number(session, row)
+                superseded = tuple(version.number for version in stale)
+                registered = sources.register(session, row, number, mode, diff, actor, superseded)
+            versions.supersede(session, ref, stale, registered.number if registered else None, actor)
+            return registered
 
     def pending_captures(self, product: str) -> list[int]:
         """Versions registered but not yet captured, oldest first (none for a product without versions)."""

@@ -30,7 +30,12 @@ class FileStatus(StrEnum):
 
 
 class VersionStatus(StrEnum):
-    """A version: DISCOVERED -> CAPTURED -> PROCESSING -> PROCESSED, or CAPTURE_FAILED / FAILED at a step."""
+    """A version: DISCOVERED -> CAPTURED -> PROCESSING -> PROCESSED, or CAPTURE_FAILED / FAILED at a step.
+
+    SUPERSEDED: a newer version took its place (one whose capture failed because
+    the source changed under it is superseded by the next sync); it is neither
+    processed nor merged.
+    """
 
     DISCOVERED = "DISCOVERED"
     CAPTURED = "CAPTURED"
@@ -38,6 +43,7 @@ class VersionStatus(StrEnum):
     PROCESSING = "PROCESSING"
     PROCESSED = "PROCESSED"
     FAILED = "FAILED"
+    SUPERSEDED = "SUPERSEDED"
 
 
 class FileChange(StrEnum):
@@ -86,3 +92,6 @@ OPEN_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING, FileS
 
 UNCAPTURED_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING})
 """Files capture still has to copy."""
+
+VANISHED = "vanished"
+"""``raw_files.error_type`` of a file gone or changed at the source when capture came to copy it."""

@@ -12,7 +12,9 @@ Contract:
 - An object that vanished (or changed) since it was listed, or whose key is
   unsafe, turns FAILED with the reason; the other files go on.
 - The version turns CAPTURED once every file is CAPTURED, or CAPTURE_FAILED
-  when some failed (``platform-assets skip`` gives up on such a file).
+  when some failed. One whose file vanished is superseded by the next sync
+  (:meth:`platform_assets.catalog.Catalog.register_version`);
+  ``platform-assets skip`` gives up on an unsafe key.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from platform_assets.catalog.records import CopiedFile, CopyFailure, PendingCopy
-from platform_assets.catalog.states import VersionStatus
+from platform_assets.catalog.states import VANISHED, VersionStatus
 from platform_assets.config import ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.storage.keys import UnsafeKey, validate_key
@@ -109,5 +111,5 @@ def _copy_one(
             f"{error}; the file was listed for version {version} but is gone or changed at the source: the next sync "
             "picks up its current state"
         )
-        return CopyFailure(item.id, item.key, "vanished", message)
+        return CopyFailure(item.id, item.key, VANISHED, message)
     return CopiedFile(item.id, item.key, raw_zone.uri(copy.key), copy.size, copy.sha256)

@@ -3,7 +3,8 @@
 Contract:
 - :func:`merge_version` reads version v's rows from ``<platform>.<product>``
   (product columns only) and merges them as batch v; every lower version
-  number must be committed or excluded in the batch log first. A version that
+  number must be committed or excluded in the batch log first (a SUPERSEDED
+  version is out of the merge order: a newer version took its place). A version that
   is excluded, or not PROCESSED, is refused (OutOfOrderBatch naming it).
 - :func:`pending_merges` lists the versions up to ``up_to`` that the batch log
   has neither committed nor excluded, ascending.
@@ -58,7 +59,11 @@ def merge_version(
             batch=version,
             blocking=version,
         )
-    earlier = [other.number for other in services.catalog.versions(product.name) if other.number < version]
+    earlier = [
+        other.number
+        for other in services.catalog.versions(product.name)
+        if other.number < version and other.status is not VersionStatus.SUPERSEDED
+    ]
     columns = list(product.table_schema.columns) if product.table_schema else None
     rows = services.iceberg.version_rows(product.name, version, columns)
     return merge_batch(services.merge_store, product, version, rows, earlier_batches=earlier)
@@ -101,12 +106,15 @@ def next_merge(services: Services, product: ProductConfig) -> NextMerge:
 
 
 def pending_merges(services: Services, product: ProductConfig, up_to: int | None = None) -> list[int]:
-    """Versions up to ``up_to`` that are not excluded and not yet committed or excluded in the batch log."""
+    """Versions up to ``up_to``, not excluded nor superseded, that the batch log has not committed or excluded."""
     done = {entry.batch for entry in batch_log(services.merge_store, product.name) if entry.status in DONE}
     return [
         version.number
         for version in services.catalog.versions(product.name)
-        if version.number not in done and not version.excluded and (up_to is None or version.number <= up_to)
+        if version.number not in done
+        and not version.excluded
+        and version.status is not VersionStatus.SUPERSEDED
+        and (up_to is None or version.number <= up_to)
     ]
 
 

@@ -9,7 +9,7 @@ version and registers nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -84,17 +84,33 @@ def discard_pages(session: Session, product: Product, scan_id: str) -> None:
     session.execute(delete(ListingPage).where(ListingPage.product_id == product.id, ListingPage.scan_id == scan_id))
 
 
-def known_source(session: Session, product: ProductRef | Product) -> dict[str, tuple[str | None, int]]:
-    """The catalog's picture of the source: key -> (etag, size), in one query."""
+REDO = (None, -1)
+"""What a key to capture again stands at in the picture: no listing equals it, so it diffs as changed."""
+
+
+def known_source(
+    session: Session, product: ProductRef | Product, redo: Collection[int] = ()
+) -> dict[str, tuple[str | None, int]]:
+    """The catalog's picture of the source: key -> (etag, size), in one query.
+
+    Keys last captured by a version in ``redo`` stand at :data:`REDO`, so a
+    listing that still holds them makes them changed (captured again).
+    """
     table = table_of(SourceObject)
     rows = session.connection().execute(
-        select(table.c.key, table.c.etag, table.c.size).where(table.c.product_id == product.id)
+        select(table.c.key, table.c.etag, table.c.size, table.c.last_version).where(table.c.product_id == product.id)
     )
-    return {key: (etag, size) for key, etag, size in rows}
+    return {key: REDO if last in redo else (etag, size) for key, etag, size, last in rows}
 
 
 def register(
-    session: Session, product: Product, number: int, mode: CaptureMode, diff: SourceDiff, actor: str
+    session: Session,
+    product: Product,
+    number: int,
+    mode: CaptureMode,
+    diff: SourceDiff,
+    actor: str,
+    superseded: tuple[int, ...] = (),
 ) -> RegisteredVersion:
     """Insert version ``number`` with its files (all listed ones in snapshot mode, else new and changed)."""
     parent = number - 1 or None
@@ -123,6 +139,7 @@ def register(
         len(diff.new),
         len(diff.changed),
         len(diff.removed),
+        superseded,
     )
     change = {
         "mode": mode,
@@ -131,6 +148,8 @@ def register(
         "changed": len(diff.changed),
         "removed": len(diff.removed),
     }
+    if superseded:
+        change["supersedes"] = list(superseded)
     audit.record(session, "version", audit.version_entity_id(product.name, number), "registered", actor, change)
     return registered
 

@@ -14,6 +14,7 @@ from platform_assets.catalog.records import ProcessingStart, ProductRef, Version
 from platform_assets.catalog.states import (
     CAPTURED_STATES,
     UNPROCESSED_STATES,
+    VANISHED,
     FileStatus,
     VersionStatus,
 )
@@ -150,6 +151,10 @@ def start_processing(
         raise VersionNotReady(
             f"version {number} of {product.name} is excluded ({version.exclude_reason}); it is not processed"
         )
+    if version.status is VersionStatus.SUPERSEDED:
+        raise VersionNotReady(
+            f"version {number} of {product.name} is SUPERSEDED ({version.status_reason}); it is not processed"
+        )
     if version.status not in CAPTURED_STATES:
         raise VersionNotReady(
             f"version {number} of {product.name} is {version.status}, not captured yet: "
@@ -210,3 +215,48 @@ def fail_processing(session: Session, product: ProductRef, number: int, reason: 
     version = get(session, product, number, lock=True)
     if version.status is VersionStatus.PROCESSING:
         set_status(session, product, version, VersionStatus.FAILED, actor, reason=reason)
+
+
+def stale_captures(session: Session, product: ProductRef) -> list[Version]:
+    """Versions whose capture failed because the source changed under it, oldest first.
+
+    Not excluded, CAPTURE_FAILED or FAILED (processing gave up on the same
+    files), with a file FAILED at capture as ``vanished``: no run can ever finish
+    them; the next version of the source takes their place.
+    """
+    vanished = (
+        select(RawFile.id)
+        .where(
+            RawFile.product_id == product.id,
+            RawFile.version == Version.number,
+            RawFile.status == FileStatus.FAILED,
+            RawFile.error_type == VANISHED,
+        )
+        .exists()
+    )
+    query = select(Version).where(
+        Version.product_id == product.id,
+        Version.excluded.is_(False),
+        Version.status.in_([VersionStatus.CAPTURE_FAILED, VersionStatus.FAILED]),
+        vanished,
+    )
+    return list(session.scalars(query.order_by(Version.number).with_for_update()))
+
+
+def supersede(session: Session, product: ProductRef, stale: list[Version], by: int | None, actor: str) -> None:
+    """Mark each stale version SUPERSEDED by version ``by`` (None: nothing of it is left to capture), audited."""
+    for version in stale:
+        keys = sorted(
+            session.scalars(
+                select(RawFile.key).where(
+                    RawFile.product_id == product.id,
+                    RawFile.version == version.number,
+                    RawFile.status == FileStatus.FAILED,
+                    RawFile.error_type == VANISHED,
+                )
+            )
+        )
+        shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        successor = f"superseded by v{by}" if by is not None else "nothing new is left at the source to capture"
+        reason = f"the source changed under its capture ({shown} vanished or changed); {successor}"
+        set_status(session, product, version, VersionStatus.SUPERSEDED, actor, reason=reason, superseded_by=by)
