@@ -92,3 +92,19 @@ def test_the_readme_layout_names_existing_paths_and_every_part_of_the_package() 
     }
     unnamed = sorted(parts - set(named))
     assert not unnamed, f"the README's layout does not name: {unnamed}"
+
+
+TYPE_IGNORE = re.compile(r"#\s*type:\s*ignore(?P<codes>\[[a-z, -]+\])?(?P<rest>.*)")
+
+
+def test_a_type_ignore_names_its_error_and_why() -> None:
+    """A ``type: ignore`` never stands in for an annotation: it names the error code and gives its reason."""
+    bare = [
+        f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+        for path in _sources()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if (found := TYPE_IGNORE.search(line)) and not (found["codes"] and found["rest"].strip().startswith("#"))
+    ]
+    assert not bare, "annotate or narrow instead, or say why the ignore stays (# type: ignore[code]  # why):\n" + (
+        "\n".join(bare)
+    )
