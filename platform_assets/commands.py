@@ -9,8 +9,8 @@ Contract:
   message (:mod:`platform_assets.defs.results`).
 - A run that failed for any other reason than a PlatformError or a blocking
   check is a bug: :class:`RunCrashed`, with Dagster's error and stack.
-- How a run is executed is :meth:`Commands._execute` alone: in this process, as a run of the code
-  location's job (the UI lists it under the job and can re-execute it).
+- How a run is executed is :meth:`Commands._execute` alone: in this process (the code location's executor
+  is in process), as a run of the code location's job (the UI lists it under the job and can re-execute it).
 """
 
 from __future__ import annotations
@@ -53,7 +53,6 @@ DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_LOCK_FILE = ".platform-assets-instance.lock"
 PARTITION_ADD_ATTEMPTS = 5
 QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": os.environ.get("PLATFORM_LOG_LEVEL", "WARNING")}}}}
-IN_PROCESS: dict[str, Any] = {"execution": {"config": {"in_process": {}}}}  # the steps run in the command's process
 PARTITION_TAG = "dagster/partition"
 READ_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -224,7 +223,7 @@ class Commands:
             tags[PARTITION_TAG] = request.partition
         run = instance.create_run_for_job(
             job_def=recon.get_definition(),
-            run_config={**QUIET_LOGGERS, **IN_PROCESS, **request.run_config},
+            run_config={**QUIET_LOGGERS, **request.run_config},
             tags=tags,
             remote_job_origin=remote_job_origin(request.job),
             job_code_origin=recon.get_python_origin(),

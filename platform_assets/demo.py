@@ -26,6 +26,12 @@ AUTOMATION_ON = "automation: {enabled: true}"
 # Dagster's SQLite default, written out: without the file every instance load warns that it is missing
 DAGSTER_YAML = """\
 # The demo's Dagster instance: runs, events and schedules in SQLite under this folder.
+# Queued runs start within a second (Dagster's default waits up to 5 s): a dropped file is merged sooner.
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
 telemetry:
   enabled: false
 """

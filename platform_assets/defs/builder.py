@@ -53,4 +53,8 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         "pyspark": spark_resource(config),
         **replication_resources(config_path),
     }
-    return dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, resources=resources)
+    # Steps run in the run's process: a run's steps are sequential (raw_files -> staged -> merge), and a process
+    # per step would cost its start-up (Dagster, pyarrow, pyiceberg imports) on every version.
+    return dg.Definitions(
+        assets=assets, sensors=sensors, jobs=jobs, resources=resources, executor=dg.in_process_executor
+    )
