@@ -20,7 +20,7 @@ Contract:
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from functools import cached_property
 from typing import Any
@@ -106,8 +106,27 @@ class Catalog:
         with self._transaction() as session:
             return sources.load_pages(session, products.lock(session, product), scan_id)
 
+    def metadata_only_changes(self, product: str, listing: list[ObjectInfo]) -> dict[str, str]:
+        """Listed keys whose etag changed at the same size, with the sha256 captured for the picture's version.
+
+        Discovery hashes these objects and passes the equal ones to
+        :meth:`register_version` as ``same_content``: a touched file is no change.
+        """
+        with self._transaction() as session:
+            found = products.find(session, product)
+            if found is None:
+                return {}
+            keys = sources.metadata_only_changes(listing, sources.known_source(session, found))
+            return {key: sha for key, (sha, _) in sources.captured_hashes(session, found.id, keys).items()}
+
     def register_version(
-        self, product: str, mode: CaptureMode, listing: list[ObjectInfo], actor: str, scan_id: str | None = None
+        self,
+        product: str,
+        mode: CaptureMode,
+        listing: list[ObjectInfo],
+        actor: str,
+        scan_id: str | None = None,
+        same_content: Mapping[str, str] | None = None,
     ) -> RegisteredVersion | None:
         """Diff ``listing`` with the catalog's picture of the source and register the next version if it changed.
 
@@ -120,6 +139,10 @@ class Catalog:
         version of the source's current state is registered whether or not the
         listing changed (in incremental mode it takes the stale version's files
         that are still listed), and the stale one turns SUPERSEDED, audited.
+
+        ``same_content`` (key -> sha256 of the listed object) confirms changes
+        seen only in the etag: a key whose content hashes to what was captured
+        for it is unchanged (:func:`.queries.sources.confirm_unchanged`).
         """
         with self._transaction() as session:
             row = products.lock(session, product)
@@ -129,6 +152,8 @@ class Catalog:
             stale = versions.stale_captures(session, ref)
             redo = [version.number for version in stale] if mode is CaptureMode.INCREMENTAL else []
             diff = sources.diff_listing(listing, sources.known_source(session, row, redo))
+            if same_content:
+                sources.confirm_unchanged(session, row, diff, same_content, redo)
             registered = None
             if mode is CaptureMode.INCREMENTAL and not (diff.new or diff.changed):
                 sources.forget_removed(session, row.id, diff.removed)

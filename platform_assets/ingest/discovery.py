@@ -6,6 +6,9 @@ Contract:
   never listed.
 - A listing that does not fit in one sensor tick is continued on the next tick
   from ``start_after``; its pages wait in the catalog meanwhile.
+- An object whose etag changed but not its size is read and hashed: when its
+  bytes are the ones captured for it, it is no change (its new etag is kept),
+  so touching or rewriting a file with the same bytes makes no version.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from platform_assets.catalog import Catalog
 from platform_assets.catalog.records import RegisteredVersion
 from platform_assets.catalog.states import CaptureMode
 from platform_assets.config import ProductConfig
-from platform_assets.storage.object_store import ObjectInfo, ObjectStore
+from platform_assets.storage.object_store import ObjectInfo, ObjectStore, ObjectVanished, pinned_sha256
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,55 @@ def scan_source(
 
 
 def register_version(
-    catalog: Catalog, product: ProductConfig, progress: ScanProgress, actor: str
+    catalog: Catalog,
+    product: ProductConfig,
+    progress: ScanProgress,
+    actor: str,
+    store: ObjectStore,
+    budget_seconds: float = float("inf"),
 ) -> RegisteredVersion | None:
-    """Register the next version from a complete listing when the source changed (None when it did not)."""
+    """Register the next version from a complete listing when the source changed (None when it did not).
+
+    A change seen only in the etag is confirmed by content first
+    (:func:`same_content`), so a touched or rewritten but equal file makes no version.
+    """
     assert progress.complete, "register a version from a complete listing only"
-    return catalog.register_version(product.name, CaptureMode(product.mode), progress.objects, actor, progress.scan_id)
+    same = same_content(catalog, product, store, progress.objects, budget_seconds)
+    return catalog.register_version(
+        product.name, CaptureMode(product.mode), progress.objects, actor, progress.scan_id, same
+    )
+
+
+def same_content(
+    catalog: Catalog, product: ProductConfig, store: ObjectStore, listing: list[ObjectInfo], budget_seconds: float
+) -> dict[str, str]:
+    """Listed objects whose etag changed at the same size but whose bytes hash to what was captured: key -> sha256.
+
+    Etags the store vouches for as content hashes are taken at their word; an
+    object that changes while it is read, or that the time budget leaves
+    unread, counts as changed.
+    """
+    captured = catalog.metadata_only_changes(product.name, listing)
+    if not captured:
+        return {}
+    deadline = time.monotonic() + budget_seconds
+    etags = {info.key: info.etag for info in listing}
+    same: dict[str, str] = {}
+    for key, sha in sorted(captured.items()):
+        etag = etags[key]
+        if time.monotonic() >= deadline:
+            break
+        if etag is not None and store.etag_is_content_hash(etag):
+            continue
+        try:
+            if pinned_sha256(store, key, etag) == sha:
+                same[key] = sha
+        except ObjectVanished:
+            continue
+    return same
 
 
 def sync_source(catalog: Catalog, product: ProductConfig, store: ObjectStore, actor: str) -> RegisteredVersion | None:
     """List the whole source now and register a version if anything changed."""
     progress = scan_source(catalog, product, store, None, None, budget_seconds=float("inf"))
-    return register_version(catalog, product, progress, actor)
+    return register_version(catalog, product, progress, actor, store)

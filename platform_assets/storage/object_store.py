@@ -201,6 +201,10 @@ class ObjectStore(ABC):
                 digest.update(chunk)
         return digest.hexdigest()
 
+    def etag_is_content_hash(self, etag: str) -> bool:
+        """Whether two objects with different etags ``etag`` and another surely differ in content (default: no)."""
+        return False
+
     @abstractmethod
     def uri(self, key: str) -> str:
         """The full URL of ``key``, e.g. ``s3://bucket/prefix/key`` or ``file:///root/key``."""
@@ -277,3 +281,18 @@ def copy_object(
     finally:
         pinned.close()
     return CopyResult(key=dest_key, size=info.size, etag=info.etag, sha256=reader.hexdigest())
+
+
+def pinned_sha256(store: ObjectStore, key: str, expected_etag: str | None) -> str:
+    """Hex SHA-256 of the version ``expected_etag`` of ``key``; ObjectVanished if it is gone or changed meanwhile."""
+    pinned = store.open_pinned(key, expected_etag)
+    try:
+        reader = _HashingReader(pinned)
+        while reader.read(CHUNK_SIZE):
+            pass
+        if reader.size != pinned.info.size:
+            raise ObjectVanished(f"{store.uri(key)}: it changed while it was read", key)
+        pinned.verify()
+    finally:
+        pinned.close()
+    return reader.hexdigest()

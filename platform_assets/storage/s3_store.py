@@ -245,6 +245,10 @@ class S3Store(ObjectStore):
             return None
         return ObjectInfo(key, head["ContentLength"], _etag(head.get("ETag")), _utc_time(head.get("LastModified")))
 
+    def etag_is_content_hash(self, etag: str) -> bool:
+        """A single-part upload's etag is the MD5 of its bytes; a multipart one's (``...-N``) is not."""
+        return "-" not in etag
+
     def _get(self, key: str, expected_etag: str | None = None) -> dict[str, Any]:
         params: dict[str, Any] = {"Bucket": self.bucket, "Key": self._full(key)}
         if expected_etag is not None:

@@ -142,7 +142,7 @@ def test_listing_spread_over_ticks_resumes_from_its_cursor(local_platform: Platf
         steps += 1
     assert steps == 5
     assert [o.key for o in progress.objects] == [f"f{index:03d}.csv" for index in range(30)]
-    registered = register_version(catalog, product, progress, "test")
+    registered = register_version(catalog, product, progress, "test", store)
     assert registered is not None and registered.files == 30
 
 

@@ -9,7 +9,7 @@ version and registers nothing twice.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
@@ -101,6 +101,69 @@ def known_source(
         select(table.c.key, table.c.etag, table.c.size, table.c.last_version).where(table.c.product_id == product.id)
     )
     return {key: REDO if last in redo else (etag, size) for key, etag, size, last in rows}
+
+
+def captured_hashes(session: Session, product_id: int, keys: Collection[str]) -> dict[str, tuple[str, int]]:
+    """For each key: the sha256 captured for the picture's version of it, and that version (where it was captured)."""
+    found: dict[str, tuple[str, int]] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), INSERT_CHUNK):
+        rows = session.execute(
+            select(SourceObject.key, RawFile.sha256, SourceObject.last_version)
+            .join(
+                RawFile,
+                (RawFile.product_id == SourceObject.product_id)
+                & (RawFile.version == SourceObject.last_version)
+                & (RawFile.key == SourceObject.key),
+            )
+            .where(
+                SourceObject.product_id == product_id,
+                SourceObject.key.in_(ordered[start : start + INSERT_CHUNK]),
+                RawFile.sha256.is_not(None),
+            )
+        )
+        found.update({key: (sha, version) for key, sha, version in rows if sha})
+    return found
+
+
+def metadata_only_changes(listing: Iterable[ObjectInfo], known: dict[str, tuple[str | None, int]]) -> list[str]:
+    """Keys listed at the size the picture has but with another etag: changed, or only touched."""
+    return [
+        info.key
+        for info in listing
+        if (previous := known.get(info.key)) is not None and previous[1] == info.size and previous[0] != info.etag
+    ]
+
+
+def confirm_unchanged(
+    session: Session, product: Product, diff: SourceDiff, same_content: Mapping[str, str], redo: Collection[int]
+) -> None:
+    """Changed files whose content hashes (``same_content``: key -> sha256 now) to what was captured become unchanged.
+
+    Their picture takes the listed etag (so the next listing finds them equal);
+    keys of a version being redone (``redo``) stay changed.
+    """
+    candidates = [info for info in diff.changed if info.key in same_content]
+    if not candidates:
+        return
+    captured = captured_hashes(session, product.id, [info.key for info in candidates])
+    same = {key for key, (sha, version) in captured.items() if version not in redo and sha == same_content.get(key)}
+    if not same:
+        return
+    diff.unchanged += [info for info in diff.changed if info.key in same]
+    diff.changed = [info for info in diff.changed if info.key not in same]
+    table = table_of(SourceObject)
+    statement = (
+        update(table)
+        .where(table.c.product_id == bindparam("b_product"), table.c.key == bindparam("b_key"))
+        .values(etag=bindparam("b_etag"), last_modified=bindparam("b_modified"))
+    )
+    rows = [
+        {"b_product": product.id, "b_key": info.key, "b_etag": info.etag, "b_modified": info.last_modified}
+        for info in candidates
+        if info.key in same
+    ]
+    session.connection().execute(statement, rows)
 
 
 def register(

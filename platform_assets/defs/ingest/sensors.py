@@ -54,7 +54,14 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
             context.log.info(f"listing continues after {progress.start_after!r} on the next tick")
             next_cursor = json.dumps({"scan_id": progress.scan_id, "start_after": progress.start_after})
             return pending_captures_result(context, services.catalog, product, partitions, next_cursor)
-        registered = register_version(services.catalog, product, progress, services.actor)
+        registered = register_version(
+            services.catalog,
+            product,
+            progress,
+            services.actor,
+            services.sources.of(product),
+            settings.tick_seconds_budget,
+        )
         if registered:
             context.log.info(f"registered version {registered.number} of {product.name}: {registered.files} files")
         return pending_captures_result(context, services.catalog, product, partitions, "{}")
