@@ -105,6 +105,10 @@ class Services:
     def acting_as(self, actor: str) -> Services:
         return replace(self, actor=actor)
 
+    def in_run(self, dagster_run_id: str | None) -> Services:
+        """These services working for the Dagster run ``dagster_run_id`` (see :meth:`Catalog.in_run`)."""
+        return replace(self, catalog=self.catalog.in_run(dagster_run_id))
+
 
 def build_services(config: PlatformConfig, actor: str) -> Services:
     """The services of the platform ``config`` describes (connections open on first use)."""

@@ -224,6 +224,7 @@ class AuditEvent(Base):
     actor: Mapped[str] = mapped_column(String(128))
     at: Mapped[datetime] = mapped_column(default=utc_now)
     change: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dagster_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the run that made the change
 
 
 def table_of(model: type[Base]) -> Table:

@@ -10,7 +10,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from platform_assets.catalog.states import CAPTURED_STATES, CaptureMode, FileChange, FileStatus, VersionStatus
+from platform_assets.catalog.states import (
+    CAPTURED_STATES,
+    CaptureMode,
+    FileChange,
+    FileStatus,
+    RunKind,
+    RunStatus,
+    VersionStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,20 @@ class AuditRecord:
     actor: str
     at: datetime
     change: dict[str, Any]
+    dagster_run_id: str | None = None  # the Dagster run whose step made the change
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One ``runs`` row: a step a worker ran on a version, and the Dagster run it ran in (None outside one)."""
+
+    id: int
+    version: int | None
+    kind: RunKind
+    status: RunStatus
+    worker: str | None
+    dagster_run_id: str | None
+    error: str | None
 
 
 @dataclass(frozen=True)

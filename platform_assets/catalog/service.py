@@ -19,6 +19,7 @@ Contract:
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -49,6 +50,7 @@ from platform_assets.catalog.records import (
     ProcessingState,
     ProductRef,
     RegisteredVersion,
+    RunRecord,
     VersionRecord,
     VersionSummary,
 )
@@ -62,8 +64,17 @@ class Catalog:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.dagster_run_id: str | None = None
         self._products: dict[str, ProductRef] = {}
         self._products_lock = threading.Lock()
+
+    def in_run(self, dagster_run_id: str | None) -> Catalog:
+        """This catalog working for the Dagster run ``dagster_run_id``: every audit event it writes, and every
+        ``runs`` row it starts, names that run (same engine and product cache)."""
+        clone = copy.copy(self)
+        clone.__dict__["engine"] = self.engine
+        clone.dagster_run_id = dagster_run_id
+        return clone
 
     @cached_property
     def engine(self) -> Engine:
@@ -77,6 +88,8 @@ class Catalog:
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
         with transaction(self.engine) as session:
+            if self.dagster_run_id is not None:
+                session.info[audit.RUN_KEY] = self.dagster_run_id
             yield session
 
     def _product(self, session: Session, name: str) -> ProductRef:
@@ -372,9 +385,15 @@ class Catalog:
     def start_run(
         self, product: str, number: int | None, kind: RunKind, worker: str, dagster_run_id: str | None = None
     ) -> int:
-        """A STARTED row in ``runs``; returns its id for :meth:`finish_run`."""
+        """A STARTED row in ``runs`` (of ``dagster_run_id``, else the catalog's run); its id for :meth:`finish_run`."""
         with self._transaction() as session:
-            return runs.start(session, self._product(session, product), number, kind, worker, dagster_run_id)
+            ref = self._product(session, product)
+            return runs.start(session, ref, number, kind, worker, dagster_run_id or self.dagster_run_id)
+
+    def runs(self, product: str, number: int) -> list[RunRecord]:
+        """The ``runs`` rows of the version, oldest first, each with its Dagster run."""
+        with self._transaction() as session:
+            return runs.of_version(session, self._product(session, product), number)
 
     def finish_run(self, run_id: int, status: RunStatus, stats: dict[str, Any], error: str | None = None) -> None:
         with self._transaction() as session:

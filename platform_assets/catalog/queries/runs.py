@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.models import Run, utc_now
-from platform_assets.catalog.records import ProductRef
+from platform_assets.catalog.records import ProductRef, RunRecord
 from platform_assets.catalog.states import RunKind, RunStatus
 
 
@@ -35,3 +36,11 @@ def finish(session: Session, run_id: int, status: RunStatus, stats: dict[str, An
     run.error = error
     run.finished_at = utc_now()
     run.stats = stats
+
+
+def of_version(session: Session, product: ProductRef, version: int) -> list[RunRecord]:
+    query = select(Run).where(Run.product_id == product.id, Run.version == version).order_by(Run.id)
+    return [
+        RunRecord(run.id, run.version, run.kind, run.status, run.worker, run.dagster_run_id, run.error)
+        for run in session.scalars(query)
+    ]

@@ -42,7 +42,7 @@ def build_raw_files_asset(
     )
     @scrubbed_step
     def raw_files(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
-        services = platform.services()
+        services = platform.services().in_run(context.run_id)
         results = []
         with reported_errors():
             for version in versions_of(context.partition_keys):  # a backfill runs once, oldest first

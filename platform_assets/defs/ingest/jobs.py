@@ -71,7 +71,7 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
     def process_latest_version(
         context: dg.OpExecutionContext, platform: PlatformResource, pyspark: LazyPySparkResource
     ) -> Iterator[dg.AssetMaterialization]:
-        services = spark_services(platform, pyspark)
+        services = spark_services(platform, pyspark).in_run(context.run_id)
         with reported_errors():
             version = resolve_version(services.catalog, product.name, None)
             context.log.info(f"processing {product.name} version {version}")

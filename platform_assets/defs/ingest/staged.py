@@ -60,7 +60,7 @@ def build_staged_asset(
         platform: PlatformResource,
         pyspark: LazyPySparkResource,
     ) -> dg.MaterializeResult:
-        services = spark_services(platform, pyspark)
+        services = spark_services(platform, pyspark).in_run(context.run_id)
         options = ProcessOptions(retry_failed=config.retry_failed, reprocess=config.reprocess)
         reports = []
         with reported_errors():

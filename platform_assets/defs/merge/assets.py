@@ -55,7 +55,7 @@ def build_merge_asset(
     )
     @scrubbed_step
     def merge(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
-        services = platform.services()
+        services = platform.services().in_run(context.run_id)
         results = []
         with reported_errors():
             for version in versions_of(context.partition_keys):  # in version order
