@@ -35,7 +35,13 @@ from platform_assets.defs.location import remote_job_origin
 from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
 from platform_assets.defs.replication import replicate_job_name
 from platform_assets.defs.replication.assets import replica_key
-from platform_assets.defs.results import ERROR_KIND_KEY, ERROR_MESSAGE_KEY, EXIT_CODE_KEY, RESULT_KEY
+from platform_assets.defs.results import (
+    ERROR_KIND_KEY,
+    ERROR_MESSAGE_KEY,
+    EXIT_CODE_KEY,
+    RESULT_ASSET_KEY,
+    RESULT_KEY,
+)
 from platform_assets.errors import PlatformError, ReportedError
 from platform_assets.ingest.capture import CaptureResult
 from platform_assets.ingest.leases import held_advice
@@ -149,7 +155,7 @@ def read_outcome(instance: dg.DagsterInstance, run_id: str) -> JobOutcome:
     results: dict[str, list[dict[str, Any]]] = {}
     error: PlatformError | None = None
     crashes: list[str] = []
-    failed_blocking_checks = False
+    failed_blocking_checks = failed_versions = False
     for entry in instance.all_logs(run_id, of_type=READ_EVENTS):
         event = entry.dagster_event
         if event is None:
@@ -164,14 +170,19 @@ def read_outcome(instance: dg.DagsterInstance, run_id: str) -> JobOutcome:
             failed_blocking_checks |= not evaluation.passed and bool(evaluation.blocking)
         else:
             failure = event.step_failure_data
-            reported = _reported_error(failure.user_failure_data)
+            data = failure.user_failure_data
+            reported = _reported_error(data)
+            failed_results = _failed_results(data)
             if reported is not None:
                 error = error or reported
+            elif data is not None and failed_results:  # a version that ended failed: its result, as materialized
+                failed_versions = True
+                results.setdefault(_text(data.metadata.get(RESULT_ASSET_KEY)), []).extend(failed_results)
             else:
                 crashes.append(failure.error.to_string() if failure.error else "the step failed without an error")
     success = run is not None and run.status is dg.DagsterRunStatus.SUCCESS
     crash = None
-    if not success and error is None and not failed_blocking_checks:
+    if not success and error is None and not failed_blocking_checks and not failed_versions:
         crash = "\n".join(crashes) or f"the run ended {run.status.value if run else 'missing'}"
     return JobOutcome(run_id, success, results, error, crash)
 
@@ -183,6 +194,15 @@ def _reported_error(data: UserFailureData | None) -> PlatformError | None:
     if not isinstance(exit_code, dg.IntMetadataValue) or exit_code.value is None:
         return None
     return ReportedError(_text(message), kind=_text(kind), exit_code=exit_code.value)
+
+
+def _failed_results(data: UserFailureData | None) -> list[dict[str, Any]]:
+    """The results a step whose version ended failed carries in its failure (``defs.results.version_failed``)."""
+    value = data.metadata.get(RESULT_KEY) if data is not None else None
+    if not isinstance(value, dg.JsonMetadataValue):
+        return []
+    payload = value.data
+    return [payload] if isinstance(payload, dict) else [item for item in payload or [] if isinstance(item, dict)]
 
 
 def _text(value: dg.MetadataValue | None) -> str:

@@ -95,3 +95,5 @@ UNCAPTURED_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING}
 
 VANISHED = "vanished"
 """``raw_files.error_type`` of a file gone or changed at the source when capture came to copy it."""
+CAPTURE_ERROR_TYPES = (VANISHED, "unsafe_key")
+"""``raw_files.error_type`` of failures at capture, not at processing: no retry can fix them."""

@@ -7,10 +7,11 @@ from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.config import PlatformConfig
 from platform_assets.defs.ingest.assets import build_raw_files_asset
+from platform_assets.defs.ingest.checks import build_version_checks
 from platform_assets.defs.ingest.jobs import build_partitioned_jobs, build_process_latest_job
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.ingest.staged import build_staged_asset
-from platform_assets.defs.merge.assets import build_merge_asset
+from platform_assets.defs.merge.assets import build_merge_asset, build_merge_checks
 from platform_assets.defs.merge.sensors import build_merge_sensor
 from platform_assets.defs.partitions import versions_partitions
 from platform_assets.defs.replication import build_replication_defs, replication_resources
@@ -32,6 +33,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
     """Per product: its version partitions, assets, sensors and jobs; the platform and Spark resources."""
     assets: list[dg.AssetsDefinition] = []
     sensors: list[dg.SensorDefinition] = []
+    checks: list[dg.AssetChecksDefinition] = []
     jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = []
     for product in config.products:
         if not config.is_primary(product):
@@ -40,6 +42,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         assets.append(build_raw_files_asset(config, product, partitions))
         assets.append(build_staged_asset(config, product, partitions))
         assets.append(build_merge_asset(config, product, partitions))
+        checks += build_version_checks(product, partitions) + build_merge_checks(product, partitions)
         sensors.append(build_discovery_sensor(product, partitions))
         sensors.append(build_merge_sensor(product))
         jobs += build_partitioned_jobs(product)
@@ -56,5 +59,10 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
     # Steps run in the run's process: a run's steps are sequential (raw_files -> staged -> merge), and a process
     # per step would cost its start-up (Dagster, pyarrow, pyiceberg imports) on every version.
     return dg.Definitions(
-        assets=assets, sensors=sensors, jobs=jobs, resources=resources, executor=dg.in_process_executor
+        assets=assets,
+        asset_checks=checks,
+        sensors=sensors,
+        jobs=jobs,
+        resources=resources,
+        executor=dg.in_process_executor,
     )

@@ -4,6 +4,11 @@ Contract:
 - A materialization (or asset observation) whose step ran a domain step
   carries :data:`RESULT_KEY`: the step's typed result as JSON (its
   ``as_json()``).
+- A step whose version ends failed (CAPTURE_FAILED, FAILED) raises
+  :func:`version_failed`: a ``dg.Failure`` whose description names each
+  failed file and why, and whose metadata carries the step's result under
+  :data:`RESULT_KEY` (the run is red in the UI; commands read the result as
+  they read a materialization's).
 - A step that fails with a :class:`~platform_assets.errors.PlatformError`
   raises ``dg.Failure`` whose metadata carries the error's kind
   (:data:`ERROR_KIND_KEY`), exit code (:data:`EXIT_CODE_KEY`) and message
@@ -22,14 +27,14 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol, TypeVar, cast
 
 import dagster as dg
 
 from platform_assets.errors import PlatformError
-from platform_assets.secrets import install_log_filter, scrub_payload, scrubbed_exception, scrubbed_output
+from platform_assets.secrets import install_log_filter, scrub, scrub_payload, scrubbed_exception, scrubbed_output
 
 F = TypeVar("F", bound=Callable[..., Any])
 AnyContext = dg.OpExecutionContext | dg.SensorEvaluationContext
@@ -38,6 +43,7 @@ RESULT_KEY = "platform/result"
 ERROR_KIND_KEY = "platform/error_kind"
 EXIT_CODE_KEY = "platform/exit_code"
 ERROR_MESSAGE_KEY = "platform/error"
+RESULT_ASSET_KEY = "platform/asset"
 
 
 class Reportable(Protocol):
@@ -130,3 +136,23 @@ def scrubbed_step(function: F) -> F:
 def scrubbed_sensor(function: F) -> F:
     """Decorate a sensor body (under ``@dg.sensor``): all of it runs in :func:`scrubbed`."""
     return _guarded(function, scrubbed)
+
+
+def version_failed(
+    asset: dg.AssetKey, description: str, results: list[Reportable], metadata: Mapping[str, dg.MetadataValue]
+) -> dg.Failure:
+    """The failure of ``asset``'s step, whose version(s) ended failed.
+
+    ``description`` names each failed file and why; the metadata carries each result under RESULT_KEY and
+    the asset under :data:`RESULT_ASSET_KEY`.
+    """
+    payload = [result_json(result) for result in results]
+    return dg.Failure(
+        description=scrub(description),
+        metadata={
+            **metadata,
+            RESULT_KEY: dg.MetadataValue.json(payload[0] if len(payload) == 1 else payload),
+            RESULT_ASSET_KEY: dg.MetadataValue.text(asset.to_user_string()),
+        },
+        allow_retries=False,
+    )

@@ -332,7 +332,7 @@ def _judge(
         total = good + bad
         if total and bad / total > product.max_bad_row_fraction:
             message = (
-                f"{item.key!r}: {bad} of {total} rows rejected ({bad / total:.1%}), more than max_bad_row_fraction "
+                f"{bad} of {total} rows rejected ({_percent(bad / total)}), more than max_bad_row_fraction "
                 f"{product.max_bad_row_fraction:g}; see the rejects table for each row and reason, fix the file or "
                 "raise the limit"
             )
@@ -345,6 +345,11 @@ def _judge(
         accepted.add(item.key)
         outcomes.append(FileOutcome(item, FileStatus.PROCESSED, rows_written=good, rows_rejected=bad))
     return accepted, outcomes
+
+
+def _percent(fraction: float) -> str:
+    """``100%``, ``33.3%``: one decimal, none when it is 0."""
+    return f"{fraction:.1%}".replace(".0%", "%")
 
 
 def _tally(report: ProcessReport, outcomes: list[FileOutcome]) -> None:

@@ -60,6 +60,8 @@ REJECT_FIELDS = (
     pa.field("_raw", pa.string()),
     pa.field("_reason", pa.string()),
 )
+REJECT_PREVIEW_COLUMNS = ("_source_file", "_line_number", "_reason", "_raw")
+"""What a preview of rejected rows shows, in order."""
 MARKER_KIND = "platform.kind"
 MARKER_VERSION = "platform.version"
 MARKER_GENERATION = "platform.generation"
@@ -452,6 +454,23 @@ class IcebergTables:
         if columns:
             return rows.select(columns)
         return rows.drop_columns([name for name in rows.column_names if name.startswith("_")])
+
+    def rejected_rows(self, product_name: str, version: int, limit: int) -> pa.Table:
+        """Up to ``limit`` rejected rows of ``version`` (file, line, reason, raw text), sorted by file and line.
+
+        The scan stops at ``limit`` rows (in the table's order, which is the
+        order files were appended), so a large version costs no more than its
+        preview. Empty when the product has no rejects table yet.
+        """
+        try:
+            table = self.load(self.rejects_table(product_name))
+        except NoSuchTableError:
+            return pa.table({name: pa.array([], pa.string()) for name in REJECT_PREVIEW_COLUMNS})
+        scan = table.scan(
+            row_filter=EqualTo(term="_version", value=version), selected_fields=REJECT_PREVIEW_COLUMNS, limit=limit
+        )
+        rows = scan.to_arrow().select(list(REJECT_PREVIEW_COLUMNS))
+        return rows.sort_by([("_source_file", "ascending"), ("_line_number", "ascending")])
 
     def view(self, product_name: str, version: int, preview_rows: int) -> TableView:
         """The product table's schema, current snapshot and first ``preview_rows`` rows of ``version``."""

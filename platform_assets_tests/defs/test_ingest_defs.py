@@ -7,6 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
+from dagster._core.execution.plan.objects import UserFailureData
 
 from platform_assets.commands import add_version_partitions
 from platform_assets.config import load_config
@@ -45,7 +47,8 @@ def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metad
         )
     assert result.success
     raw = _materialization(result, "raw_files").metadata
-    assert raw["files"].value == 1 and raw["new_files"].value == 1 and "a.csv" in markdown(raw["first_files"])
+    assert raw["file_count"].value == 1 and raw["new_files"].value == 1 and "a.csv" in markdown(raw["first_files"])
+    assert raw["capture_status"].value == "CAPTURED" and "dagster/row_count" not in raw
     staged = _materialization(result, "staged").metadata
     assert staged["dagster/row_count"].value == 2 and staged["rows_written"].value == 2
     assert [c.name for c in column_schema(staged).columns][:4] == ["id", "name", "amount", "updated"]
@@ -56,7 +59,7 @@ def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metad
     assert checks == {"all_files_captured": True, "no_failed_files": True, "live_rows_match_staged": True}
 
 
-def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None:
+def test_a_failed_version_fails_the_run_naming_the_file_and_stops_the_merge(setup) -> None:
     path, landing, defs = setup
     (landing / "bad.csv").write_text("id,name\n1,x\n")
     Platform(load_config(path)).sync("customers")
@@ -65,13 +68,28 @@ def test_failed_file_fails_the_blocking_check_and_stops_the_merge(setup) -> None
         result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
             instance=instance, partition_key="v1", raise_on_error=False
         )
-    checks = {e.asset_check_key.name: e for e in result.get_asset_check_evaluations()}
-    assert not checks["no_failed_files"].passed
-    assert "bad.csv" in checks["no_failed_files"].metadata["failures"].value
-    merged = [
-        e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(["customers", "merge"])
-    ]
-    assert merged == [], "a blocking check stops the merge of a failed version"
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        assert failure.step_key == "customers__staged"
+        assert str(user_failure(result).description).startswith("customers v1 is FAILED: bad.csv: ")
+        materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+        assert materialized == {"raw_files"}, "a FAILED version is not materialized, and nothing merges it"
+        checked = _check_alone(defs, instance, "staged", "no_failed_files", "v1")
+    assert not checked.passed and checked.metadata["version"].value == 1
+    assert "bad.csv" in markdown(checked.metadata["failures"]) and checked.partition == "v1"
+
+
+def _check_alone(
+    defs: dg.Definitions, instance: dg.DagsterInstance, asset: str, name: str, partition: str
+) -> AssetCheckEvaluation:
+    """Execute one check on its own (no materialization), as the UI's 'Execute' does, and return its evaluation."""
+    key = dg.AssetCheckKey(dg.AssetKey(["customers", asset]), name)
+    job = defs.resolve_implicit_global_asset_job_def()
+    result = job.get_subset(asset_check_selection={key}, asset_selection=set()).execute_in_process(
+        instance=instance, partition_key=partition, raise_on_error=False
+    )
+    (evaluation,) = result.get_asset_check_evaluations()
+    return evaluation
 
 
 def test_process_latest_job_resolves_the_version(setup) -> None:
@@ -91,9 +109,12 @@ def test_process_latest_job_resolves_the_version(setup) -> None:
         second = job.execute_in_process(instance=instance)
         assert [e.partition for e in second.get_asset_materialization_events()] == ["v1"]
         third = job.execute_in_process(instance=instance, raise_on_error=False)
-        assert not third.success
-        failure = next(e for e in third.all_events if e.is_step_failure)
-        assert "nothing to process" in failure.step_failure_data.error.message
+        assert third.success, "nothing to do is a successful run, not a red one"
+        assert third.get_asset_materialization_events() == []
+        run = instance.get_run_by_id(third.run_id)
+        assert run is not None and run.tags["platform/outcome"] == "nothing to do"
+        logged = [e.message for e in instance.all_logs(third.run_id) if "nothing to do" in (e.user_message or "")]
+        assert logged and "every captured version is processed" in logged[0]
 
 
 def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None:
@@ -104,7 +125,8 @@ def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None
         platform.capture("customers", synced(platform, "customers").number)
     staged = defs.resolve_assets_def(dg.AssetKey(["customers", "staged"]))
     merge = defs.resolve_assets_def(dg.AssetKey(["customers", "merge"]))
-    assert staged.backfill_policy == dg.BackfillPolicy.single_run() == merge.backfill_policy
+    assert staged.backfill_policy == dg.BackfillPolicy.multi_run(1), "a backfill of staged runs one version per run"
+    assert merge.backfill_policy == dg.BackfillPolicy.single_run(), "merge order matters: one run, in order"
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1, 2, 3])
         result = defs.resolve_job_def("customers_capture_to_merge").execute_in_process(
@@ -128,6 +150,13 @@ def test_backfill_over_versions_processes_them_in_ascending_order(setup) -> None
     assert batches == [1, 2, 3]
 
 
+def user_failure(result: dg.ExecuteInProcessResult) -> UserFailureData:
+    """The dg.Failure data of the run's first failed step."""
+    data = next(e for e in result.all_events if e.is_step_failure).step_failure_data.user_failure_data
+    assert data is not None
+    return data
+
+
 def markdown(value: dg.MetadataValue) -> str:
     assert isinstance(value, dg.MarkdownMetadataValue), value
     return value.value
@@ -137,3 +166,96 @@ def column_schema(metadata: Mapping[str, dg.MetadataValue]) -> dg.TableSchema:
     value = metadata["dagster/column_schema"]
     assert isinstance(value, dg.TableSchemaMetadataValue), value
     return value.schema
+
+
+def _versions_setup(tmp_path: Path, db_url: str, max_bad_row_fraction: float = 0.0) -> tuple[str, Path]:
+    landing = tmp_path / "landing"
+    product = {
+        "name": "customers",
+        "source": {"url": f"file://{landing}", "glob": "**/*.csv", "format": "csv"},
+        "schema": {
+            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+            "primary_key": ["id"],
+        },
+        "mode": "snapshot",
+        "max_bad_row_fraction": max_bad_row_fraction,
+    }
+    path = write_platform_config(
+        tmp_path,
+        db_url,
+        f"file://{landing}",
+        f"file://{tmp_path}/raw",
+        products=[product],
+        extra_platform={"processing": {"retry_backoff_seconds": 0, "max_retries": 0}},
+    )
+    return path, landing
+
+
+def test_each_partition_of_a_backfill_carries_its_own_versions_figures(tmp_path: Path, db_url: str) -> None:
+    path, landing = _versions_setup(tmp_path, db_url)
+    platform = Platform(load_config(path))
+    write_csv(landing / "a.csv", [(str(i), "n", "1.00", "2026-01-01") for i in range(3)])
+    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    write_csv(landing / "region" / "b.csv", [(str(i), "n", "1.00", "2026-01-01") for i in range(3, 8)])
+    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    defs = build_definitions(load_config(path), path)
+    with dg.instance_for_test() as instance:
+        add_version_partitions(instance, "customers", [1, 2])
+        result = defs.resolve_job_def("customers_process").execute_in_process(
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": "v1", "dagster/asset_partition_range_end": "v2"},
+        )  # the worst case: both versions in one run
+        assert result.success
+        figures = {
+            e.partition: (
+                e.materialization.metadata["rows_written"].value,
+                e.materialization.metadata["files_processed"].value,
+            )
+            for e in result.get_asset_materialization_events()
+        }
+        assert figures == {"v1": (3, 1), "v2": (8, 2)}, "each version's own rows and files (snapshot: v2 holds both)"
+        observed = {
+            e.partition: e.asset_observation_data.asset_observation.metadata["version_status"].value
+            for e in result.all_events
+            if e.is_asset_observation
+        }
+        assert observed == {"v1": "PROCESSED", "v2": "PROCESSED"}, "raw_files' partitions observe the current state"
+        merged = defs.resolve_job_def("customers_merge").execute_in_process(instance=instance, partition_key="v1")
+        assert merged.success
+        status = instance.fetch_observations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(["customers", "raw_files"]), asset_partitions=["v1"]), limit=1
+        ).records[0]
+        observation = status.event_log_entry.asset_observation
+        assert observation is not None and observation.metadata["version_status"].value == "MERGED"
+
+
+def test_a_version_over_the_bad_row_limit_fails_with_the_file_and_its_rejected_rows(
+    tmp_path: Path, db_url: str
+) -> None:
+    path, landing = _versions_setup(tmp_path, db_url)
+    write_csv(landing / "region" / "part-5.csv", [(str(i), "n", "not-a-number", "2026-01-01") for i in range(3)])
+    platform = Platform(load_config(path))
+    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    defs = build_definitions(load_config(path), path)
+    with dg.instance_for_test() as instance:
+        add_version_partitions(instance, "customers", [1])
+        result = dg.materialize(
+            [defs.resolve_assets_def(dg.AssetKey(["customers", "staged"]))],
+            instance=instance,
+            partition_key="v1",
+            raise_on_error=False,
+        )
+    assert not result.success
+    failure = user_failure(result)
+    assert failure.description == (
+        "customers v1 is FAILED: region/part-5.csv: 3 of 3 rows rejected (100%), more than max_bad_row_fraction 0; "
+        "see the rejects table for each row and reason, fix the file or raise the limit"
+    )
+    rejected_rows = failure.metadata["rejected_rows"]
+    assert isinstance(rejected_rows, dg.TableMetadataValue)
+    rejected = rejected_rows.value.records
+    assert [(r.data["file"], r.data["line"]) for r in rejected] == [("region/part-5.csv", line) for line in (2, 3, 4)]
+    assert all("amount" in str(r.data["reason"]) for r in rejected)
+    assert "alpha.customers_rejects WHERE _version = 1" in str(failure.metadata["rejects_query"].value)
+    assert "customers_retry_failed" in markdown(failure.metadata["next_steps"])
+    assert "platform-assets process customers --version 1 --retry-failed" in markdown(failure.metadata["next_steps"])

@@ -117,7 +117,7 @@ def test_materializations_name_their_figures_and_describe_the_columns(tmp_path: 
         if event.asset_key is not None
     }
     raw = by_asset["raw_files"]
-    assert raw["files"].value == 1
+    assert raw["file_count"].value == 1
     assert "dagster/row_count" not in raw, "raw_files counts files, not rows"
     assert by_asset["staged"]["dagster/row_count"].value == 2
     columns = {column.name: column.description for column in column_schema(by_asset["staged"]).columns}

@@ -91,10 +91,11 @@ def test_a_platform_error_and_the_metadata_reach_dagster_scrubbed(
 
     monkeypatch.setattr(ingest_assets, "capture_version", failing_files)
     result, entries = _capture(defs)
-    check = result.get_asset_check_evaluations()[0]
-    assert not check.passed and "copy failed for key:***@bucket" in str(check.metadata["failures"].value)
-    materialization = result.get_asset_materialization_events()[0].materialization
-    reported = materialization.metadata["platform/result"].value
+    capture_failed = result.get_step_failure_events()[0].step_failure_data.user_failure_data
+    assert capture_failed is not None, "a version whose files failed to copy fails its run"
+    assert "a.csv: copy failed for key:***@bucket" in str(capture_failed.description)
+    assert "copy failed for key:***@bucket" in str(capture_failed.metadata["failed_files"].value)
+    reported = capture_failed.metadata["platform/result"].value
     assert isinstance(reported, dict) and reported["failed"] == {"a.csv": "copy failed for key:***@bucket"}
 
     def refused(*args: Any) -> CaptureResult:

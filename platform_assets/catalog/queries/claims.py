@@ -39,10 +39,7 @@ from sqlalchemy.orm import Session
 from platform_assets.catalog.models import RawFile, table_of, utc_now
 from platform_assets.catalog.queries import audit, workers
 from platform_assets.catalog.records import ClaimedFile, ClaimPolicy, FileOutcome, ProductRef
-from platform_assets.catalog.states import VANISHED, FileStatus
-
-CAPTURE_ERROR_TYPES = (VANISHED, "unsafe_key")
-"""Failures of capture, not of processing: no retry can fix them."""
+from platform_assets.catalog.states import CAPTURE_ERROR_TYPES, FileStatus
 
 Parameter = Callable[[str], ColumnElement[Any]]
 

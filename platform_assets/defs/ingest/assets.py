@@ -5,11 +5,11 @@ import dagster as dg
 from platform_assets.catalog import Catalog
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key, versions_of
+from platform_assets.defs.partitions import asset_key, partition_key, versions_of
 from platform_assets.defs.presentation import described, raw_files_kinds
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
-from platform_assets.ingest.capture import capture_version
+from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step, version_failed
+from platform_assets.ingest.capture import CaptureResult, capture_version
 
 PREVIEW_FILES = 20
 
@@ -30,65 +30,72 @@ def build_raw_files_asset(
             f"Source files of {product.name} captured per version into the raw zone ({product.mode} mode), one "
             "catalog row per file.",
         ),
-        check_specs=[
-            dg.AssetCheckSpec(
-                "all_files_captured",
-                asset=key,
-                blocking=True,  # a version whose capture failed is not processed in the same run
-                description="Every file of the version reached the raw zone.",
-            )
-        ],
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(1),
     )
     @scrubbed_step
     def raw_files(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
         services = platform.services().in_run(context.run_id)
         results = []
         with reported_errors():
-            for version in versions_of(context.partition_keys):  # a backfill runs once, oldest first
+            for version in versions_of(context.partition_keys):
                 result = capture_version(services, product, version)
                 context.log.info(
                     f"{product.name} v{version}: {result.copied_now} copied now, {result.already_captured} already "
                     f"captured, {len(result.failed)} failed"
                 )
                 results.append(result)
-            last = results[-1]
-            metadata = capture_metadata(services.catalog, product.name, last.version)
-        metadata.update(
-            {
-                "copied_now": dg.MetadataValue.int(sum(result.copied_now for result in results)),
-                "empty_files": dg.MetadataValue.int(len(last.empty_files)),
-                "failed_files": dg.MetadataValue.int(len(last.failed)),
-                **result_metadata(last),
-            }
-        )
-        failed = sorted(
-            (result.version, key_, message) for result in results for key_, message in result.failed.items()
-        )
-        check = dg.AssetCheckResult(
-            check_name="all_files_captured",
-            passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "failed_files": dg.MetadataValue.int(len(failed)),
-                "failures": dg.MetadataValue.md(
-                    markdown_table(["version", "key", "reason"], failed[:PREVIEW_FILES]) if failed else "none"
-                ),
-            },
-        )
-        return dg.MaterializeResult(metadata=metadata, check_results=[check])
+                metadata = capture_metadata(services.catalog, product.name, version)
+                metadata.update(
+                    {
+                        "copied_now": dg.MetadataValue.int(result.copied_now),
+                        "empty_files": dg.MetadataValue.int(len(result.empty_files)),
+                        "failed_files": dg.MetadataValue.int(len(result.failed)),
+                        **result_metadata(result),
+                    }
+                )
+                if not result.failed:
+                    context.add_asset_metadata(metadata, partition_key=partition_key(version))
+        failed = [result for result in results if result.failed]
+        if failed:
+            raise capture_failed(product, failed)
+        return dg.MaterializeResult()
 
     return raw_files
 
 
+def capture_failed(product: ProductConfig, failed: list[CaptureResult]) -> dg.Failure:
+    """The run's error for versions that ended CAPTURE_FAILED: each file that could not be copied, and why."""
+    lines = [
+        f"{product.name} v{result.version} is {result.status}: "
+        + "; ".join(f"{key}: {message}" for key, message in sorted(result.failed.items()))
+        for result in failed
+    ]
+    last = failed[-1]
+    metadata = {
+        "version": dg.MetadataValue.int(last.version),
+        "capture_status": dg.MetadataValue.text(str(last.status)),
+        "failed_files": dg.MetadataValue.md(markdown_table(["key", "reason"], sorted(last.failed.items()))),
+        "next_steps": dg.MetadataValue.md(
+            f"The next sync of {product.name} captures the files' current state as a new version; to give a file "
+            f"up, launch `{product.name}_skip_file` on partition v{last.version} with its key and a reason (or "
+            f"`platform-assets skip {product.name} {last.version} KEY --reason TEXT`)."
+        ),
+    }
+    return version_failed(asset_key(product, "raw_files"), "\n".join(lines), list(failed), metadata)
+
+
 def capture_metadata(catalog: Catalog, product_name: str, version: int) -> dict[str, dg.MetadataValue]:
-    """Files, bytes, the change against the previous version and a preview of the first files."""
+    """The version's file count, bytes, change against the previous version, and a preview of its first files.
+
+    ``capture_status`` is what capture concluded; the version's later states are
+    observed on the same partition as ``version_status`` (see version_observation).
+    """
     record = catalog.version(product_name, version)
     preview = catalog.file_preview(product_name, version, PREVIEW_FILES)
     return {
         "version": dg.MetadataValue.int(version),
-        "version_status": dg.MetadataValue.text(str(record.status)),
-        "files": dg.MetadataValue.int(record.files),
+        "capture_status": dg.MetadataValue.text(str(record.status)),
+        "file_count": dg.MetadataValue.int(record.files),
         "bytes": dg.MetadataValue.int(record.bytes),
         "new_files": dg.MetadataValue.int(record.new),
         "changed_files": dg.MetadataValue.int(record.changed),

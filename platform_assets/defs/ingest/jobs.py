@@ -6,12 +6,16 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.config import ProductConfig
-from platform_assets.defs.ingest.staged import failed_files_check, spark_services, staged_metadata
+from platform_assets.defs.ingest.staged import processing_failed, spark_services, staged_metadata
+from platform_assets.defs.metadata import version_observation
 from platform_assets.defs.partitions import asset_key, partition_key
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, scrubbed_step
 from platform_assets.ingest.processing import process_version
-from platform_assets.versions.resolution import resolve_version
+from platform_assets.versions.resolution import NothingToProcess, resolve_version
+
+OUTCOME_TAG = "platform/outcome"
+NOTHING_TO_DO = "nothing to do"
 
 
 def capture_job_name(product_name: str) -> str:
@@ -64,34 +68,41 @@ def build_partitioned_jobs(product: ProductConfig) -> "list[dg.UnresolvedAssetJo
 
 
 def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
-    """Resolve the version to process (the newest captured one not yet processed) and process it."""
+    """Resolve the version to process (the newest captured one not yet processed) and process it.
+
+    Nothing to process ends the run successfully, tagged :data:`OUTCOME_TAG` = ``nothing to do``, with the
+    reason in its log; a version that ends FAILED fails it as ``<product>/staged`` does.
+    """
 
     @dg.op(name=f"{product.name}_process_latest_version", out={})
     @scrubbed_step
     def process_latest_version(
         context: dg.OpExecutionContext, platform: PlatformResource, pyspark: LazyPySparkResource
-    ) -> Iterator[dg.AssetMaterialization]:
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
         services = spark_services(platform, pyspark).in_run(context.run_id)
         with reported_errors():
-            version = resolve_version(services.catalog, product.name, None)
+            try:
+                version = resolve_version(services.catalog, product.name, None)
+            except NothingToProcess as nothing:
+                context.instance.add_run_tags(context.run_id, {OUTCOME_TAG: NOTHING_TO_DO})
+                context.log.info(f"{NOTHING_TO_DO}: {nothing}")
+                return
             context.log.info(f"processing {product.name} version {version}")
             report = process_version(services, product, version)
+            yield version_observation(product.name, version, str(report.version_status))
+            if not report.succeeded:
+                raise processing_failed(services, product, [report])
             metadata = staged_metadata(services, product, report)
-            check = failed_files_check(services, product, [version])
         yield dg.AssetMaterialization(
             asset_key=asset_key(product, "staged"), partition=partition_key(version), metadata=metadata
         )
-        if not check.passed:
-            raise dg.Failure(
-                description=(
-                    f"{product.name} v{version} is {report.version_status}: {report.files_failed} file(s) failed"
-                ),
-                metadata=dict(check.metadata),
-            )
 
     @dg.job(
         name=process_latest_job_name(product.name),
-        description=f"Process the newest captured, unprocessed version of {product.name}.",
+        description=(
+            f"Process the newest captured, unprocessed version of {product.name}; with none, a successful run that "
+            "says why."
+        ),
     )
     def process_latest() -> None:
         process_latest_version()

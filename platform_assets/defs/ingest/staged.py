@@ -1,20 +1,35 @@
-"""``<product>/staged``: process a captured version into the product's Iceberg table."""
+"""``<product>/staged``: process a captured version into the product's Iceberg table.
+
+Contract:
+- One materialization per version (partition), with that version's own
+  figures (``rows_written``, ``files_processed``, ...); a backfill runs one
+  version per run (processing order does not matter, merge order does).
+- A version that ends FAILED fails the step: the run is red, its error names
+  each failed file and why, and carries the first rejected rows
+  (:data:`REJECTED_ROWS_KEY`) and where to query the rest
+  (:data:`REJECTS_QUERY_KEY`); the materialization of a processed version
+  carries the same two keys.
+"""
 
 import dagster as dg
+import pyarrow as pa
 from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.catalog.states import FileStatus
 from platform_assets.config import PlatformConfig, ProductConfig
-from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key, versions_of
+from platform_assets.defs.metadata import markdown_table, version_observation
+from platform_assets.defs.partitions import asset_key, partition_key, versions_of
 from platform_assets.defs.presentation import described, staged_definition_metadata, staged_kinds, table_schema
 from platform_assets.defs.resources import PlatformResource
-from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
+from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step, version_failed
 from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
+from platform_assets.secrets import scrub
 from platform_assets.services import Services
 
 PREVIEW_ROWS = 10
-CHECK_NAME = "no_failed_files"
+PREVIEW_REJECTS = 20
+REJECTED_ROWS_KEY = "rejected_rows"
+REJECTS_QUERY_KEY = "rejects_query"
 
 
 class ProcessConfig(dg.Config):
@@ -48,10 +63,7 @@ def build_staged_asset(
             f"Rows of {product.name} parsed from each version's files ({config.parser_name(product)} parser) into "
             "the Iceberg table, partitioned by _version.",
         ),
-        check_specs=[
-            dg.AssetCheckSpec(CHECK_NAME, asset=key, blocking=True, description="No file of the version is FAILED.")
-        ],
-        backfill_policy=dg.BackfillPolicy.single_run(),
+        backfill_policy=dg.BackfillPolicy.multi_run(1),
     )
     @scrubbed_step
     def staged(
@@ -64,26 +76,90 @@ def build_staged_asset(
         options = ProcessOptions(retry_failed=config.retry_failed, reprocess=config.reprocess)
         reports = []
         with reported_errors():
-            versions = versions_of(context.partition_keys)  # a backfill runs once, oldest version first
-            for version in versions:
+            for version in versions_of(context.partition_keys):
                 report = process_version(services, product, version, options)
                 context.log.info(
                     f"{product.name} v{version}: {report.rows_written} rows written, {report.rows_rejected} "
                     f"rejected, {report.files_failed} files failed; version {report.version_status}"
                 )
                 reports.append(report)
-            metadata = staged_metadata(services, product, reports[-1])
-            checks = [failed_files_check(services, product, versions)]
-        if len(reports) > 1:
-            metadata["versions"] = dg.MetadataValue.md(
-                markdown_table(
-                    ["version", "status", "rows", "rejected", "failed files"],
-                    [(r.version, r.version_status, r.rows_written, r.rows_rejected, r.files_failed) for r in reports],
-                )
-            )
-        return dg.MaterializeResult(metadata=metadata, check_results=checks)
+                context.log_event(version_observation(product.name, version, str(report.version_status)))
+                if report.succeeded:
+                    context.add_asset_metadata(
+                        staged_metadata(services, product, report), partition_key=partition_key(version)
+                    )
+        failed = [report for report in reports if not report.succeeded]
+        if failed:
+            raise processing_failed(services, product, failed)
+        return dg.MaterializeResult()
 
     return staged
+
+
+def processing_failed(services: Services, product: ProductConfig, failed: list[ProcessReport]) -> dg.Failure:
+    """The run's error for versions that ended FAILED: each failed file and why, and the first rejected rows."""
+    lines = [
+        f"{product.name} v{report.version} is {report.version_status}: "
+        + "; ".join(f"{key}: {message}" for key, message in sorted(report.version_failures.items()))
+        for report in failed
+    ]
+    last = failed[-1]
+    metadata = {
+        "version": dg.MetadataValue.int(last.version),
+        "version_status": dg.MetadataValue.text(str(last.version_status)),
+        "failed_files": dg.MetadataValue.md(
+            markdown_table(["key", "reason"], sorted(last.version_failures.items())) or "none"
+        ),
+        "rows_rejected": dg.MetadataValue.int(last.version_rows_rejected),
+        **rejects_metadata(services, product, last.version),
+        "next_steps": dg.MetadataValue.md(recovery_hint(product, last.version)),
+    }
+    return version_failed(asset_key(product, "staged"), "\n".join(lines), list(failed), metadata)
+
+
+def recovery_hint(product: ProductConfig, version: int) -> str:
+    """What a user can do about a FAILED version, in the UI and on the command line."""
+    return (
+        f"Fix the file and retry it: launch the job `{product.name}_retry_failed` on partition v{version} "
+        f"(or `platform-assets process {product.name} --version {version} --retry-failed`); give a file up: "
+        f"`{product.name}_skip_file` with run config key and reason (or `platform-assets skip {product.name} "
+        f"{version} KEY --reason TEXT`); or take the version out of the merge order: `{product.name}_exclude_version` "
+        f"(or `platform-assets exclude {product.name} {version} --reason TEXT`)."
+    )
+
+
+def rejects_metadata(services: Services, product: ProductConfig, version: int) -> dict[str, dg.MetadataValue]:
+    """The version's first rejected rows (file, line, reason, raw text) and the query for all of them."""
+    rows = services.iceberg.rejected_rows(product.name, version, PREVIEW_REJECTS)
+    identifier = services.iceberg.rejects_table(product.name)
+    return {
+        REJECTED_ROWS_KEY: rejects_table_value(rows),
+        REJECTS_QUERY_KEY: dg.MetadataValue.text(
+            f"SELECT _source_file, _line_number, _reason, _raw FROM {identifier} WHERE _version = {version} "
+            "ORDER BY _source_file, _line_number"
+        ),
+    }
+
+
+def rejects_table_value(rows: pa.Table) -> dg.MetadataValue:
+    columns = [
+        dg.TableColumn("file", "string"),
+        dg.TableColumn("line", "int"),
+        dg.TableColumn("reason", "string"),
+        dg.TableColumn("raw", "string"),
+    ]
+    records = [
+        dg.TableRecord(
+            {
+                "file": row["_source_file"],
+                "line": row["_line_number"],
+                "reason": scrub(row["_reason"] or ""),
+                "raw": scrub(row["_raw"] or ""),
+            }
+        )
+        for row in rows.to_pylist()
+    ]
+    return dg.MetadataValue.table(records, schema=dg.TableSchema(columns=columns))
 
 
 def staged_metadata(services: Services, product: ProductConfig, report: ProcessReport) -> dict[str, dg.MetadataValue]:
@@ -92,6 +168,7 @@ def staged_metadata(services: Services, product: ProductConfig, report: ProcessR
     counts = report.file_counts
     preview = view.preview
     return {
+        "version": dg.MetadataValue.int(report.version),
         "rows_written": dg.MetadataValue.int(report.rows_written),
         "rows_rejected": dg.MetadataValue.int(report.rows_rejected),
         "version_rows": dg.MetadataValue.int(report.version_rows),
@@ -116,26 +193,6 @@ def staged_metadata(services: Services, product: ProductConfig, report: ProcessR
             if preview.num_rows
             else "no rows"
         ),
+        **(rejects_metadata(services, product, report.version) if report.version_rows_rejected else {}),
         **result_metadata(report),
     }
-
-
-def failed_files_check(services: Services, product: ProductConfig, versions: list[int]) -> dg.AssetCheckResult:
-    """Fails, listing each FAILED file of ``versions`` with its error and attempts."""
-    failed = services.catalog.failed_files(product.name, versions)
-    max_retries = services.processing.max_retries
-    rows = [
-        (file.version, file.key, file.error_type, f"{file.attempts}/{max_retries}", file.error_message)
-        for file in failed[:50]
-    ]
-    return dg.AssetCheckResult(
-        check_name=CHECK_NAME,
-        passed=not failed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "failed_files": dg.MetadataValue.int(len(failed)),
-            "failures": dg.MetadataValue.md(
-                markdown_table(["version", "key", "error", "attempts", "message"], rows) if rows else "none"
-            ),
-        },
-    )

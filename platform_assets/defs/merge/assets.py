@@ -3,8 +3,8 @@
 import dagster as dg
 
 from platform_assets.config import PlatformConfig, ProductConfig
-from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key, versions_of
+from platform_assets.defs.metadata import markdown_table, version_observation
+from platform_assets.defs.partitions import asset_key, partition_key, versions_of
 from platform_assets.defs.presentation import (
     ROLE_TAG,
     described,
@@ -15,25 +15,19 @@ from platform_assets.defs.presentation import (
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
 from platform_assets.merge import BatchResult, batch_log
+from platform_assets.merge.checks import check_live_rows
 from platform_assets.merge.versions import merge_version, table_row_counts
 from platform_assets.services import Services
 
 CHECK_NAME = "live_rows_match_staged"
+MERGED = "MERGED"
+"""The state observed on a version's raw_files partition once its batch is committed."""
 
 
 def build_merge_asset(
     config: PlatformConfig, product: ProductConfig, partitions: dg.DynamicPartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = asset_key(product, "merge")
-    checks = []
-    if product.mode == "snapshot":
-        checks.append(
-            dg.AssetCheckSpec(
-                CHECK_NAME,
-                asset=key,
-                description="After merging a snapshot, the live rows equal the version's staged rows.",
-            )
-        )
 
     @dg.asset(
         key=key,
@@ -50,13 +44,11 @@ def build_merge_asset(
             f"{product.name}_merge: {product.milestone} milestoned merge table, one batch per version "
             f"({product.mode} mode); the view {product.name}_live holds its live rows.",
         ),
-        check_specs=checks,
         backfill_policy=dg.BackfillPolicy.single_run(),
     )
     @scrubbed_step
     def merge(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
         services = platform.services().in_run(context.run_id)
-        results = []
         with reported_errors():
             for version in versions_of(context.partition_keys):  # in version order
                 result = merge_version(services, product, version)
@@ -64,18 +56,11 @@ def build_merge_asset(
                     f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} "
                     f"-{result.deleted}, {result.live_count} live"
                 )
-                results.append(result)
-            last = results[-1]
-            metadata = merge_metadata(services, product, last)
-            check_results = [live_rows_check(services, product, last.batch)] if checks else []
-        if len(results) > 1:
-            metadata["batches"] = dg.MetadataValue.md(
-                markdown_table(
-                    ["batch", "status", "inserted", "updated", "deleted", "live"],
-                    [(r.batch, r.status, r.inserted, r.updated, r.deleted, r.live_count) for r in results],
+                context.add_asset_metadata(
+                    merge_metadata(services, product, result), partition_key=partition_key(version)
                 )
-            )
-        return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+                context.log_event(version_observation(product.name, version, MERGED))
+        return dg.MaterializeResult()
 
     return merge
 
@@ -106,19 +91,39 @@ def merge_metadata(services: Services, product: ProductConfig, result: BatchResu
     }
 
 
-def live_rows_check(services: Services, product: ProductConfig, batch: int) -> dg.AssetCheckResult:
-    """The live view holds exactly the rows staged for the newest merged snapshot."""
-    live, _ = table_row_counts(services.merge_store, product)
-    staged = services.catalog.rows_written(product.name, batch)
-    return dg.AssetCheckResult(
-        check_name=CHECK_NAME,
-        passed=live == staged,
-        metadata={
-            "live_rows": dg.MetadataValue.int(live),
-            "staged_rows": dg.MetadataValue.int(staged),
-            "batch": dg.MetadataValue.int(batch),
-        },
-        description=None
-        if live == staged
-        else f"{live} live rows after batch {batch}, but the version staged {staged} rows",
+def build_merge_checks(
+    product: ProductConfig, partitions: dg.DynamicPartitionsDefinition
+) -> list[dg.AssetChecksDefinition]:
+    """``live_rows_match_staged`` on the merge asset, per version (partition)."""
+
+    @dg.asset_check(
+        asset=asset_key(product, "merge"),
+        name=CHECK_NAME,
+        partitions_def=partitions,
+        description=(
+            "After merging a snapshot, the live rows equal the version's staged rows."
+            if product.mode == "snapshot"
+            else "After merging a version, every key it staged is live."
+        ),
     )
+    @scrubbed_step
+    def live_rows_match_staged(
+        context: dg.AssetCheckExecutionContext, platform: PlatformResource
+    ) -> dg.AssetCheckResult:
+        services = platform.services()
+        results = [check_live_rows(services, product, version) for version in versions_of(context.partition_keys)]
+        failed = [result for result in results if not result.passed]
+        last = (failed or results)[-1]
+        return dg.AssetCheckResult(
+            passed=not failed,
+            description="; ".join(result.detail for result in (failed or results)),
+            metadata={
+                "version": dg.MetadataValue.int(last.batch),
+                "live_rows": dg.MetadataValue.int(last.live_rows),
+                "staged_rows": dg.MetadataValue.int(last.staged_rows),
+                "missing_keys": dg.MetadataValue.int(last.missing_keys),
+                "newest_batch": dg.MetadataValue.int(last.newest_batch or 0),
+            },
+        )
+
+    return [live_rows_match_staged]
