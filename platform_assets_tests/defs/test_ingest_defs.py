@@ -195,9 +195,9 @@ def test_each_partition_of_a_backfill_carries_its_own_versions_figures(tmp_path:
     path, landing = _versions_setup(tmp_path, db_url)
     platform = Platform(load_config(path))
     write_csv(landing / "a.csv", [(str(i), "n", "1.00", "2026-01-01") for i in range(3)])
-    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    platform.capture("customers", synced(platform, "customers").number)
     write_csv(landing / "region" / "b.csv", [(str(i), "n", "1.00", "2026-01-01") for i in range(3, 8)])
-    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    platform.capture("customers", synced(platform, "customers").number)
     defs = build_definitions(load_config(path), path)
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1, 2])
@@ -235,7 +235,7 @@ def test_a_version_over_the_bad_row_limit_fails_with_the_file_and_its_rejected_r
     path, landing = _versions_setup(tmp_path, db_url)
     write_csv(landing / "region" / "part-5.csv", [(str(i), "n", "not-a-number", "2026-01-01") for i in range(3)])
     platform = Platform(load_config(path))
-    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    platform.capture("customers", synced(platform, "customers").number)
     defs = build_definitions(load_config(path), path)
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])
