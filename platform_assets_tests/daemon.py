@@ -17,13 +17,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# Runs leave the queue every second (Dagster's default is 5 s); no telemetry.
+# Sensors launch their runs at once (no run queue to wait for); no telemetry.
 DAGSTER_YAML = """\
 run_coordinator:
   module: dagster._core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    dequeue_interval_seconds: 1
+  class: DefaultRunCoordinator
 telemetry:
   enabled: false
 """

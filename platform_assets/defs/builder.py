@@ -43,9 +43,10 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         assets.append(build_staged_asset(config, product, partitions))
         assets.append(build_merge_asset(config, product, partitions))
         checks += build_version_checks(product, partitions) + build_merge_checks(product, partitions)
-        sensors.append(build_discovery_sensor(product, partitions))
+        product_jobs = build_partitioned_jobs(product)
+        sensors.append(build_discovery_sensor(product, partitions, product_jobs))
         sensors.append(build_merge_sensor(product))
-        jobs += build_partitioned_jobs(product)
+        jobs += product_jobs
         jobs.append(build_process_latest_job(product))
     replica_assets, replica_sensors, replica_jobs = build_replication_defs(config)
     assets += replica_assets

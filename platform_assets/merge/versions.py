@@ -11,6 +11,9 @@ Contract:
 - :func:`next_merge` is the one rule of "which version may merge next" that
   automation asks (``defs/merge/sensors.py``): the oldest pending version, once
   it is PROCESSED; until then every later version waits, and the answer says why.
+  :func:`merges_right_after_processing` says, before a version is processed,
+  that nothing would keep it from merging right after (discovery then runs the
+  whole path in one run).
 """
 
 from __future__ import annotations
@@ -103,6 +106,14 @@ def next_merge(services: Services, product: ProductConfig) -> NextMerge:
     else:
         hint = " (not processed yet)"
     return NextMerge(None, first.number, f"v{first.number} is {first.status}{hint}{later}")
+
+
+def merges_right_after_processing(services: Services, product: ProductConfig, version: int) -> bool:
+    """True when no earlier version waits to merge and no review stands between: once ``version`` is processed,
+    it is next in order (:func:`next_merge`), so one run may capture, process and merge it."""
+    if product.under_review:
+        return False
+    return all(number >= version for number in pending_merges(services, product))
 
 
 def pending_merges(services: Services, product: ProductConfig, up_to: int | None = None) -> list[int]:

@@ -9,7 +9,9 @@ import pytest
 
 from platform_assets.config import load_config
 from platform_assets.defs.builder import build_definitions
+from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.merge.sensors import build_merge_sensor
+from platform_assets.defs.partitions import versions_partitions
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.demo import prepare_home
 from platform_assets.examples import sample_data  # noqa: F401 - the examples package ships with the code
@@ -58,7 +60,7 @@ def test_automation_sets_the_default_status_of_the_products_sensors(
     assert discovery.default_status is status and merge.default_status is status
     assert discovery.minimum_interval_seconds == interval
     assert merge.minimum_interval_seconds == min(5, interval)
-    assert discovery.job_name == "customers_ingest", "a version is captured and processed in one run of a job"
+    assert {job.name for job in discovery.jobs} == {"customers_capture_to_merge", "customers_ingest"}
     assert merge.job_name == "customers_merge"
     ingest = defs.resolve_job_def("customers_ingest")
     assert {key.to_user_string() for key in ingest.asset_layer.executable_asset_keys} == {
@@ -144,3 +146,55 @@ def test_merge_sensor_asks_the_domain_and_keeps_the_merge_order(tmp_path: Path) 
     platform.merge("customers", 3)
     assert "every version" in skipped()
     assert next_merge(platform.services, product).version is None
+
+
+def test_discovery_runs_the_whole_path_only_when_nothing_waits_before_the_version(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    path = _config(tmp_path, landing, {"enabled": True})
+    platform = Platform(load_config(path))
+    product = platform.product("customers")
+    sensor = build_discovery_sensor(product, versions_partitions(product))
+    resources = {"platform": PlatformResource(config_path=path)}
+
+    def requested(instance: dg.DagsterInstance) -> dict[str | None, str | None]:
+        result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        return {request.partition_key: request.job_name for request in result.run_requests}
+
+    with dg.instance_for_test() as instance:
+        write_csv(landing / "1.csv", [("1", "Ann", "1.00", "2026-01-01")])
+        assert requested(instance) == {"v1": "customers_capture_to_merge"}, "nothing waits before v1"
+        write_csv(landing / "2.csv", [("2", "Bob", "2.00", "2026-01-02")])
+        assert requested(instance) == {"v1": "customers_capture_to_merge", "v2": "customers_ingest"}, (
+            "v2 would wait for v1: captured and processed now, merged by customers_merge_next"
+        )
+        platform.capture("customers", 1)
+        platform.process("customers", 1)
+        platform.merge("customers", 1)
+        assert requested(instance) == {"v2": "customers_capture_to_merge"}, "v1 merged: nothing waits before v2"
+        platform.capture("customers", 2)
+        write_csv(landing / "3.csv", [("3", "Cy", "3.00", "2026-01-03")])
+        assert requested(instance) == {"v3": "customers_ingest"}, "v2 is captured, not merged: v3 would wait"
+        platform.exclude("customers", 2, "not wanted")
+        assert requested(instance) == {"v3": "customers_capture_to_merge"}, "v2 excluded: nothing waits before v3"
+
+
+def test_merge_sensor_waits_while_a_run_on_the_version_is_unfinished(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    path = _config(tmp_path, landing, {"enabled": True})
+    platform = Platform(load_config(path))
+    write_csv(landing / "1.csv", [("1", "Ann", "1.00", "2026-01-01")])
+    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    platform.process("customers", 1)
+    sensor = build_merge_sensor(platform.product("customers"))
+    resources = {"platform": PlatformResource(config_path=path)}
+    with dg.instance_for_test() as instance:
+        run = instance.create_run_for_job(
+            build_definitions(load_config(path), path).resolve_job_def("customers_capture_to_merge"),
+            tags={"dagster/partition": "v1"},
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        waiting = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(waiting, dg.SkipReason) and "customers_capture_to_merge" in str(waiting.skip_message)
+        instance.report_run_failed(run)
+        requested = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(requested, dg.RunRequest) and requested.partition_key == "v1"

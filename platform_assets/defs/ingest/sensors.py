@@ -5,17 +5,21 @@ after), so a source too large for one tick is listed over several ticks, each
 bounded by ``discovery.tick_seconds_budget`` (Dagster stops a tick at 60 s).
 """
 
+from __future__ import annotations
+
 import json
+from collections.abc import Sequence
 
 import dagster as dg
 
-from platform_assets.catalog import Catalog
 from platform_assets.config import ProductConfig
-from platform_assets.defs.ingest.jobs import ingest_job_name
+from platform_assets.defs.ingest.jobs import build_partitioned_jobs, capture_to_merge_job_name, ingest_job_name
 from platform_assets.defs.partitions import partition_key, versions_partitions_name
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import scrubbed_sensor
 from platform_assets.ingest.discovery import register_version, scan_source
+from platform_assets.merge.versions import merges_right_after_processing
+from platform_assets.services import Services
 from platform_assets.urls import mask_url
 
 
@@ -24,16 +28,26 @@ def sensor_status(product: ProductConfig) -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if product.automation.enabled else dg.DefaultSensorStatus.STOPPED
 
 
-def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartitionsDefinition) -> dg.SensorDefinition:
+def build_discovery_sensor(
+    product: ProductConfig,
+    partitions: dg.DynamicPartitionsDefinition,
+    jobs: Sequence[dg.UnresolvedAssetJobDefinition] | None = None,
+) -> dg.SensorDefinition:
+    """The sensor; ``jobs`` are the product's per-version jobs (built here when not given)."""
+    whole, ingest = capture_to_merge_job_name(product.name), ingest_job_name(product.name)
+    targets = [
+        job for job in (jobs if jobs is not None else build_partitioned_jobs(product)) if job.name in (whole, ingest)
+    ]
+
     @dg.sensor(
         name=f"{product.name}_discovery",
-        job_name=ingest_job_name(product.name),
+        jobs=targets,
         minimum_interval_seconds=product.automation.minimum_interval_seconds,
         default_status=sensor_status(product),
         description=(
             f"Lists {mask_url(product.source.url)} ({product.source.glob}) and turns each change into a new "
-            f"version of {product.name}, captured and processed by a run of {ingest_job_name(product.name)}; "
-            f"{product.name}_merge_next merges it in order."
+            f"version of {product.name}: a run of {whole} when nothing waits to merge before it, else of {ingest} "
+            f"(capture and process), and {product.name}_merge_next merges it in order."
         ),
     )
     @scrubbed_sensor
@@ -53,7 +67,7 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
         if not progress.complete:
             context.log.info(f"listing continues after {progress.start_after!r} on the next tick")
             next_cursor = json.dumps({"scan_id": progress.scan_id, "start_after": progress.start_after})
-            return pending_captures_result(context, services.catalog, product, partitions, next_cursor)
+            return pending_captures_result(context, services, product, partitions, next_cursor)
         registered = register_version(
             services.catalog,
             product,
@@ -64,28 +78,43 @@ def build_discovery_sensor(product: ProductConfig, partitions: dg.DynamicPartiti
         )
         if registered:
             context.log.info(f"registered version {registered.number} of {product.name}: {registered.files} files")
-        return pending_captures_result(context, services.catalog, product, partitions, "{}")
+        return pending_captures_result(context, services, product, partitions, "{}")
 
     return discovery
 
 
 def pending_captures_result(
     context: dg.SensorEvaluationContext,
-    catalog: Catalog,
+    services: Services,
     product: ProductConfig,
     partitions: dg.DynamicPartitionsDefinition,
     cursor: str,
 ) -> dg.SensorResult:
     """Partitions and run requests for every registered, not yet captured version.
 
-    Re-requesting is safe: run keys (``<product>/v<version>``) dedupe, and this
-    heals a tick that registered a version but died before reporting it.
+    A version that nothing waits before (:func:`merges_right_after_processing`)
+    gets a run of ``<product>_capture_to_merge``: captured, processed and merged
+    in one run (a failed capture or processing stops it before the merge, by the
+    blocking checks); any other a run of ``<product>_ingest``, and
+    ``<product>_merge_next`` merges it in its turn. Re-requesting is safe: run
+    keys (``<product>/v<version>``) dedupe, and this heals a tick that registered
+    a version but died before reporting it.
     """
-    keys = [partition_key(number) for number in catalog.pending_captures(product.name)]
+    numbers = services.catalog.pending_captures(product.name)
+    keys = [partition_key(number) for number in numbers]
     existing = set(context.instance.get_dynamic_partitions(versions_partitions_name(product.name))) if keys else set()
     missing = [key for key in keys if key not in existing]
     requests = [partitions.build_add_request(missing)] if missing else []
-    runs = [dg.RunRequest(run_key=f"{product.name}/{key}", partition_key=key) for key in keys]
+    runs = [
+        dg.RunRequest(
+            run_key=f"{product.name}/{partition_key(number)}",
+            partition_key=partition_key(number),
+            job_name=capture_to_merge_job_name(product.name)
+            if merges_right_after_processing(services, product, number)
+            else ingest_job_name(product.name),
+        )
+        for number in numbers
+    ]
     return dg.SensorResult(
         run_requests=runs,
         dynamic_partitions_requests=requests,

@@ -5,13 +5,16 @@ the sensor only asks it. A sensor, not a run-status trigger, because what
 unblocks the order can happen outside any run (an exclusion or, with review,
 an approval from the command line). The run key holds the version and its
 processing, so a failed merge is not retried by itself (the version's path
-stops and later versions wait) until the version is processed again.
+stops and later versions wait) until the version is processed again. While a
+run of the product on that version is unfinished (discovery's
+``capture_to_merge`` may merge it itself) the sensor waits.
 """
 
 import dagster as dg
+from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
 from platform_assets.config import ProductConfig
-from platform_assets.defs.ingest.jobs import merge_job_name
+from platform_assets.defs.ingest.jobs import capture_to_merge_job_name, ingest_job_name, merge_job_name
 from platform_assets.defs.ingest.sensors import sensor_status
 from platform_assets.defs.partitions import partition_key
 from platform_assets.defs.resources import PlatformResource
@@ -42,6 +45,9 @@ def build_merge_sensor(product: ProductConfig) -> dg.SensorDefinition:
         if turn.version is None:
             return dg.SkipReason(turn.reason)
         key = partition_key(turn.version)
+        busy = running_on(context.instance, product, key)
+        if busy:
+            return dg.SkipReason(f"v{turn.version} is next, but a run of {busy} on it has not finished")
         processed = turn.processed_at.isoformat() if turn.processed_at else "unknown"
         context.log.info(f"{product.name}: {turn.reason}")
         return dg.RunRequest(
@@ -51,3 +57,11 @@ def build_merge_sensor(product: ProductConfig) -> dg.SensorDefinition:
         )
 
     return merge_next
+
+
+def running_on(instance: dg.DagsterInstance, product: ProductConfig, key: str) -> str | None:
+    """The name of a product's job with a run on partition ``key`` not finished yet (its merge may be in it)."""
+    names = {job(product.name) for job in (capture_to_merge_job_name, ingest_job_name, merge_job_name)}
+    unfinished = [status for status in dg.DagsterRunStatus if status not in FINISHED_STATUSES]
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": key}, statuses=unfinished))
+    return next((run.job_name for run in runs if run.job_name in names), None)
