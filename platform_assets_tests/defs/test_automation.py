@@ -158,6 +158,7 @@ def test_discovery_runs_the_whole_path_only_when_nothing_waits_before_the_versio
 
     def requested(instance: dg.DagsterInstance) -> dict[str | None, str | None]:
         result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        assert isinstance(result, dg.SensorResult) and result.run_requests is not None
         return {request.partition_key: request.job_name for request in result.run_requests}
 
     with dg.instance_for_test() as instance:
@@ -183,7 +184,9 @@ def test_merge_sensor_waits_while_a_run_on_the_version_is_unfinished(tmp_path: P
     path = _config(tmp_path, landing, {"enabled": True})
     platform = Platform(load_config(path))
     write_csv(landing / "1.csv", [("1", "Ann", "1.00", "2026-01-01")])
-    platform.capture("customers", platform.sync("customers").number)  # type: ignore[union-attr]
+    registered = platform.sync("customers")
+    assert registered is not None
+    platform.capture("customers", registered.number)
     platform.process("customers", 1)
     sensor = build_merge_sensor(platform.product("customers"))
     resources = {"platform": PlatformResource(config_path=path)}
