@@ -9,12 +9,16 @@ the figures the UI must agree with.
 from __future__ import annotations
 
 import re
+import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from platform_assets.defs.partitions import partition_key
+from platform_assets.platform import Platform
 from platform_assets_tests.ui.conftest import CHROMIUM, Steps
+from platform_assets_tests.ui.server import DemoUi
 
 pytestmark = [
     pytest.mark.ui,
@@ -30,6 +34,8 @@ PRODUCTS = {
     "orders": {"raw_files": ["File"], "staged": ["pyarrow", "Iceberg"], "merge": ["SQLite", "SQL"]},
 }
 RUN_SECONDS = 150  # a run on a busy 2-core machine: code server start, step subprocess, the work
+AUTOMATION_SECONDS = 240  # a discovery tick (server.DISCOVERY_SECONDS), the ingest run, the merge sensor, the merge run
+NEW_CUSTOMERS = "id,name,amount,updated\nc90001,New One,12.50,2026-02-01\nc90002,New Two,3.00,2026-02-02\n"
 
 
 def asset_node(page: Page, asset: str) -> Locator:
@@ -42,9 +48,56 @@ def metadata_value(page: Page, label: str) -> Locator:
     return page.locator("tr").filter(has=page.get_by_text(label, exact=True)).locator("td").nth(1)
 
 
+def partition_header(page: Page, version: int) -> Locator:
+    """The header of the partition shown on an asset's Partitions tab: its key and its state's tag.
+
+    The list of partitions on the left holds an element with the same tooltip; the header comes after it.
+    """
+    return page.locator(f'[data-tooltip="{partition_key(version)}"]').last
+
+
+def partition_url(asset: str, version: int) -> str:
+    return f"/assets/{asset}?view=partitions&partition={partition_key(version)}"
+
+
 def open_partition(page: Page, asset: str, version: int) -> None:
-    page.goto(f"/assets/{asset}?view=partitions&partition={partition_key(version)}")
+    page.goto(partition_url(asset, version))
     expect(page.get_by_text("Latest materialization", exact=True)).to_be_visible()
+
+
+def eventually_visible(page: Page, url: str, target: Locator, seconds: float, every: float = 5) -> None:
+    """Open ``url`` again until ``target`` shows: for what a page does not refresh by itself (a new partition).
+
+    Not a reload: an asset page asked for a partition that does not exist yet shows (and puts in its URL) another.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        page.goto(url)
+        try:
+            expect(target).to_be_visible(timeout=every * 1000)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+def ensure_running(page: Page, sensor: str) -> None:
+    """Open the sensor's page and turn it on unless it runs already (the demo's ``automation: {enabled: true}``)."""
+    page.goto(f"/locations/platform_assets/sensors/{sensor}")
+    row = page.locator("tr").filter(has=page.get_by_text("Running", exact=True))
+    switch = row.get_by_role("checkbox")
+    expect(switch).to_be_attached()
+    if not switch.is_checked():
+        row.locator("label").first.click()
+    expect(switch).to_be_checked()
+
+
+def drop_file(demo_ui: DemoUi, product: str, key: str, text: str) -> Path:
+    """Write a file into the product's landing folder, as an upstream system would."""
+    path = demo_ui.home / "landing" / product / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def test_the_lineage_shows_raw_files_staged_and_merge_of_each_product(page: Page, steps: Steps) -> None:
@@ -79,6 +132,25 @@ def test_one_partition_materialized_from_the_dialog_succeeds(page: Page, steps: 
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     steps.shot("run succeeded")
     open_partition(page, "customers/staged", 1)
+    expect(partition_header(page, 1)).to_contain_text("Materialized")
     expect(page.get_by_role("link", name=run_id[:8])).to_be_visible()
     expect(metadata_value(page, "version_status")).to_have_text("PROCESSED")
     steps.shot("partition v1 shows the run")
+
+
+def test_a_file_dropped_into_the_source_is_merged_by_the_sensors(page: Page, steps: Steps, demo_ui: DemoUi) -> None:
+    for sensor in ("customers_discovery", "customers_merge_next"):
+        ensure_running(page, sensor)
+        steps.shot(f"{sensor} running")
+    catalog = Platform.from_path(str(demo_ui.config)).catalog
+    version = max(known.number for known in catalog.versions("customers")) + 1
+    drop_file(demo_ui, "customers", "region/part-9.csv", NEW_CUSTOMERS)
+    merged = partition_header(page, version).filter(has_text="Materialized")
+    eventually_visible(page, partition_url("customers/merge", version), merged, AUTOMATION_SECONDS)
+    steps.shot(f"merge {partition_key(version)} materialized")
+    expect(metadata_value(page, "batch")).to_have_text(str(version))
+    expect(metadata_value(page, "inserted")).to_have_text("2")  # the two customers of the new file
+    open_partition(page, "customers/staged", version)
+    expect(partition_header(page, version)).to_contain_text("Materialized")
+    expect(metadata_value(page, "rows_written")).to_have_text(str(catalog.rows_written("customers", version)))
+    steps.shot(f"staged {partition_key(version)} materialized")
