@@ -138,6 +138,37 @@ def test_one_partition_materialized_from_the_dialog_succeeds(page: Page, steps: 
     steps.shot("partition v1 shows the run")
 
 
+def test_a_backfill_over_all_versions_gives_each_partition_its_own_rows_written(
+    page: Page, steps: Steps, demo_ui: DemoUi
+) -> None:
+    catalog = Platform.from_path(str(demo_ui.config)).catalog
+    versions = [version.number for version in catalog.versions("customers") if version.captured]
+    expected = {version: catalog.rows_written("customers", version) for version in versions}
+    assert len(set(expected.values())) == len(versions), f"the demo's versions should differ in rows: {expected}"
+    page.goto("/assets/customers/staged?view=partitions")
+    page.get_by_role("button", name="Materialize…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="All", exact=True).click()
+    expect(dialog).to_contain_text(f"{len(versions)} partitions")
+    steps.shot("backfill dialog over all versions")
+    dialog.get_by_role("button", name="Launch backfill").click()
+    expect(page.get_by_text(re.compile(r"Created backfill \w+"))).to_be_visible()
+    page.get_by_role("link", name="View", exact=True).click()  # on the toast
+    expect(page).to_have_url(re.compile(r"/runs/b/\w+"))
+    steps.shot("backfill launched")
+    status = page.get_by_text("Status", exact=True).locator("xpath=..")
+    expect(status).to_contain_text("Succeeded", timeout=RUN_SECONDS * 1000 * len(versions))
+    expect(page.get_by_text("100% completed")).to_be_visible()
+    steps.shot("backfill completed")
+    shown = {}
+    for version in versions:
+        open_partition(page, "customers/staged", version)
+        expect(metadata_value(page, "rows_written")).to_be_visible()
+        shown[version] = int(metadata_value(page, "rows_written").inner_text().replace(",", ""))
+        steps.shot(f"partition v{version} after the backfill")
+    assert shown == expected
+
+
 def test_a_file_dropped_into_the_source_is_merged_by_the_sensors(page: Page, steps: Steps, demo_ui: DemoUi) -> None:
     for sensor in ("customers_discovery", "customers_merge_next"):
         ensure_running(page, sensor)
