@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from platform_assets.config import load_config
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.partitions import versions_partitions
-from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.resources import platform_resource
 from platform_assets.storage.sql import dispose_engines
 from platform_assets_tests.conftest import write_platform_config
 
@@ -91,10 +91,9 @@ def run_tick(config_path: str) -> dg.SensorResult:
     config = load_config(config_path)
     product = config.products[0]
     sensor = build_discovery_sensor(product, versions_partitions(product))
-    context = dg.build_sensor_context(
-        instance=INSTANCE, resources={"platform": PlatformResource(config_path=config_path)}
-    )
-    result = sensor(context)
+    resources = {"platform": platform_resource(config_path)}
+    with dg.build_sensor_context(instance=INSTANCE, resources=resources) as context:  # opens the nested s3 resource
+        result = sensor(context)
     assert isinstance(result, dg.SensorResult), result
     return result
 

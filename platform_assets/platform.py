@@ -21,16 +21,24 @@ from platform_assets.ingest.processing import ProcessOptions, ProcessReport, pro
 from platform_assets.merge import BatchResult
 from platform_assets.merge.versions import merge_version
 from platform_assets.services import Services, build_services
+from platform_assets.storage.stores import S3ClientFactory
 from platform_assets.versions.exclusion import exclude_version
 from platform_assets.versions.skipping import skip_file
 
 
 class Platform:
-    """The platform ``config`` describes, acting for ``actor`` (default ``$PLATFORM_ACTOR``, else the OS user)."""
+    """The platform ``config`` describes, acting for ``actor`` (default ``$PLATFORM_ACTOR``, else the OS user).
 
-    def __init__(self, config: PlatformConfig, actor: str | None = None) -> None:
+    ``s3_client`` gives the S3 stores their client (the Dagster layer passes its
+    S3 resource's); without it they use ``platform.s3`` and boto3's standard chain.
+    """
+
+    def __init__(
+        self, config: PlatformConfig, actor: str | None = None, s3_client: S3ClientFactory | None = None
+    ) -> None:
         self.config = config
         self.actor = actor or default_actor()
+        self._s3_client = s3_client
 
     @classmethod
     def from_path(cls, path: str | None = None, actor: str | None = None) -> Platform:
@@ -46,7 +54,7 @@ class Platform:
     @cached_property
     def services(self) -> Services:
         """The platform's stores and helpers (each opens its connection on first use)."""
-        return build_services(self.config, self.actor)
+        return build_services(self.config, self.actor, self._s3_client)
 
     @property
     def catalog(self) -> Catalog:

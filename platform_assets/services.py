@@ -21,7 +21,7 @@ from platform_assets.ingest.parsing import ArrowParser, Parser
 from platform_assets.merge.store import MergeStore
 from platform_assets.storage.iceberg import IcebergTables
 from platform_assets.storage.object_store import ObjectStore
-from platform_assets.storage.stores import open_store
+from platform_assets.storage.stores import S3ClientFactory, open_store
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 class SourceStores:
     """Each product's source store, opened once."""
 
-    def __init__(self, s3: S3Settings | None) -> None:
+    def __init__(self, s3: S3Settings | None, s3_client: S3ClientFactory | None = None) -> None:
         self._s3 = s3
+        self._s3_client = s3_client
         self._stores: dict[str, ObjectStore] = {}
         self._lock = threading.Lock()
 
@@ -39,7 +40,7 @@ class SourceStores:
         with self._lock:
             store = self._stores.get(product.name)
             if store is None:
-                store = open_store(product.source.url, self._s3)
+                store = open_store(product.source.url, self._s3, self._s3_client)
                 self._stores[product.name] = store
             return store
 
@@ -110,14 +111,18 @@ class Services:
         return replace(self, catalog=self.catalog.in_run(dagster_run_id))
 
 
-def build_services(config: PlatformConfig, actor: str) -> Services:
-    """The services of the platform ``config`` describes (connections open on first use)."""
+def build_services(config: PlatformConfig, actor: str, s3_client: S3ClientFactory | None = None) -> Services:
+    """The services of the platform ``config`` describes (connections open on first use).
+
+    S3 stores get their client from ``s3_client`` when given, else from
+    ``platform.s3`` and boto3's standard credential chain.
+    """
     platform = config.platform
     catalog = Catalog(platform.state_db)
     return Services(
         catalog=catalog,
-        raw_zone=open_store(platform.raw_zone, platform.s3),
-        sources=SourceStores(platform.s3),
+        raw_zone=open_store(platform.raw_zone, platform.s3, s3_client),
+        sources=SourceStores(platform.s3, s3_client),
         iceberg=IcebergTables(platform.name, platform.state_db, platform.warehouse, platform.s3, catalog.ready),
         merge_store=MergeStore(platform.merge_store),
         parsers=Parsers(config),

@@ -19,6 +19,8 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -94,7 +96,7 @@ def test_no_secret_reaches_the_output_or_dagster_home(tmp_path: Path, hostile_ro
             "primary_key": ["id"],
         },
     }
-    document = {
+    document: dict[str, Any] = {
         "platform": {
             "name": "alpha",
             "state_db": f"postgresql://${{PGROLE}}:${{PGPASSWORD}}@127.0.0.1:5432/{state_db}",
@@ -137,6 +139,30 @@ def test_no_secret_reaches_the_output_or_dagster_home(tmp_path: Path, hostile_ro
     result, failed = cli.both("replicate", "orders")
     assert result.returncode == 1 and failed["kind"] == "transient", failed
     assert "127.0.0.1" in failed["error"]
+
+    # The same role and password on a database that does not exist (trust auth checks no password): the driver fails.
+    missing = tmp_path / "missing.yaml"
+    document["platform"]["state_db"] = "postgresql://${PGROLE}:${PGPASSWORD}@127.0.0.1:5432/no_such_db_" + role
+    missing.write_text(yaml.safe_dump(document, sort_keys=False))
+    for json_flag in ((), ("--json",)):  # a traceback or one message, whichever the command gives: scrubbed
+        result = cli("db", "upgrade", "--config", str(missing), *json_flag)
+        assert result.returncode != 0 and "no_such_db_" in (result.stdout + result.stderr).decode()
+    # The URL validators and a numeric key, through the command: exit 2, nothing of the secret shown.
+    for platform in (
+        {"raw_zone": "ftp://bob:${PGPASSWORD}@host/raw"},
+        {"raw_zone": f"ftp://bob:{quote(password, safe='')}@host/raw"},
+        {"s3": {"secret_access_key": 123456789}},
+    ):
+        bad = {**document, "platform": {**document["platform"], **platform}}
+        missing.write_text(yaml.safe_dump(bad, sort_keys=False))
+        result, refused = cli.both("versions", "customers", "--config", str(missing))
+        assert result.returncode == 2 and refused["kind"] == "config", refused
+        assert "123456789" not in refused["error"]
+    product = document["products"][0]
+    bad = {**document, "products": [{**product, "source": {**product["source"], "url": "ftp://bob:${PGPASSWORD}@h/x"}}]}
+    missing.write_text(yaml.safe_dump(bad, sort_keys=False))
+    result, refused = cli.both("versions", "customers", "--config", str(missing))
+    assert result.returncode == 2 and "(customers).source.url: 'ftp://bob:***@h/x'" in refused["error"], refused
 
     leaks = [f"output {index}: {hit}" for index, data in enumerate(cli.printed) for hit in hits(data, secrets)]
     names = {path.name for path in files_under(home)}

@@ -53,7 +53,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
     sensors += replica_sensors
     jobs += replica_jobs
     resources = {
-        "platform": platform_resource(config_path),
+        "platform": platform_resource(config_path, config),
         "pyspark": spark_resource(config),
         **replication_resources(config_path),
     }

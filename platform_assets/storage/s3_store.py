@@ -57,11 +57,31 @@ _session_lock = threading.Lock()
 _session: Any = None
 
 
-def make_s3_client(settings: S3Settings | None = None) -> Any:
+def s3_client_config(endpoint_url: str | None, max_attempts: int = 5) -> Config:
+    """How the platform's S3 clients behave: standard retries, a pool for parallel copies, path-style on MinIO/moto."""
+    return Config(
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        max_pool_connections=32,
+        # Custom endpoints (MinIO, moto) rarely resolve bucket subdomains.
+        s3={"addressing_style": "path"} if endpoint_url else None,
+    )
+
+
+def make_s3_client(
+    settings: S3Settings | None = None,
+    *,
+    session_token: str | None = None,
+    profile: str | None = None,
+    max_attempts: int = 5,
+    use_ssl: bool = True,
+    verify: bool | None = None,
+) -> Any:
     """A boto3 S3 client from ``settings``: endpoint (MinIO, moto), region, and keys or the default credential chain.
 
-    Clients come from one shared boto3 session (under a lock: sessions are not
-    thread-safe, clients are), which makes the second and later ones ~10x cheaper.
+    Without keys boto3's standard chain finds them (environment, ``profile`` or
+    AWS_PROFILE, instance role). Clients come from one shared boto3 session
+    (under a lock: sessions are not thread-safe, clients are), which makes the
+    second and later ones ~10x cheaper; a named ``profile`` gets a session of its own.
     """
     import boto3
 
@@ -72,22 +92,23 @@ def make_s3_client(settings: S3Settings | None = None) -> Any:
             "s3.access_key_id and s3.secret_access_key go together: give both, or neither to use the default "
             "AWS credential chain (environment, profile, instance role)"
         )
-    config = Config(
-        retries={"max_attempts": 5, "mode": "standard"},
-        max_pool_connections=32,
-        # Custom endpoints (MinIO, moto) rarely resolve bucket subdomains.
-        s3={"addressing_style": "path"} if settings.endpoint_url else None,
-    )
     with _session_lock:
-        if _session is None:
-            _session = boto3.session.Session()
-        return _session.client(
+        if profile:
+            session = boto3.session.Session(profile_name=profile)
+        else:
+            if _session is None:
+                _session = boto3.session.Session()
+            session = _session
+        return session.client(
             "s3",
             endpoint_url=settings.endpoint_url,
             region_name=settings.region,
             aws_access_key_id=settings.access_key_id or None,
             aws_secret_access_key=settings.secret_access_key or None,
-            config=config,
+            aws_session_token=session_token or None,
+            use_ssl=use_ssl,
+            verify=verify,
+            config=s3_client_config(settings.endpoint_url, max_attempts),
         )
 
 
@@ -172,12 +193,15 @@ class S3Store(ObjectStore):
         self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
 
     @classmethod
-    def from_url(cls, url: str, settings: S3Settings | None = None) -> S3Store:
-        """``s3://bucket`` or ``s3://bucket/some/prefix`` (a trailing '/' is ignored; no percent-decoding)."""
+    def from_url(cls, url: str, settings: S3Settings | None = None, client: Any = None) -> S3Store:
+        """``s3://bucket`` or ``s3://bucket/some/prefix`` (a trailing '/' is ignored; no percent-decoding).
+
+        ``client``: a boto3 S3 client to use (else one is made from ``settings``).
+        """
         if not url[:5].lower() == "s3://":
             raise StoreUrlError(f"{url!r} is not an S3 URL; use s3://bucket/prefix")
         bucket, _, prefix = url[5:].partition("/")
-        return cls(bucket, prefix, settings)
+        return cls(bucket, prefix, settings, client)
 
     def same_service(self, other: S3Store) -> bool:
         """True when one server-side copy can read ``other`` and write here (same endpoint and credentials)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -12,7 +13,7 @@ from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.merge.sensors import build_merge_sensor
 from platform_assets.defs.partitions import versions_partitions
-from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.resources import platform_resource
 from platform_assets.demo import prepare_home
 from platform_assets.examples import sample_data  # noqa: F401 - the examples package ships with the code
 from platform_assets.merge.versions import next_merge
@@ -40,6 +41,12 @@ def _config(tmp_path: Path, landing: Path, automation: dict | None = None) -> st
         products=[product],
         extra_platform={"processing": {"retry_backoff_seconds": 0, "max_retries": 0}},
     )
+
+
+def _evaluate(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, resources: dict[str, Any]) -> Any:
+    """One evaluation; the context opens the platform resource's nested s3 resource, so it is a context manager."""
+    with dg.build_sensor_context(instance=instance, resources=resources) as context:
+        return sensor(context)
 
 
 @pytest.mark.parametrize(
@@ -91,11 +98,11 @@ def test_merge_sensor_asks_the_domain_and_keeps_the_merge_order(tmp_path: Path) 
     platform = Platform(load_config(path))
     product = platform.product("customers")
     sensor = build_merge_sensor(product)
-    resources = {"platform": PlatformResource(config_path=path)}
+    resources = {"platform": platform_resource(path)}
 
     def tick() -> dg.RunRequest | dg.SkipReason:
         with dg.instance_for_test() as instance:
-            result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+            result = _evaluate(sensor, instance, resources)
         assert isinstance(result, (dg.RunRequest, dg.SkipReason))
         return result
 
@@ -154,10 +161,10 @@ def test_discovery_runs_the_whole_path_only_when_nothing_waits_before_the_versio
     platform = Platform(load_config(path))
     product = platform.product("customers")
     sensor = build_discovery_sensor(product, versions_partitions(product))
-    resources = {"platform": PlatformResource(config_path=path)}
+    resources = {"platform": platform_resource(path)}
 
     def requested(instance: dg.DagsterInstance) -> dict[str | None, str | None]:
-        result = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        result = _evaluate(sensor, instance, resources)
         assert isinstance(result, dg.SensorResult) and result.run_requests is not None
         return {request.partition_key: request.job_name for request in result.run_requests}
 
@@ -189,15 +196,15 @@ def test_merge_sensor_waits_while_a_run_on_the_version_is_unfinished(tmp_path: P
     platform.capture("customers", registered.number)
     platform.process("customers", 1)
     sensor = build_merge_sensor(platform.product("customers"))
-    resources = {"platform": PlatformResource(config_path=path)}
+    resources = {"platform": platform_resource(path)}
     with dg.instance_for_test() as instance:
         run = instance.create_run_for_job(
             build_definitions(load_config(path), path).resolve_job_def("customers_capture_to_merge"),
             tags={"dagster/partition": "v1"},
             status=dg.DagsterRunStatus.STARTED,
         )
-        waiting = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        waiting = _evaluate(sensor, instance, resources)
         assert isinstance(waiting, dg.SkipReason) and "customers_capture_to_merge" in str(waiting.skip_message)
         instance.report_run_failed(run)
-        requested = sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        requested = _evaluate(sensor, instance, resources)
         assert isinstance(requested, dg.RunRequest) and requested.partition_key == "v1"

@@ -21,7 +21,7 @@ from platform_assets.defs.partitions import (
     versions_partitions,
     versions_partitions_name,
 )
-from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.resources import platform_resource
 from platform_assets_tests.conftest import write_csv, write_platform_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,10 +86,12 @@ def test_discovery_sensor_tick_keeps_its_place_in_the_cursor(tmp_path: Path) -> 
     product = load_config(path).products[0]
     partitions = versions_partitions(product)
     sensor = build_discovery_sensor(product, partitions)
-    resources = {"platform": PlatformResource(config_path=path)}
+    resources = {"platform": platform_resource(path)}
 
     def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
-        result = sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+        # the context opens the platform resource's nested s3 resource: a context manager
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            result = sensor(context)
         assert isinstance(result, dg.SensorResult), result
         return result
 

@@ -15,7 +15,7 @@ from platform_assets.defs.replication import build_replication_defs, replicate_j
 from platform_assets.defs.replication.assets import LAG_CHECK, build_replica_asset, build_replica_lag_check, replica_key
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.replication.sensors import build_replication_sensor
-from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.resources import platform_resource
 from platform_assets.errors import PlatformError
 from platform_assets.merge import MergeStore
 from platform_assets.replication import BatchOutOfRange, SyncMode
@@ -40,7 +40,7 @@ def setup(tmp_path):
 
 def resources(path: str) -> dict[str, dg.ConfigurableResource]:
     return {
-        "platform": PlatformResource(config_path=path, actor="test"),
+        "platform": platform_resource(path, actor="test"),
         "remote_platforms": RemotePlatformsResource(config_path=path),
     }
 
@@ -78,7 +78,8 @@ def test_sensor_requests_a_sync_only_when_a_primary_is_ahead(setup) -> None:
     defs = dg.Definitions(assets=assets, sensors=sensors, jobs=jobs, resources=resources(path))
     sensor = defs.resolve_sensor_def("customers_replication")
     with dg.instance_for_test() as instance:
-        first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources(path)))
+        with dg.build_sensor_context(instance=instance, resources=resources(path)) as context:
+            first = sensor.evaluate_tick(context)
         assert [request.run_key for request in first.run_requests or []] == ["customers/replica/beta/seed->4"]
 
         job = defs.resolve_job_def(replicate_job_name("customers"))
@@ -88,7 +89,8 @@ def test_sensor_requests_a_sync_only_when_a_primary_is_ahead(setup) -> None:
         assert [evaluation.passed for evaluation in run.get_asset_check_evaluations()] == [
             True
         ]  # the job runs the lag check
-        caught_up = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources(path)))
+        with dg.build_sensor_context(instance=instance, resources=resources(path)) as context:
+            caught_up = sensor.evaluate_tick(context)
         assert not caught_up.run_requests and "at batch 4" in (caught_up.skip_message or "")
     assert build_replication_sensor(product, jobs[0]).name == "customers_replication"
 
