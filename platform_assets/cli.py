@@ -15,19 +15,22 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from platform_assets.errors import EXIT_FAILED, PlatformError
+from platform_assets.errors import EXIT_FAILED, ConfigError, PlatformError
 from platform_assets.secrets import scrubbed_output
 
 if TYPE_CHECKING:
     from platform_assets.commands import Commands
 
+MIN_VERSION = 1
+MAX_VERSION = 2**31 - 1  # versions and batches are 32-bit integers in every store
+
 
 def _commands(args: argparse.Namespace) -> Commands:
     from platform_assets.commands import Commands
 
-    return Commands(args.config)
+    return Commands(args.config, verbose=args.verbose)
 
 
 def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
@@ -230,11 +233,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def version_number(text: str) -> int:
+    """A version (or batch) number from the command line: a whole number from 1 to 2^31-1."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if not MIN_VERSION <= number <= MAX_VERSION:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version: give a whole number from 1 to {MAX_VERSION}")
+    return number
+
+
+class UsageError(ConfigError):
+    """The command line is wrong: an unknown option, a missing argument, a value out of range."""
+
+    def __init__(self, message: str, prog: str, usage: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+        self.usage = usage
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised as :class:`UsageError` (``main`` reports it like any other)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog, self.format_usage().rstrip())
+
+
+def _global_options(parser: argparse.ArgumentParser, *, before_command: bool) -> None:
+    """--config, --json and --verbose, taken before the command and after it.
+
+    After the command they have no default, so the command's parser does not
+    reset what was given before it.
+    """
+    unset: dict[str, Any] = {} if before_command else {"default": argparse.SUPPRESS}
+    parser.add_argument("--config", help="platform.yaml (default: $PLATFORM_CONFIG)", **unset)
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout", **unset)
+    parser.add_argument(
+        "--verbose", action="store_true", help="show Dagster's logs and a failure's stack trace on stderr", **unset
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="platform-assets", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="platform-assets", description=__doc__.split("\n\n")[0])
+    _global_options(parser, before_command=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="platform.yaml (default: $PLATFORM_CONFIG)")
-    common.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _global_options(common, before_command=False)
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", parents=[common], help="run the main job end to end on the embedded default")
@@ -249,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
         "process", parents=[common], help="parse a version into Iceberg (default: the newest captured, unprocessed one)"
     )
     process.add_argument("product")
-    process.add_argument("--version", type=int, help="the version; processing a processed one again replaces its rows")
+    process.add_argument(
+        "--version", type=version_number, help="the version; processing a processed one again replaces its rows"
+    )
     process.add_argument("--retry-failed", action="store_true", help="reprocess only the version's failed files")
     process.set_defaults(handler=cmd_process)
 
@@ -257,14 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
         "merge", parents=[common], help="merge processed versions into the merge table, in order"
     )
     merge.add_argument("product")
-    merge.add_argument("--version", type=int, help="merge up to this version")
+    merge.add_argument("--version", type=version_number, help="merge up to this version")
     merge.set_defaults(handler=cmd_merge)
 
     exclude = commands.add_parser(
         "exclude", parents=[common], help="take a bad version out of the merge order (audited)"
     )
     exclude.add_argument("product")
-    exclude.add_argument("version", type=int)
+    exclude.add_argument("version", type=version_number)
     exclude.add_argument("--reason", required=True)
     exclude.set_defaults(handler=cmd_exclude)
 
@@ -278,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     replicate.add_argument("product")
     replicate.add_argument(
         "--to-batch",
-        type=int,
+        type=version_number,
         help=(
             "the primary batch to sync to (default: its latest committed, at most replication.max_batches_per_sync "
             "past the last synced)"
@@ -288,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     skip = commands.add_parser("skip", parents=[common], help="give up on one file of a version (audited)")
     skip.add_argument("product")
-    skip.add_argument("version", type=int)
+    skip.add_argument("version", type=version_number)
     skip.add_argument("key")
     skip.add_argument("--reason", required=True)
     skip.set_defaults(handler=cmd_skip)
@@ -309,20 +355,33 @@ def main(argv: list[str] | None = None) -> int:
 
     Everything the command prints or logs is scrubbed of the config's secrets
     (:func:`platform_assets.secrets.scrubbed_output`), a bug's traceback included.
+    A usage error (the command line itself) is reported like a PlatformError, exit 2.
+    With ``--verbose`` a PlatformError's stack trace follows its message on stderr.
     """
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
+    argv = sys.argv[1:] if argv is None else argv
     with scrubbed_output():  # no secret of the config leaves through stdout, stderr or a log handler
+        try:
+            args = build_parser().parse_args(argv)
+        except UsageError as error:
+            _say(error.usage)
+            return _report(error, error.prog, json_out="--json" in argv)
+        handler: Callable[[argparse.Namespace], int] = args.handler
         try:
             return handler(args)
         except PlatformError as error:
-            if args.json:
-                print(json.dumps({"error": str(error), "kind": error.kind}, default=str))
-            _say(f"platform-assets {args.command}: {error}")
-            return error.exit_code
+            if args.verbose:
+                traceback.print_exc()
+            return _report(error, f"platform-assets {args.command}", json_out=args.json)
         except Exception:
             traceback.print_exc()  # a bug: its traceback, scrubbed like everything else
             return EXIT_FAILED
+
+
+def _report(error: PlatformError, prog: str, *, json_out: bool) -> int:
+    if json_out:
+        print(json.dumps({"error": str(error), "kind": error.kind}, default=str))
+    _say(f"{prog}: {error}")
+    return error.exit_code
 
 
 if __name__ == "__main__":

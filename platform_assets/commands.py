@@ -15,9 +15,12 @@ Contract:
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +61,7 @@ if TYPE_CHECKING:
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 INSTANCE_LOCK_FILE = ".platform-assets-instance.lock"
 PARTITION_ADD_ATTEMPTS = 5
-QUIET_LOGGERS = {"loggers": {"console": {"config": {"log_level": os.environ.get("PLATFORM_LOG_LEVEL", "WARNING")}}}}
+LOG_LEVEL_ENV_VAR = "PLATFORM_LOG_LEVEL"
 PARTITION_TAG = "dagster/partition"
 READ_EVENTS = {
     dg.DagsterEventType.ASSET_MATERIALIZATION,
@@ -116,17 +119,31 @@ def resolve_config_path(config_path: str | None) -> str:
     return str(Path(chosen).resolve())
 
 
-def dagster_instance() -> dg.DagsterInstance:
+def dagster_instance(*, verbose: bool = True) -> dg.DagsterInstance:
     """The instance in $DAGSTER_HOME (default ./.dagster_home), opened under the home's file lock.
 
     Opening a new home creates its databases and stamps their migrations; two
     processes doing that at once can leave the instance broken for good, so the
-    commands of one host take turns (an opened instance is not locked).
+    commands of one host take turns (an opened instance is not locked). Unless
+    ``verbose``, Dagster's warnings while opening it (a home without
+    dagster.yaml) are not shown.
     """
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
     home.mkdir(parents=True, exist_ok=True)
-    with FileLock(home / INSTANCE_LOCK_FILE):
+    with FileLock(home / INSTANCE_LOCK_FILE), _dagster_warnings(shown=verbose):
         return dg.DagsterInstance.get()
+
+
+@contextmanager
+def _dagster_warnings(*, shown: bool) -> Iterator[None]:
+    logger = logging.getLogger("dagster")
+    level = logger.level
+    if not shown:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def add_version_partitions(instance: dg.DagsterInstance, product_name: str, numbers: list[int]) -> None:
@@ -212,18 +229,33 @@ def _text(value: dg.MetadataValue | None) -> str:
 class Commands:
     """The commands of one platform.yaml (``config_path``, default ``$PLATFORM_CONFIG``)."""
 
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(self, config_path: str | None, *, verbose: bool = False) -> None:
         self.config_path = resolve_config_path(config_path)
         self.platform = Platform.from_path(self.config_path)
+        self.verbose = verbose
 
     def product(self, name: str) -> ProductConfig:
         return self.platform.product(name)
 
+    @cached_property
+    def instance(self) -> dg.DagsterInstance:
+        """The Dagster instance the command's runs go to (:func:`dagster_instance`), opened on first use."""
+        return dagster_instance(verbose=self.verbose)
+
+    @property
+    def log_config(self) -> dict[str, Any]:
+        """The runs' console log level: ``$PLATFORM_LOG_LEVEL``, else INFO when verbose, else none at all.
+
+        A failed step logs its stack trace at ERROR; a command reports the
+        failure itself, so the stack shows only when asked for.
+        """
+        level = os.environ.get(LOG_LEVEL_ENV_VAR) or ("INFO" if self.verbose else "CRITICAL")
+        return {"loggers": {"console": {"config": {"log_level": level}}}}
+
     def run_job(self, request: JobRequest) -> JobOutcome:
         """Run one job through Dagster and read back its results and failure."""
-        instance = dagster_instance()
-        run_id = self._execute(instance, request)
-        return read_outcome(instance, run_id)
+        run_id = self._execute(self.instance, request)
+        return read_outcome(self.instance, run_id)
 
     def _execute(self, instance: dg.DagsterInstance, request: JobRequest) -> str:
         """Execute the run in this process, against ``instance``; returns its run id once it finished.
@@ -243,7 +275,7 @@ class Commands:
             tags[PARTITION_TAG] = request.partition
         run = instance.create_run_for_job(
             job_def=recon.get_definition(),
-            run_config={**QUIET_LOGGERS, **request.run_config},
+            run_config={**self.log_config, **request.run_config},
             tags=tags,
             remote_job_origin=remote_job_origin(request.job),
             job_code_origin=recon.get_python_origin(),
@@ -253,7 +285,7 @@ class Commands:
 
     def run_version_job(self, product: str, job: str, version: int, command: str, **config: Any) -> JobOutcome:
         """Run ``job`` on the partition of ``version`` (added first when missing), tagged with ``command``."""
-        add_version_partitions(dagster_instance(), product, [version])
+        add_version_partitions(self.instance, product, [version])
         return self.run_job(JobRequest(job, partition_key(version), config, {"platform/command": command}))
 
     def sync(self, product_name: str) -> SyncOutcome:

@@ -10,8 +10,16 @@ from platform_assets.ingest.parsing import InferenceError
 from platform_assets.ingest.table_schema import TableSchemaMismatch
 from platform_assets.merge.errors import MergeSchemaMismatch
 from platform_assets.replication.errors import ReplicaSchemaMismatch
+from platform_assets.storage.db_errors import (
+    DatabaseLoginRefused,
+    DatabaseMissing,
+    DatabaseReadOnly,
+    DatabaseUnavailable,
+    DatabaseUnreachable,
+    ValueOutOfRange,
+)
 from platform_assets.storage.globs import GlobError
-from platform_assets.storage.object_store import StoreUrlError
+from platform_assets.storage.object_store import StoreNotWritable, StoreUrlError
 from platform_assets.versions.exclusion import ReasonRequired
 from platform_assets.versions.resolution import NothingToProcess
 
@@ -33,6 +41,13 @@ def test_every_schema_disagreement_is_a_schema_mismatch(error: type[PlatformErro
         (NothingToProcess, "nothing_to_do", EXIT_NOTHING_TO_DO),
         (StoreUrlError, "config", EXIT_USAGE),
         (GlobError, "config", EXIT_USAGE),
+        (DatabaseUnreachable, "transient", EXIT_FAILED),
+        (DatabaseMissing, "config", EXIT_USAGE),
+        (DatabaseLoginRefused, "config", EXIT_USAGE),
+        (DatabaseReadOnly, "user", EXIT_FAILED),
+        (DatabaseUnavailable, "user", EXIT_FAILED),
+        (ValueOutOfRange, "user", EXIT_FAILED),
+        (StoreNotWritable, "user", EXIT_FAILED),
     ],
 )
 def test_errors_a_user_can_cause_are_platform_errors(error: type[PlatformError], kind: str, exit_code: int) -> None:

@@ -12,6 +12,8 @@ relative to it and ``/``-separated. Contracts every store keeps:
 - Writes are atomic: a reader never sees a half-written object.
 - Reading a key that does not exist raises :class:`ObjectNotFound` (an
   :class:`ObjectVanished`); :meth:`ObjectStore.stat` returns None instead.
+- A destination that refuses :func:`copy_object`'s write (permission denied,
+  a read-only filesystem, S3's AccessDenied) raises :class:`StoreNotWritable`.
 - ``etag`` is S3's ETag without quotes, or for a local file the cheap
   fingerprint ``f"{st_size:x}-{st_mtime_ns:x}-{st_ctime_ns:x}-{st_ino:x}"``;
   ``last_modified`` is timezone-aware UTC.
@@ -22,6 +24,7 @@ SHA-256 of the bytes it copied; :func:`open_store` builds a store from a URL.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -30,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from platform_assets.errors import ConfigError
+from platform_assets.errors import ConfigError, UserError
 from platform_assets.storage.keys import UnsafeKey, validate_key
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "ObjectStore",
     "ObjectVanished",
     "PinnedRead",
+    "StoreNotWritable",
     "StoreUrlError",
     "UnsafeKey",
     "copy_object",
@@ -93,6 +97,23 @@ class ByteReader(Protocol):
     """What :meth:`ObjectStore.put_stream` reads from: ``read(size)``, ``b""`` at the end."""
 
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class StoreNotWritable(UserError):
+    """A store refused a write: permission denied, a read-only filesystem, S3's AccessDenied."""
+
+
+_REFUSED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+_REFUSED_S3_CODES = frozenset({"AccessDenied", "AllAccessDisabled"})
+
+
+def write_refused(error: BaseException) -> bool:
+    """True when ``error`` says the store refuses writes (not that the data or the key is wrong)."""
+    if isinstance(error, OSError) and error.errno in _REFUSED_ERRNOS:
+        return True
+    response = getattr(error, "response", None)  # botocore's ClientError
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code in _REFUSED_S3_CODES
 
 
 class PinnedRead(Protocol):
@@ -219,6 +240,14 @@ class ObjectStore(ABC):
         return f"{type(self).__name__}({self.url!r})"
 
 
+def _not_writable(store: ObjectStore, key: str, error: BaseException) -> StoreNotWritable:
+    reason = getattr(error, "strerror", None) or str(error)
+    return StoreNotWritable(
+        f"cannot write {store.uri(key)} ({reason}): give this process write access to {store.url}, then run the "
+        "command again"
+    )
+
+
 class _HashingReader:
     """Reads a pinned object, hashing and counting bytes. Exposes only ``read`` (not seekable)."""
 
@@ -261,7 +290,12 @@ def copy_object(
     """
     validate_key(source_key)
     validate_key(dest_key)
-    done = dest._server_side_copy(source, source_key, dest_key, expected_etag)
+    try:
+        done = dest._server_side_copy(source, source_key, dest_key, expected_etag)
+    except Exception as error:
+        if write_refused(error):
+            raise _not_writable(dest, dest_key, error) from error
+        raise
     if done is not None:
         return done
     pinned = source.open_pinned(source_key, expected_etag)
@@ -278,6 +312,10 @@ def copy_object(
             pinned.verify()
 
         info = dest.put_stream(dest_key, reader, before_commit=check_source, size_hint=pinned.info.size)
+    except Exception as error:
+        if write_refused(error):
+            raise _not_writable(dest, dest_key, error) from error
+        raise
     finally:
         pinned.close()
     return CopyResult(key=dest_key, size=info.size, etag=info.etag, sha256=reader.hexdigest())

@@ -18,6 +18,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from platform_assets.storage import db_errors
+
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
 _engines: dict[str, Engine] = {}
@@ -38,7 +40,11 @@ def is_postgres(engine_or_url: Engine | str) -> bool:
 
 
 def create_db_engine(url: str) -> Engine:
-    """A new engine for ``url`` (sqlite:///path or postgresql://...)."""
+    """A new engine for ``url`` (sqlite:///path or postgresql://...).
+
+    Failures a user can fix (unreachable, missing, read-only) are raised as the
+    PlatformErrors of :mod:`platform_assets.storage.db_errors`.
+    """
     url = normalize_db_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -46,8 +52,10 @@ def create_db_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
         _make_sqlite_serialized(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    db_errors.install(engine)
+    return engine
 
 
 def _make_sqlite_serialized(engine: Engine) -> None:
