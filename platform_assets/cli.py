@@ -277,7 +277,7 @@ def _global_options(parser: argparse.ArgumentParser, *, before_command: bool) ->
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="platform-assets", description=__doc__.split("\n\n")[0])
     _global_options(parser, before_command=True)
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     _global_options(common, before_command=False)
     commands = parser.add_subparsers(dest="command", required=True)
 

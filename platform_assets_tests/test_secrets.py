@@ -14,11 +14,11 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 
 from platform_assets import secrets
 from platform_assets.config import ConfigError, load_config, mask_url, parse_config
 from platform_assets.secrets import SecretFilter, install_log_filter, scrub, scrub_payload, secret_forms
+from platform_assets.storage.db_errors import DatabaseUnreachable
 from platform_assets.storage.sql import create_db_engine
 from platform_assets_tests.conftest import PG_ADMIN_URL
 
@@ -127,7 +127,7 @@ def test_the_driver_error_names_the_real_host_and_scrubs_clean(password: str) ->
     config = parse_config(document, environ={"PGPASSWORD": password})
     engine = create_db_engine(config.platform.state_db)
     try:
-        with pytest.raises(OperationalError) as error, engine.connect():
+        with pytest.raises(DatabaseUnreachable) as error, engine.connect():
             pass
     finally:
         engine.dispose()

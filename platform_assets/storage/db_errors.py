@@ -16,7 +16,8 @@ unique violation):
 
 :func:`install` makes an engine raise those errors in place of SQLAlchemy's
 (the original stays as ``__cause__``), so every caller, in this process or in
-a Dagster step, sees the same PlatformError. Messages show the URL masked.
+a Dagster step, sees the same PlatformError. Messages show the URL masked and
+the driver's text scrubbed of the config's secrets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.engine import ExceptionContext
 
 from platform_assets.errors import ConfigError, PlatformError, TransientError, UserError
+from platform_assets.secrets import scrub
 from platform_assets.urls import mask_url
 
 # PostgreSQL SQLSTATEs (https://www.postgresql.org/docs/current/errcodes-appendix.html)
@@ -81,7 +83,7 @@ def classify(error: BaseException, url: str) -> PlatformError | None:
     original = getattr(error, "orig", None) or error
     pgcode = getattr(original, "pgcode", None)
     sqlite_name = getattr(original, "sqlite_errorname", None)
-    reason = _first_line(original)
+    reason = scrub(_first_line(original))
     shown = mask_url(url)
     if sqlite_name is not None:
         return _sqlite_error(sqlite_name, reason, shown)
