@@ -129,6 +129,8 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    from platform_assets.commands import batch_line
+
     outcome = _commands(args).merge(args.product, args.version)
     batches = [
         {
@@ -148,12 +150,9 @@ def cmd_merge(args: argparse.Namespace) -> int:
         "live_rows": outcome.live_rows,
         "table_rows": outcome.table_rows,
         "error": error,
+        "kind": outcome.error.kind if outcome.error else None,
     }
-    lines = [
-        f"{args.product}: batch {b['batch']} {b['status']}: +{b['inserted']} ~{b['updated']} -{b['deleted']}, "
-        f"{b['live_count']} live"
-        for b in batches
-    ]
+    lines = [f"{args.product}: {batch_line(entry)}" for entry in outcome.merged]
     if not batches and not error:
         lines.append(f"{args.product}: nothing to merge")
     lines.append(f"{args.product}_merge: {outcome.live_rows} live rows, {outcome.table_rows} rows with history")

@@ -30,7 +30,7 @@ from filelock import FileLock
 from sqlalchemy.exc import IntegrityError
 
 from platform_assets.catalog.records import RegisteredVersion
-from platform_assets.catalog.states import UNPROCESSED_STATES
+from platform_assets.catalog.states import UNPROCESSED_STATES, VersionStatus
 from platform_assets.config import CONFIG_ENV_VAR, ConfigError, ProductConfig, load_config
 from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.jobs import capture_job_name, merge_job_name, process_job_name
@@ -49,8 +49,8 @@ from platform_assets.errors import PlatformError, ReportedError
 from platform_assets.ingest.capture import CaptureResult
 from platform_assets.ingest.leases import held_advice
 from platform_assets.ingest.processing import ProcessReport
-from platform_assets.merge import BatchLogEntry, batch_log
-from platform_assets.merge.versions import pending_merges, table_row_counts
+from platform_assets.merge import BatchLogEntry, BatchStatus, batch_log
+from platform_assets.merge.versions import merge_plan, table_row_counts
 from platform_assets.platform import Platform
 from platform_assets.replication import ReplicationResult, check_replica
 from platform_assets.versions.resolution import resolve_version
@@ -318,11 +318,13 @@ class Commands:
     def merge(self, product_name: str, up_to: int | None = None) -> MergeOutcome:
         """Merge every processed, unmerged version up to ``up_to``, one run per version, in order.
 
-        Stops at the first version whose run fails with a PlatformError and reports it.
+        Raises :func:`~platform_assets.merge.versions.merge_plan`'s refusal when
+        ``up_to`` does not exist, or nothing up to it waits. Stops at the first
+        version whose run fails with a PlatformError and reports it.
         """
         product = self.product(product_name)
         services = self.platform.services
-        pending = pending_merges(services, product, up_to)
+        pending = merge_plan(services, product, up_to)
         run_ids, error = [], None
         for number in pending:
             outcome = self.run_version_job(product_name, merge_job_name(product_name), number, "merge")
@@ -408,10 +410,34 @@ class RunOutcome:
     merged: MergeOutcome | None
 
 
+def batch_line(entry: BatchLogEntry) -> str:
+    """``batch 3 committed: +2 ~1 -0, 10 live``; a batch that did not commit says its status and why."""
+    if entry.status is BatchStatus.COMMITTED:
+        return (
+            f"batch {entry.batch} {entry.status}: +{entry.inserted or 0} ~{entry.updated or 0} -{entry.deleted or 0}, "
+            f"{entry.live_count or 0} live"
+        )
+    return f"batch {entry.batch} {entry.status}" + (f": {entry.message}" if entry.message else "")
+
+
+def _synced_line(synced: SyncOutcome) -> str:
+    """What the sync did: the version it registered and whether it was captured, or that the source is unchanged."""
+    registered = synced.registered
+    if registered is None:
+        captures = "".join(f"; capture of v{capture.version}: {capture.status}" for capture in synced.captures)
+        return f"source unchanged{captures}"
+    capture = next((capture for capture in synced.captures if capture.version == registered.number), None)
+    if capture is None or capture.status is not VersionStatus.CAPTURED:
+        status = capture.status if capture else "not captured"
+        failed = f", {len(capture.failed)} file(s) failed" if capture and capture.failed else ""
+        return f"version {registered.number} registered; capture: {status}{failed}"
+    return f"version {registered.number} captured"
+
+
 def run_report(commands: Commands, product: str, outcome: RunOutcome) -> dict[str, Any]:
     """What ``run`` did: per step a line of ``summary``, and the figures ``--json`` shows."""
     registered = outcome.synced.registered
-    summary = [f"{product}: " + (f"version {registered.number} captured" if registered else "source unchanged")]
+    summary = [f"{product}: " + _synced_line(outcome.synced)]
     processed = []
     for step in outcome.processed:
         report = step.report
@@ -430,10 +456,7 @@ def run_report(commands: Commands, product: str, outcome: RunOutcome) -> dict[st
             return {"product": product, "ok": False, "processed": processed, "merged": [], "summary": summary}
     merged = outcome.merged
     assert merged is not None, "run merges once every version processed"
-    for entry in merged.merged:
-        summary.append(
-            f"  merged batch {entry.batch}: {entry.status}, +{entry.inserted} ~{entry.updated} -{entry.deleted}"
-        )
+    summary += [f"  merged {batch_line(entry)}" for entry in merged.merged]
     summary.append(f"  {product}_merge: {merged.live_rows} live rows, {merged.table_rows} with history")
     if merged.error:
         summary.append(f"  merge failed: {merged.error}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def check_raw_copies(
     """:func:`check_raw_copy` of each item, in order; files are read and hashed on parallel threads."""
 
     def check(item: ClaimedFile) -> InputFile | FileOutcome:
-        return check_raw_copy(raw_zone, raw_key(product_name, version, item.key), item, scratch)
+        return check_raw_copy(raw_zone, product_name, version, item, scratch)
 
     if len(items) < 2:
         return [check(item) for item in items]
@@ -29,12 +30,16 @@ def check_raw_copies(
         return list(pool.map(check, items))
 
 
-def check_raw_copy(raw_zone: ObjectStore, key: str, item: ClaimedFile, scratch: Path) -> InputFile | FileOutcome:
-    """A local path to the verified raw copy at ``key``, or the FAILED outcome saying what is wrong."""
+def check_raw_copy(
+    raw_zone: ObjectStore, product_name: str, version: int, item: ClaimedFile, scratch: Path
+) -> InputFile | FileOutcome:
+    """A local path to the verified raw copy of ``item``, or the FAILED outcome saying what is wrong."""
+    key = raw_key(product_name, version, item.key)
+    give_up = f"`platform-assets skip {product_name} {version} {shlex.quote(item.key)} --reason TEXT`"
     if not raw_zone.exists(key):
         message = (
             f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with "
-            "`platform-assets skip`"
+            f"{give_up}"
         )
         return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=message)
     path = local_copy(raw_zone, key, scratch)
@@ -43,7 +48,7 @@ def check_raw_copy(raw_zone: ObjectStore, key: str, item: ClaimedFile, scratch: 
         message = (
             f"raw copy of {item.key!r} at {item.raw_location} does not match its catalogued checksum: "
             f"catalog sha256 {item.sha256}, raw copy sha256 {actual}; the raw zone was altered: restore the file or "
-            "skip it"
+            f"give it up with {give_up}"
         )
         return FileOutcome(item, FileStatus.FAILED, error_type="checksum_mismatch", error_message=message)
     return InputFile(key=item.key, path=str(path), sha256=item.sha256)

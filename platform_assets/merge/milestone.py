@@ -186,7 +186,8 @@ def _check_preconditions(
     if later:
         raise OutOfOrderBatch(
             f"batch {batch} of {spec.product!r} cannot merge: batch {later[-1]} is committed already and batches "
-            f"merge in version order; exclude version {batch} instead",
+            f"merge in version order; exclude version {batch} instead "
+            f"(`platform-assets exclude {spec.product} {batch} --reason TEXT`)",
             product=spec.product,
             batch=batch,
             blocking=later[0],
@@ -197,7 +198,8 @@ def _check_preconditions(
         state = statuses.get(first, "never merged")
         raise OutOfOrderBatch(
             f"batch {batch} of {spec.product!r} cannot merge yet: version {first} is not merged (status: {state}); "
-            f"merge version {first} first, or exclude it (platform-assets exclude {spec.product} {first} --reason ...)",
+            f"merge version {first} first, or exclude it "
+            f"(`platform-assets exclude {spec.product} {first} --reason TEXT`)",
             product=spec.product,
             batch=batch,
             blocking=first,
@@ -379,8 +381,8 @@ def _check_delete_guard(spec: MergeSpec, batch: int, deleted: int, live_before: 
         f"batch {batch} of {spec.product!r} would delete {deleted} of {live_before} live rows ({fraction:.2%}), "
         f"more than max_delete_fraction {limit:.2%} allows; the merge table is unchanged. If the source really lost "
         f"those rows, raise max_delete_fraction for {spec.product!r} in platform.yaml and merge again; if the "
-        f"snapshot is incomplete, exclude version {batch} (platform-assets exclude {spec.product} {batch} --reason "
-        "...)",
+        f"snapshot is incomplete, exclude version {batch} (`platform-assets exclude {spec.product} {batch} --reason "
+        "TEXT`) and sync again once the source is whole",
         deleted=deleted,
         live=live_before,
         limit=limit,

@@ -104,8 +104,10 @@ def _raise_duplicates(spec: MergeSpec, table: pa.Table, batch: int) -> None:
     more = f" (first {len(examples)} shown)" if repeated.num_rows > len(examples) else ""
     raise DuplicateKeys(
         f"batch {batch} of {spec.product!r}: {repeated.num_rows} key(s) of ({', '.join(keys)}) occur more than once"
-        f"{more}: {listed}. The merge table is unchanged. A key must identify one row: fix the source "
-        "(or the primary_key declaration) and process the version again, or exclude the version",
+        f"{more}: {listed}. The merge table is unchanged. A key must identify one row, and a version never "
+        f"changes: exclude it (`platform-assets exclude {spec.product} {batch} --reason TEXT`) and fix the source, "
+        "whose next sync makes a new version; or, if the key is declared wrong, correct primary_key in "
+        "platform.yaml and merge again",
         keys=examples,
         count=repeated.num_rows,
     )

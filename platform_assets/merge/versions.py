@@ -14,6 +14,11 @@ Contract:
   :func:`merges_right_after_processing` says, before a version is processed,
   that nothing would keep it from merging right after (discovery then runs the
   whole path in one run).
+- :func:`merge_plan` is what ``platform-assets merge [--version N]`` runs:
+  :func:`pending_merges`, and with N, a refusal that says why when nothing up
+  to N is pending: N does not exist (VersionNotFound), is merged already
+  (:class:`AlreadyMerged`, nothing to do) or is out of the merge order,
+  excluded or superseded (:class:`NotInMergeOrder`).
 """
 
 from __future__ import annotations
@@ -25,17 +30,27 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from platform_assets.catalog.errors import UnknownProduct
+from platform_assets.catalog.records import VersionRecord
 from platform_assets.catalog.states import VersionStatus
 from platform_assets.config import ProductConfig
-from platform_assets.merge.batch_log import batch_log
-from platform_assets.merge.errors import OutOfOrderBatch
+from platform_assets.errors import NothingToDo
+from platform_assets.merge.batch_log import BatchLogEntry, batch_log
+from platform_assets.merge.errors import MergeError, OutOfOrderBatch
 from platform_assets.merge.milestone import BatchResult, merge_batch
 from platform_assets.merge.names import live_view, merge_table, quote_ident
-from platform_assets.merge.states import DONE
+from platform_assets.merge.states import DONE, BatchStatus
 from platform_assets.merge.store import MergeStore
 
 if TYPE_CHECKING:
     from platform_assets.services import Services
+
+
+class AlreadyMerged(NothingToDo):
+    """The asked-for version is merged already, and nothing before it waits."""
+
+
+class NotInMergeOrder(MergeError):
+    """The asked-for version is out of the merge order (excluded, or superseded): it never merges."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +72,8 @@ def merge_version(
         )
     if record.status is not VersionStatus.PROCESSED:
         raise OutOfOrderBatch(
-            f"version {version} of {product.name} is {record.status}, not processed: process it first, or exclude it",
+            f"version {version} of {product.name} is {record.status}, not processed: "
+            + _before_merging(product.name, version, record.status),
             product=product.name,
             batch=version,
             blocking=version,
@@ -127,6 +143,50 @@ def pending_merges(services: Services, product: ProductConfig, up_to: int | None
         and version.status is not VersionStatus.SUPERSEDED
         and (up_to is None or version.number <= up_to)
     ]
+
+
+def merge_plan(services: Services, product: ProductConfig, up_to: int | None = None) -> list[int]:
+    """The versions to merge up to ``up_to``, ascending; with ``up_to``, why not when there are none."""
+    record = None if up_to is None else services.catalog.version(product.name, up_to)  # VersionNotFound: no N
+    pending = pending_merges(services, product, up_to)
+    if record is None or pending:
+        return pending
+    entry = next((entry for entry in batch_log(services.merge_store, product.name) if entry.batch == up_to), None)
+    raise _nothing_up_to(product.name, record, entry)
+
+
+def _nothing_up_to(product: str, record: VersionRecord, entry: BatchLogEntry | None) -> MergeError | NothingToDo:
+    version = record.number
+    if entry is not None and entry.status is BatchStatus.COMMITTED:
+        when = f" at {entry.committed_at:%Y-%m-%d %H:%M:%S} UTC" if entry.committed_at else ""
+        return AlreadyMerged(
+            f"version {version} of {product} is merged already (batch {version} committed{when}); nothing to merge "
+            "up to it"
+        )
+    if record.status is VersionStatus.SUPERSEDED and not record.excluded:
+        return NotInMergeOrder(
+            f"version {version} of {product} is SUPERSEDED: a newer version took its place, so it is not merged, "
+            "and nothing before it waits"
+        )
+    reason = f" ({entry.reason})" if entry is not None and entry.reason else ""
+    return NotInMergeOrder(
+        f"version {version} of {product} is excluded{reason}; it is not merged, and nothing before it waits"
+    )
+
+
+def _before_merging(product: str, version: int, status: VersionStatus) -> str:
+    """What to do with a version that is not processed, so that the merge can go on."""
+    exclude = f"`platform-assets exclude {product} {version} --reason TEXT`"
+    if status is VersionStatus.FAILED:
+        return (
+            f"fix or skip its failed files and run `platform-assets process {product} --version {version} "
+            f"--retry-failed`, or take it out of the merge order with {exclude}"
+        )
+    if status is VersionStatus.CAPTURED:
+        return (
+            f"process it first (`platform-assets process {product} --version {version}`), or exclude it with {exclude}"
+        )
+    return f"it must be processed before it merges; or exclude it with {exclude}"
 
 
 def table_row_counts(store: MergeStore, product: ProductConfig) -> tuple[int, int]:

@@ -27,7 +27,7 @@ def resolve_version(catalog: Catalog, product_name: str, requested: int | None) 
             suggestion = (
                 f"the newest captured version is {newest}: use --version {newest}"
                 if newest
-                else "no version is captured yet: run `platform-assets sync` first"
+                else f"no version is captured yet: run `platform-assets sync {product_name}` first"
             )
             raise VersionNotFound(f"{product_name} has no version {requested}; {suggestion}")
         return requested

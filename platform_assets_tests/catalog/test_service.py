@@ -38,7 +38,7 @@ def test_records_are_typed_and_errors_are_user_errors(db_url: str) -> None:
     assert registered is not None and registered.mode is CaptureMode.SNAPSHOT
     version = catalog.version("customers", 1)
     assert (version.status, version.mode, version.captured) == (VersionStatus.DISCOVERED, CaptureMode.SNAPSHOT, False)
-    with pytest.raises(VersionNotFound, match="the newest version is 1"):
+    with pytest.raises(VersionNotFound, match="its newest version is 1"):
         catalog.version("customers", 2)
 
 

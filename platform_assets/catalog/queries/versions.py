@@ -27,9 +27,9 @@ def get(session: Session, product: ProductRef, number: int, *, lock: bool = Fals
     if version is None:
         newest = newest_number(session, product)
         hint = (
-            f"the newest version is {newest}: try --version {newest}"
+            f"its newest version is {newest}"
             if newest
-            else "it has no versions yet: run `platform-assets sync` first"
+            else f"it has no versions yet: `platform-assets sync {product.name}` makes the first"
         )
         raise VersionNotFound(f"product {product.name!r} has no version {number}; {hint}")
     return version
