@@ -116,8 +116,8 @@ def next_merge(services: Services, product: ProductConfig) -> NextMerge:
     later = f"; v{pending[1]} and later wait for it" if len(pending) > 1 else ""
     if first.status in (VersionStatus.FAILED, VersionStatus.CAPTURE_FAILED):
         hint = (
-            f": retry its failed files (platform-assets process {product.name} --version {first.number} "
-            f"--retry-failed), or exclude it (platform-assets exclude {product.name} {first.number} --reason ...)"
+            f": retry its failed files (`platform-assets process {product.name} --version {first.number} "
+            f"--retry-failed`), or exclude it (`platform-assets exclude {product.name} {first.number} --reason TEXT`)"
         )
     else:
         hint = " (not processed yet)"
