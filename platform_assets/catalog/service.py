@@ -357,7 +357,8 @@ class Catalog:
         if not reason.strip():
             raise CannotSkip("a reason is required: --reason TEXT says why the file is given up")
         with self._transaction() as session:
-            return files.skip(session, self._product(session, product), number, key, reason, actor)
+            ref = self._product(session, product)
+            return files.skip(session, ref, number, key, reason, actor, is_postgres(self.engine))
 
     # Figures of a version's files.
 

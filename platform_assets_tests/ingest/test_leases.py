@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from platform_assets.catalog import service as catalog_service
 from platform_assets.catalog.db import transaction
+from platform_assets.catalog.errors import CannotSkip
 from platform_assets.catalog.models import AuditEvent, RawFile, Worker
 from platform_assets.catalog.processes import ProcessIdentity, is_gone, process_identity, this_process
 from platform_assets.catalog.records import ClaimPolicy
@@ -207,3 +208,27 @@ def test_a_process_is_called_gone_only_with_proof() -> None:
     child.wait()
     assert is_gone(running)
     assert not is_gone(dataclasses.replace(running, pid_namespace="pid:[other]")), "another pid namespace: no proof"
+
+
+def test_skip_takes_a_file_from_a_dead_holder_and_names_a_live_one(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform, version = _platform_with_40_files(tmp_path, db_url)
+    catalog = platform.catalog
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead = dataclasses.replace(this_process(), pid=ended.pid, token="ended:1")
+    holders = []
+    for name, identity in (("W", FAR_AWAY), ("ghost", dead)):  # a dead holder's file would go to the next claim
+        with monkeypatch.context() as patched:
+            patched.setattr(catalog_service, "this_process", lambda identity=identity: identity)
+            holders.append(catalog.worker(name))
+            holders[-1].__enter__()
+        assert len(catalog.claim_files("customers", version, name, ClaimPolicy(1, 300, 2, 0))) == 1
+    try:
+        assert platform.skip("customers", version, "f01.csv", "lost with its worker") == "PROCESSING"
+        with pytest.raises(CannotSkip, match=r"f00.csv.* worker W \(pid 4242 on host far-away\) until .* UTC; wait"):
+            platform.skip("customers", version, "f00.csv", "too early")
+    finally:
+        for holder in holders:
+            holder.__exit__(None, None, None)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from platform_assets.catalog.errors import CannotSkip
 from platform_assets.catalog.models import RawFile, table_of, utc_now
-from platform_assets.catalog.queries import audit, versions
+from platform_assets.catalog.queries import audit, versions, workers
 from platform_assets.catalog.records import (
     CaptureState,
     CopiedFile,
@@ -207,8 +207,13 @@ def unsettled(session: Session, product: ProductRef, file_ids: set[int]) -> set[
     return set(session.scalars(query))
 
 
-def skip(session: Session, product: ProductRef, number: int, key: str, reason: str, actor: str) -> FileStatus:
-    """Mark the file SKIPPED with ``reason``, audited; return its previous status."""
+def skip(
+    session: Session, product: ProductRef, number: int, key: str, reason: str, actor: str, postgres: bool
+) -> FileStatus:
+    """Mark the file SKIPPED with ``reason``, audited; return its previous status.
+
+    A file a live worker holds is refused; one whose holder is provably gone is not.
+    """
     versions.get(session, product, number)
     row = session.scalars(
         select(RawFile).where(*_of_version(product, number), RawFile.key == key).with_for_update()
@@ -220,8 +225,12 @@ def skip(session: Session, product: ProductRef, number: int, key: str, reason: s
         )
     if row.status in (FileStatus.PROCESSED, FileStatus.SKIPPED):
         raise CannotSkip(f"{key!r} of {name} v{number} is already {row.status}; nothing to skip")
-    if row.status is FileStatus.PROCESSING and row.lease_expires_at and row.lease_expires_at > utc_now():
-        raise CannotSkip(f"{key!r} of {name} v{number} is being processed by {row.lease_owner}; wait for it to finish")
+    held = row.status is FileStatus.PROCESSING and row.lease_expires_at and row.lease_expires_at > utc_now()
+    if held and row.lease_owner and workers.holder_gone(session, row.lease_owner, postgres) is None:
+        raise CannotSkip(
+            f"{key!r} of {name} v{number} is being processed by {workers.describe(session, row.lease_owner)} until "
+            f"{row.lease_expires_at:%H:%M:%S} UTC; wait for it to finish"
+        )
     previous = row.status
     row.status = FileStatus.SKIPPED
     row.lease_owner = None

@@ -156,3 +156,18 @@ def lease_holders(session: Session, product: ProductRef, version: int) -> list[L
             )
         )
     return holders
+
+
+def holder_gone(session: Session, name: str, postgres: bool) -> str | None:
+    """Why the lease holder ``name`` is provably gone, or None while it may be alive (no row: may be alive)."""
+    worker = session.scalars(select(Worker).where(Worker.name == name)).one_or_none()
+    if worker is None:
+        return None
+    locked = _locked_ids(session, [worker.id]) if postgres and worker.advisory_lock else set()
+    return _why_gone(worker, locked, postgres)
+
+
+def describe(session: Session, name: str) -> str:
+    """``worker W (pid P on host H)``, or ``worker W`` when its process is not known."""
+    worker = session.scalars(select(Worker).where(Worker.name == name)).one_or_none()
+    return f"worker {name} (pid {worker.pid} on host {worker.host})" if worker else f"worker {name}"
