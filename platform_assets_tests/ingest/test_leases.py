@@ -8,16 +8,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from platform_assets.catalog import Catalog
 from platform_assets.catalog import service as catalog_service
 from platform_assets.catalog.db import transaction
 from platform_assets.catalog.errors import CannotSkip
-from platform_assets.catalog.models import AuditEvent, RawFile, Worker
+from platform_assets.catalog.models import AuditEvent, RawFile, Worker, utc_now
 from platform_assets.catalog.processes import ProcessIdentity, is_gone, process_identity, this_process
 from platform_assets.catalog.records import ClaimPolicy
 from platform_assets.cli import main
@@ -232,3 +234,60 @@ def test_skip_takes_a_file_from_a_dead_holder_and_names_a_live_one(
     finally:
         for holder in holders:
             holder.__exit__(None, None, None)
+
+
+DISTANT_WORKER = """
+import sys, time
+from platform_assets.catalog import service
+from platform_assets.catalog.processes import ProcessIdentity
+from platform_assets.catalog.records import ClaimPolicy
+from platform_assets.platform import Platform
+
+service.this_process = lambda: ProcessIdentity("far-away", 4242, "pid:[1]", "boot:1", None)
+catalog = Platform.from_path(sys.argv[1]).catalog
+with catalog.worker("distant"):
+    catalog.claim_files("customers", int(sys.argv[2]), "distant", ClaimPolicy(16, 300, 2, 0))
+    print("holding", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_dead_holder_on_another_host_is_known_by_its_free_advisory_lock(tmp_path: Path, db_url: str) -> None:
+    platform, version = _platform_with_40_files(tmp_path, db_url)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", DISTANT_WORKER, config_path(platform), str(version)],
+        env=_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        line = holder.stdout.readline()
+        assert line.strip() == "holding", holder.stderr.read() if holder.stderr else line
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+
+    report = platform.process("customers", version, worker="rerun")
+
+    if db_url.startswith("sqlite"):  # no proof it died: its files wait for their lease, and it is named
+        assert report.version_status == "PROCESSING" and report.files_processed == 24
+        assert [(h.worker, h.files, h.host, h.pid) for h in report.held_by] == [("distant", 16, "far-away", 4242)]
+        return
+    assert report.version_status == "PROCESSED" and report.files_processed == 40, "its session ended: lock free"
+    _assert_every_row_once(platform, version)
+    reclaimed = [claim for claim in _claims(platform) if claim.get("reclaimed_from_gone_workers")]
+    assert "session lock" in reclaimed[0]["reclaimed_from_gone_workers"]["distant"]["reason"]
+
+
+def test_rows_of_workers_stopped_long_ago_are_pruned(db_url: str) -> None:
+    catalog = Catalog(db_url)
+    for name in ("old", "recent"):
+        with catalog.worker(name):
+            pass
+    with transaction(catalog.engine) as session:
+        session.execute(update(Worker).where(Worker.name == "old").values(stopped_at=utc_now() - timedelta(days=2)))
+    with catalog.worker("new"):
+        with transaction(catalog.engine) as session:
+            assert set(session.scalars(select(Worker.name))) == {"recent", "new"}

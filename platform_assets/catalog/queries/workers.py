@@ -16,9 +16,9 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, func, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.models import RawFile, Worker, utc_now
@@ -27,6 +27,7 @@ from platform_assets.catalog.records import LeaseHolder, ProductRef
 from platform_assets.catalog.states import FileStatus
 
 LOCK_CLASS = 0x504C  # first key of every worker's advisory lock; the second is its id
+STOPPED_ROWS_KEPT = timedelta(days=1)
 
 _TRY_LOCK = text("SELECT pg_try_advisory_lock(:lock_class, :worker_id)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:lock_class, :worker_id)")
@@ -38,8 +39,12 @@ _HELD_LOCKS = text(
 
 
 def register(session: Session, name: str, identity: ProcessIdentity) -> int:
-    """Insert (or take over) the row of worker ``name`` for the process ``identity``; returns its id."""
+    """Insert (or take over) the row of worker ``name`` for the process ``identity``; returns its id.
+
+    Rows of workers stopped more than :data:`STOPPED_ROWS_KEPT` ago go (their leases expired when they stopped).
+    """
     now = utc_now()
+    session.execute(delete(Worker).where(Worker.stopped_at < now - STOPPED_ROWS_KEPT, Worker.name != name))
     worker = session.scalars(select(Worker).where(Worker.name == name).with_for_update()).one_or_none()
     if worker is None:
         worker = Worker(name=name)
