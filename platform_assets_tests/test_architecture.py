@@ -14,10 +14,11 @@ from typing import TypeGuard
 
 PACKAGE = Path(__file__).resolve().parent.parent / "platform_assets"
 
-LEAVES = {"errors", "failpoints", "urls", "secrets", "column_types", "schema_change"}
+LEAVES = {"errors", "failpoints", "urls", "secrets", "column_types", "schema_change", "actions"}
 DOMAIN = LEAVES | {"config", "storage", "catalog", "ingest", "merge", "replication", "versions"}
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
+    "actions": set(),
     "failpoints": set(),
     "urls": set(),
     "secrets": {"errors", "urls"},

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from platform_assets.actions import reason_required
 from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.catalog.errors import CannotSkip, UnknownProduct
 from platform_assets.catalog.processes import this_process
@@ -355,7 +356,7 @@ class Catalog:
     def skip_file(self, product: str, number: int, key: str, reason: str, actor: str) -> FileStatus:
         """Give up on one file (SKIPPED, audited with ``reason``); returns its previous status."""
         if not reason.strip():
-            raise CannotSkip("a reason is required: --reason TEXT says why the file is given up")
+            raise CannotSkip(reason_required("the file is given up"))
         with self._transaction() as session:
             ref = self._product(session, product)
             return files.skip(session, ref, number, key, reason, actor, is_postgres(self.engine))

@@ -14,6 +14,7 @@ from platform_assets.defs.ingest.staged import build_staged_asset
 from platform_assets.defs.merge.assets import build_merge_asset, build_merge_checks
 from platform_assets.defs.merge.sensors import build_merge_sensor
 from platform_assets.defs.partitions import versions_partitions
+from platform_assets.defs.recovery import build_recovery_jobs
 from platform_assets.defs.replication import build_replication_defs, replication_resources
 from platform_assets.defs.resources import platform_resource
 
@@ -48,6 +49,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         sensors.append(build_merge_sensor(product))
         jobs += product_jobs
         jobs.append(build_process_latest_job(product))
+        jobs += build_recovery_jobs(product, partitions)
     replica_assets, replica_sensors, replica_jobs = build_replication_defs(config)
     assets += replica_assets
     sensors += replica_sensors

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import dagster as dg
 
+from platform_assets.catalog import Catalog
 from platform_assets.config import ProductConfig
 from platform_assets.errors import UserError
 
@@ -14,6 +16,10 @@ PARTITION_KEY = re.compile(r"^v([1-9][0-9]*)$")
 
 class UnknownPartitionKey(UserError):
     """A partition key that does not name a version (``v<number>``)."""
+
+
+class UnregisteredVersion(UserError):
+    """A run on a partition that names no registered version."""
 
 
 def partition_key(version: int) -> str:
@@ -32,6 +38,41 @@ def version_of(key: str) -> int:
 def versions_of(keys: list[str] | tuple[str, ...]) -> list[int]:
     """The versions the partition ``keys`` name, ascending."""
     return sorted(version_of(key) for key in keys)
+
+
+def registered_versions(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, catalog: Catalog, product: ProductConfig
+) -> list[int]:
+    """The versions the run's partition keys name, ascending, each registered in the catalog.
+
+    Otherwise, before any work: the keys that name no registered version (typed
+    into the Materialize dialog, say) are deleted from the product's partitions
+    and UnregisteredVersion says so.
+    """
+    keys = list(context.partition_keys)
+    registered = {record.number for record in catalog.versions(product.name)}
+    unknown = [key for key in keys if _named_version(key) not in registered]
+    if unknown:
+        for key in unknown:
+            context.instance.delete_dynamic_partition(versions_partitions_name(product.name), key)
+        newest = f"v{max(registered)}" if registered else "none yet"
+        raise UnregisteredVersion(
+            f"{product.name} has no version {', '.join(unknown)} (newest: {newest}): a partition is added when a "
+            f"version is registered ({product.name}_discovery sensor, or `platform-assets sync {product.name}`); "
+            f"nothing was done, and the partition {', '.join(unknown)} was removed"
+        )
+    return versions_of(keys)
+
+
+def stray_partitions(catalog: Catalog, product: ProductConfig, keys: Sequence[str]) -> list[str]:
+    """The partition ``keys`` that name no version registered in the catalog."""
+    registered = {record.number for record in catalog.versions(product.name)}
+    return [key for key in keys if _named_version(key) not in registered]
+
+
+def _named_version(key: str) -> int | None:
+    found = PARTITION_KEY.match(key)
+    return int(found.group(1)) if found else None
 
 
 def versions_partitions_name(product_name: str) -> str:

@@ -55,6 +55,7 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
+from platform_assets.actions import exclude_action
 from platform_assets.config import ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import (
@@ -198,8 +199,7 @@ def _check_preconditions(
         state = statuses.get(first, "never merged")
         raise OutOfOrderBatch(
             f"batch {batch} of {spec.product!r} cannot merge yet: version {first} is not merged (status: {state}); "
-            f"merge version {first} first, or exclude it "
-            f"(`platform-assets exclude {spec.product} {first} --reason TEXT`)",
+            f"merge version {first} first, or {exclude_action(spec.product, first)}",
             product=spec.product,
             batch=batch,
             blocking=first,
@@ -381,8 +381,7 @@ def _check_delete_guard(spec: MergeSpec, batch: int, deleted: int, live_before: 
         f"batch {batch} of {spec.product!r} would delete {deleted} of {live_before} live rows ({fraction:.2%}), "
         f"more than max_delete_fraction {limit:.2%} allows; the merge table is unchanged. If the source really lost "
         f"those rows, raise max_delete_fraction for {spec.product!r} in platform.yaml and merge again; if the "
-        f"snapshot is incomplete, exclude version {batch} (`platform-assets exclude {spec.product} {batch} --reason "
-        "TEXT`) and sync again once the source is whole",
+        f"snapshot is incomplete, {exclude_action(spec.product, batch)} and sync again once the source is whole",
         deleted=deleted,
         live=live_before,
         limit=limit,

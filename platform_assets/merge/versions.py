@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
+from platform_assets.actions import exclude_action, retry_action
 from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.catalog.records import VersionRecord
 from platform_assets.catalog.states import VersionStatus
@@ -115,10 +116,7 @@ def next_merge(services: Services, product: ProductConfig) -> NextMerge:
         return NextMerge(first.number, None, f"v{first.number} is processed and next in order", first.processed_at)
     later = f"; v{pending[1]} and later wait for it" if len(pending) > 1 else ""
     if first.status in (VersionStatus.FAILED, VersionStatus.CAPTURE_FAILED):
-        hint = (
-            f": retry its failed files (`platform-assets process {product.name} --version {first.number} "
-            f"--retry-failed`), or exclude it (`platform-assets exclude {product.name} {first.number} --reason TEXT`)"
-        )
+        hint = f": {retry_action(product.name, first.number)}, or {exclude_action(product.name, first.number)}"
     else:
         hint = " (not processed yet)"
     return NextMerge(None, first.number, f"v{first.number} is {first.status}{hint}{later}")

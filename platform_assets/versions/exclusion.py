@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from platform_assets.actions import reason_required
 from platform_assets.config import ProductConfig
 from platform_assets.errors import UserError
 from platform_assets.merge import exclude_batch
@@ -23,7 +24,7 @@ def exclude_version(services: Services, product: ProductConfig, version: int, re
     written); a committed batch cannot be excluded (ExcludedBatch).
     """
     if not reason.strip():
-        raise ReasonRequired("a reason is required: --reason TEXT says why the version is excluded")
+        raise ReasonRequired(reason_required("the version is excluded"))
     services.catalog.version(product.name, version)
     exclude_batch(services.merge_store, product, version, reason)
     services.catalog.exclude_version(product.name, version, reason, services.actor)

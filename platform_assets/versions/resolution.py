@@ -10,6 +10,7 @@ Contract:
 
 from __future__ import annotations
 
+from platform_assets.actions import process_action, sync_action
 from platform_assets.catalog import Catalog
 from platform_assets.catalog.errors import VersionNotFound
 from platform_assets.errors import NothingToDo
@@ -25,20 +26,18 @@ def resolve_version(catalog: Catalog, product_name: str, requested: int | None) 
     if requested is not None:
         if not catalog.has_version(product_name, requested):
             suggestion = (
-                f"the newest captured version is {newest}: use --version {newest}"
+                f"the newest captured version is v{newest}: {process_action(product_name, newest)}"
                 if newest
-                else f"no version is captured yet: run `platform-assets sync {product_name}` first"
+                else f"no version is captured yet: {sync_action(product_name)} first"
             )
             raise VersionNotFound(f"{product_name} has no version {requested}; {suggestion}")
         return requested
     candidate = catalog.newest_unprocessed(product_name)
     if candidate is None:
         if newest is None:
-            raise NothingToProcess(
-                f"{product_name} has no captured version yet: run `platform-assets sync {product_name}` first"
-            )
+            raise NothingToProcess(f"{product_name} has no captured version yet: {sync_action(product_name)} first")
         raise NothingToProcess(
             f"nothing to process for {product_name}: every captured version is processed (newest: {newest}); "
-            f"sync to capture a new one, or pass --version {newest} to process it again"
+            f"{sync_action(product_name)} to capture a new one, or {process_action(product_name, newest)} again"
         )
     return candidate

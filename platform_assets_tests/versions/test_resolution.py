@@ -53,10 +53,12 @@ def test_explicit_version_that_exists_is_used_even_if_processed(local_platform: 
 
 def test_explicit_missing_version_names_the_newest_captured(local_platform: Platform) -> None:
     _make_versions(local_platform, ["PROCESSED", "CAPTURED", "DISCOVERED"])
-    with pytest.raises(
-        VersionNotFound, match=r"customers has no version 7; the newest captured version is 2: use --version 2"
-    ):
+    with pytest.raises(VersionNotFound) as refused:
         _resolve(local_platform, 7)
+    assert str(refused.value) == (
+        "customers has no version 7; the newest captured version is v2: process v2 (materialize customers/staged "
+        "partition v2, or `platform-assets process customers --version 2`)"
+    ), "the message names the UI's action as well as the command"
 
 
 def test_nothing_to_process_says_why(local_platform: Platform) -> None:

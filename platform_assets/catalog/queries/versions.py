@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from platform_assets.actions import sync_action
 from platform_assets.catalog.errors import VersionNotFound, VersionNotReady
 from platform_assets.catalog.models import RawFile, Version, utc_now
 from platform_assets.catalog.queries import audit
@@ -29,7 +30,7 @@ def get(session: Session, product: ProductRef, number: int, *, lock: bool = Fals
         hint = (
             f"its newest version is {newest}"
             if newest
-            else f"it has no versions yet: `platform-assets sync {product.name}` makes the first"
+            else f"it has no versions yet: {sync_action(product.name)} makes the first"
         )
         raise VersionNotFound(f"product {product.name!r} has no version {number}; {hint}")
     return version
@@ -158,7 +159,7 @@ def start_processing(
     if version.status not in CAPTURED_STATES:
         raise VersionNotReady(
             f"version {number} of {product.name} is {version.status}, not captured yet: "
-            f"run `platform-assets sync {product.name}` (or materialize {product.name}/raw_files[{number}]) first"
+            f"{sync_action(product.name)}, or materialize {product.name}/raw_files partition v{number}, first"
         )
     entity = audit.version_entity_id(product.name, number)
     files = (RawFile.product_id == product.id, RawFile.version == number, RawFile.sha256.is_not(None))

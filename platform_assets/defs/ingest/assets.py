@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from platform_assets.actions import exclude_action, skip_action, sync_action
 from platform_assets.catalog import Catalog
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table
-from platform_assets.defs.partitions import asset_key, partition_key, versions_of
+from platform_assets.defs.partitions import asset_key, partition_key, registered_versions
 from platform_assets.defs.presentation import described, raw_files_kinds
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step, version_failed
@@ -37,7 +38,7 @@ def build_raw_files_asset(
         services = platform.services().in_run(context.run_id)
         results = []
         with reported_errors():
-            for version in versions_of(context.partition_keys):
+            for version in registered_versions(context, services.catalog, product):
                 result = capture_version(services, product, version)
                 context.log.info(
                     f"{product.name} v{version}: {result.copied_now} copied now, {result.already_captured} already "
@@ -76,9 +77,8 @@ def capture_failed(product: ProductConfig, failed: list[CaptureResult]) -> dg.Fa
         "capture_status": dg.MetadataValue.text(str(last.status)),
         "failed_files": dg.MetadataValue.md(markdown_table(["key", "reason"], sorted(last.failed.items()))),
         "next_steps": dg.MetadataValue.md(
-            f"The next sync of {product.name} captures the files' current state as a new version; to give a file "
-            f"up, launch `{product.name}_skip_file` on partition v{last.version} with its key and a reason (or "
-            f"`platform-assets skip {product.name} {last.version} KEY --reason TEXT`)."
+            f"The next sync captures the files' current state as a new version: {sync_action(product.name)}; "
+            f"or {skip_action(product.name, last.version)}; or {exclude_action(product.name, last.version)}."
         ),
     }
     return version_failed(asset_key(product, "raw_files"), "\n".join(lines), list(failed), metadata)

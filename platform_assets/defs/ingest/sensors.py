@@ -14,7 +14,7 @@ import dagster as dg
 
 from platform_assets.config import ProductConfig
 from platform_assets.defs.ingest.jobs import build_partitioned_jobs, capture_to_merge_job_name, ingest_job_name
-from platform_assets.defs.partitions import partition_key, versions_partitions_name
+from platform_assets.defs.partitions import partition_key, stray_partitions, versions_partitions_name
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import scrubbed_sensor
 from platform_assets.ingest.discovery import register_version, scan_source
@@ -90,7 +90,10 @@ def pending_captures_result(
     partitions: dg.DynamicPartitionsDefinition,
     cursor: str,
 ) -> dg.SensorResult:
-    """Partitions and run requests for every registered, not yet captured version.
+    """Partitions and run requests for every registered, not yet captured version; stray partitions removed.
+
+    A partition that names no registered version (a key typed into the
+    Materialize dialog) is deleted.
 
     A version that nothing waits before (:func:`merges_right_after_processing`)
     gets a run of ``<product>_capture_to_merge``: captured, processed and merged
@@ -100,11 +103,17 @@ def pending_captures_result(
     keys (``<product>/v<version>``) dedupe, and this heals a tick that registered
     a version but died before reporting it.
     """
+    listed = context.instance.get_dynamic_partitions(versions_partitions_name(product.name))
+    stray = stray_partitions(services.catalog, product, listed)  # read after the partitions: new versions' are not
     numbers = services.catalog.pending_captures(product.name)
     keys = [partition_key(number) for number in numbers]
-    existing = set(context.instance.get_dynamic_partitions(versions_partitions_name(product.name))) if keys else set()
-    missing = [key for key in keys if key not in existing]
-    requests = [partitions.build_add_request(missing)] if missing else []
+    missing = [key for key in keys if key not in set(listed)]
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if missing:
+        requests.append(partitions.build_add_request(missing))
+    if stray:
+        context.log.info(f"removing partitions that name no version of {product.name}: {', '.join(stray)}")
+        requests.append(partitions.build_delete_request(stray))
     runs = [
         dg.RunRequest(
             run_key=f"{product.name}/{partition_key(number)}",

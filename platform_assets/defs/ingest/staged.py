@@ -15,10 +15,11 @@ import dagster as dg
 import pyarrow as pa
 from dagster_pyspark import LazyPySparkResource
 
+from platform_assets.actions import exclude_action, retry_action, skip_action
 from platform_assets.catalog.states import FileStatus
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table, version_observation
-from platform_assets.defs.partitions import asset_key, partition_key, versions_of
+from platform_assets.defs.partitions import asset_key, partition_key, registered_versions
 from platform_assets.defs.presentation import described, staged_definition_metadata, staged_kinds, table_schema
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step, version_failed
@@ -76,7 +77,7 @@ def build_staged_asset(
         options = ProcessOptions(retry_failed=config.retry_failed, reprocess=config.reprocess)
         reports = []
         with reported_errors():
-            for version in versions_of(context.partition_keys):
+            for version in registered_versions(context, services.catalog, product):
                 report = process_version(services, product, version, options)
                 context.log.info(
                     f"{product.name} v{version}: {report.rows_written} rows written, {report.rows_rejected} "
@@ -120,11 +121,8 @@ def processing_failed(services: Services, product: ProductConfig, failed: list[P
 def recovery_hint(product: ProductConfig, version: int) -> str:
     """What a user can do about a FAILED version, in the UI and on the command line."""
     return (
-        f"Fix the file and retry it: launch the job `{product.name}_retry_failed` on partition v{version} "
-        f"(or `platform-assets process {product.name} --version {version} --retry-failed`); give a file up: "
-        f"`{product.name}_skip_file` with run config key and reason (or `platform-assets skip {product.name} "
-        f"{version} KEY --reason TEXT`); or take the version out of the merge order: `{product.name}_exclude_version` "
-        f"(or `platform-assets exclude {product.name} {version} --reason TEXT`)."
+        f"Fix the file, then {retry_action(product.name, version)}; or {skip_action(product.name, version)}; or "
+        f"{exclude_action(product.name, version)} so that later versions merge."
     )
 
 

@@ -4,7 +4,7 @@ import dagster as dg
 
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table, version_observation
-from platform_assets.defs.partitions import asset_key, partition_key, versions_of
+from platform_assets.defs.partitions import asset_key, partition_key, registered_versions, versions_of
 from platform_assets.defs.presentation import (
     ROLE_TAG,
     described,
@@ -50,7 +50,7 @@ def build_merge_asset(
     def merge(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
         services = platform.services().in_run(context.run_id)
         with reported_errors():
-            for version in versions_of(context.partition_keys):  # in version order
+            for version in registered_versions(context, services.catalog, product):  # in version order
                 result = merge_version(services, product, version)
                 context.log.info(
                     f"{product.name} batch {version}: {result.status}; +{result.inserted} ~{result.updated} "
