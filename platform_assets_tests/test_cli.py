@@ -41,7 +41,7 @@ def test_sync_process_merge_through_dagster(
     code, nothing = run_json(capsys, "process", "customers", "--config", cli_config)
     assert code == 3 and "nothing to process" in nothing["error"]
     code, missing = run_json(capsys, "process", "customers", "--version", "9", "--config", cli_config)
-    assert code == 1 and "newest captured version is 1" in missing["error"]
+    assert code == 1 and "newest captured version is v1" in missing["error"]
     code, merged = run_json(capsys, "merge", "customers", "--config", cli_config)
     assert code == 0 and merged["batches"][0]["inserted"] == 2 and merged["live_rows"] == 2
     code, versions = run_json(capsys, "versions", "customers", "--config", cli_config)
