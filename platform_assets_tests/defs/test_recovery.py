@@ -14,7 +14,7 @@ from platform_assets.config import load_config
 from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.partitions import versions_partitions, versions_partitions_name
-from platform_assets.defs.resources import PlatformResource
+from platform_assets.defs.resources import platform_resource
 from platform_assets.platform import Platform
 from platform_assets_tests.conftest import synced, write_csv, write_platform_config
 
@@ -146,9 +146,7 @@ def test_a_partition_that_names_no_version_is_refused_before_any_work_and_remove
         sensor = build_discovery_sensor(
             load_config(path).product("customers"), versions_partitions(load_config(path).product("customers"))
         )
-        with dg.build_sensor_context(
-            instance=instance, resources={"platform": PlatformResource(config_path=path)}
-        ) as context:
+        with dg.build_sensor_context(instance=instance, resources={"platform": platform_resource(path)}) as context:
             tick = sensor(context)
         assert isinstance(tick, dg.SensorResult)
         deleted = [
