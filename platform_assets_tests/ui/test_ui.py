@@ -35,7 +35,10 @@ PRODUCTS = {
 }
 RUN_SECONDS = 150  # a run on a busy 2-core machine: code server start, step subprocess, the work
 AUTOMATION_SECONDS = 240  # a discovery tick (server.DISCOVERY_SECONDS), the ingest run, the merge sensor, the merge run
-NEW_CUSTOMERS = "id,name,amount,updated\nc90001,New One,12.50,2026-02-01\nc90002,New Two,3.00,2026-02-02\n"
+CUSTOMERS_HEADER = "id,name,amount,updated\n"
+NEW_CUSTOMERS = CUSTOMERS_HEADER + "c90001,New One,12.50,2026-02-01\nc90002,New Two,3.00,2026-02-02\n"
+BAD_CUSTOMERS = CUSTOMERS_HEADER + "".join(f"c8000{n},Bad {n},n/a,2026-02-0{n}\n" for n in (1, 2, 3))
+BAD_ROWS_REASON = "region/part-5.csv: 3 of 3 rows rejected (100%), more than max_bad_row_fraction 0"
 
 
 def asset_node(page: Page, asset: str) -> Locator:
@@ -98,6 +101,10 @@ def drop_file(demo_ui: DemoUi, product: str, key: str, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def newest_version(demo_ui: DemoUi, product: str) -> int:
+    return max(version.number for version in Platform.from_path(str(demo_ui.config)).catalog.versions(product))
 
 
 def test_the_lineage_shows_raw_files_staged_and_merge_of_each_product(page: Page, steps: Steps) -> None:
@@ -173,8 +180,7 @@ def test_a_file_dropped_into_the_source_is_merged_by_the_sensors(page: Page, ste
     for sensor in ("customers_discovery", "customers_merge_next"):
         ensure_running(page, sensor)
         steps.shot(f"{sensor} running")
-    catalog = Platform.from_path(str(demo_ui.config)).catalog
-    version = max(known.number for known in catalog.versions("customers")) + 1
+    version = newest_version(demo_ui, "customers") + 1
     drop_file(demo_ui, "customers", "region/part-9.csv", NEW_CUSTOMERS)
     merged = partition_header(page, version).filter(has_text="Materialized")
     eventually_visible(page, partition_url("customers/merge", version), merged, AUTOMATION_SECONDS)
@@ -183,5 +189,23 @@ def test_a_file_dropped_into_the_source_is_merged_by_the_sensors(page: Page, ste
     expect(metadata_value(page, "inserted")).to_have_text("2")  # the two customers of the new file
     open_partition(page, "customers/staged", version)
     expect(partition_header(page, version)).to_contain_text("Materialized")
-    expect(metadata_value(page, "rows_written")).to_have_text(str(catalog.rows_written("customers", version)))
+    rows = Platform.from_path(str(demo_ui.config)).catalog.rows_written("customers", version)
+    expect(metadata_value(page, "rows_written")).to_have_text(str(rows))
     steps.shot(f"staged {partition_key(version)} materialized")
+
+
+def test_a_failing_version_shows_as_failed_with_the_files_reason(page: Page, steps: Steps, demo_ui: DemoUi) -> None:
+    version = newest_version(demo_ui, "customers") + 1
+    drop_file(demo_ui, "customers", "region/part-5.csv", BAD_CUSTOMERS)
+    failed = page.get_by_text(re.compile(r"Run \w+ failed, and did not materialize this asset"))
+    eventually_visible(page, partition_url("customers/staged", version), failed, AUTOMATION_SECONDS)
+    expect(partition_header(page, version)).to_be_visible()
+    steps.shot(f"staged {partition_key(version)} failed")
+    page.get_by_role("button", name="View logs").click()
+    expect(page.get_by_text(BAD_ROWS_REASON).first).to_be_visible()
+    expect(page.get_by_text(f"customers {partition_key(version)} is FAILED").first).to_be_visible()
+    steps.shot("the run's error names the file and why")
+    page.goto(partition_url("customers/merge", version))
+    expect(partition_header(page, version)).to_be_visible()
+    expect(failed).to_be_visible()  # the run stopped before the merge
+    steps.shot(f"merge {partition_key(version)} not materialized")
