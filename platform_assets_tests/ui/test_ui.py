@@ -38,7 +38,9 @@ AUTOMATION_SECONDS = 240  # a discovery tick (server.DISCOVERY_SECONDS), the ing
 CUSTOMERS_HEADER = "id,name,amount,updated\n"
 NEW_CUSTOMERS = CUSTOMERS_HEADER + "c90001,New One,12.50,2026-02-01\nc90002,New Two,3.00,2026-02-02\n"
 BAD_CUSTOMERS = CUSTOMERS_HEADER + "".join(f"c8000{n},Bad {n},n/a,2026-02-0{n}\n" for n in (1, 2, 3))
+FIXED_CUSTOMERS = CUSTOMERS_HEADER + "".join(f"c8000{n},Fixed {n},{n}.00,2026-02-0{n}\n" for n in (1, 2, 3))
 BAD_ROWS_REASON = "region/part-5.csv: 3 of 3 rows rejected (100%), more than max_bad_row_fraction 0"
+EXCLUSION_REASON = "part-5.csv was a bad export"
 
 
 def asset_node(page: Page, asset: str) -> Locator:
@@ -209,3 +211,39 @@ def test_a_failing_version_shows_as_failed_with_the_files_reason(page: Page, ste
     expect(partition_header(page, version)).to_be_visible()
     expect(failed).to_be_visible()  # the run stopped before the merge
     steps.shot(f"merge {partition_key(version)} not materialized")
+
+
+def test_excluding_the_failed_version_from_the_ui_lets_the_next_version_merge(
+    page: Page, steps: Steps, demo_ui: DemoUi
+) -> None:
+    failed = newest_version(demo_ui, "customers")
+    drop_file(demo_ui, "customers", "region/part-5.csv", FIXED_CUSTOMERS)
+    later = failed + 1
+    processed = partition_header(page, later).filter(has_text="Materialized")
+    eventually_visible(page, partition_url("customers/staged", later), processed, AUTOMATION_SECONDS)
+    page.goto(partition_url("customers/merge", later))
+    expect(partition_header(page, later)).to_be_visible()
+    expect(page.get_by_text("Missing (1)", exact=True)).to_be_visible()  # only the later version: it waits
+    expect(page.get_by_text("Failed (1)", exact=True)).to_be_visible()  # the failed version
+    steps.shot(f"{partition_key(later)} processed, its merge waits for {partition_key(failed)}")
+    page.goto("/locations/platform_assets/jobs/customers_exclude_version/playground")
+    page.get_by_role("button", name="Scaffold missing config").click()
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_placeholder("Partition").click()
+    page.get_by_text(partition_key(failed), exact=True).click()
+    expect(page.get_by_placeholder("Partition")).to_have_value(partition_key(failed))
+    page.locator(".CodeMirror-line").filter(has_text="reason:").click()  # the scaffold wrote reason: ''
+    page.keyboard.press("End")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.type(EXCLUSION_REASON)
+    expect(page.locator(".CodeMirror")).to_contain_text(f"reason: '{EXCLUSION_REASON}'")
+    steps.shot("exclude job in the launchpad")
+    page.get_by_role("button", name="Launch Run").click()
+    expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]{36}"))
+    expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible(timeout=RUN_SECONDS * 1000)
+    expect(page.get_by_text(f"customers {partition_key(failed)} excluded from the merge order")).to_be_visible()
+    steps.shot("exclusion run succeeded")
+    merged = partition_header(page, later).filter(has_text="Materialized")
+    eventually_visible(page, partition_url("customers/merge", later), merged, AUTOMATION_SECONDS)
+    expect(metadata_value(page, "batch")).to_have_text(str(later))
+    steps.shot(f"merge {partition_key(later)} materialized")
