@@ -149,11 +149,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
         "batches": batches,
         "live_rows": outcome.live_rows,
         "table_rows": outcome.table_rows,
+        "already_merged": outcome.already_merged,
         "error": error,
         "kind": outcome.error.kind if outcome.error else None,
     }
     lines = [f"{args.product}: {batch_line(entry)}" for entry in outcome.merged]
-    if not batches and not error:
+    lines += [f"{args.product}: batch {n} was merged already, by another command" for n in outcome.already_merged]
+    if not batches and not error and not outcome.already_merged:
         lines.append(f"{args.product}: nothing to merge")
     lines.append(f"{args.product}_merge: {outcome.live_rows} live rows, {outcome.table_rows} rows with history")
     if error:

@@ -49,7 +49,7 @@ from platform_assets.errors import PlatformError, ReportedError
 from platform_assets.ingest.capture import CaptureResult
 from platform_assets.ingest.leases import held_advice
 from platform_assets.ingest.processing import ProcessReport
-from platform_assets.merge import BatchLogEntry, BatchStatus, batch_log
+from platform_assets.merge import BatchLogEntry, BatchResultStatus, BatchStatus, batch_log
 from platform_assets.merge.versions import merge_plan, table_row_counts
 from platform_assets.platform import Platform
 from platform_assets.replication import ReplicationResult, check_replica
@@ -320,22 +320,30 @@ class Commands:
 
         Raises :func:`~platform_assets.merge.versions.merge_plan`'s refusal when
         ``up_to`` does not exist, or nothing up to it waits. Stops at the first
-        version whose run fails with a PlatformError and reports it.
+        version whose run fails with a PlatformError and reports it. A batch that
+        another command committed meanwhile is reported as such, not as merged.
         """
         product = self.product(product_name)
         services = self.platform.services
         pending = merge_plan(services, product, up_to)
-        run_ids, error = [], None
+        run_ids: list[str] = []
+        attempted: list[int] = []
+        already: list[int] = []
+        error: PlatformError | None = None
         for number in pending:
             outcome = self.run_version_job(product_name, merge_job_name(product_name), number, "merge")
             run_ids.append(outcome.run_id)
             if outcome.error is not None:
                 error = outcome.error
+                attempted.append(number)
                 break
             outcome.raise_for_failure()
-        merged = [entry for entry in batch_log(services.merge_store, product_name) if entry.batch in pending]
+            result = outcome.result(asset_key(product, "merge"))
+            noop = result is not None and result.get("status") == BatchResultStatus.NOOP
+            (already if noop else attempted).append(number)
+        merged = [entry for entry in batch_log(services.merge_store, product_name) if entry.batch in attempted]
         live, total = table_row_counts(services.merge_store, product)
-        return MergeOutcome(merged, run_ids, error, live, total)
+        return MergeOutcome(merged, run_ids, error, live, total, already)
 
     def run(self, product_name: str) -> RunOutcome:
         """sync, then process every captured, unprocessed version in ascending order, then merge."""
@@ -392,13 +400,17 @@ class ProcessOutcome:
 
 @dataclass(frozen=True)
 class MergeOutcome:
-    """The batches the runs merged (from the batch log), the error that stopped them, the table's rows after."""
+    """The batches the runs merged (from the batch log), the error that stopped them, the table's rows after.
+
+    ``already_merged``: batches another command committed between the plan and their run.
+    """
 
     merged: list[BatchLogEntry]
     run_ids: list[str]
     error: PlatformError | None
     live_rows: int
     table_rows: int
+    already_merged: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -457,6 +469,7 @@ def run_report(commands: Commands, product: str, outcome: RunOutcome) -> dict[st
     merged = outcome.merged
     assert merged is not None, "run merges once every version processed"
     summary += [f"  merged {batch_line(entry)}" for entry in merged.merged]
+    summary += [f"  batch {batch} was merged already, by another command" for batch in merged.already_merged]
     summary.append(f"  {product}_merge: {merged.live_rows} live rows, {merged.table_rows} with history")
     if merged.error:
         summary.append(f"  merge failed: {merged.error}")

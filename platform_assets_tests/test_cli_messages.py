@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +120,24 @@ def test_run_says_captured_only_when_the_capture_succeeded(
     code, out, _ = text_of(capsys, "run", "customers", "--config", config)
     assert code == 1
     assert out.splitlines()[0] == "customers: version 1 registered; capture: CAPTURE_FAILED, 1 file(s) failed"
+
+
+def test_merges_started_together_report_each_batch_once(
+    config: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Three merge commands at once: each batch is merged by one, and the others say it was merged already."""
+    assert cli(capsys, "sync", "customers", "--config", config)[0] == 0
+    write_csv(tmp_path / "landing" / "b.csv", [("2", "Bo", "2.00", "2026-01-02")])
+    assert cli(capsys, "sync", "customers", "--config", config)[0] == 0
+    for version in ("1", "2"):
+        assert cli(capsys, "process", "customers", "--version", version, "--config", config)[0] == 0
+    command = [sys.executable, "-m", "platform_assets.cli", "merge", "customers", "--config", config, "--json"]
+    running = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    finished = [(process.communicate(timeout=300), process.returncode) for process in running]
+    assert [code for _, code in finished] == [0, 0, 0], [err for (_, err), _ in finished]
+    payloads = [json.loads(out.strip().splitlines()[-1]) for (out, _), _ in finished]
+    merged = sorted(batch["batch"] for payload in payloads for batch in payload["batches"])
+    assert merged == [1, 2], payloads
+    for payload in payloads:
+        assert {batch["batch"] for batch in payload["batches"]}.isdisjoint(payload["already_merged"])
+        assert all(batch["status"] == "committed" for batch in payload["batches"])
