@@ -108,3 +108,14 @@ def test_a_type_ignore_names_its_error_and_why() -> None:
     assert not bare, "annotate or narrow instead, or say why the ignore stays (# type: ignore[code]  # why):\n" + (
         "\n".join(bare)
     )
+
+
+def test_no_line_is_over_120_characters() -> None:
+    """Ruff's E501 lets a line of one long word (a string without spaces) pass; this does not."""
+    long = [
+        f"{path.relative_to(REPO)}:{number}: {len(line)} characters"
+        for path in _sources()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if len(line) > 120
+    ]
+    assert not long, "\n".join(long)
