@@ -37,7 +37,10 @@ from platform_assets.errors import PlatformError
 from platform_assets.secrets import install_log_filter, scrub, scrub_payload, scrubbed_exception, scrubbed_output
 
 F = TypeVar("F", bound=Callable[..., Any])
-AnyContext = dg.OpExecutionContext | dg.SensorEvaluationContext
+AnyContext = (
+    dg.OpExecutionContext | dg.AssetExecutionContext | dg.AssetCheckExecutionContext | dg.SensorEvaluationContext
+)
+CONTEXTS = (dg.OpExecutionContext, dg.AssetExecutionContext, dg.AssetCheckExecutionContext, dg.SensorEvaluationContext)
 
 RESULT_KEY = "platform/result"
 ERROR_KIND_KEY = "platform/error_kind"
@@ -102,7 +105,7 @@ def reported_errors(context: AnyContext | None = None) -> Iterator[None]:
 
 def _context_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AnyContext | None:
     for value in (*args, *kwargs.values()):
-        if isinstance(value, (dg.OpExecutionContext, dg.SensorEvaluationContext)):
+        if isinstance(value, CONTEXTS):  # an asset's context is no OpExecutionContext
             return value
     return None
 

@@ -67,6 +67,7 @@ def test_an_error_raised_inside_a_step_reaches_dagster_scrubbed(
         print(f"stdout: connecting with {secret}")
         print(f"stderr: connecting with {secret}", file=sys.stderr)
         logging.getLogger("platform_assets.storage").warning("library log: %s", secret)
+        dg.AssetExecutionContext.get().log.warning(f"context log: {secret}")  # goes to the run's event log
         raise RuntimeError(f"driver error: password {secret!r} refused")
 
     monkeypatch.setattr(ingest_assets, "capture_version", leaky_capture)
@@ -77,6 +78,7 @@ def test_an_error_raised_inside_a_step_reaches_dagster_scrubbed(
     assert "RuntimeError" in failure.to_string(), "the stand-in names the original's type"
     compute_logs = [path for path in files_under(home) if path.suffix in (".out", ".err")]
     assert compute_logs and any(b"connecting with ***" in path.read_bytes() for path in compute_logs)
+    assert any(entry.user_message.endswith("context log: ***") for entry in entries)
     assert _leaks(home, entries, secret) == []
 
 
