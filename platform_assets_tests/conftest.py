@@ -10,7 +10,8 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -118,6 +119,35 @@ def spark_session():
     session.stop()
 
 
+NO_RETRIES = {"processing": {"retry_backoff_seconds": 0, "max_retries": 0}}
+
+
+def customers_product(source_url: str, **settings: object) -> dict[str, Any]:
+    """The test product ``customers`` (CSV id, name, amount, updated; key id) on ``source_url``, plus ``settings``."""
+    return {
+        "name": "customers",
+        "source": {"url": source_url, "glob": "**/*.csv", "format": "csv"},
+        "schema": {
+            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
+            "primary_key": ["id"],
+        },
+        **settings,
+    }
+
+
+def write_no_retry_config(folder: Path, state_db: str, landing: Path, **settings: object) -> str:
+    """A platform.yaml (see ``write_platform_config``): ``customers_product`` reading ``landing`` with ``settings``,
+    raw zone ``folder/raw``, a failed file neither retried nor waited for; its path."""
+    return write_platform_config(
+        folder,
+        state_db,
+        f"file://{landing}",
+        f"file://{folder}/raw",
+        products=[customers_product(f"file://{landing}", **settings)],
+        extra_platform=NO_RETRIES,
+    )
+
+
 def write_platform_config(
     folder,
     state_db: str,
@@ -144,16 +174,7 @@ def write_platform_config(
     }
     if s3_endpoint:
         platform["s3"] = {"endpoint_url": s3_endpoint, "region": "us-east-1"}
-    default_product = {
-        "name": "customers",
-        "source": {"url": source_url, "glob": "**/*.csv", "format": "csv"},
-        "schema": {
-            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
-            "primary_key": ["id"],
-        },
-        "mode": "snapshot",
-        "milestone": "forensic",
-    }
+    default_product = customers_product(source_url, mode="snapshot", milestone="forensic")
     document = {"platform": platform, "products": products or [default_product]}
     if platforms:
         document["platforms"] = platforms

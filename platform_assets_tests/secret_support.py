@@ -8,6 +8,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
+import pytest
+
+from platform_assets_tests.conftest import write_csv, write_platform_config
+
 ALPHABET = "/#?@:% äü€ß漢"
 
 
@@ -52,3 +56,21 @@ def hits_in_files(root: Path, secrets: Mapping[str, str]) -> list[str]:
 
 def files_under(root: Path) -> Iterable[Path]:
     return sorted(path for path in root.rglob("*") if path.is_file())
+
+
+def write_secret_config(folder: Path, monkeypatch: pytest.MonkeyPatch, tag: str, access_key_id: str) -> tuple[str, str]:
+    """A platform.yaml on SQLite (landing/a.csv, one row) whose s3.secret_access_key is a hostile secret taken from
+    the environment (S3_SECRET); DAGSTER_HOME is set to ``folder/dagster_home``; (path, secret)."""
+    secret = hostile_password(random.Random(), tag)
+    monkeypatch.setenv("S3_SECRET", secret)
+    monkeypatch.setenv("DAGSTER_HOME", str(folder / "dagster_home"))
+    landing = folder / "landing"
+    write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
+    path = write_platform_config(
+        folder,
+        f"sqlite:///{folder}/state.db",
+        f"file://{landing}",
+        f"file://{folder}/raw",
+        extra_platform={"s3": {"access_key_id": access_key_id, "secret_access_key": "${S3_SECRET}"}},
+    )
+    return path, secret

@@ -10,30 +10,19 @@ import pytest
 from platform_assets.config import load_config
 from platform_assets.merge.versions import table_row_counts
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import write_csv, write_platform_config
+from platform_assets_tests.conftest import write_csv, write_no_retry_config
 from platform_assets_tests.daemon import running_daemon, wait_for
 
 MERGED_WITHIN = 60  # seconds from the drop: a sensor tick or two, a run or two and their start-up on a busy machine
 
 
 def _automated_config(tmp_path: Path, landing: Path) -> str:
-    product = {
-        "name": "customers",
-        "source": {"url": f"file://{landing}", "glob": "**/*.csv", "format": "csv"},
-        "schema": {
-            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
-            "primary_key": ["id"],
-        },
-        "mode": "incremental",  # a version per dropped file
-        "automation": {"enabled": True, "minimum_interval_seconds": 1},
-    }
-    return write_platform_config(
+    return write_no_retry_config(
         tmp_path,
         f"sqlite:///{tmp_path}/state.db",
-        f"file://{landing}",
-        f"file://{tmp_path}/raw",
-        products=[product],
-        extra_platform={"processing": {"retry_backoff_seconds": 0, "max_retries": 0}},
+        landing,
+        mode="incremental",  # a version per dropped file
+        automation={"enabled": True, "minimum_interval_seconds": 1},
     )
 
 

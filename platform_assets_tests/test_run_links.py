@@ -11,7 +11,7 @@ import pytest
 from platform_assets.catalog import Catalog
 from platform_assets.cli import main
 from platform_assets.commands import dagster_instance
-from platform_assets_tests.conftest import write_csv, write_platform_config
+from platform_assets_tests.conftest import write_csv, write_no_retry_config
 
 
 def test_runs_rows_and_file_events_name_the_dagster_run_that_made_them(
@@ -21,13 +21,7 @@ def test_runs_rows_and_file_events_name_the_dagster_run_that_made_them(
     landing = tmp_path / "landing"
     write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
     write_csv(landing / "b.csv", [("2", "Bob", "not a number", "2026-01-02")])
-    config = write_platform_config(
-        tmp_path,
-        db_url,
-        f"file://{landing}",
-        f"file://{tmp_path}/raw",
-        extra_platform={"processing": {"retry_backoff_seconds": 0, "max_retries": 0}},
-    )
+    config = write_no_retry_config(tmp_path, db_url, landing)
     main(["run", "customers", "--config", config, "--json"])
     assert json.loads(capsys.readouterr().out)["processed"][0]["status"] == "FAILED"
     (b_csv_fixed := landing / "b.csv").unlink()

@@ -30,8 +30,8 @@ from platform_assets import cli
 from platform_assets.cli import main
 from platform_assets.commands import Commands
 from platform_assets.config import load_config
-from platform_assets_tests.conftest import PG_ADMIN_URL, write_csv, write_platform_config
-from platform_assets_tests.secret_support import files_under, hits, hits_in_files, hostile_password
+from platform_assets_tests.conftest import PG_ADMIN_URL, customers_product, write_csv
+from platform_assets_tests.secret_support import files_under, hits, hits_in_files, hostile_password, write_secret_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,14 +88,7 @@ def test_no_secret_reaches_the_output_or_dagster_home(tmp_path: Path, hostile_ro
     aws_secret, session_token = hostile_password(rng, "aws"), hostile_password(rng, "tok")
     home, landing = tmp_path / "dagster_home", tmp_path / "landing"
     write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01"), ("2", "Bob", "2.00", "2026-01-02")])
-    product = {
-        "name": "customers",
-        "source": {"url": f"file://{landing}", "glob": "**/*.csv", "format": "csv"},
-        "schema": {
-            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
-            "primary_key": ["id"],
-        },
-    }
+    product = customers_product(f"file://{landing}")
     document: dict[str, Any] = {
         "platform": {
             "name": "alpha",
@@ -174,19 +167,7 @@ def test_no_secret_reaches_the_output_or_dagster_home(tmp_path: Path, hostile_ro
 @pytest.fixture
 def secret_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     """A platform.yaml on SQLite whose s3.secret_access_key is a hostile secret from the environment; (path, secret)."""
-    secret = hostile_password(random.Random(), "cli")
-    monkeypatch.setenv("S3_SECRET", secret)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    landing = tmp_path / "landing"
-    write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
-    path = write_platform_config(
-        tmp_path,
-        f"sqlite:///{tmp_path}/state.db",
-        f"file://{landing}",
-        f"file://{tmp_path}/raw",
-        extra_platform={"s3": {"access_key_id": "AKIDCLI", "secret_access_key": "${S3_SECRET}"}},
-    )
-    return path, secret
+    return write_secret_config(tmp_path, monkeypatch, "cli", "AKIDCLI")
 
 
 def test_a_bug_shows_its_traceback_scrubbed(

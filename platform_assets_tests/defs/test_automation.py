@@ -18,29 +18,14 @@ from platform_assets.demo import prepare_home
 from platform_assets.examples import sample_data  # noqa: F401 - the examples package ships with the code
 from platform_assets.merge.versions import next_merge
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import write_csv, write_platform_config
+from platform_assets_tests.conftest import write_csv, write_no_retry_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "platform_assets" / "examples" / "platform.yaml"
 
 
 def _config(tmp_path: Path, landing: Path, automation: dict | None = None) -> str:
-    product = {
-        "name": "customers",
-        "source": {"url": f"file://{landing}", "glob": "**/*.csv", "format": "csv"},
-        "schema": {
-            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
-            "primary_key": ["id"],
-        },
-        **({"automation": automation} if automation is not None else {}),
-    }
-    return write_platform_config(
-        tmp_path,
-        f"sqlite:///{tmp_path}/state.db",
-        f"file://{landing}",
-        f"file://{tmp_path}/raw",
-        products=[product],
-        extra_platform={"processing": {"retry_backoff_seconds": 0, "max_retries": 0}},
-    )
+    settings = {"automation": automation} if automation is not None else {}
+    return write_no_retry_config(tmp_path, f"sqlite:///{tmp_path}/state.db", landing, **settings)
 
 
 def _evaluate(sensor: dg.SensorDefinition, instance: dg.DagsterInstance, resources: dict[str, Any]) -> Any:

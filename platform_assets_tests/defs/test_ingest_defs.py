@@ -14,7 +14,7 @@ from platform_assets.commands import add_version_partitions
 from platform_assets.config import load_config
 from platform_assets.defs.builder import build_definitions
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import synced, write_csv, write_platform_config
+from platform_assets_tests.conftest import synced, write_csv, write_no_retry_config, write_platform_config
 
 
 @pytest.fixture
@@ -170,24 +170,7 @@ def column_schema(metadata: Mapping[str, dg.MetadataValue]) -> dg.TableSchema:
 
 def _versions_setup(tmp_path: Path, db_url: str, max_bad_row_fraction: float = 0.0) -> tuple[str, Path]:
     landing = tmp_path / "landing"
-    product = {
-        "name": "customers",
-        "source": {"url": f"file://{landing}", "glob": "**/*.csv", "format": "csv"},
-        "schema": {
-            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
-            "primary_key": ["id"],
-        },
-        "mode": "snapshot",
-        "max_bad_row_fraction": max_bad_row_fraction,
-    }
-    path = write_platform_config(
-        tmp_path,
-        db_url,
-        f"file://{landing}",
-        f"file://{tmp_path}/raw",
-        products=[product],
-        extra_platform={"processing": {"retry_backoff_seconds": 0, "max_retries": 0}},
-    )
+    path = write_no_retry_config(tmp_path, db_url, landing, mode="snapshot", max_bad_row_fraction=max_bad_row_fraction)
     return path, landing
 
 

@@ -16,7 +16,7 @@ from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.partitions import versions_partitions, versions_partitions_name
 from platform_assets.defs.resources import platform_resource
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import synced, write_csv, write_platform_config
+from platform_assets_tests.conftest import synced, write_csv, write_no_retry_config
 
 BAD = "region/part-5.csv"
 
@@ -24,13 +24,7 @@ BAD = "region/part-5.csv"
 def _platform(tmp_path: Path, db_url: str) -> tuple[str, Path, Platform]:
     """v1 holds a good file and a file whose every row is bad (max_bad_row_fraction 0); v2 adds a good file."""
     landing = tmp_path / "landing"
-    path = write_platform_config(
-        tmp_path,
-        db_url,
-        f"file://{landing}",
-        f"file://{tmp_path}/raw",
-        extra_platform={"processing": {"retry_backoff_seconds": 0, "max_retries": 0}},
-    )
+    path = write_no_retry_config(tmp_path, db_url, landing)
     write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
     write_csv(landing / BAD, [("2", "Bob", "not-a-number", "2026-01-02")])
     platform = Platform(load_config(path), actor="test")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import random
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,27 +18,15 @@ from platform_assets.defs.ingest import assets as ingest_assets
 from platform_assets.errors import UserError
 from platform_assets.ingest.capture import CaptureResult, capture_version
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import write_csv, write_platform_config
-from platform_assets_tests.secret_support import files_under, hits, hits_in_files, hostile_password
+from platform_assets_tests.secret_support import files_under, hits, hits_in_files, write_secret_config
 
 
 @pytest.fixture
 def secret_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str, dg.Definitions, Path]:
     """A product whose platform.yaml holds a hostile secret (from the environment), a DAGSTER_HOME on disk."""
-    secret = hostile_password(random.Random(), "dg")
-    monkeypatch.setenv("S3_SECRET", secret)
+    path, secret = write_secret_config(tmp_path, monkeypatch, "dg", "AKIDDG")
     home = tmp_path / "dagster_home"
     home.mkdir()
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    landing = tmp_path / "landing"
-    write_csv(landing / "a.csv", [("1", "Ann", "1.00", "2026-01-01")])
-    path = write_platform_config(
-        tmp_path,
-        f"sqlite:///{tmp_path}/state.db",
-        f"file://{landing}",
-        f"file://{tmp_path}/raw",
-        extra_platform={"s3": {"access_key_id": "AKIDDG", "secret_access_key": "${S3_SECRET}"}},
-    )
     assert Platform(load_config(path)).sync("customers") is not None
     return path, secret, build_definitions(load_config(path), path), home
 

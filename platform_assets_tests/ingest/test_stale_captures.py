@@ -10,12 +10,8 @@ import pytest
 from platform_assets.catalog.states import VersionStatus
 from platform_assets.cli import main
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import write_csv
-from platform_assets_tests.ingest.test_processing import make_platform
-
-
-def _landing(platform: Platform, product: str = "customers") -> Path:
-    return Path(platform.product(product).source.url.removeprefix("file://"))
+from platform_assets_tests.conftest import customers_product, write_csv
+from platform_assets_tests.ingest.test_processing import landing_of, make_platform
 
 
 def _row(key: str, name: str) -> tuple[str, str, str, str]:
@@ -23,16 +19,7 @@ def _row(key: str, name: str) -> tuple[str, str, str, str]:
 
 
 def _incremental(tmp_path: Path, db_url: str) -> Platform:
-    product = {
-        "name": "customers",
-        "source": {"url": f"file://{tmp_path}/landing", "glob": "**/*.csv", "format": "csv"},
-        "schema": {
-            "columns": {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"},
-            "primary_key": ["id"],
-        },
-        "mode": "incremental",
-        "milestone": "live_only",
-    }
+    product = customers_product(f"file://{tmp_path}/landing", mode="incremental", milestone="live_only")
     return make_platform(tmp_path, db_url, products=[product])
 
 
@@ -41,7 +28,7 @@ def test_run_supersedes_a_capture_the_source_changed_under_and_goes_on(
 ) -> None:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     platform = make_platform(tmp_path, db_url)
-    landing = _landing(platform)
+    landing = landing_of(platform)
     write_csv(landing / "a.csv", [_row("1", "Ann")])
     write_csv(landing / "b.csv", [_row("2", "Bob")])
     stale = platform.sync("customers")
@@ -69,7 +56,7 @@ def test_run_supersedes_a_capture_the_source_changed_under_and_goes_on(
 
 def test_incremental_successor_takes_the_stale_versions_files_still_at_the_source(tmp_path: Path, db_url: str) -> None:
     platform = _incremental(tmp_path, db_url)
-    landing = _landing(platform)
+    landing = landing_of(platform)
     write_csv(landing / "a.csv", [_row("1", "Ann")])
     write_csv(landing / "b.csv", [_row("2", "Bob")])
     assert platform.sync("customers") is not None
@@ -91,7 +78,7 @@ def test_a_stale_capture_with_nothing_left_at_the_source_is_superseded_without_a
     tmp_path: Path, db_url: str
 ) -> None:
     platform = _incremental(tmp_path, db_url)
-    landing = _landing(platform)
+    landing = landing_of(platform)
     write_csv(landing / "a.csv", [_row("1", "Ann")])
     assert platform.sync("customers") is not None
     assert platform.capture("customers", 1).status == "CAPTURED"
