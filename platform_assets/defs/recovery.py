@@ -76,29 +76,22 @@ def build_recovery_jobs(
         context.log.info(f"{product.name} v{version}: {config.key} skipped (was {previous}); version {state}")
         yield version_observation(product.name, version, str(state))
 
-    @dg.job(
-        name=exclude_job_name(product.name),
-        partitions_def=partitions,
-        description=(
-            f"Take one version of {product.name} out of the merge order (run config: reason); later versions then "
-            f"merge. Same as `platform-assets exclude {product.name} N --reason TEXT`."
-        ),
-        tags={"platform/action": "exclude"},
+    exclude_job = _one_op_job(
+        exclude,
+        exclude_job_name(product.name),
+        partitions,
+        "exclude",
+        f"Take one version of {product.name} out of the merge order (run config: reason); later versions then "
+        f"merge. Same as `platform-assets exclude {product.name} N --reason TEXT`.",
     )
-    def exclude_job() -> None:
-        exclude()
-
-    @dg.job(
-        name=skip_job_name(product.name),
-        partitions_def=partitions,
-        description=(
-            f"Give up one file of a version of {product.name} (run config: key, reason); the version settles at "
-            f"once. Same as `platform-assets skip {product.name} N KEY --reason TEXT`."
-        ),
-        tags={"platform/action": "skip"},
+    skip_job = _one_op_job(
+        skip,
+        skip_job_name(product.name),
+        partitions,
+        "skip",
+        f"Give up one file of a version of {product.name} (run config: key, reason); the version settles at "
+        f"once. Same as `platform-assets skip {product.name} N KEY --reason TEXT`.",
     )
-    def skip_job() -> None:
-        skip()
 
     retry = dg.define_asset_job(
         retry_job_name(product.name),
@@ -112,3 +105,15 @@ def build_recovery_jobs(
         tags={"platform/action": "retry_failed"},
     )
     return [exclude_job, skip_job, retry]
+
+
+def _one_op_job(
+    op: dg.OpDefinition, name: str, partitions: dg.DynamicPartitionsDefinition, action: str, description: str
+) -> dg.JobDefinition:
+    """A job partitioned by version that runs ``op`` alone, tagged ``platform/action``."""
+
+    @dg.job(name=name, partitions_def=partitions, description=description, tags={"platform/action": action})
+    def job() -> None:
+        op()
+
+    return job
