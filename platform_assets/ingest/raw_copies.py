@@ -7,6 +7,7 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from platform_assets.actions import skip_job_name
 from platform_assets.catalog.records import ClaimedFile, FileOutcome
 from platform_assets.catalog.states import FileStatus
 from platform_assets.ingest.capture import raw_key
@@ -35,7 +36,10 @@ def check_raw_copy(
 ) -> InputFile | FileOutcome:
     """A local path to the verified raw copy of ``item``, or the FAILED outcome saying what is wrong."""
     key = raw_key(product_name, version, item.key)
-    give_up = f"`platform-assets skip {product_name} {version} {shlex.quote(item.key)} --reason TEXT`"
+    give_up = (
+        f"the job {skip_job_name(product_name)} on partition v{version} (key {item.key!r}, a reason), or "
+        f"`platform-assets skip {product_name} {version} {shlex.quote(item.key)} --reason TEXT`"
+    )
     if not raw_zone.exists(key):
         message = (
             f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with "
