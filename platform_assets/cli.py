@@ -344,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     versions.add_argument("product")
     versions.set_defaults(handler=cmd_versions)
 
+    from platform_assets.cli_review import add_review_commands
+
+    add_review_commands(commands, common)
+
     db = commands.add_parser("db", help="state catalog administration")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", parents=[common], help="apply catalog migrations")

@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from platform_assets.catalog.records import RegisteredVersion
 from platform_assets.catalog.states import UNPROCESSED_STATES, VersionStatus
 from platform_assets.config import CONFIG_ENV_VAR, ConfigError, ProductConfig, load_config
+from platform_assets.defs.actors import ACTOR_TAG
 from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.jobs import capture_job_name, merge_job_name, process_job_name
 from platform_assets.defs.location import remote_job_origin
@@ -45,15 +46,17 @@ from platform_assets.defs.results import (
     RESULT_ASSET_KEY,
     RESULT_KEY,
 )
+from platform_assets.defs.review import published_job_name
 from platform_assets.errors import PlatformError, ReportedError
 from platform_assets.ingest.capture import CaptureResult
 from platform_assets.ingest.leases import held_advice
 from platform_assets.ingest.processing import ProcessReport
 from platform_assets.merge import BatchLogEntry, BatchResultStatus, BatchStatus, batch_log
-from platform_assets.merge.versions import merge_plan, table_row_counts
+from platform_assets.merge.versions import merge_plan, ready_merges, table_row_counts
 from platform_assets.platform import Platform
 from platform_assets.replication import ReplicationResult, check_replica
 from platform_assets.versions.resolution import resolve_version
+from platform_assets.versions.review import DecisionResult
 
 if TYPE_CHECKING:
     from dagster._core.execution.plan.objects import UserFailureData
@@ -270,7 +273,7 @@ class Commands:
             location_job.__name__,
             reconstructable_kwargs={"config_path": self.config_path, "job_name": request.job},
         )
-        tags = dict(request.tags)
+        tags = {ACTOR_TAG: self.platform.actor, **request.tags}
         if request.partition is not None:
             tags[PARTITION_TAG] = request.partition
         run = instance.create_run_for_job(
@@ -324,14 +327,23 @@ class Commands:
         another command committed meanwhile is reported as such, not as merged.
         """
         product = self.product(product_name)
+        return self._merge_each(product, merge_plan(self.platform.services, product, up_to), "merge")
+
+    def merge_ready(self, product_name: str, command: str) -> MergeOutcome:
+        """Merge the versions that may merge now (``merge.versions.ready_merges``), in order, one run each."""
+        product = self.product(product_name)
+        return self._merge_each(product, ready_merges(self.platform.services, product), command)
+
+    def _merge_each(self, product: ProductConfig, pending: list[int], command: str) -> MergeOutcome:
+        """One merge run per version of ``pending``, in order, until one fails; ``<product>/published`` refreshed
+        after merges."""
         services = self.platform.services
-        pending = merge_plan(services, product, up_to)
         run_ids: list[str] = []
         attempted: list[int] = []
         already: list[int] = []
         error: PlatformError | None = None
         for number in pending:
-            outcome = self.run_version_job(product_name, merge_job_name(product_name), number, "merge")
+            outcome = self.run_version_job(product.name, merge_job_name(product.name), number, command)
             run_ids.append(outcome.run_id)
             if outcome.error is not None:
                 error = outcome.error
@@ -341,9 +353,31 @@ class Commands:
             result = outcome.result(asset_key(product, "merge"))
             noop = result is not None and result.get("status") == BatchResultStatus.NOOP
             (already if noop else attempted).append(number)
-        merged = [entry for entry in batch_log(services.merge_store, product_name) if entry.batch in attempted]
+        merged = [entry for entry in batch_log(services.merge_store, product.name) if entry.batch in attempted]
+        if merged:
+            refresh = self.run_job(
+                JobRequest(published_job_name(product.name), None, {}, {"platform/command": command})
+            )
+            run_ids.append(refresh.run_id)
+            refresh.raise_for_failure()
         live, total = table_row_counts(services.merge_store, product)
         return MergeOutcome(merged, run_ids, error, live, total, already)
+
+    def approve(self, product_name: str, version: int, notes: str | None) -> ReviewOutcome:
+        """Approve (``versions/review.py``), then process the child a rejected file calls for, and merge."""
+        return self._follow(product_name, self.platform.approve(product_name, version, notes), "approve")
+
+    def publish(self, product_name: str, version: int, notes: str | None) -> ReviewOutcome:
+        """Re-publish an earlier version: its child is processed and merged as a new batch."""
+        return self._follow(product_name, self.platform.rollback(product_name, version, notes), "publish")
+
+    def _follow(self, product_name: str, decision: DecisionResult, command: str) -> ReviewOutcome:
+        processed = None
+        if decision.child is not None:
+            processed = self.process(product_name, decision.child)
+            if processed.error is not None or processed.report is None or not processed.report.succeeded:
+                return ReviewOutcome(decision, processed, None)
+        return ReviewOutcome(decision, processed, self.merge_ready(product_name, command))
 
     def run(self, product_name: str) -> RunOutcome:
         """sync, then process every captured, unprocessed version in ascending order, then merge."""
@@ -356,6 +390,8 @@ class Commands:
             processed.append(outcome)
             if outcome.report is None or not outcome.report.succeeded:
                 return RunOutcome(synced, processed, None)
+        if self.product(product_name).under_review:  # what awaits review stays for a reviewer
+            return RunOutcome(synced, processed, self.merge_ready(product_name, "run"))
         return RunOutcome(synced, processed, self.merge(product_name))
 
     def replicate(self, product_name: str, to_batch: int | None = None) -> ReplicationResult:
@@ -411,6 +447,15 @@ class MergeOutcome:
     live_rows: int
     table_rows: int
     already_merged: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    """A decision, the processing of the child it created (if any), and the merges that followed."""
+
+    decision: DecisionResult
+    processed: ProcessOutcome | None
+    merged: MergeOutcome | None
 
 
 @dataclass(frozen=True)

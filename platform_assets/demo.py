@@ -1,8 +1,10 @@
 """`platform-assets demo`: the main job end to end on the embedded default.
 
-Builds sample data for two products (customers: CSV snapshots; orders:
-JSON-lines increments) under one folder, syncs, changes the sources, syncs
-again, and reports what each step did. Everything runs through Dagster against
+Builds sample data for three products (customers: CSV snapshots; orders:
+JSON-lines increments; ledger: CSV snapshots under review) under one folder,
+syncs, changes the sources, syncs again, and reports what each step did. The
+ledger's versions wait for a data owner: the report ends with the commands
+that approve the newest one. Everything runs through Dagster against
 the demo's own DAGSTER_HOME (with a ``dagster.yaml``: SQLite storage, telemetry
 off), so `dagster dev` on it shows the runs. The config and the sample-data
 generator ship inside the package (``platform_assets/examples/``).
@@ -20,6 +22,9 @@ from platform_assets.examples import sample_data
 EXAMPLE_CONFIG = Path(__file__).resolve().parent / "examples" / "platform.yaml"
 HOME_PLACEHOLDER = "${PLATFORM_HOME:-/tmp/platform_assets_demo}"
 DEFAULT_HOME = ".demo"
+PRODUCTS = ("customers", "orders", "ledger")
+REVIEWED = "ledger"  # under review: its versions wait for a holder of data_owner
+APPROVER = "dave"
 # The example is production's (sensors stopped); the demo's copy runs them, so a dropped file is merged by itself
 AUTOMATION_OFF = "automation: {enabled: false}"
 AUTOMATION_ON = "automation: {enabled: true}"
@@ -69,7 +74,7 @@ def run_demo(home: Path | None = None) -> dict[str, Any]:
     for round_number in (1, 2):
         sample_data.write_round(home / "landing", round_number)
         steps = {}
-        for product in ("customers", "orders"):
+        for product in PRODUCTS:
             commands = Commands(str(config_path))
             outcome = run_report(commands, product, commands.run(product))
             steps[product] = {key: value for key, value in outcome.items() if key != "summary"}
@@ -77,12 +82,20 @@ def run_demo(home: Path | None = None) -> dict[str, Any]:
             if not outcome["ok"]:
                 raise RuntimeError(f"demo step failed for {product}: {outcome['summary']}")
         report["rounds"].append(steps)
+    report["awaiting_review"] = awaiting = awaiting_review(str(config_path))
+    report["approve_commands"] = commands_to_approve(str(config_path), awaiting)
     report["iceberg_rows"] = iceberg_row_counts(str(config_path))
     for product, per_version in report["iceberg_rows"].items():
         summary.append(
             f"iceberg alpha.{product}: "
             + ", ".join(f"v{version}: {rows} rows" for version, rows in per_version.items())
         )
+    if awaiting:
+        summary.append(
+            f"{REVIEWED}: version(s) {', '.join(str(v) for v in awaiting)} await review by a data owner "
+            f"(carol or dave; four-eyes: not who processed them). To see and approve the newest:"
+        )
+        summary += [f"  {command}" for command in report["approve_commands"]]
     summary.append(f"open the UI: DAGSTER_HOME={os.environ['DAGSTER_HOME']} PLATFORM_CONFIG={config_path} dagster dev")
     report["summary"] = summary
     return report
@@ -102,3 +115,22 @@ def iceberg_row_counts(config_path: str) -> dict[str, dict[int, int]]:
         versions = table.scan(selected_fields=("_version",)).to_arrow()["_version"].to_pylist()
         counts[product.name] = dict(sorted(Counter(versions).items()))
     return counts
+
+
+def awaiting_review(config_path: str) -> list[int]:
+    """The versions of the reviewed product that wait for a reviewer."""
+    from platform_assets.platform import Platform
+
+    return [item.version for item in Platform.from_path(config_path).review_queue(REVIEWED)]
+
+
+def commands_to_approve(config_path: str, awaiting: list[int]) -> list[str]:
+    """The commands that show the queue and approve the newest waiting version (older ones are superseded)."""
+    if not awaiting:
+        return []
+    home = f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}"
+    return [
+        f"{home} platform-assets review {REVIEWED} --config {config_path}",
+        f"{home} PLATFORM_ACTOR={APPROVER} platform-assets approve {REVIEWED} {awaiting[-1]} "
+        f"--notes 'checked the balances' --config {config_path}",
+    ]

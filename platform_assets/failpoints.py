@@ -19,6 +19,8 @@ KNOWN = frozenset(
         "capture.after_object_copy",
         "process.after_iceberg_commit",
         "merge.before_commit",
+        "merge.before_publish",
+        "review.before_batch_log",
         "replicate.seed.after_chunk",
         "replicate.incremental.before_commit",
     }

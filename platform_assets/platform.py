@@ -22,7 +22,9 @@ from platform_assets.merge import BatchResult
 from platform_assets.merge.versions import merge_version
 from platform_assets.services import Services, build_services
 from platform_assets.storage.stores import S3ClientFactory
+from platform_assets.versions import review
 from platform_assets.versions.exclusion import exclude_version
+from platform_assets.versions.review_report import AwaitingVersion, ReviewMetrics, review_metrics, review_queue
 from platform_assets.versions.skipping import skip_file
 
 
@@ -95,3 +97,32 @@ class Platform:
     def exclude(self, product_name: str, version: int, reason: str) -> None:
         """Take the version out of the merge order."""
         exclude_version(self.services, self.product(product_name), version, reason)
+
+    # Review and publication (rules: versions/review.py).
+
+    def review_options(self, product_name: str, notes: str | None = None) -> review.ReviewOptions:
+        """The holders of the product's approver role, and the notes or reason of a decision."""
+        role = self.product(product_name).review.approver_role
+        return review.ReviewOptions(tuple(self.config.holders(role)), notes)
+
+    def approve(self, product_name: str, version: int, notes: str | None = None) -> review.DecisionResult:
+        options = self.review_options(product_name, notes)
+        return review.approve(self.services, self.product(product_name), version, options)
+
+    def reject(self, product_name: str, version: int, reason: str) -> review.DecisionResult:
+        options = self.review_options(product_name, reason)
+        return review.reject(self.services, self.product(product_name), version, options)
+
+    def reject_file(self, product_name: str, version: int, key: str, reason: str) -> review.DecisionResult:
+        options = self.review_options(product_name, reason)
+        return review.reject_file(self.services, self.product(product_name), version, key, options)
+
+    def rollback(self, product_name: str, version: int, notes: str | None = None) -> review.DecisionResult:
+        options = self.review_options(product_name, notes)
+        return review.rollback(self.services, self.product(product_name), version, options)
+
+    def review_queue(self, product_name: str) -> list[AwaitingVersion]:
+        return review_queue(self.services, self.product(product_name))
+
+    def review_metrics(self, product_name: str) -> ReviewMetrics:
+        return review_metrics(self.services, self.product(product_name))

@@ -45,7 +45,7 @@ def test_sync_process_merge_through_dagster(
     code, merged = run_json(capsys, "merge", "customers", "--config", cli_config)
     assert code == 0 and merged["batches"][0]["inserted"] == 2 and merged["live_rows"] == 2
     code, versions = run_json(capsys, "versions", "customers", "--config", cli_config)
-    assert [v["status"] for v in versions["versions"]] == ["PROCESSED"]
+    assert [v["status"] for v in versions["versions"]] == ["PUBLISHED"], "merged without review = published"
     with dg.DagsterInstance.get() as instance:
         materialized = {
             key.to_user_string()

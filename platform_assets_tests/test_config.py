@@ -214,7 +214,7 @@ def test_unknown_product_lists_known_ones() -> None:
 def test_example_config_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "platform_assets" / "examples" / "platform.yaml"
     config = load_config(example, environ={})
-    assert [product.name for product in config.products] == ["customers", "orders"]
+    assert [product.name for product in config.products] == ["customers", "orders", "ledger"]
 
 
 @pytest.mark.parametrize(

@@ -23,3 +23,7 @@ class VersionNotReady(UserError):
 
 class CannotSkip(UserError):
     """The file is not in the version, is already done, or is being processed."""
+
+
+class ReviewStateError(UserError):
+    """A review action on a version (or file) whose state does not allow it."""

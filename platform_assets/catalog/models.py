@@ -28,7 +28,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from platform_assets.catalog.states import CaptureMode, FileChange, FileStatus, RunKind, RunStatus, VersionStatus
+from platform_assets.catalog.states import (
+    CaptureMode,
+    Decision,
+    FileChange,
+    FileStatus,
+    RunKind,
+    RunStatus,
+    VersionOrigin,
+    VersionStatus,
+)
 
 
 def utc_now() -> datetime:
@@ -76,6 +85,8 @@ class Base(DeclarativeBase):
         CaptureMode: _stored_as_text(CaptureMode),
         RunKind: _stored_as_text(RunKind),
         RunStatus: _stored_as_text(RunStatus),
+        VersionOrigin: _stored_as_text(VersionOrigin),
+        Decision: _stored_as_text(Decision),
     }
 
 
@@ -112,6 +123,14 @@ class Version(Base):
     captured_at: Mapped[datetime | None] = mapped_column(nullable=True)
     processed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+    # Review and publication (migration 0004).
+    origin: Mapped[VersionOrigin] = mapped_column(default=VersionOrigin.SOURCE, server_default="source")
+    awaiting_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    decision: Mapped[Decision | None] = mapped_column(nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    decision_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+    published_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class RawFile(Base):
@@ -146,6 +165,7 @@ class RawFile(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
     captured_at: Mapped[datetime | None] = mapped_column("ingested_at", nullable=True)  # column name kept
     processed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # a reviewer rejected the file
 
 
 class SourceObject(Base):

@@ -13,10 +13,12 @@ from typing import Any
 from platform_assets.catalog.states import (
     CAPTURED_STATES,
     CaptureMode,
+    Decision,
     FileChange,
     FileStatus,
     RunKind,
     RunStatus,
+    VersionOrigin,
     VersionStatus,
 )
 
@@ -65,11 +67,22 @@ class VersionRecord:
     captured_at: datetime | None
     processed_at: datetime | None
     status_reason: str | None
+    origin: VersionOrigin
+    awaiting_since: datetime | None
+    decision: Decision | None
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_notes: str | None
+    published_at: datetime | None
 
     @property
     def captured(self) -> bool:
         """The version's files reached the raw zone (or gave up trying): processing may take it."""
         return self.status in CAPTURED_STATES
+
+
+TIMESTAMPS = ("created_at", "captured_at", "processed_at", "awaiting_since", "decided_at", "published_at")
+"""The timestamps of a version record (ISO text in its JSON)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +93,7 @@ class VersionSummary(VersionRecord):
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("created_at", "captured_at", "processed_at"):
+        for name in TIMESTAMPS:
             value = data[name]
             data[name] = value.isoformat() if value else None
         return data
@@ -95,6 +108,29 @@ class FileRecord:
     change: FileChange
     status: FileStatus
     sha256: str | None
+
+
+@dataclass(frozen=True)
+class ReviewFile:
+    """One file of a version as a reviewer sees it: its content hash, rows, and whether a reviewer rejected it."""
+
+    key: str
+    size: int
+    sha256: str | None
+    status: FileStatus
+    rows_written: int
+    rejected_reason: str | None
+
+
+@dataclass(frozen=True)
+class ChildVersion:
+    """A version created from another (``parent``) that carries some of its files by reference."""
+
+    number: int
+    parent: int
+    origin: VersionOrigin
+    files: int
+    superseded: list[int]
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,11 @@ from platform_assets.actions import reason_required
 from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.catalog.errors import CannotSkip, UnknownProduct
 from platform_assets.catalog.processes import this_process
-from platform_assets.catalog.queries import audit, claims, files, products, runs, sources, versions, workers
+from platform_assets.catalog.queries import audit, claims, files, products, review, runs, sources, versions, workers
 from platform_assets.catalog.records import (
     AuditRecord,
     CaptureState,
+    ChildVersion,
     ClaimedFile,
     ClaimPolicy,
     CopiedFile,
@@ -51,11 +52,12 @@ from platform_assets.catalog.records import (
     ProcessingState,
     ProductRef,
     RegisteredVersion,
+    ReviewFile,
     RunRecord,
     VersionRecord,
     VersionSummary,
 )
-from platform_assets.catalog.states import CaptureMode, FileStatus, RunKind, RunStatus
+from platform_assets.catalog.states import CaptureMode, Decision, FileStatus, RunKind, RunStatus, VersionOrigin
 from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import is_postgres
 
@@ -273,6 +275,7 @@ class Catalog:
         worker: str,
         policy: ClaimPolicy,
         skip_ids: frozenset[int] = frozenset(),
+        actor: str | None = None,
     ) -> list[ClaimedFile]:
         """Claim up to ``policy.batch_size`` files of the version for ``worker``, none of ``skip_ids``.
 
@@ -281,7 +284,7 @@ class Catalog:
         """
         with self._transaction() as session:
             ref = self._product(session, product)
-            return claims.claim(session, ref, number, worker, policy, skip_ids, is_postgres(self.engine))
+            return claims.claim(session, ref, number, worker, policy, skip_ids, is_postgres(self.engine), actor)
 
     def renew_leases(self, worker: str, file_ids: list[int], lease_seconds: int) -> int:
         """Push the lease of the worker's files forward and its heartbeat; returns how many files it still owns."""
@@ -332,14 +335,21 @@ class Catalog:
             return workers.lease_holders(session, self._product(session, product), number)
 
     def record_outcomes(
-        self, product: str, number: int, worker: str, outcomes: list[FileOutcome], policy: ClaimPolicy
+        self,
+        product: str,
+        number: int,
+        worker: str,
+        outcomes: list[FileOutcome],
+        policy: ClaimPolicy,
+        actor: str | None = None,
     ) -> int:
-        """Write the outcomes of the files ``worker`` still holds, with their audit events; how many applied."""
+        """Write the outcomes of the files ``worker`` still holds, with their audit events (by ``actor``, else the
+        worker); how many applied."""
         if not outcomes:
             return 0
         with self._transaction() as session:
             ref = self._product(session, product)
-            return claims.record_outcomes(session, ref, number, worker, outcomes, policy)
+            return claims.record_outcomes(session, ref, number, worker, outcomes, policy, actor)
 
     def unsettled_files(self, product: str, file_ids: set[int]) -> set[int]:
         """Those of ``file_ids`` whose processing outcome is not recorded yet."""
@@ -348,10 +358,11 @@ class Catalog:
         with self._transaction() as session:
             return files.unsettled(session, self._product(session, product), file_ids)
 
-    def settle_processing(self, product: str, number: int, actor: str) -> ProcessingState:
-        """PROCESSED when every file is done, FAILED when nothing is left to try; the version's figures."""
+    def settle_processing(self, product: str, number: int, actor: str, review: bool = False) -> ProcessingState:
+        """PROCESSED when every file is done (then AWAITING_REVIEW with ``review``), FAILED when nothing is left to
+        try; the version's figures."""
         with self._transaction() as session:
-            return files.settle_processing(session, self._product(session, product), number, actor)
+            return files.settle_processing(session, self._product(session, product), number, actor, review)
 
     def skip_file(self, product: str, number: int, key: str, reason: str, actor: str) -> FileStatus:
         """Give up on one file (SKIPPED, audited with ``reason``); returns its previous status."""
@@ -360,6 +371,55 @@ class Catalog:
         with self._transaction() as session:
             ref = self._product(session, product)
             return files.skip(session, ref, number, key, reason, actor, is_postgres(self.engine))
+
+    # Review and publication (the rules: platform_assets/versions/review.py).
+
+    def creators(self, product: str, number: int) -> set[str]:
+        """Who registered, captured or processed the version (the actors of its events before review)."""
+        with self._transaction() as session:
+            return review.creators(session, self._product(session, product), number)
+
+    def decide(self, product: str, number: int, decision: Decision, actor: str, notes: str | None) -> VersionRecord:
+        """Approve or reject a version AWAITING_REVIEW (ReviewStateError otherwise), audited with ``notes``."""
+        with self._transaction() as session:
+            return versions.record_of(
+                review.decide(session, self._product(session, product), number, decision, actor, notes)
+            )
+
+    def approve_with_child(
+        self, product: str, number: int, origin: VersionOrigin, actor: str, notes: str | None
+    ) -> ChildVersion:
+        """In one transaction: approve the version when it awaits review (a rollback's parent is decided already),
+        then create its child carrying its approved files (see :func:`.queries.review.create_child`)."""
+        with self._transaction() as session:
+            row = products.lock(session, product)
+            ref = self._product(session, product)
+            if origin is VersionOrigin.REVIEW:
+                review.decide(session, ref, number, Decision.APPROVED, actor, notes)
+            return review.create_child(session, row, ref, number, origin, actor, notes)
+
+    def reject_file(self, product: str, number: int, key: str, reason: str, actor: str) -> None:
+        with self._transaction() as session:
+            review.reject_file(session, self._product(session, product), number, key, reason, actor)
+
+    def review_files(self, product: str, number: int) -> list[ReviewFile]:
+        """The version's files by key, with their rows and any reviewer's rejection."""
+        with self._transaction() as session:
+            return review.review_files(session, self._product(session, product), number)
+
+    def supersede_older(self, product: str, number: int, actor: str) -> list[int]:
+        """Older unmerged versions (awaiting review, approved or processed) become SUPERSEDED by ``number``."""
+        with self._transaction() as session:
+            return review.supersede_older(session, self._product(session, product), number, actor)
+
+    def mark_published(self, product: str, number: int, actor: str) -> list[int]:
+        """The merged version is PUBLISHED; returns the versions that were published before it (now SUPERSEDED)."""
+        with self._transaction() as session:
+            return review.mark_published(session, self._product(session, product), number, actor)
+
+    def published_version(self, product: str) -> int | None:
+        with self._transaction() as session:
+            return review.published_number(session, self._product(session, product))
 
     # Figures of a version's files.
 

@@ -32,9 +32,12 @@ class FileStatus(StrEnum):
 class VersionStatus(StrEnum):
     """A version: DISCOVERED -> CAPTURED -> PROCESSING -> PROCESSED, or CAPTURE_FAILED / FAILED at a step.
 
-    SUPERSEDED: a newer version took its place (one whose capture failed because
-    the source changed under it is superseded by the next sync); it is neither
-    processed nor merged.
+    Then, for a product under review, AWAITING_REVIEW -> APPROVED | REJECTED; merged, a version is
+    PUBLISHED (without review straight from PROCESSED).
+
+    SUPERSEDED: a newer version took its place: a published version followed by a newer published
+    one; an unmerged one overtaken by an approved newer snapshot or by its own child; one whose
+    capture failed because the source changed under it, by the next sync.
     """
 
     DISCOVERED = "DISCOVERED"
@@ -43,7 +46,26 @@ class VersionStatus(StrEnum):
     PROCESSING = "PROCESSING"
     PROCESSED = "PROCESSED"
     FAILED = "FAILED"
+    AWAITING_REVIEW = "AWAITING_REVIEW"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    PUBLISHED = "PUBLISHED"
     SUPERSEDED = "SUPERSEDED"
+
+
+class VersionOrigin(StrEnum):
+    """Where a version comes from: a sync of the source, a review that rejected files, or a rollback."""
+
+    SOURCE = "source"
+    REVIEW = "review"
+    ROLLBACK = "rollback"
+
+
+class Decision(StrEnum):
+    """A reviewer's decision on a version (``versions.decision``)."""
+
+    APPROVED = "approved"
+    REJECTED = "rejected"
 
 
 class FileChange(StrEnum):
@@ -73,19 +95,29 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
-CAPTURED_STATES = frozenset(
+CAPTURED_STATES = frozenset(set(VersionStatus) - {VersionStatus.DISCOVERED})
+"""Versions whose files reached the raw zone (or gave up trying), whatever happened to them after."""
+
+PROCESSABLE_STATES = frozenset(
     {
         VersionStatus.CAPTURED,
         VersionStatus.CAPTURE_FAILED,
         VersionStatus.PROCESSING,
         VersionStatus.PROCESSED,
         VersionStatus.FAILED,
+        VersionStatus.AWAITING_REVIEW,
     }
 )
-"""Versions whose files reached the raw zone (or gave up trying): the ones processing may take."""
+"""The versions processing may take: captured and not decided, merged or superseded yet."""
 
-UNPROCESSED_STATES = CAPTURED_STATES - {VersionStatus.PROCESSED}
+REPROCESSABLE_STATES = frozenset({VersionStatus.PROCESSED, VersionStatus.AWAITING_REVIEW})
+"""Processed versions whose rows processing may replace (a new generation)."""
+
+UNPROCESSED_STATES = PROCESSABLE_STATES - REPROCESSABLE_STATES
 """Captured versions without a successful processing yet (a failed one counts as not yet successful)."""
+
+DECIDABLE_STATES = frozenset({VersionStatus.AWAITING_REVIEW})
+"""The versions a reviewer may approve, reject, or reject files of."""
 
 OPEN_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING, FileStatus.CAPTURED, FileStatus.PROCESSING})
 """Files processing may still finish: a version with none of these left is settled."""

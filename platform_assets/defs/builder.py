@@ -8,7 +8,7 @@ from dagster_pyspark import LazyPySparkResource
 from platform_assets.config import PlatformConfig
 from platform_assets.defs.ingest.assets import build_raw_files_asset
 from platform_assets.defs.ingest.checks import build_version_checks
-from platform_assets.defs.ingest.jobs import build_partitioned_jobs, build_process_latest_job
+from platform_assets.defs.ingest.jobs import build_partitioned_jobs, build_process_latest_job, process_job_name
 from platform_assets.defs.ingest.sensors import build_discovery_sensor
 from platform_assets.defs.ingest.staged import build_staged_asset
 from platform_assets.defs.merge.assets import build_merge_asset, build_merge_checks
@@ -17,6 +17,12 @@ from platform_assets.defs.partitions import versions_partitions
 from platform_assets.defs.recovery import build_recovery_jobs
 from platform_assets.defs.replication import build_replication_defs, replication_resources
 from platform_assets.defs.resources import platform_resource
+from platform_assets.defs.review import (
+    build_publication_sensor,
+    build_published_asset,
+    build_published_job,
+    build_review_job,
+)
 
 
 def spark_resource(config: PlatformConfig) -> LazyPySparkResource:
@@ -44,11 +50,17 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         assets.append(build_staged_asset(config, product, partitions))
         assets.append(build_merge_asset(config, product, partitions))
         checks += build_version_checks(product, partitions) + build_merge_checks(product, partitions)
+        assets.append(build_published_asset(config, product))
         product_jobs = build_partitioned_jobs(product)
         sensors.append(build_discovery_sensor(product, partitions, product_jobs))
         sensors.append(build_merge_sensor(product))
-        jobs += product_jobs
-        jobs.append(build_process_latest_job(product))
+        published_job = build_published_job(product)
+        jobs += [*product_jobs, published_job, build_process_latest_job(product)]
+        if product.under_review:
+            by_name = {job.name: job for job in product_jobs}
+            followers = [by_name[process_job_name(product.name)], published_job]
+            sensors.append(build_publication_sensor(product, partitions, followers))
+            jobs.append(build_review_job(config, product))
         jobs += build_recovery_jobs(product, partitions)
     replica_assets, replica_sensors, replica_jobs = build_replication_defs(config)
     assets += replica_assets

@@ -17,6 +17,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 
 from platform_assets.config import PlatformConfig, S3Settings, load_config
+from platform_assets.defs.actors import context_actor
 from platform_assets.platform import Platform
 from platform_assets.services import Services
 from platform_assets.storage.s3_store import make_s3_client
@@ -121,6 +122,10 @@ class PlatformResource(dg.ConfigurableResource):
     def services(self) -> Services:
         """The platform's services, as steps take them."""
         return self.platform().services
+
+    def services_for(self, context: dg.OpExecutionContext | dg.AssetExecutionContext) -> Services:
+        """The services acting for whoever the run acts for (``defs/actors.py``), their events naming the run."""
+        return self.platform().services.acting_as(context_actor(context)).in_run(context.run.run_id)
 
 
 def platform_resource(

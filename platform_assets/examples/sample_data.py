@@ -1,4 +1,5 @@
-"""Sample data for the demo: customers (CSV snapshots) and orders (JSON-lines increments).
+"""Sample data for the demo: customers (CSV snapshots), orders (JSON-lines increments) and ledger (CSV snapshots
+of a product under review).
 
 ``write_round(landing, round_number)`` makes the landing folders look as they do
 after that round: round 1 is the first delivery; round 2 changes, removes and
@@ -61,6 +62,21 @@ def write_orders(folder: Path, round_number: int) -> None:
             handle.write(json.dumps(record) + "\n")
 
 
+def write_ledger(folder: Path, round_number: int) -> None:
+    """One CSV of account balances; round 2 changes some and adds two accounts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    accounts = 20 if round_number == 1 else 22
+    with (folder / "balances.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["account", "balance", "as_of"])
+        writer.writeheader()
+        for index in range(accounts):
+            balance = index * 100 + (round_number - 1) * (index % 3) * 10
+            writer.writerow(
+                {"account": f"a{index:03d}", "balance": f"{balance:.2f}", "as_of": f"2026-0{round_number}-28"}
+            )
+
+
 def write_round(landing: Path, round_number: int) -> None:
     write_customers(landing / "customers", round_number)
     write_orders(landing / "orders", round_number)
+    write_ledger(landing / "ledger", round_number)

@@ -98,7 +98,7 @@ class ProcessReport:
 
     @property
     def succeeded(self) -> bool:
-        return self.version_status is VersionStatus.PROCESSED
+        return self.version_status in SUCCEEDED_STATES
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "held_by": [holder.as_json() for holder in self.held_by]}
@@ -114,6 +114,10 @@ class ProcessReport:
                 "held_by": [LeaseHolder.from_json(holder) for holder in data.get("held_by", [])],
             }
         )
+
+
+SUCCEEDED_STATES = frozenset({VersionStatus.PROCESSED, VersionStatus.AWAITING_REVIEW, VersionStatus.APPROVED})
+"""Where a version stands right after a successful processing (in review, or approved as a carried child)."""
 
 
 def default_worker_id() -> str:
@@ -140,7 +144,7 @@ def process_version(
         catalog.fail_processing(product.name, version, str(error), services.actor)
         raise
     tick = time.perf_counter()
-    state = catalog.settle_processing(product.name, version, services.actor)
+    state = catalog.settle_processing(product.name, version, services.actor, review=product.under_review)
     report.catalog_s += time.perf_counter() - tick
     report.version_status, report.file_counts = state.status, state.file_counts
     report.version_rows, report.version_rows_rejected = state.rows_written, state.rows_rejected
@@ -179,14 +183,16 @@ def _work(
             failed_here: set[int] = set()
             while True:
                 tick = time.perf_counter()
-                claimed = catalog.claim_files(product.name, version, worker, policy, frozenset(failed_here))
+                claimed = catalog.claim_files(
+                    product.name, version, worker, policy, frozenset(failed_here), services.actor
+                )
                 report.catalog_s += time.perf_counter() - tick
                 if not claimed:
                     break
                 keeper.hold([item.id for item in claimed])
                 outcomes = batch.process(claimed, report)
                 tick = time.perf_counter()
-                catalog.record_outcomes(product.name, version, worker, outcomes, policy)
+                catalog.record_outcomes(product.name, version, worker, outcomes, policy, services.actor)
                 report.catalog_s += time.perf_counter() - tick
                 keeper.hold([])
                 failed_here.update(outcome.file.id for outcome in outcomes if outcome.status is FileStatus.FAILED)

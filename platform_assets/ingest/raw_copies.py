@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote
 
 from platform_assets.actions import skip_job_name
 from platform_assets.catalog.records import ClaimedFile, FileOutcome
@@ -31,11 +33,19 @@ def check_raw_copies(
         return list(pool.map(check, items))
 
 
+def stored_key(product_name: str, version: int, item: ClaimedFile) -> str:
+    """The raw-zone key of the item's copy: under its own version, or, for a file a child version carries by
+    reference (``catalog/queries/review.py``), under the version whose copy it is (read from ``raw_location``)."""
+    pattern = rf"/{re.escape(product_name)}/v([0-9]+)/{re.escape(item.key)}$"
+    found = re.search(pattern, unquote(item.raw_location))
+    return raw_key(product_name, int(found.group(1)) if found else version, item.key)
+
+
 def check_raw_copy(
     raw_zone: ObjectStore, product_name: str, version: int, item: ClaimedFile, scratch: Path
 ) -> InputFile | FileOutcome:
     """A local path to the verified raw copy of ``item``, or the FAILED outcome saying what is wrong."""
-    key = raw_key(product_name, version, item.key)
+    key = stored_key(product_name, version, item)
     give_up = (
         f"the job {skip_job_name(product_name)} on partition v{version} (key {item.key!r}, a reason), or "
         f"`platform-assets skip {product_name} {version} {shlex.quote(item.key)} --reason TEXT`"

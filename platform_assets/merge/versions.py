@@ -5,15 +5,26 @@ Contract:
   (product columns only) and merges them as batch v; every lower version
   number must be committed or excluded in the batch log first (a SUPERSEDED
   version is out of the merge order: a newer version took its place). A version that
-  is excluded, or not PROCESSED, is refused (OutOfOrderBatch naming it).
+  is excluded, or not mergeable, is refused (OutOfOrderBatch naming it).
 - :func:`pending_merges` lists the versions up to ``up_to`` that the batch log
-  has neither committed nor excluded, ascending.
-- :func:`next_merge` is the one rule of "which version may merge next" that
+  has neither committed nor excluded, ascending, and the committed ones not
+  published yet (a crash between the merge and the publication).
+- A product under review merges only APPROVED versions, others PROCESSED ones.
+  :func:`next_merge` is the one rule of "which version may merge next" that
   automation asks (``defs/merge/sensors.py``): the oldest pending version, once
-  it is PROCESSED; until then every later version waits, and the answer says why.
-  :func:`merges_right_after_processing` says, before a version is processed,
-  that nothing would keep it from merging right after (discovery then runs the
-  whole path in one run).
+  it may merge (PROCESSED, or APPROVED under review); until then every later
+  version waits, and the answer says why. :func:`may_merge` asks the same of
+  one version and :func:`ready_merges` lists the versions it lets through (the
+  command's ``approve``). :func:`merges_right_after_processing` says, before a
+  version is processed, that nothing would keep it from merging right after
+  (discovery then runs the whole path in one run).
+- Merged, a version is published (:func:`publish_merged`): PUBLISHED in the
+  catalog (the one published before it SUPERSEDED) and the Iceberg tag
+  ``published`` with the table property ``platform.published_version``
+  (``storage/iceberg_tags.py``).
+- A version the catalog excluded (rejected, superseded) that the batch log does
+  not know as excluded yet is excluded there first (the two stores are written
+  one after the other; this heals a crash in between).
 - :func:`merge_plan` is what ``platform-assets merge [--version N]`` runs:
   :func:`pending_merges`, and with N, a refusal that says why when nothing up
   to N is pending: N does not exist (VersionNotFound), is merged already
@@ -35,12 +46,14 @@ from platform_assets.catalog.records import VersionRecord
 from platform_assets.catalog.states import VersionStatus
 from platform_assets.config import ProductConfig
 from platform_assets.errors import NothingToDo
-from platform_assets.merge.batch_log import BatchLogEntry, batch_log
+from platform_assets.failpoints import failpoint
+from platform_assets.merge.batch_log import BatchLogEntry, batch_log, exclude_batch
 from platform_assets.merge.errors import MergeError, OutOfOrderBatch
 from platform_assets.merge.milestone import BatchResult, merge_batch
 from platform_assets.merge.names import live_view, merge_table, quote_ident
 from platform_assets.merge.states import DONE, BatchStatus
 from platform_assets.merge.store import MergeStore
+from platform_assets.storage.iceberg_tags import publish_snapshot
 
 if TYPE_CHECKING:
     from platform_assets.services import Services
@@ -59,26 +72,82 @@ class MergeOptions:
     """How to merge a version (no choices yet: this is where they go)."""
 
 
+def mergeable_status(product: ProductConfig) -> VersionStatus:
+    """The status a version must have to merge: APPROVED under review, else PROCESSED."""
+    return VersionStatus.APPROVED if product.under_review else VersionStatus.PROCESSED
+
+
+@dataclass(frozen=True)
+class MergeReadiness:
+    """Whether a version may merge now, and if not, why (the first version in its way, or itself)."""
+
+    version: int
+    ready: bool
+    reason: str
+
+
+def may_merge(services: Services, product: ProductConfig, version: int) -> MergeReadiness:
+    """The version is mergeable (see :func:`mergeable_status`) and every lower one is merged or out of the order."""
+    heal_exclusions(services, product)
+    entries = {entry.batch: entry.status for entry in batch_log(services.merge_store, product.name)}
+    records = {record.number: record for record in services.catalog.versions(product.name)}
+    record = records.get(version)
+    if record is None:
+        return MergeReadiness(version, False, f"{product.name} has no version {version}")
+    problem = _unmergeable(product, record) if entries.get(version) not in DONE else None
+    if problem:
+        return MergeReadiness(version, False, problem)
+    for number in sorted(records):
+        if number >= version:
+            break
+        other = records[number]
+        if entries.get(number) not in DONE and not other.excluded and other.status is not VersionStatus.SUPERSEDED:
+            blocking = _unmergeable(product, other) or "it is not merged yet"
+            return MergeReadiness(version, False, f"version {number} comes first: {blocking}")
+    return MergeReadiness(version, True, "ready")
+
+
+def _unmergeable(product: ProductConfig, record: VersionRecord) -> str | None:
+    """Why this version cannot merge (None when it can), with what to do about it."""
+    name, number = product.name, record.number
+    if record.excluded:
+        return f"version {number} of {name} is excluded ({record.status}); it is not merged"
+    wanted = mergeable_status(product)
+    if record.status is wanted or record.status is VersionStatus.PUBLISHED:
+        return None
+    if product.under_review and record.status is VersionStatus.AWAITING_REVIEW:
+        return (
+            f"version {number} of {name} awaits review: a holder of {product.review.approver_role} approves it "
+            f"with `platform-assets approve {name} {number}` (or rejects it)"
+        )
+    if product.under_review and record.status is VersionStatus.PROCESSED:
+        return (
+            f"version {number} of {name} is PROCESSED but not in review: process it again "
+            f"(`platform-assets process {name} --version {number}`) so that it awaits review"
+        )
+    done = "approved" if product.under_review else "processed"
+    return f"version {number} of {name} is {record.status}, not {done}: " + _before_merging(name, number, record.status)
+
+
+def ready_merges(services: Services, product: ProductConfig) -> list[int]:
+    """The versions that may merge now, in order: pending ones up to the first that may not."""
+    ready = []
+    for number in pending_merges(services, product):
+        if not may_merge(services, product, number).ready:
+            break
+        ready.append(number)
+    return ready
+
+
 def merge_version(
     services: Services, product: ProductConfig, version: int, options: MergeOptions | None = None
 ) -> BatchResult:
-    """Merge one processed version as its batch."""
+    """Merge one mergeable version as its batch, then publish it."""
+    heal_exclusions(services, product)
     record = services.catalog.version(product.name, version)
-    if record.excluded:
-        raise OutOfOrderBatch(
-            f"version {version} of {product.name} is excluded; it is not merged",
-            product=product.name,
-            batch=version,
-            blocking=version,
-        )
-    if record.status is not VersionStatus.PROCESSED:
-        raise OutOfOrderBatch(
-            f"version {version} of {product.name} is {record.status}, not processed: "
-            + _before_merging(product.name, version, record.status),
-            product=product.name,
-            batch=version,
-            blocking=version,
-        )
+    problem = _unmergeable(product, record)
+    if problem:
+        raise OutOfOrderBatch(problem, product=product.name, batch=version, blocking=version)
     earlier = [
         other.number
         for other in services.catalog.versions(product.name)
@@ -86,7 +155,24 @@ def merge_version(
     ]
     columns = list(product.table_schema.columns) if product.table_schema else None
     rows = services.iceberg.version_rows(product.name, version, columns)
-    return merge_batch(services.merge_store, product, version, rows, earlier_batches=earlier)
+    result = merge_batch(services.merge_store, product, version, rows, earlier_batches=earlier)
+    failpoint("merge.before_publish")
+    publish_merged(services, product, version)
+    return result
+
+
+def publish_merged(services: Services, product: ProductConfig, version: int) -> None:
+    """The merged version is PUBLISHED (the one before it SUPERSEDED) and tagged in Iceberg; idempotent."""
+    services.catalog.mark_published(product.name, version, services.actor)
+    publish_snapshot(services.iceberg, product.name, version)
+
+
+def heal_exclusions(services: Services, product: ProductConfig) -> None:
+    """Exclude in the batch log the versions the catalog took out of the merge order (rejected, superseded)."""
+    entries = {entry.batch: entry.status for entry in batch_log(services.merge_store, product.name)}
+    for record in services.catalog.versions(product.name):
+        if record.excluded and entries.get(record.number) not in DONE:
+            exclude_batch(services.merge_store, product, record.number, f"{record.status}: out of the merge order")
 
 
 @dataclass(frozen=True)
@@ -111,10 +197,14 @@ def next_merge(services: Services, product: ProductConfig) -> NextMerge:
         return NextMerge(None, None, f"{product.name} has no version yet")
     if not pending:
         return NextMerge(None, None, f"every version of {product.name} is merged or excluded")
+    heal_exclusions(services, product)
     first = services.catalog.version(product.name, pending[0])
-    if first.status is VersionStatus.PROCESSED:
-        return NextMerge(first.number, None, f"v{first.number} is processed and next in order", first.processed_at)
+    problem = _unmergeable(product, first)
+    if problem is None:
+        return NextMerge(first.number, None, f"v{first.number} is {first.status} and next in order", first.processed_at)
     later = f"; v{pending[1]} and later wait for it" if len(pending) > 1 else ""
+    if first.status is VersionStatus.AWAITING_REVIEW:
+        return NextMerge(None, first.number, f"{problem}{later}")
     if first.status in (VersionStatus.FAILED, VersionStatus.CAPTURE_FAILED):
         hint = f": {retry_action(product.name, first.number)}, or {exclude_action(product.name, first.number)}"
     else:
@@ -131,15 +221,20 @@ def merges_right_after_processing(services: Services, product: ProductConfig, ve
 
 
 def pending_merges(services: Services, product: ProductConfig, up_to: int | None = None) -> list[int]:
-    """Versions up to ``up_to``, not excluded nor superseded, that the batch log has not committed or excluded."""
-    done = {entry.batch for entry in batch_log(services.merge_store, product.name) if entry.status in DONE}
+    """Versions up to ``up_to``, not excluded nor superseded, not committed (or committed but not published yet),
+    in order."""
+    entries = {entry.batch: entry.status for entry in batch_log(services.merge_store, product.name)}
+    unpublished = {mergeable_status(product), VersionStatus.PROCESSED}
     return [
         version.number
         for version in services.catalog.versions(product.name)
-        if version.number not in done
-        and not version.excluded
+        if not version.excluded
         and version.status is not VersionStatus.SUPERSEDED
         and (up_to is None or version.number <= up_to)
+        and (
+            entries.get(version.number) not in DONE
+            or (entries.get(version.number) == BatchStatus.COMMITTED and version.status in unpublished)
+        )
     ]
 
 

@@ -388,6 +388,7 @@ def expirable_snapshots(table: Table, retention: timedelta, keep: Callable[[Comm
     cutoff_ms = int((datetime.now(UTC) - retention).timestamp() * 1000)
     current = table.current_snapshot()
     protected = {marker.snapshot_id for marker in commit_markers(table) if keep(marker)}
+    protected |= {ref.snapshot_id for ref in table.metadata.refs.values()}  # tags (``published``) keep theirs
     return [
         snapshot.snapshot_id
         for snapshot in table.metadata.snapshots

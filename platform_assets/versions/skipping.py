@@ -19,5 +19,5 @@ def skip_file(services: Services, product: ProductConfig, version: int, key: str
     """
     catalog = services.catalog
     previous = catalog.skip_file(product.name, version, key, reason, services.actor)
-    catalog.settle_processing(product.name, version, services.actor)
+    catalog.settle_processing(product.name, version, services.actor, review=product.under_review)
     return previous

@@ -33,7 +33,7 @@ def test_definitions_load_with_assets_checks_sensors_and_jobs(tmp_path: Path) ->
     )
     defs = build_definitions(load_config(path), path)
     keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
-    assert keys == {"customers/raw_files", "customers/staged", "customers/merge"}
+    assert keys == {"customers/raw_files", "customers/staged", "customers/merge", "customers/published"}
     assert defs.resolve_sensor_def("customers_discovery") is not None
     for job in (
         "customers_capture",
@@ -41,6 +41,7 @@ def test_definitions_load_with_assets_checks_sensors_and_jobs(tmp_path: Path) ->
         "customers_merge",
         "customers_capture_to_merge",
         "customers_process_latest",
+        "customers_published",
     ):
         assert defs.resolve_job_def(job) is not None
     staged = defs.resolve_assets_def(dg.AssetKey(["customers", "staged"]))

@@ -75,8 +75,11 @@ def claim(
     policy: ClaimPolicy,
     skip_ids: frozenset[int],
     postgres: bool,
+    actor: str | None = None,
 ) -> list[ClaimedFile]:
-    """Claim up to ``policy.batch_size`` files of the version for ``worker``, none of ``skip_ids``."""
+    """Claim up to ``policy.batch_size`` files of the version for ``worker``, none of ``skip_ids``.
+
+    The audit event names ``actor`` (who runs the worker; the worker itself without one) and the worker."""
     gone = workers.gone_holders(session, product, version, worker, postgres)
     now = utc_now()
     query = (
@@ -127,7 +130,9 @@ def claim(
     }
     if from_gone:
         change["reclaimed_from_gone_workers"] = from_gone
-    audit.record(session, "version", audit.version_entity_id(product.name, version), "files_claimed", worker, change)
+    audit.record(
+        session, "version", audit.version_entity_id(product.name, version), "files_claimed", actor or worker, change
+    )
     return [
         ClaimedFile(row.id, row.key, row.raw_location or "", row.sha256 or "", row.size, row.retry_count)
         for row in rows
@@ -145,7 +150,13 @@ def renew(session: Session, worker: str, file_ids: list[int], lease_seconds: int
 
 
 def record_outcomes(
-    session: Session, product: ProductRef, version: int, worker: str, outcomes: list[FileOutcome], policy: ClaimPolicy
+    session: Session,
+    product: ProductRef,
+    version: int,
+    worker: str,
+    outcomes: list[FileOutcome],
+    policy: ClaimPolicy,
+    actor: str | None = None,
 ) -> int:
     """Write the outcomes of files the worker still owns, with their audit events; returns how many applied."""
     now = utc_now()
@@ -170,7 +181,8 @@ def record_outcomes(
     connection = session.connection()
     applied = _update_owned(connection, worker, _processed_values, processed)
     applied += _update_owned(connection, worker, _failed_values, failed)
-    audit.record_many(session, [_outcome_event(product.name, version, outcome) for outcome in outcomes], worker)
+    events = [_outcome_event(product.name, version, outcome, worker) for outcome in outcomes]
+    audit.record_many(session, events, actor or worker)
     return applied
 
 
@@ -263,8 +275,12 @@ def _owned_update(
     )
 
 
-def _outcome_event(product_name: str, version: int, outcome: FileOutcome) -> dict[str, object]:
-    change: dict[str, object] = {"rows_written": outcome.rows_written, "rows_rejected": outcome.rows_rejected}
+def _outcome_event(product_name: str, version: int, outcome: FileOutcome, worker: str) -> dict[str, object]:
+    change: dict[str, object] = {
+        "rows_written": outcome.rows_written,
+        "rows_rejected": outcome.rows_rejected,
+        "worker": worker,
+    }
     if outcome.recovered:
         change["recovered_from_commit_marker"] = True
     if outcome.status is FileStatus.FAILED:

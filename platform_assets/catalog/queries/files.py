@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from platform_assets.catalog.errors import CannotSkip
 from platform_assets.catalog.models import RawFile, table_of, utc_now
 from platform_assets.catalog.queries import audit, versions, workers
+from platform_assets.catalog.queries import review as reviews
 from platform_assets.catalog.records import (
     CaptureState,
     CopiedFile,
@@ -24,7 +25,13 @@ from platform_assets.catalog.records import (
     ProcessingState,
     ProductRef,
 )
-from platform_assets.catalog.states import OPEN_FILE_STATES, UNCAPTURED_FILE_STATES, FileStatus, VersionStatus
+from platform_assets.catalog.states import (
+    OPEN_FILE_STATES,
+    UNCAPTURED_FILE_STATES,
+    UNPROCESSED_STATES,
+    FileStatus,
+    VersionStatus,
+)
 
 
 def _of_version(product: ProductRef, number: int) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
@@ -177,14 +184,21 @@ def settle_capture(session: Session, product: ProductRef, number: int, actor: st
     )
 
 
-def settle_processing(session: Session, product: ProductRef, number: int, actor: str) -> ProcessingState:
-    """PROCESSED when every file is PROCESSED or SKIPPED; FAILED when nothing is left to try; else unchanged."""
+def settle_processing(
+    session: Session, product: ProductRef, number: int, actor: str, review: bool = False
+) -> ProcessingState:
+    """PROCESSED when every file is PROCESSED or SKIPPED (then, with ``review``, AWAITING_REVIEW or, carrying
+    its parent's approval, APPROVED); FAILED when nothing is left to try; else unchanged."""
     version = versions.get(session, product, number)
     counts = status_counts(session, product, number)
     open_files = sum(counts.get(status, 0) for status in OPEN_FILE_STATES)
     finished = counts.get(FileStatus.PROCESSED, 0) + counts.get(FileStatus.SKIPPED, 0)
-    if finished == sum(counts.values()):
+    if version.status not in UNPROCESSED_STATES:
+        pass  # settled already (processed, in review, merged, ...): a late settle changes nothing
+    elif finished == sum(counts.values()):
         versions.set_status(session, product, version, VersionStatus.PROCESSED, actor, files=finished)
+        if review:
+            reviews.enter_review(session, product, version, actor)
     elif not open_files:
         failed_count = counts.get(FileStatus.FAILED, 0)
         versions.set_status(session, product, version, VersionStatus.FAILED, actor, failed_files=failed_count)

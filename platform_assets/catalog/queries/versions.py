@@ -14,6 +14,8 @@ from platform_assets.catalog.queries import audit
 from platform_assets.catalog.records import ProcessingStart, ProductRef, VersionRecord, VersionSummary
 from platform_assets.catalog.states import (
     CAPTURED_STATES,
+    PROCESSABLE_STATES,
+    REPROCESSABLE_STATES,
     UNPROCESSED_STATES,
     VANISHED,
     FileStatus,
@@ -106,6 +108,13 @@ def _record_fields(version: Version) -> dict[str, Any]:
         "captured_at": version.captured_at,
         "processed_at": version.processed_at,
         "status_reason": version.status_reason,
+        "origin": version.origin,
+        "awaiting_since": version.awaiting_since,
+        "decision": version.decision,
+        "decided_by": version.decided_by,
+        "decided_at": version.decided_at,
+        "decision_notes": version.decision_notes,
+        "published_at": version.published_at,
     }
 
 
@@ -134,6 +143,10 @@ def set_status(
         version.captured_at = now
     if status is VersionStatus.PROCESSED:
         version.processed_at = now
+    if status is VersionStatus.AWAITING_REVIEW:
+        version.awaiting_since = now
+    if status is VersionStatus.PUBLISHED:
+        version.published_at = now
     change = {"from": previous, "to": status, **details}
     audit.record(session, "version", audit.version_entity_id(product.name, version.number), "status", actor, change)
 
@@ -153,17 +166,21 @@ def start_processing(
             f"version {number} of {product.name} is excluded ({version.exclude_reason}); it is not processed"
         )
     if version.status is VersionStatus.SUPERSEDED:
+        why = version.status_reason or version.exclude_reason or "a newer version took its place"
+        raise VersionNotReady(f"version {number} of {product.name} is SUPERSEDED ({why}); it is not processed")
+    if version.status in CAPTURED_STATES and version.status not in PROCESSABLE_STATES:
         raise VersionNotReady(
-            f"version {number} of {product.name} is SUPERSEDED ({version.status_reason}); it is not processed"
+            f"version {number} of {product.name} is {version.status}: its rows are decided on (reviewed, merged or "
+            "superseded) and processing would change them; a new version (sync, or `platform-assets publish`) does"
         )
-    if version.status not in CAPTURED_STATES:
+    if version.status not in PROCESSABLE_STATES:
         raise VersionNotReady(
             f"version {number} of {product.name} is {version.status}, not captured yet: "
             f"{sync_action(product.name)}, or materialize {product.name}/raw_files partition v{number}, first"
         )
     entity = audit.version_entity_id(product.name, number)
     files = (RawFile.product_id == product.id, RawFile.version == number, RawFile.sha256.is_not(None))
-    if reprocess and version.status is VersionStatus.PROCESSED:
+    if reprocess and version.status in REPROCESSABLE_STATES:
         version.process_generation += 1
         version.reset_pending = True
         session.execute(

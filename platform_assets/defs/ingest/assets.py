@@ -35,7 +35,7 @@ def build_raw_files_asset(
     )
     @scrubbed_step
     def raw_files(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
-        services = platform.services().in_run(context.run_id)
+        services = platform.services_for(context)
         results = []
         with reported_errors():
             for version in registered_versions(context, services.catalog, product):

@@ -79,7 +79,7 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
     def process_latest_version(
         context: dg.OpExecutionContext, platform: PlatformResource, pyspark: LazyPySparkResource
     ) -> Iterator[dg.AssetMaterialization | dg.AssetObservation]:
-        services = spark_services(platform, pyspark).in_run(context.run_id)
+        services = spark_services(platform, pyspark, context)
         with reported_errors():
             try:
                 version = resolve_version(services.catalog, product.name, None)

@@ -52,7 +52,7 @@ def build_discovery_sensor(
     )
     @scrubbed_sensor
     def discovery(context: dg.SensorEvaluationContext, platform: PlatformResource) -> dg.SensorResult:
-        services = platform.services()
+        services = platform.services().acting_as(f"sensor:{product.name}_discovery")
         settings = platform.platform().config.platform.discovery
         cursor = json.loads(context.cursor) if context.cursor else {}
         progress = scan_source(

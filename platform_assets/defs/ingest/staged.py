@@ -40,9 +40,13 @@ class ProcessConfig(dg.Config):
     reprocess: bool = True  # a PROCESSED version materialized again is replaced, never duplicated
 
 
-def spark_services(platform: PlatformResource, pyspark: LazyPySparkResource) -> Services:
-    """The platform's services, with Spark products parsed on the Dagster resource's session."""
-    services = platform.services()
+def spark_services(
+    platform: PlatformResource,
+    pyspark: LazyPySparkResource,
+    context: dg.OpExecutionContext | dg.AssetExecutionContext | None = None,
+) -> Services:
+    """The platform's services (acting for the run's actor), with Spark products parsed on the resource's session."""
+    services = platform.services_for(context) if context is not None else platform.services()
     return services.with_parsers(services.parsers.with_spark(lambda: pyspark.spark_session))
 
 
@@ -73,7 +77,7 @@ def build_staged_asset(
         platform: PlatformResource,
         pyspark: LazyPySparkResource,
     ) -> dg.MaterializeResult:
-        services = spark_services(platform, pyspark).in_run(context.run_id)
+        services = spark_services(platform, pyspark, context)
         options = ProcessOptions(retry_failed=config.retry_failed, reprocess=config.reprocess)
         reports = []
         with reported_errors():

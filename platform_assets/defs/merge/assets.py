@@ -48,7 +48,7 @@ def build_merge_asset(
     )
     @scrubbed_step
     def merge(context: dg.AssetExecutionContext, platform: PlatformResource) -> dg.MaterializeResult:
-        services = platform.services().in_run(context.run_id)
+        services = platform.services_for(context)
         with reported_errors():
             for version in registered_versions(context, services.catalog, product):  # in version order
                 result = merge_version(services, product, version)
