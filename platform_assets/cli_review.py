@@ -102,7 +102,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             f"-{len(item.files_removed)}; waiting {item.waiting_hours:.1f} h"
         )
         lines += [f"    rejected {key}: {reason}" for key, reason in item.rejected_files.items()]
-        lines.append(f"    platform-assets approve {args.product} {item.version} --notes TEXT")
+        lines.append(f"    `platform-assets approve {args.product} {item.version} --notes TEXT`")
     _emit(args, payload, "\n".join(lines))
     return 0
 

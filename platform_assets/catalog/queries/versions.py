@@ -171,7 +171,7 @@ def start_processing(
     if version.status in CAPTURED_STATES and version.status not in PROCESSABLE_STATES:
         raise VersionNotReady(
             f"version {number} of {product.name} is {version.status}: its rows are decided on (reviewed, merged or "
-            "superseded) and processing would change them; a new version (sync, or `platform-assets publish`) does"
+            f"superseded) and processing would change them; a new version does (`platform-assets sync {product.name}`)"
         )
     if version.status not in PROCESSABLE_STATES:
         raise VersionNotReady(
