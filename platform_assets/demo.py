@@ -130,7 +130,7 @@ def commands_to_approve(config_path: str, awaiting: list[int]) -> list[str]:
         return []
     home = f"DAGSTER_HOME={os.environ['DAGSTER_HOME']}"
     return [
-        f"{home} platform-assets review {REVIEWED} --config {config_path}",
-        f"{home} PLATFORM_ACTOR={APPROVER} platform-assets approve {REVIEWED} {awaiting[-1]} "
-        f"--notes 'checked the balances' --config {config_path}",
+        f"`platform-assets review {REVIEWED} --config {config_path}` (with {home})",
+        f"`platform-assets approve {REVIEWED} {awaiting[-1]} --notes checked --config {config_path}` "
+        f"(with {home} PLATFORM_ACTOR={APPROVER})",
     ]
