@@ -29,10 +29,13 @@ pytestmark = [
     ),
 ]
 
-PRODUCTS = {
-    "customers": {"raw_files": ["File"], "staged": ["pyarrow", "Iceberg"], "merge": ["SQLite", "SQL"]},
-    "orders": {"raw_files": ["File"], "staged": ["pyarrow", "Iceberg"], "merge": ["SQLite", "SQL"]},
+PRODUCT_ASSETS = {
+    "raw_files": ["File"],
+    "staged": ["pyarrow", "Iceberg"],
+    "merge": ["SQLite", "SQL"],
+    "published": ["Iceberg"],
 }
+PRODUCTS = {"customers": PRODUCT_ASSETS, "orders": PRODUCT_ASSETS, "ledger": PRODUCT_ASSETS}
 RUN_SECONDS = 150  # a run on a busy 2-core machine: code server start, step subprocess, the work
 AUTOMATION_SECONDS = 240  # a discovery tick (server.DISCOVERY_SECONDS), the ingest run, the merge sensor, the merge run
 CUSTOMERS_HEADER = "id,name,amount,updated\n"
@@ -109,7 +112,7 @@ def newest_version(demo_ui: DemoUi, product: str) -> int:
     return max(version.number for version in Platform.from_path(str(demo_ui.config)).catalog.versions(product))
 
 
-def test_the_lineage_shows_raw_files_staged_and_merge_of_each_product(page: Page, steps: Steps) -> None:
+def test_the_lineage_shows_the_four_assets_of_each_product(page: Page, steps: Steps) -> None:
     for product, kinds in PRODUCTS.items():
         page.goto(f"/locations/platform_assets/asset-groups/{product}/lineage")
         for asset, asset_kinds in kinds.items():
