@@ -126,13 +126,13 @@ def test_the_lineage_shows_the_four_assets_of_each_product(page: Page, steps: St
 
 
 def test_one_partition_materialized_from_the_dialog_succeeds(page: Page, steps: Steps) -> None:
-    page.goto("/assets/customers/staged?view=partitions")
+    page.goto("/assets/ledger/staged?view=partitions")
     page.get_by_text(partition_key(1), exact=True).filter(visible=True).click()  # in the list of partitions
     expect(page.get_by_text("Latest materialization", exact=True)).to_be_visible()
     steps.shot("partition v1 selected")
     page.get_by_role("button", name="Materialize…").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("customers / staged")
+    expect(dialog).to_contain_text("ledger / staged")
     expect(dialog).to_contain_text("1 partition")
     steps.shot("materialize dialog")
     dialog.get_by_role("button", name="Launch 1 run").click()
@@ -143,10 +143,10 @@ def test_one_partition_materialized_from_the_dialog_succeeds(page: Page, steps: 
     expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible(timeout=RUN_SECONDS * 1000)
     expect(page.get_by_text("Success", exact=True).first).to_be_visible()
     steps.shot("run succeeded")
-    open_partition(page, "customers/staged", 1)
+    open_partition(page, "ledger/staged", 1)
     expect(partition_header(page, 1)).to_contain_text("Materialized")
     expect(page.get_by_role("link", name=run_id[:8])).to_be_visible()
-    expect(metadata_value(page, "version_status")).to_have_text("PROCESSED")
+    expect(metadata_value(page, "version_status")).to_have_text("AWAITING_REVIEW")
     steps.shot("partition v1 shows the run")
 
 
@@ -154,10 +154,10 @@ def test_a_backfill_over_all_versions_gives_each_partition_its_own_rows_written(
     page: Page, steps: Steps, demo_ui: DemoUi
 ) -> None:
     catalog = Platform.from_path(str(demo_ui.config)).catalog
-    versions = [version.number for version in catalog.versions("customers") if version.captured]
-    expected = {version: catalog.rows_written("customers", version) for version in versions}
+    versions = [version.number for version in catalog.versions("ledger") if version.captured]
+    expected = {version: catalog.rows_written("ledger", version) for version in versions}
     assert len(set(expected.values())) == len(versions), f"the demo's versions should differ in rows: {expected}"
-    page.goto("/assets/customers/staged?view=partitions")
+    page.goto("/assets/ledger/staged?view=partitions")
     page.get_by_role("button", name="Materialize…").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("button", name="All", exact=True).click()
@@ -174,7 +174,7 @@ def test_a_backfill_over_all_versions_gives_each_partition_its_own_rows_written(
     steps.shot("backfill completed")
     shown = {}
     for version in versions:
-        open_partition(page, "customers/staged", version)
+        open_partition(page, "ledger/staged", version)
         expect(metadata_value(page, "rows_written")).to_be_visible()
         shown[version] = int(metadata_value(page, "rows_written").inner_text().replace(",", ""))
         steps.shot(f"partition v{version} after the backfill")
