@@ -15,24 +15,23 @@ Contract:
 - The SQL lives in :mod:`platform_assets.catalog.queries`, one module per
   concern; a method here opens the transaction, resolves the product and
   delegates.
+- :class:`Catalog` is built on :class:`~platform_assets.catalog.service_base.CatalogBase`
+  (engine, transactions, product rows); a concern that grows large gets its own
+  mixin in ``catalog/service_<concern>.py``, a subclass of ``CatalogBase`` that
+  ``Catalog`` inherits. Callers only ever name ``Catalog``.
 """
 
 from __future__ import annotations
 
-import copy
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from platform_assets.actions import reason_required
-from platform_assets.catalog.db import open_catalog, transaction
-from platform_assets.catalog.errors import CannotSkip, UnknownProduct
+from platform_assets.catalog.errors import CannotSkip
 from platform_assets.catalog.processes import this_process
 from platform_assets.catalog.queries import audit, claims, files, products, review, runs, sources, versions, workers
 from platform_assets.catalog.records import (
@@ -57,58 +56,14 @@ from platform_assets.catalog.records import (
     VersionRecord,
     VersionSummary,
 )
+from platform_assets.catalog.service_base import CatalogBase
 from platform_assets.catalog.states import CaptureMode, Decision, FileStatus, RunKind, RunStatus, VersionOrigin
 from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import is_postgres
 
 
-class Catalog:
+class Catalog(CatalogBase):
     """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.dagster_run_id: str | None = None
-        self._products: dict[str, ProductRef] = {}
-        self._products_lock = threading.Lock()
-
-    def in_run(self, dagster_run_id: str | None) -> Catalog:
-        """This catalog working for the Dagster run ``dagster_run_id``: every audit event it writes, and every
-        ``runs`` row it starts, names that run (same engine and product cache)."""
-        clone = copy.copy(self)
-        clone.__dict__["engine"] = self.engine
-        clone.dagster_run_id = dagster_run_id
-        return clone
-
-    @cached_property
-    def engine(self) -> Engine:
-        """The catalog's engine (migrated). Code goes through the methods; tests and migrations may use it."""
-        return open_catalog(self.url)
-
-    def ready(self) -> None:
-        """Create and migrate the catalog's database now (others that share it, like the iceberg catalog, wait)."""
-        self.engine  # noqa: B018 - opening migrates
-
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with transaction(self.engine) as session:
-            if self.dagster_run_id is not None:
-                session.info[audit.RUN_KEY] = self.dagster_run_id
-            yield session
-
-    def _product(self, session: Session, name: str) -> ProductRef:
-        """The product's row, resolved once per catalog; UnknownProduct when it has none yet."""
-        with self._products_lock:
-            found = self._products.get(name)
-        if found is not None:
-            return found
-        found = products.find(session, name)
-        if found is None:
-            raise UnknownProduct(
-                f"product {name!r} has no versions in the catalog yet; run `platform-assets sync {name}` first"
-            )
-        with self._products_lock:
-            self._products[name] = found
-        return found
 
     # Discovery: listings in progress and version registration.
 
