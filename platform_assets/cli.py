@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -19,6 +20,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from platform_assets.errors import EXIT_FAILED, ConfigError, PlatformError
 from platform_assets.secrets import scrubbed_output
+
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
 
 if TYPE_CHECKING:
     from platform_assets.commands import Commands
@@ -362,24 +365,36 @@ def main(argv: list[str] | None = None) -> int:
     (:func:`platform_assets.secrets.scrubbed_output`), a bug's traceback included.
     A usage error (the command line itself) is reported like a PlatformError, exit 2.
     With ``--verbose`` a PlatformError's stack trace follows its message on stderr.
+    A reader that closes stdout early (``| head``) ends the command quietly, exit 141.
     """
     argv = sys.argv[1:] if argv is None else argv
-    with scrubbed_output():  # no secret of the config leaves through stdout, stderr or a log handler
-        try:
-            args = build_parser().parse_args(argv)
-        except UsageError as error:
-            _say(error.usage)
-            return _report(error, error.prog, json_out="--json" in argv)
-        handler: Callable[[argparse.Namespace], int] = args.handler
-        try:
-            return handler(args)
-        except PlatformError as error:
-            if args.verbose:
-                traceback.print_exc()
-            return _report(error, f"platform-assets {args.command}", json_out=args.json)
-        except Exception:
-            traceback.print_exc()  # a bug: its traceback, scrubbed like everything else
-            return EXIT_FAILED
+    try:
+        with scrubbed_output():  # no secret of the config leaves through stdout, stderr or a log handler
+            return _run(argv)
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): stop quietly, as a command killed by SIGPIPE does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: list[str]) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
+        _say(error.usage)
+        return _report(error, error.prog, json_out="--json" in argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except BrokenPipeError:
+        raise
+    except PlatformError as error:
+        if args.verbose:
+            traceback.print_exc()
+        return _report(error, f"platform-assets {args.command}", json_out=args.json)
+    except Exception:
+        traceback.print_exc()  # a bug: its traceback, scrubbed like everything else
+        return EXIT_FAILED
 
 
 def _report(error: PlatformError, prog: str, *, json_out: bool) -> int:

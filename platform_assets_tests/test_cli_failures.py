@@ -8,6 +8,7 @@ still shows its traceback.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -254,3 +255,26 @@ def test_dagster_stack_traces_show_only_with_verbose(home: Path) -> None:
     assert verbose.returncode == 1
     assert "STEP_FAILURE" in verbose.stderr and "Traceback" in verbose.stderr
     assert verbose.stderr.strip().splitlines()[-1].startswith("platform-assets process: version 1 of customers")
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    home: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``platform-assets versions P | head -1``: writing to the closed pipe ends the command, exit 141, no traceback."""
+    config = _config(home)
+    assert main(["--config", config, "sync", "customers"]) == 0
+    capsys.readouterr()
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    closed_pipe = io.TextIOWrapper(io.FileIO(write_end, "w", closefd=False), encoding="utf-8", write_through=True)
+    saved_stdout = os.dup(1)
+    try:
+        os.dup2(write_end, 1)  # also what Dagster or a child process would inherit
+        monkeypatch.setattr(sys, "stdout", closed_pipe)
+        code = main(["--config", config, "versions", "customers"])
+    finally:
+        os.dup2(saved_stdout, 1)
+        os.close(saved_stdout)
+        os.close(write_end)
+    assert code == 141
+    assert "Traceback" not in capsys.readouterr().err
