@@ -38,7 +38,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.dataset as pads
 from pyiceberg.catalog.sql import SqlCatalog
