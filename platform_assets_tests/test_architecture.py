@@ -64,6 +64,7 @@ STATE_TABLES = (
     "listing_pages",
     "runs",
     "workers",
+    "schema_versions",
     "audit_events",
 )
 CATALOG_PUBLIC_MODULES = ("service", "records", "states", "errors", "migrate")

@@ -131,6 +131,8 @@ class Version(Base):
     decided_at: Mapped[datetime | None] = mapped_column(nullable=True)
     decision_notes: Mapped[str | None] = mapped_column(Text, nullable=True)
     published_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Schema versions (migration 0008): the schema_versions.number the version was processed under.
+    schema_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class RawFile(Base):
@@ -194,6 +196,23 @@ class ListingPage(Base):
     etag: Mapped[str | None] = mapped_column(String(128), nullable=True)
     size: Mapped[int] = mapped_column(BigInteger)
     last_modified: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SchemaVersion(Base):
+    """One schema a product's data was processed under: its columns (name, type) in order, key, and origin."""
+
+    __tablename__ = "schema_versions"
+    __table_args__ = (UniqueConstraint("product_id", "number", name="uq_schema_versions_product_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[list[list[str]]] = mapped_column(JSON)  # [[name, type], ...] in order
+    primary_key: Mapped[list[str]] = mapped_column(JSON)
+    introduced_by: Mapped[int] = mapped_column(Integer)  # the version whose processing committed it
+    change: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class Run(Base):

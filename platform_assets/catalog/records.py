@@ -32,6 +32,41 @@ class ProductRef:
 
 
 @dataclass(frozen=True)
+class SchemaVersionRecord:
+    """One schema version of a product: number (1..), columns (name, type text) in order, key, and its origin.
+
+    ``introduced_by``: the version whose processing committed this schema first;
+    ``change``: what changed from the schema version before it, in words.
+    """
+
+    product: str
+    number: int
+    columns: tuple[tuple[str, str], ...]
+    primary_key: tuple[str, ...]
+    introduced_by: int
+    change: str
+    actor: str
+    at: datetime
+
+    @property
+    def column_types(self) -> dict[str, str]:
+        """Column name -> type text, in order."""
+        return dict(self.columns)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "product": self.product,
+            "number": self.number,
+            "columns": [{"name": name, "type": column_type} for name, column_type in self.columns],
+            "primary_key": list(self.primary_key),
+            "introduced_by": self.introduced_by,
+            "change": self.change,
+            "actor": self.actor,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
 class RegisteredVersion:
     """A version discovery just registered: its number and how it compares with the previous one."""
 

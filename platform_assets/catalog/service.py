@@ -3,7 +3,7 @@
 Contract:
 - :class:`Catalog` alone reads and writes ``products``, ``versions``,
   ``raw_files``, ``source_objects``, ``listing_pages``, ``runs``,
-  ``workers`` and ``audit_events`` (a static test keeps every other module off them). It
+  ``workers``, ``schema_versions`` and ``audit_events`` (a static test keeps every other module off them). It
   takes and gives the typed records of :mod:`platform_assets.catalog.records`
   and the enums of :mod:`platform_assets.catalog.states`.
 - Each method is one transaction; a state change and its audit event commit
@@ -57,12 +57,13 @@ from platform_assets.catalog.records import (
     VersionSummary,
 )
 from platform_assets.catalog.service_base import CatalogBase
+from platform_assets.catalog.service_schema import SchemaCatalog
 from platform_assets.catalog.states import CaptureMode, Decision, FileStatus, RunKind, RunStatus, VersionOrigin
 from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import is_postgres
 
 
-class Catalog(CatalogBase):
+class Catalog(SchemaCatalog, CatalogBase):
     """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
 
     # Discovery: listings in progress and version registration.

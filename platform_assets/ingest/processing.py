@@ -44,6 +44,7 @@ from platform_assets.ingest.capture import raw_key
 from platform_assets.ingest.leases import LeaseKeeper
 from platform_assets.ingest.parsing import InputFile, Parser, ParseResult, declared_arrow_schema
 from platform_assets.ingest.raw_copies import check_raw_copies, local_copy
+from platform_assets.ingest.schema_versions import record_processed_schema
 from platform_assets.ingest.table_schema import held_columns
 from platform_assets.storage import iceberg
 
@@ -144,6 +145,8 @@ def process_version(
         catalog.fail_processing(product.name, version, str(error), services.actor)
         raise
     tick = time.perf_counter()
+    if report.files_processed:  # rows committed: the schema they were written under, before the version settles
+        record_processed_schema(services, product, version)
     state = catalog.settle_processing(product.name, version, services.actor, review=product.under_review)
     report.catalog_s += time.perf_counter() - tick
     report.version_status, report.file_counts = state.status, state.file_counts

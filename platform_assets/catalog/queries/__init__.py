@@ -10,6 +10,7 @@ call) on a :class:`~platform_assets.catalog.records.ProductRef`:
 - ``claims``: processing claims, leases and outcomes
 - ``workers``: the processes behind lease owners; which holders are gone
 - ``runs``: the ``runs`` table
+- ``schemas``: schema versions of products, and which one each version was processed under
 - ``audit``: audit events (every state change writes one in its transaction)
 
 A new concern (review and approval, the audit hash chain, reconciliation,
