@@ -27,3 +27,8 @@ class CannotSkip(UserError):
 
 class ReviewStateError(UserError):
     """A review action on a version (or file) whose state does not allow it."""
+
+
+class RawCopyLost(UserError):
+    """A file of the version is LOST (reconcile found its raw copy gone or altered, and the source could not give
+    it back): processing cannot read it until it is given up."""

@@ -316,3 +316,54 @@ class LeaseHolder:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LeaseHolder:
         return cls(**{**data, "until": datetime.fromisoformat(data["until"])})
+
+
+@dataclass(frozen=True, slots=True)
+class RawCopyRow:
+    """One ``raw_files`` row as reconciliation reads it, with its version's status.
+
+    ``raw_location`` is given only for a file a child version carries by reference (its copy lives under
+    another version); None means the copy is the row's own, at ``<product>/v<version>/<key>``.
+    """
+
+    version: int
+    key: str
+    size: int
+    etag: str | None
+    sha256: str | None
+    status: FileStatus
+    version_status: VersionStatus
+    raw_location: str | None
+    captured_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LostCopy:
+    """A file whose raw copy reconciliation could not restore: it turns LOST with ``reason``."""
+
+    version: int
+    key: str
+    finding: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RestoredCopy:
+    """A raw copy reconciliation recaptured from the source (``moved_to``: where the altered copy went, if any)."""
+
+    version: int
+    key: str
+    finding: str
+    sha256: str
+    size: int
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True)
+class QuarantinedObject:
+    """An object of the raw zone moved under ``<product>/_quarantine/`` (``reason``: why)."""
+
+    source: str
+    target: str
+    size: int
+    reason: str

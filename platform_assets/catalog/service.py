@@ -57,13 +57,14 @@ from platform_assets.catalog.records import (
     VersionSummary,
 )
 from platform_assets.catalog.service_base import CatalogBase
+from platform_assets.catalog.service_reconcile import ReconcileCatalog
 from platform_assets.catalog.service_schema import SchemaCatalog
 from platform_assets.catalog.states import CaptureMode, Decision, FileStatus, RunKind, RunStatus, VersionOrigin
 from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import is_postgres
 
 
-class Catalog(SchemaCatalog, CatalogBase):
+class Catalog(ReconcileCatalog, SchemaCatalog, CatalogBase):
     """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
 
     # Discovery: listings in progress and version registration.
@@ -389,7 +390,7 @@ class Catalog(SchemaCatalog, CatalogBase):
             return files.rows_written(session, self._product(session, product), number)
 
     def failed_files(self, product: str, numbers: Iterable[int]) -> list[FailedFile]:
-        """The FAILED files of the versions ``numbers``, by version and key."""
+        """The FAILED and LOST files of the versions ``numbers``, by version and key."""
         with self._transaction() as session:
             return files.failed(session, self._product(session, product), numbers)
 

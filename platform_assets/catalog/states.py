@@ -16,7 +16,10 @@ class FileStatus(StrEnum):
     """A file of a version: DISCOVERED -> CAPTURED (in the raw zone) -> PROCESSING -> PROCESSED.
 
     FAILED at capture or processing (processing retries it), SKIPPED when a user
-    gave it up. CAPTURING and DELETED are reserved: nothing writes them yet.
+    gave it up. LOST when reconciliation found its raw copy missing or altered and
+    could not recapture it from the source (``error_message`` says why; processing
+    refuses a version with a LOST file until it is given up). CAPTURING and DELETED
+    are reserved: nothing writes them yet.
     """
 
     DISCOVERED = "DISCOVERED"
@@ -27,6 +30,7 @@ class FileStatus(StrEnum):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     DELETED = "DELETED"
+    LOST = "LOST"
 
 
 class VersionStatus(StrEnum):
@@ -129,3 +133,5 @@ VANISHED = "vanished"
 """``raw_files.error_type`` of a file gone or changed at the source when capture came to copy it."""
 CAPTURE_ERROR_TYPES = (VANISHED, "unsafe_key")
 """``raw_files.error_type`` of failures at capture, not at processing: no retry can fix them."""
+LOST_ERROR_TYPE = "lost"
+"""``raw_files.error_type`` of a LOST file: reconciliation could neither find nor recapture its raw copy."""

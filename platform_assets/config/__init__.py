@@ -11,7 +11,7 @@ secrets with :mod:`platform_assets.secrets`.
 
 The modules: ``base`` (the strict model base, name and URL checks),
 ``platform_section`` (``platform:``, ``platforms:``), ``source``, ``schema``,
-``review`` (a product's ``review:``) and ``product`` (one entry of
+``review`` (a product's ``review:``), ``reconcile`` (a product's ``reconcile:``) and ``product`` (one entry of
 ``products:``), ``platform_config`` (the whole document, with ``roles:``),
 ``env`` (interpolation), ``loading`` (file and YAML) and ``messages`` (the
 words of an error). Import from this package.
@@ -33,6 +33,7 @@ from platform_assets.config.platform_section import (
     SparkSettings,
 )
 from platform_assets.config.product import AutomationSettings, FreshnessSettings, ProductConfig, ReplicationSettings
+from platform_assets.config.reconcile import ReconcileSettings
 from platform_assets.config.review import ReviewSettings
 from platform_assets.config.schema import DeclaredType, SchemaEvolution, SchemaSettings
 from platform_assets.config.source import JSON_LINES_NAMES, SourceSettings
@@ -56,6 +57,7 @@ __all__ = [
     "PlatformSection",
     "ProcessingSettings",
     "ProductConfig",
+    "ReconcileSettings",
     "RemotePlatform",
     "ReplicationSettings",
     "ReviewSettings",

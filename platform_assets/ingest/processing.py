@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 
 from pyiceberg.table import Table
 
+from platform_assets.actions import skip_action
 from platform_assets.catalog import Catalog
+from platform_assets.catalog.errors import RawCopyLost
 from platform_assets.catalog.records import ClaimedFile, ClaimPolicy, FileOutcome, LeaseHolder, ProcessingStart
 from platform_assets.catalog.states import FileStatus, RunKind, RunStatus, VersionStatus
 from platform_assets.column_types import ColumnType
@@ -133,6 +135,7 @@ def process_version(
     started = time.perf_counter()
     catalog = services.catalog
     worker = options.worker or default_worker_id()
+    refuse_lost_files(catalog, product.name, version)
     start = catalog.start_processing(
         product.name, version, retry_failed=options.retry_failed, reprocess=options.reprocess, actor=services.actor
     )
@@ -158,6 +161,20 @@ def process_version(
     status = RunStatus.SUCCEEDED if report.succeeded else RunStatus.FAILED
     catalog.finish_run(run_id, status, _run_stats(report))
     return report
+
+
+def refuse_lost_files(catalog: Catalog, product: str, version: int) -> None:
+    """RawCopyLost naming each LOST file of the version and why: processing never skips one silently."""
+    lost = catalog.lost_files(product, version)
+    if not lost:
+        return
+    shown = "; ".join(f"{key!r}: {reason}" for key, reason in list(lost.items())[:5])
+    more = f" (and {len(lost) - 5} more)" if len(lost) > 5 else ""
+    raise RawCopyLost(
+        f"{product} v{version} cannot be processed: the raw copy of {len(lost)} file(s) is LOST ({shown}{more}); "
+        f"put the file back at the source and sync a new version, or {skip_action(product, version)} for each, "
+        "then process again"
+    )
 
 
 def _work(

@@ -60,11 +60,14 @@ def rows_rejected(session: Session, product: ProductRef, number: int) -> int:
 
 
 def failed(session: Session, product: ProductRef, numbers: Iterable[int]) -> list[FailedFile]:
-    """The FAILED files of the versions ``numbers``, by version and key."""
+    """The FAILED and LOST files of the versions ``numbers``, by version and key (a LOST file's raw copy is gone:
+    processing cannot read it, so it counts as failed wherever failures are shown)."""
     rows = session.execute(
         select(RawFile.version, RawFile.key, RawFile.error_type, RawFile.error_message, RawFile.retry_count)
         .where(
-            RawFile.product_id == product.id, RawFile.version.in_(list(numbers)), RawFile.status == FileStatus.FAILED
+            RawFile.product_id == product.id,
+            RawFile.version.in_(list(numbers)),
+            RawFile.status.in_([FileStatus.FAILED, FileStatus.LOST]),
         )
         .order_by(RawFile.version, RawFile.key)
     )

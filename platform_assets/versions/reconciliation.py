@@ -1,0 +1,339 @@
+"""Reconciliation: the catalog and the raw zone checked against each other, in both directions.
+
+Contract:
+- Catalog -> store: every raw copy the catalog holds exists, with its size
+  (findings ``missing``, ``size_mismatch``); with ``deep`` its bytes hash to
+  the catalogued sha256 (``checksum_mismatch``; streamed, never loaded whole).
+  A copy is held by a file that was captured (``captured_at`` set) and is
+  CAPTURED, PROCESSING, PROCESSED or FAILED, of a version that is not PURGED
+  (retention removed its copies on purpose). SKIPPED and LOST files, and
+  PURGED ones, are not expected to have a copy. A file carried by reference by
+  a child version holds its parent's copy (one copy, several files).
+- Store -> catalog: every object under ``<product>/`` in the raw zone belongs
+  to a row of ``raw_files`` (``<product>/v<version>/<key>``, any status),
+  except those under ``<product>/_quarantine/``; others are ``orphan``.
+- Cost: one listing of the product's raw prefix, then one bulk catalog read
+  (in that order: an object a capture writes while reconcile runs already has
+  its DISCOVERED row, so it is never taken for an orphan; a copy recorded after
+  the listing started is not checked this time).
+- With ``repair``, :mod:`platform_assets.versions.reconcile_repair` acts on the
+  findings. Every run writes one ``reconciled`` audit event with its counts.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from platform_assets.catalog.records import RawCopyRow
+from platform_assets.catalog.states import FileStatus
+from platform_assets.config import ProductConfig
+from platform_assets.storage.object_store import ObjectInfo, ObjectStore, ObjectVanished
+
+if TYPE_CHECKING:
+    from platform_assets.services import Services
+
+QUARANTINE = "_quarantine"
+HASH_THREADS = 8  # raw copies hashed at once with deep
+LISTED_FINDINGS = 100  # findings a report carries (the counts cover all of them)
+HOLDING_FILE_STATES = frozenset({FileStatus.CAPTURED, FileStatus.PROCESSING, FileStatus.PROCESSED, FileStatus.FAILED})
+"""Files whose raw copy must exist (once captured)."""
+ABSENT_OK_STATES = frozenset({"PURGED"})
+"""File or version statuses whose raw copy is gone on purpose (retention's PURGED)."""
+
+
+class FindingKind(StrEnum):
+    MISSING = "missing"
+    SIZE_MISMATCH = "size_mismatch"
+    CHECKSUM_MISMATCH = "checksum_mismatch"
+    ORPHAN = "orphan"
+
+
+class Resolution(StrEnum):
+    """What ``--repair`` did about a finding."""
+
+    RESTORED = "restored"  # recaptured from the source, sha256 checked
+    CLEARED = "cleared"  # not a finding on a second look (written or catalogued while reconcile listed)
+    LOST = "lost"  # the file turned LOST with the reason
+    QUARANTINED = "quarantined"  # moved under <product>/_quarantine/
+    UNRESOLVED = "unresolved"  # repair could not act (the detail says why)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One disagreement between the catalog and the raw zone.
+
+    ``raw_key`` is the object's key in the raw zone; ``version`` and ``key`` name
+    the file whose copy it is (None for an orphan); ``versions`` every version
+    whose files use the copy. ``expected`` and ``actual`` are sizes in bytes or
+    sha256 hex digests (None where there is nothing: an orphan's expected
+    object, a missing copy's actual one).
+    """
+
+    kind: FindingKind
+    raw_key: str
+    version: int | None = None
+    key: str | None = None
+    expected: int | str | None = None
+    actual: int | str | None = None
+    versions: tuple[int, ...] = ()
+    etag: str | None = None  # the source etag the catalog recorded (copies), or the object's (orphans)
+    size: int | None = None  # the catalog's size of the copy (None for an orphan)
+    sha256: str | None = None  # the catalog's sha256 of the copy, when read (deep)
+    resolution: Resolution | None = None
+    detail: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "versions": list(self.versions)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Finding:
+        resolution = data.get("resolution")
+        return cls(
+            **{
+                **data,
+                "kind": FindingKind(data["kind"]),
+                "versions": tuple(data.get("versions") or ()),
+                "resolution": Resolution(resolution) if resolution else None,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class ReconcileOptions:
+    """``deep``: hash every present copy; ``repair``: act on the findings."""
+
+    deep: bool = False
+    repair: bool = False
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation found (``counts`` by kind, the first :data:`LISTED_FINDINGS` findings) and,
+    with repair, what it did (``resolutions`` by outcome)."""
+
+    product: str
+    deep: bool
+    repair: bool
+    copies_checked: int = 0
+    objects_listed: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: {kind.value: 0 for kind in FindingKind})
+    resolutions: dict[str, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    started_at: str = ""
+    listing_s: float = 0.0
+    catalog_s: float = 0.0
+    hashing_s: float = 0.0
+    repair_s: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def lost(self) -> int:
+        return self.resolutions.get(Resolution.LOST, 0)
+
+    @property
+    def unresolved(self) -> int:
+        """Findings still standing: all of them without repair; with it those repair could not resolve."""
+        if not self.repair:
+            return self.total
+        return self.resolutions.get(Resolution.UNRESOLVED, 0)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing found; or, after repair, nothing turned LOST and nothing left unresolved."""
+        return self.unresolved == 0 and self.lost == 0
+
+    def summary(self) -> dict[str, Any]:
+        """The figures of the audit event (no findings list)."""
+        return {
+            "deep": self.deep,
+            "repair": self.repair,
+            "copies_checked": self.copies_checked,
+            "objects_listed": self.objects_listed,
+            "counts": dict(self.counts),
+            "resolutions": dict(self.resolutions),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "findings": [finding.as_json() for finding in self.findings], "ok": self.ok}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReconcileReport:
+        fields = {key: value for key, value in data.items() if key != "ok"}
+        return cls(**{**fields, "findings": [Finding.from_json(item) for item in data.get("findings", [])]})
+
+
+@dataclass
+class _Copy:
+    """A raw copy the catalog holds: the file it belongs to, what it must be, and every version using it."""
+
+    version: int
+    key: str
+    size: int
+    sha256: str | None
+    etag: str | None
+    versions: list[int]
+
+
+def product_prefix(product: str) -> str:
+    return f"{product}/"
+
+
+def copy_key(product: str, version: int, key: str) -> str:
+    """``<product>/v<version>/<key>``: the raw zone layout (design.md), as capture writes it."""
+    return f"{product}/v{version}/{key}"
+
+
+def quarantine_key(product: str, raw_key: str) -> str:
+    """Where an object of the product moves in quarantine: ``<product>/_quarantine/<its key under the product>``."""
+    return f"{product}/{QUARANTINE}/{raw_key[len(product) + 1 :]}"
+
+
+def is_quarantined(product: str, raw_key: str) -> bool:
+    return raw_key.startswith(f"{product}/{QUARANTINE}/")
+
+
+def parse_copy_key(product: str, raw_key: str) -> tuple[int, str] | None:
+    """(version, source key) of a key laid out as ``<product>/v<version>/<key>``, else None."""
+    head, _, rest = raw_key[len(product) + 1 :].partition("/")
+    if not raw_key.startswith(product + "/") or not rest or head[:1] != "v" or not head[1:].isdigit():
+        return None
+    return int(head[1:]), rest
+
+
+def _carried_version(product: str, row: RawCopyRow) -> int:
+    """The version whose copy a carried file uses, read from its ``raw_location`` (its own when unreadable)."""
+    location = row.raw_location or ""
+    for text in (location, unquote(location)):
+        head = text[: -len(row.key) - 1] if text.endswith("/" + row.key) else ""
+        marker = head.rfind(f"/{product}/v")
+        number = head[marker + len(product) + 3 :] if marker >= 0 else ""
+        if number.isdigit():
+            return int(number)
+    return row.version
+
+
+def catalog_picture(product: str, rows: list[RawCopyRow], listed_at: datetime) -> tuple[dict[str, _Copy], set[str]]:
+    """The copies the catalog holds (key -> copy) and every raw key a row accounts for (any status).
+
+    A copy recorded at or after ``listed_at`` is left out: the listing may predate it.
+    """
+    expected: dict[str, _Copy] = {}
+    known: set[str] = set()
+    holding, absent_ok = HOLDING_FILE_STATES, ABSENT_OK_STATES
+    prefix = product + "/v"
+    for row in rows:
+        number = row.version if row.raw_location is None else _carried_version(product, row)
+        raw_key = f"{prefix}{number}/{row.key}"
+        known.add(raw_key)
+        captured = row.captured_at
+        if captured is None or row.status not in holding or row.version_status in absent_ok or captured >= listed_at:
+            continue
+        found = expected.get(raw_key)
+        if found is None:
+            expected[raw_key] = _Copy(number, row.key, row.size, row.sha256, row.etag, [row.version])
+        else:
+            found.versions.append(row.version)
+    return expected, known
+
+
+def compare(
+    product: str, expected: dict[str, _Copy], known: set[str], objects: dict[str, ObjectInfo]
+) -> tuple[list[Finding], list[tuple[str, _Copy]]]:
+    """Findings of existence and size, orphans, and the copies a deep check should hash (present, right size)."""
+    findings: list[Finding] = []
+    to_hash: list[tuple[str, _Copy]] = []
+    for raw_key, copy in expected.items():
+        info = objects.get(raw_key)
+        if info is None:
+            findings.append(_copy_finding(FindingKind.MISSING, raw_key, copy, copy.size, None))
+        elif info.size != copy.size:
+            findings.append(_copy_finding(FindingKind.SIZE_MISMATCH, raw_key, copy, copy.size, info.size))
+        elif copy.sha256:
+            to_hash.append((raw_key, copy))
+    quarantine = f"{product}/{QUARANTINE}/"
+    for raw_key, info in objects.items():
+        if raw_key not in known and not raw_key.startswith(quarantine):
+            findings.append(Finding(FindingKind.ORPHAN, raw_key, actual=info.size, etag=info.etag))
+    return findings, to_hash
+
+
+def _copy_finding(
+    kind: FindingKind, raw_key: str, copy: _Copy, expected: int | str | None, actual: int | str | None
+) -> Finding:
+    versions = tuple(sorted(copy.versions))
+    return Finding(kind, raw_key, copy.version, copy.key, expected, actual, versions, copy.etag, copy.size, copy.sha256)
+
+
+def hash_findings(raw_zone: ObjectStore, to_hash: list[tuple[str, _Copy]]) -> list[Finding]:
+    """``checksum_mismatch`` for each copy whose bytes (streamed) do not hash to its sha256; gone ones are missing."""
+
+    def check(item: tuple[str, _Copy]) -> Finding | None:
+        raw_key, copy = item
+        try:
+            actual = raw_zone.sha256(raw_key)
+        except ObjectVanished:  # gone between the listing and the read
+            return _copy_finding(FindingKind.MISSING, raw_key, copy, copy.size, None)
+        if actual == copy.sha256:
+            return None
+        return _copy_finding(FindingKind.CHECKSUM_MISMATCH, raw_key, copy, copy.sha256, actual)
+
+    if not to_hash:
+        return []
+    with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(to_hash))) as pool:
+        return [finding for finding in pool.map(check, to_hash) if finding is not None]
+
+
+def list_product(raw_zone: ObjectStore, product: str) -> dict[str, ObjectInfo]:
+    """Every object under ``<product>/`` in the raw zone, by key (one listing)."""
+    return {info.key: info for info in raw_zone.iter_objects(f"{product}/**")}
+
+
+def reconcile(services: Services, product: ProductConfig, options: ReconcileOptions | None = None) -> ReconcileReport:
+    """Reconcile the product's raw zone with the catalog (and repair, with ``options.repair``); see the module."""
+    options = options or ReconcileOptions()
+    started = time.perf_counter()
+    listed_at = datetime.now(UTC)
+    report = ReconcileReport(product.name, options.deep, options.repair, started_at=listed_at.isoformat())
+    objects = list_product(services.raw_zone, product.name)
+    report.listing_s = time.perf_counter() - started
+    tick = time.perf_counter()
+    rows = services.catalog.raw_copies(product.name, with_hashes=options.deep)
+    expected, known = catalog_picture(product.name, rows, listed_at)
+    report.catalog_s = time.perf_counter() - tick
+    report.objects_listed = len(objects)
+    report.copies_checked = len(expected)
+    findings, to_hash = compare(product.name, expected, known, objects)
+    if options.deep:
+        tick = time.perf_counter()
+        findings += hash_findings(services.raw_zone, to_hash)
+        report.hashing_s = time.perf_counter() - tick
+    findings.sort(key=lambda finding: (finding.raw_key, finding.kind))
+    for finding in findings:
+        report.counts[finding.kind] += 1
+    if options.repair and findings:
+        from platform_assets.versions.reconcile_repair import repair
+
+        tick = time.perf_counter()
+        findings = repair(services, product, findings)
+        report.repair_s = time.perf_counter() - tick
+        for finding in findings:
+            resolution = finding.resolution or Resolution.UNRESOLVED
+            report.resolutions[resolution] = report.resolutions.get(resolution, 0) + 1
+    report.findings = findings[:LISTED_FINDINGS]
+    services.catalog.record_reconciled(product.name, report.summary(), services.actor)
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def resolved(finding: Finding, resolution: Resolution, detail: str) -> Finding:
+    return replace(finding, resolution=resolution, detail=detail)
