@@ -8,6 +8,7 @@ nothing deleted); a second reconcile is clean, and processing the version with a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -32,7 +33,9 @@ from platform_assets.versions.reconciliation import (
 )
 from platform_assets_tests.conftest import write_csv, write_platform_config
 
-FILES = {name: [(name[0], "x", "1.00", "2026-01-01")] for name in ("a.csv", "b.csv", "c.csv", "d.csv", "e.csv")}
+FILES: dict[str, list[tuple[str, ...]]] = {
+    name: [(name[0], "x", "1.00", "2026-01-01")] for name in ("a.csv", "b.csv", "c.csv", "d.csv", "e.csv")
+}
 
 
 class Source:
@@ -48,7 +51,7 @@ class Source:
         self.store.delete(key)
 
 
-def _csv(rows: list[tuple[str, ...]]) -> str:
+def _csv(rows: Sequence[tuple[str, ...]]) -> str:
     return "id,name,amount,updated\n" + "".join(",".join(row) + "\n" for row in rows)
 
 
