@@ -350,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_assets.cli_review import add_review_commands
 
     add_review_commands(commands, common)
+    from platform_assets.cli_schema import add_schema_command
+
+    add_schema_command(commands, common)
 
     db = commands.add_parser("db", help="state catalog administration")
     db_commands = db.add_subparsers(dest="db_command", required=True)

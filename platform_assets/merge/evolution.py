@@ -13,7 +13,11 @@ Contract:
   from the stored columns to the spec's (``widen_types`` from the spec unless
   given), None without a table. An accepted change is an evolution the store
   carries out (``platform_assets.merge.tables.evolve_product_table``); a refused
-  one raises MergeSchemaMismatch with the change's description.
+  one raises MergeSchemaMismatch with the change's description. With
+  ``ahead_ok``, a table that is itself an accepted change of the spec's columns
+  (it took columns a version's files added, or widened, which the config does
+  not declare) is no change (empty): reading it is fine; a merge takes the
+  columns of the catalog's schema version, which has them.
 """
 
 from __future__ import annotations
@@ -68,7 +72,12 @@ def stored_product_columns(
 
 
 def table_change(
-    connection: Connection, spec: MergeSpec, dialect: MergeDialect, *, widen_types: bool | None = None
+    connection: Connection,
+    spec: MergeSpec,
+    dialect: MergeDialect,
+    *,
+    widen_types: bool | None = None,
+    ahead_ok: bool = False,
 ) -> SchemaChange | None:
     """The accepted change from the stored table to ``spec``; None without a table; MergeSchemaMismatch if refused."""
     stored = stored_product_columns(connection, spec, dialect)
@@ -76,9 +85,16 @@ def table_change(
         return None
     widen = spec.widen_types if widen_types is None else widen_types
     change = schema_change(stored, dict(spec.columns), widen_types=widen, key=spec.key)
+    if not change.accepted and ahead_ok and table_is_ahead(stored, spec):
+        return SchemaChange()
     if not change.accepted:
         raise MergeSchemaMismatch(
             f"merge table {spec.table!r} cannot take the columns product {spec.product!r} declares now; the table is "
             f"unchanged. {change.describe()}."
         )
     return change
+
+
+def table_is_ahead(stored: dict[str, ColumnType], spec: MergeSpec) -> bool:
+    """True when the stored columns are an accepted change of the spec's (added at the end, or widened)."""
+    return schema_change(dict(spec.columns), stored, widen_types=True, key=spec.key).accepted

@@ -48,7 +48,7 @@ Contract of :func:`merge_batch`:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,6 +56,7 @@ import pyarrow as pa
 from sqlalchemy import Connection, text
 
 from platform_assets.actions import exclude_action
+from platform_assets.column_types import ColumnType
 from platform_assets.config import ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.merge.batch_log import (
@@ -128,14 +129,18 @@ def merge_batch(
     rows: pa.Table,
     *,
     earlier_batches: Iterable[int] = (),
+    columns: Mapping[str, ColumnType] | None = None,
 ) -> BatchResult:
-    """Merge ``rows`` (the product's declared columns and Arrow types) as batch ``batch``.
+    """Merge ``rows`` (the product's columns and Arrow types) as batch ``batch``.
 
     ``earlier_batches``: the product's version numbers below ``batch`` that
     must be committed or excluded first (numbers >= ``batch`` are ignored).
+    ``columns``: the product's columns for this batch, in order, when they are
+    not the declared ones (the catalog's schema version the batch was processed
+    under: it holds the columns a version's files added or widened).
     """
     started = time.monotonic()
-    spec = merge_spec(product)
+    spec = merge_spec(product, columns)
     _check_batch_number(spec, batch)
     earlier = sorted({int(number) for number in earlier_batches if int(number) < batch})
     store.ensure_spec_tables(spec)

@@ -23,6 +23,7 @@ text (TEXT affinity), which keeps equality exact and order correct.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -79,8 +80,13 @@ class MergeSpec:
         return live_view(self.product)
 
 
-def merge_spec(product: ProductConfig) -> MergeSpec:
-    """The product's MergeSpec; MergeError if it has no declared schema or no primary key."""
+def merge_spec(product: ProductConfig, columns: Mapping[str, ColumnType] | None = None) -> MergeSpec:
+    """The product's MergeSpec; MergeError if it has no declared schema or no primary key.
+
+    ``columns`` (in order) replace the declared ones: a schema version of the
+    catalog, which may hold columns the files added or widened; the key must be
+    among them.
+    """
     schema = product.table_schema
     if schema is None:
         raise MergeError(
@@ -92,9 +98,16 @@ def merge_spec(product: ProductConfig) -> MergeSpec:
             f"product {product.name!r} has no primary_key; the merge matches rows by key: "
             "declare schema.primary_key in platform.yaml"
         )
+    held = parse_columns(columns if columns is not None else schema.columns)  # a model_copy may hold unparsed text
+    missing = [name for name in schema.primary_key if name not in held]
+    if missing:
+        raise MergeError(
+            f"product {product.name!r}: primary_key column(s) {missing} are not among the columns {list(held)} its "
+            "data was processed under; declare the key the product's table has"
+        )
     return MergeSpec(
         product=product.name,
-        columns=tuple(parse_columns(schema.columns).items()),  # a model_copy may hold unparsed text
+        columns=tuple(held.items()),
         key=tuple(schema.primary_key),
         milestone=product.milestone,
         mode=product.mode,

@@ -24,7 +24,8 @@ types where the spec's ``widen_types`` allows; see
 :func:`evolve_product_table`, which the batch that first merges under the new
 columns runs in its transaction; any other difference raises
 :class:`MergeSchemaMismatch` naming each column and the config change that would
-accept it.
+accept it. A table ahead of the spec (it holds columns a version's files added
+or widened, which the config does not declare) is left as it is.
 
 :func:`evolve_product_table` (inside the caller's transaction): drops the live
 view (when it exists), adds the new columns (``ALTER TABLE ... ADD COLUMN``:
@@ -109,7 +110,7 @@ def ensure_product_tables(
     replicas, which never look rows up by batch (see ``platform_assets.replication.shadow``).
     """
     dialect.lock_ddl(connection)
-    change = table_change(connection, spec, dialect)
+    change = table_change(connection, spec, dialect, ahead_ok=True)
     if change is not None and not change.is_empty:
         return  # an accepted evolution: the batch that merges under the new columns runs evolve_product_table
     if not spec.forensic:

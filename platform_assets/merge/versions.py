@@ -2,7 +2,9 @@
 
 Contract:
 - :func:`merge_version` reads version v's rows from ``<platform>.<product>``
-  (product columns only) and merges them as batch v; every lower version
+  (product columns only: those of the catalog's newest schema version up to v,
+  :func:`merge_columns`, so columns a version's files added or widened reach
+  the merge table, else the declared ones) and merges them as batch v; every lower version
   number must be committed or excluded in the batch log first (a SUPERSEDED
   version is out of the merge order: a newer version took its place). A version that
   is excluded, or not mergeable, is refused (OutOfOrderBatch naming it).
@@ -44,6 +46,7 @@ from platform_assets.actions import exclude_action, retry_action
 from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.catalog.records import VersionRecord
 from platform_assets.catalog.states import VersionStatus
+from platform_assets.column_types import ColumnType
 from platform_assets.config import ProductConfig
 from platform_assets.errors import NothingToDo
 from platform_assets.failpoints import failpoint
@@ -153,12 +156,21 @@ def merge_version(
         for other in services.catalog.versions(product.name)
         if other.number < version and other.status is not VersionStatus.SUPERSEDED
     ]
-    columns = list(product.table_schema.columns) if product.table_schema else None
-    rows = services.iceberg.version_rows(product.name, version, columns)
-    result = merge_batch(services.merge_store, product, version, rows, earlier_batches=earlier)
+    columns = merge_columns(services, product, version)
+    rows = services.iceberg.version_rows(product.name, version, list(columns) if columns else None)
+    result = merge_batch(services.merge_store, product, version, rows, earlier_batches=earlier, columns=columns)
     failpoint("merge.before_publish")
     publish_merged(services, product, version)
     return result
+
+
+def merge_columns(services: Services, product: ProductConfig, version: int) -> dict[str, ColumnType] | None:
+    """The columns merging ``version`` takes: the newest schema version a version up to it was processed under
+    (columns the files added or widened included; schemas only grow), else the declared ones."""
+    schema = services.catalog.schema_up_to(product.name, version)
+    if schema is not None:
+        return {name: ColumnType.parse(column_type) for name, column_type in schema.columns}
+    return dict(product.table_schema.columns) if product.table_schema else None
 
 
 def publish_merged(services: Services, product: ProductConfig, version: int) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from platform_assets.column_types import BIGINT, STRING
 from platform_assets.config import ProductConfig
 from platform_assets.failpoints import EXIT_CODE
 from platform_assets.merge import MergeSchemaMismatch, MergeStore, batch_log, merge_batch
@@ -219,3 +220,26 @@ def test_ensure_tables_leaves_a_pending_evolution_to_the_batch(store: MergeStore
     assert view_columns(store, product) == ["id", "a"]
     merge_batch(store, wider, 2, rows_table(wider, [("2", "w", "b")]), earlier_batches=[1])
     assert read_live_view(store, wider) == [("1", "v", None), ("2", "w", "b")]
+
+
+@pytest.mark.parametrize("milestone", MILESTONES)
+def test_a_batch_under_columns_the_files_added_evolves_the_table_the_config_does_not_declare(
+    store: MergeStore, milestone: str
+) -> None:
+    """The catalog's schema version (columns a file added, a type it widened) drives the batch, not the config."""
+    declared = {"id": "string", "n": "int"}
+    product = evolved(make_product(milestone, "incremental", columns=declared), declared, widen_types=True)
+    merge_batch(store, product, 1, rows_table(product, [("1", 7), ("2", 8)]))
+    files_schema = {"id": STRING, "n": BIGINT, "city": STRING}
+    wider = evolved(product, {name: str(kind) for name, kind in files_schema.items()}, widen_types=True)
+    rows = rows_table(wider, [("1", 7, None), ("3", 2**40, "Bern")])
+    result = merge_batch(store, product, 2, rows, earlier_batches=[1], columns=files_schema)
+    assert (result.inserted, result.updated) == (1, 0)  # key 1: the new column NULL, 7 as bigint equals 7
+    assert view_columns(store, product) == ["id", "n", "city"]
+    assert stored_types(store, product)["n"] == "bigint"
+    MergeStore(store.url).ensure_tables(product)  # the config is behind the table: reading it goes on
+    assert sorted(read_live_view(store, wider), key=repr) == sorted(
+        [("1", 7, None), ("2", 8, None), ("3", 2**40, "Bern")], key=repr
+    )
+    with pytest.raises(MergeSchemaMismatch, match="'city'"):  # merging under the config's columns would drop it
+        merge_batch(store, product, 3, rows_table(product, [("4", 1)]), earlier_batches=[1, 2])
