@@ -17,6 +17,7 @@ EXIT_CODE = 86
 KNOWN = frozenset(
     {
         "capture.after_object_copy",
+        "process.after_data_file",
         "process.after_iceberg_commit",
         "merge.before_commit",
         "merge.before_publish",

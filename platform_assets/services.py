@@ -66,7 +66,8 @@ class Parsers:
         if self._only is not None:
             return self._only
         if self._config.parser_name(product) == "arrow":
-            return ArrowParser(max_line_bytes=self._config.platform.processing.max_line_bytes)
+            settings = self._config.platform.processing
+            return ArrowParser(max_line_bytes=settings.max_line_bytes, memory_budget_mb=settings.memory_budget_mb)
         from platform_assets.ingest.parsing import SparkParser
 
         return SparkParser(self._session())

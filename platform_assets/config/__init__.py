@@ -25,6 +25,7 @@ from platform_assets.config.loading import CONFIG_ENV_VAR, load_config, parse_co
 from platform_assets.config.platform_config import PlatformConfig
 from platform_assets.config.platform_section import (
     MAX_LINE_BYTES_DEFAULT,
+    MEMORY_BUDGET_MB_DEFAULT,
     DiscoverySettings,
     PlatformSection,
     ProcessingSettings,
@@ -45,6 +46,7 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "JSON_LINES_NAMES",
     "MAX_LINE_BYTES_DEFAULT",
+    "MEMORY_BUDGET_MB_DEFAULT",
     "MAX_NAME_LENGTH",
     "NAME_PATTERN",
     "RESERVED_COLUMNS",

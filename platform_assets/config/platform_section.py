@@ -33,6 +33,10 @@ MAX_LINE_BYTES_DEFAULT = 256 << 20
 """``platform.processing.max_line_bytes`` when it is not set: 256 MiB."""
 
 
+MEMORY_BUDGET_MB_DEFAULT = 1024
+"""``platform.processing.memory_budget_mb`` when it is not set: 1 GiB."""
+
+
 class ProcessingSettings(Strict):
     """``platform.processing``: how files are claimed, retried and read.
 
@@ -46,6 +50,14 @@ class ProcessingSettings(Strict):
     this key. The block is memory the reader holds per file it reads at once.
     JSON lines are read line by line and the Spark parser reads lines of any
     length (see ``ingest/parsing/spark_parser.py``): neither needs the key.
+
+    ``memory_budget_mb`` (default 1024, more than 0) is the memory the Arrow
+    engine may use for the data of one claim batch: files (and groups of
+    files) well under it are read whole; a larger file is read, cast and
+    written in record batches sized from the budget, as several Parquet data
+    files committed in one Iceberg commit, so its peak memory follows the
+    budget, not the file's size (see ``ingest/parsing/budget.py``). Fractions
+    of a MiB are allowed (tests use them to split small files into many batches).
     """
 
     claim_batch_size: int = Field(default=64, ge=1)
@@ -54,6 +66,7 @@ class ProcessingSettings(Strict):
     retry_backoff_seconds: float = Field(default=30.0, ge=0)
     snapshot_retention_seconds: int = Field(default=3600, ge=0)
     max_line_bytes: int = Field(default=MAX_LINE_BYTES_DEFAULT, ge=1 << 10)
+    memory_budget_mb: float = Field(default=MEMORY_BUDGET_MB_DEFAULT, gt=0, le=1 << 20)
 
     @model_validator(mode="after")
     def _retention_covers_leases(self) -> ProcessingSettings:

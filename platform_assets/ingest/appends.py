@@ -52,7 +52,7 @@ def append_exactly_once(
         selected = _rows_of(rows, todo)
         if markers_only_with_rows and selected.num_rows == 0:
             return None
-        lineage = _with_lineage(selected, version, sha_by_key, datetime.now(UTC), table.schema().as_arrow())
+        lineage = with_lineage(selected, version, sha_by_key, datetime.now(UTC), table.schema().as_arrow())
         files = data_files.write_partition_files(table, lineage, version) if lineage.num_rows else []
         properties = iceberg.marker_properties(
             "append", version, generation, [(id_by_key[key], sha_by_key[key]) for key in todo]
@@ -73,6 +73,43 @@ def append_exactly_once(
         snapshot = table.current_snapshot()
         return snapshot.snapshot_id if snapshot else None
     return None
+
+
+def commit_written_once(
+    iceberg_catalog: SqlCatalog,
+    identifier: str,
+    files: list[DataFile],
+    file_id: int,
+    sha256: str,
+    rows: int,
+    version: int,
+    generation: int,
+    expiry: Callable[[Table], list[int]],
+) -> int | None:
+    """Commit ``files`` (already written: all ``rows`` of one source file) in one snapshot with the file's
+    markers, as :func:`append_exactly_once` would; the snapshot's id.
+
+    When a marker already names the file (another worker committed it
+    meanwhile) the files are deleted, nothing is committed and None is returned.
+    """
+    properties = iceberg.marker_properties("append", version, generation, [(file_id, sha256)])
+    properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts({file_id: rows})
+    attempt = partial(
+        _commit_new_files,
+        version=version,
+        generation=generation,
+        file_ids={file_id},
+        files=files,
+        properties=properties,
+        expiry=expiry,
+    )
+    try:
+        table = iceberg.with_commit_retries(iceberg_catalog, identifier, attempt)
+    except _CommittedMeanwhile:
+        iceberg.delete_files(iceberg_catalog.load_table(identifier), files)
+        return None
+    snapshot = table.current_snapshot()
+    return snapshot.snapshot_id if snapshot else None
 
 
 class _CommittedMeanwhile(Exception):
@@ -142,7 +179,7 @@ def _rows_per_key(rows: pa.Table, keys: set[str]) -> dict[str, int]:
     return counts
 
 
-def _with_lineage(
+def with_lineage(
     rows: pa.Table, version: int, sha_by_key: dict[str, str], ingested_at: datetime, schema: pa.Schema
 ) -> pa.Table:
     """``rows`` (columns + _source_file) completed with the lineage columns, in the table's column order.

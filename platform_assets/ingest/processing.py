@@ -43,8 +43,16 @@ from platform_assets.errors import UserError
 from platform_assets.failpoints import failpoint
 from platform_assets.ingest.appends import append_exactly_once, by_file, committed_rows
 from platform_assets.ingest.capture import raw_key
+from platform_assets.ingest.large_files import StreamedWrites
 from platform_assets.ingest.leases import LeaseKeeper
-from platform_assets.ingest.parsing import InputFile, Parser, ParseResult, declared_arrow_schema
+from platform_assets.ingest.parsing import (
+    REJECTS_SCHEMA,
+    ArrowParser,
+    InputFile,
+    Parser,
+    ParseResult,
+    declared_arrow_schema,
+)
 from platform_assets.ingest.raw_copies import check_raw_copies, local_copy
 from platform_assets.ingest.schema_versions import record_processed_schema
 from platform_assets.ingest.table_schema import held_columns
@@ -305,8 +313,41 @@ class _Batch:
                 inputs[item.id] = (item, checked)
                 report.bytes_read += item.size
         if inputs:
-            outcomes += self._parse_and_append(list(inputs.values()), report)
+            outcomes += self._parse_inputs(list(inputs.values()), report)
         return outcomes
+
+    def _parse_inputs(self, inputs: list[tuple[ClaimedFile, InputFile]], report: ProcessReport) -> list[FileOutcome]:
+        """Files within the Arrow engine's memory budget parsed whole, in groups that fit it; larger ones streamed."""
+        parser, source = self.parser, self.product.source
+        if not isinstance(parser, ArrowParser):
+            return self._parse_and_append(inputs, report)
+        large = [pair for pair in inputs if parser.budget.streams(pair[0].size, source.format, source.encoding)]
+        whole = [pair for pair in inputs if pair not in large]
+        outcomes: list[FileOutcome] = []
+        for group in parser.budget.groups(whole, lambda pair: pair[0].size, source.format):
+            outcomes += self._parse_and_append(group, report)
+        for item, input_file in large:
+            outcomes.append(self._stream_and_commit(parser, item, input_file, report))
+        return outcomes
+
+    def _stream_and_commit(
+        self, parser: ArrowParser, item: ClaimedFile, input_file: InputFile, report: ProcessReport
+    ) -> FileOutcome:
+        """One large file: written piece by piece, judged, then committed in one commit per table."""
+        writes = StreamedWrites(
+            self.services.iceberg, self.product, self.version, self.generation, self.columns, parser, self.expiry
+        )
+        written = writes.write(item, input_file)
+        errors = {item.key: written.error} if written.error is not None else {}
+        counts = {} if errors else {item.key: written.rows}
+        rejected = {} if errors else {item.key: written.rejects}
+        parsed = ParseResult(REJECTS_SCHEMA.empty_table(), REJECTS_SCHEMA.empty_table(), counts, rejected, errors)
+        accepted, outcomes = _judge(self.product, parsed, [(item, input_file)])
+        if written.error is None:
+            snapshot = writes.commit(written, accepted=item.key in accepted)
+            report.snapshot_id = snapshot if snapshot is not None else report.snapshot_id
+            failpoint("process.after_iceberg_commit")
+        return outcomes[0]
 
     def _parse_and_append(
         self, inputs: list[tuple[ClaimedFile, InputFile]], report: ProcessReport

@@ -20,6 +20,7 @@ import mmap
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -61,27 +62,53 @@ def parse_csv(
     threads: bool,
     max_line_bytes: int,
 ) -> FilePart:
-    declared = list(schema)
-    dialect = Dialect.of(source)
-    if source.header:
-        first = first_nonblank_line(data)
-        if first is None:
-            return FilePart()
-        line_number, start, end, after = first
-        names = header_names(data[start:end], dialect)
-        if not any(names):
-            return FilePart(error=no_header_error(key))
-        differences = header_differences(declared, names)
-        if differences:
-            return FilePart(error=drift_error(key, differences))
-        positions = [names.index(name) for name in declared]
-        body_start, first_body_line = after, line_number + 1
-    else:
-        positions = list(range(len(declared)))
-        body_start, first_body_line = 0, 1
+    layout = csv_layout(key, data, source, list(schema))
+    if not isinstance(layout, CsvLayout):
+        return layout
+    return parse_csv_body(key, data, layout, Dialect.of(source), schema, threads, max_line_bytes)
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """Where a CSV text's body starts (byte offset, physical line) and which field holds each declared column."""
+
+    positions: list[int]
+    body_start: int
+    first_body_line: int
+
+
+def csv_layout(key: str, data: bytes | mmap.mmap, source: SourceSettings, declared: list[str]) -> CsvLayout | FilePart:
+    """The layout of a file's text, or the (empty or failed) part the file gives when it has no body to read."""
+    if not source.header:
+        return CsvLayout(list(range(len(declared))), 0, 1)
+    first = first_nonblank_line(data)
+    if first is None:
+        return FilePart()
+    line_number, start, end, after = first
+    names = header_names(data[start:end], Dialect.of(source))
+    if not any(names):
+        return FilePart(error=no_header_error(key))
+    differences = header_differences(declared, names)
+    if differences:
+        return FilePart(error=drift_error(key, differences))
+    return CsvLayout([names.index(name) for name in declared], after, line_number + 1)
+
+
+def parse_csv_body(
+    key: str,
+    data: bytes | mmap.mmap,
+    layout: CsvLayout,
+    dialect: Dialect,
+    schema: dict[str, ColumnType],
+    threads: bool,
+    max_line_bytes: int,
+) -> FilePart:
+    """The rows and rejects of the records of ``data`` from ``layout.body_start`` on; reject line numbers
+    count from ``layout.first_body_line`` (a later piece of a file gives the line it starts on)."""
+    body_start, first_body_line, positions = layout.body_start, layout.first_body_line, layout.positions
     if NON_BREAK.search(data, body_start) is None:
         return FilePart()
-    width = len(declared)
+    width = len(schema)
     names = [f"c{index}" for index in range(width)]
     multiline = any(
         data.find(char.encode(), body_start) != -1 for char in (dialect.quote, dialect.escape) if char is not None
@@ -234,10 +261,10 @@ def _chunks(body: bytes, dialect: Dialect) -> tuple[list[bytes], bool]:
     """The records of ``body`` as pyarrow.csv splits them (blank lines as empty records), and whether the
     body is plain (holds neither the quote nor the escape character: a record is a line)."""
     plain = dialect.quote.encode() not in body and (dialect.escape is None or dialect.escape.encode() not in body)
-    return (LINE_BREAK.split(body) if plain else _record_pattern(dialect).findall(body)), plain
+    return (LINE_BREAK.split(body) if plain else record_pattern(dialect).findall(body)), plain
 
 
-def _record_pattern(dialect: Dialect) -> re.Pattern[bytes]:
+def record_pattern(dialect: Dialect) -> re.Pattern[bytes]:
     """Matches one record and its line break (a blank line matches an empty record)."""
     q, d = re.escape(dialect.quote.encode()), re.escape(dialect.delimiter.encode())
     if dialect.escape is None:

@@ -47,7 +47,9 @@ def _json_value(value: Any, column_type: ColumnType, column: str) -> tuple[str |
     return None, json_kind_reason(column, column_type, kind), False
 
 
-def parse_json(key: str, data: bytes | mmap.mmap, schema: dict[str, ColumnType]) -> FilePart:
+def parse_json(key: str, data: bytes | mmap.mmap, schema: dict[str, ColumnType], first_line: int = 1) -> FilePart:
+    """The rows and rejects of JSON lines text; line numbers count from ``first_line`` (a later piece of a file
+    gives the line it starts on)."""
     declared = list(schema)
     known = set(declared)
     texts: list[list[str | None]] = [[] for _ in declared]
@@ -56,7 +58,7 @@ def parse_json(key: str, data: bytes | mmap.mmap, schema: dict[str, ColumnType])
     lines_kept: list[int] = []
     raws_kept: list[str] = []
     rejected: list[tuple[int, str, str]] = []
-    for number, line in enumerate(TEXT_BREAK.split(str(data, "utf-8")), start=1):
+    for number, line in enumerate(TEXT_BREAK.split(str(data, "utf-8")), start=first_line):
         if is_blank_json_line(line):
             continue
         try:

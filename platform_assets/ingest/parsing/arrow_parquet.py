@@ -21,11 +21,11 @@ def parse_parquet(item: InputFile, schema: dict[str, ColumnType]) -> FilePart:
         table = parquet.read(columns=list(schema), use_threads=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         return FilePart(error=parse_error(item.key, f"not a readable Parquet file ({error})"))
-    columns = [_cast_parquet(single_chunk(table.column(name)), column_type) for name, column_type in schema.items()]
+    columns = [cast_parquet(single_chunk(table.column(name)), column_type) for name, column_type in schema.items()]
     return FilePart(rows=rows_table(item.key, schema, columns, None))
 
 
-def _cast_parquet(values: pa.Array, column_type: ColumnType) -> pa.Array:
+def cast_parquet(values: pa.Array, column_type: ColumnType) -> pa.Array:
     target = arrow_type(column_type)
     if pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
 from platform_assets.column_types import ColumnType
-from platform_assets.config import MAX_LINE_BYTES_DEFAULT, SourceSettings
+from platform_assets.config import MAX_LINE_BYTES_DEFAULT, MEMORY_BUDGET_MB_DEFAULT, SourceSettings
 from platform_assets.ingest.parsing.arrow_csv import parse_csv
 from platform_assets.ingest.parsing.arrow_json import parse_json
 from platform_assets.ingest.parsing.arrow_parquet import parse_parquet
+from platform_assets.ingest.parsing.arrow_stream import stream_file
+from platform_assets.ingest.parsing.budget import MemoryBudget
 from platform_assets.ingest.parsing.result import (
     FilePart,
     InputFile,
@@ -50,13 +52,29 @@ class ArrowParser:
     """Parses files in this process with pyarrow; ``max_workers`` files at a time.
 
     ``max_line_bytes``: the largest block the CSV reader grows to (``platform.processing.max_line_bytes``).
+    ``memory_budget_mb`` (``platform.processing.memory_budget_mb``): :attr:`budget` says which files
+    :meth:`parse` may read whole and which a caller should read piece by piece with :meth:`stream`.
     """
 
     name = "arrow"
 
-    def __init__(self, max_workers: int | None = None, max_line_bytes: int = MAX_LINE_BYTES_DEFAULT) -> None:
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
+        memory_budget_mb: float = MEMORY_BUDGET_MB_DEFAULT,
+    ) -> None:
         self._max_workers = max_workers or min(8, os.cpu_count() or 1)
         self._max_line_bytes = max_line_bytes
+        self.budget = MemoryBudget.of_mb(memory_budget_mb)
+
+    def stream(
+        self, item: InputFile, source: SourceSettings, schema: Mapping[str, ColumnType | str]
+    ) -> Iterator[FilePart]:
+        """The parts of one file, piece by piece within :attr:`budget` (see ``arrow_stream``)."""
+        check_call([item], source)
+        threads = self._max_workers > 1
+        return stream_file(item, source, normalize_schema(schema), self.budget, self._max_line_bytes, threads)
 
     def parse(
         self, files: list[InputFile], source: SourceSettings, schema: Mapping[str, ColumnType | str]

@@ -203,10 +203,12 @@ def read_error(key: str, problem: str) -> FileError:
     return FileError(READ_ERROR, f"{key}: cannot read the file: {problem}. Check that the raw-zone copy exists.")
 
 
-def record_too_long_error(key: str, line: int, length: int, max_line_bytes: int) -> FileError:
+def record_too_long_error(key: str, line: int, length: int, max_line_bytes: int, at_least: bool = False) -> FileError:
+    """``at_least``: ``length`` is where reading stopped, not the record's end (a streamed file)."""
+    size = f"more than {length}" if at_least else f"{length}"
     return FileError(
         PARSE_ERROR,
-        f"{key}: line {line} starts a record of {length} bytes, more than the CSV reader's largest block "
+        f"{key}: line {line} starts a record of {size} bytes, more than the CSV reader's largest block "
         f"({MAX_LINE_BYTES_KEY}: {max_line_bytes} bytes). Raise {MAX_LINE_BYTES_KEY} in platform.yaml to at "
         f"least {length}, then process the version's failed files again (process --retry-failed).",
     )

@@ -57,10 +57,12 @@ def canonical_encoding(encoding: str) -> str:
     return codecs.lookup(encoding).name
 
 
-def make_text_decoder(encoding: str) -> Callable[[bytes], tuple[str | None, DecodeFailure | None]]:
+def make_text_decoder(
+    encoding: str, strip_bom: bool = True
+) -> Callable[[bytes], tuple[str | None, DecodeFailure | None]]:
     """A function ``bytes -> (text, None)`` or ``(None, where decoding fails)`` for ``encoding``.
 
-    The text has a leading byte-order mark removed.
+    The text has a leading byte-order mark removed (with ``strip_bom``).
     """
     name = codecs.lookup(encoding).name
 
@@ -71,17 +73,22 @@ def make_text_decoder(encoding: str) -> Callable[[bytes], tuple[str | None, Deco
             prefix = data[: error.start].decode(name, errors="replace")
             line = len(TEXT_BREAK.findall(prefix)) + 1
             return None, DecodeFailure(line, error.start, data[error.start] if error.start < len(data) else 0)
-        return text.removeprefix("\ufeff"), None
+        return (text.removeprefix("\ufeff") if strip_bom else text), None
 
     return decode
 
 
 @overload
-def to_utf8(data: bytes, encoding: str) -> tuple[bytes | None, DecodeFailure | None]: ...
+def to_utf8(data: bytes, encoding: str, strip_bom: bool = True) -> tuple[bytes | None, DecodeFailure | None]: ...
 @overload
-def to_utf8(data: bytes | mmap.mmap, encoding: str) -> tuple[bytes | mmap.mmap | None, DecodeFailure | None]: ...
-def to_utf8(data: bytes | mmap.mmap, encoding: str) -> tuple[bytes | mmap.mmap | None, DecodeFailure | None]:
-    """``data`` transcoded to UTF-8 without a byte-order mark, or where decoding fails.
+def to_utf8(
+    data: bytes | mmap.mmap, encoding: str, strip_bom: bool = True
+) -> tuple[bytes | mmap.mmap | None, DecodeFailure | None]: ...
+def to_utf8(
+    data: bytes | mmap.mmap, encoding: str, strip_bom: bool = True
+) -> tuple[bytes | mmap.mmap | None, DecodeFailure | None]:
+    """``data`` transcoded to UTF-8 without a byte-order mark (``strip_bom``: a later piece of a file keeps
+    what it starts with), or where decoding fails.
 
     UTF-8 input is returned as it is (a map stays a map) when it has no byte-order mark.
     """
@@ -89,11 +96,12 @@ def to_utf8(data: bytes | mmap.mmap, encoding: str) -> tuple[bytes | mmap.mmap |
     if name in UTF8_NAMES:
         try:
             _as_binary(data).cast(pa.large_string())  # validates in place
-            return (data[len(UTF8_BOM) :] if data[: len(UTF8_BOM)] == UTF8_BOM else data), None
+            bom = strip_bom and data[: len(UTF8_BOM)] == UTF8_BOM
+            return (data[len(UTF8_BOM) :] if bom else data), None
         except pa.ArrowInvalid:
             name = "utf-8"
     data = data if isinstance(data, bytes) else data[:]
-    text, failure = make_text_decoder(name)(data)
+    text, failure = make_text_decoder(name, strip_bom)(data)
     if failure is not None:
         return None, failure
     assert text is not None
