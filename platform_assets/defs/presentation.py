@@ -11,6 +11,11 @@ Contract:
 - Column schemas (``dagster/column_schema``) describe every column: the
   declared ones with their ``schema.descriptions``, the platform's lineage and
   batch columns with :data:`PLATFORM_COLUMNS`.
+- ``staged`` shows, per version, the schema version it was processed under
+  (the catalog's: columns a version's files added or widened included) as its
+  column schema, with the platform's columns; ``merge`` declares its column
+  lineage (``dagster/column_lineage``): each product column from the same
+  column of ``staged``, the batch columns from ``staged``'s ``_version``.
 - The merge table is the product as users query it: ``merge`` carries
   ``dagster/table_name`` (``<product>_merge``), its column schema, the live
   view's name, and the tag :data:`ROLE_TAG` = ``published``; a replica's is
@@ -31,6 +36,16 @@ from platform_assets.merge.names import live_view, merge_table
 ROLE_TAG = "platform/role"
 TABLE_NAME_KEY = "dagster/table_name"
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
+COLUMN_LINEAGE_KEY = "dagster/column_lineage"
+PLATFORM_COLUMN_TYPES = {
+    "_version": "int",
+    "_source_file": "string",
+    "_source_sha256": "string",
+    "_source_line": "bigint",
+    "_ingested_at": "timestamp",
+    "_rescued": "string",
+}
+"""The platform's columns of the Iceberg table as declared types."""
 PLATFORM_COLUMNS = {
     "_version": "the version the row came from (the Iceberg table's partition)",
     "_source_file": "the source key of the file the row came from",
@@ -95,16 +110,51 @@ def staged_definition_metadata(config: PlatformConfig, product: ProductConfig) -
     return metadata
 
 
+def staged_columns(
+    product: ProductConfig, columns: Iterable[tuple[str, str]], table_columns: Iterable[str]
+) -> dg.TableSchema:
+    """The staged table's column schema: the product ``columns`` (a schema version's), then the platform's columns
+    of ``table_columns`` (the Iceberg table's names) in their order."""
+    listed = list(columns)
+    names = {name for name, _ in listed}
+    platform = [
+        (name, PLATFORM_COLUMN_TYPES.get(name, "string"))
+        for name in table_columns
+        if name not in names and name in PLATFORM_COLUMNS
+    ]
+    return table_schema(product, listed + platform)
+
+
+def batch_columns(product: ProductConfig) -> list[str]:
+    return ["_batch_in", "_batch_out"] if product.milestone == "forensic" else ["_batch_id"]
+
+
+def merge_columns_schema(product: ProductConfig, columns: Iterable[tuple[str, str]]) -> dg.TableSchema:
+    """The merge table's column schema: the product ``columns``, then the batch columns."""
+    return table_schema(product, list(columns) + [(name, "int") for name in batch_columns(product)])
+
+
+def merge_lineage(product: ProductConfig, columns: Iterable[str]) -> dg.TableColumnLineage:
+    """Each product column of the merge table from the same column of ``staged``; batch columns from ``_version``."""
+    staged = dg.AssetKey([product.name, "staged"])
+    deps = {name: [dg.TableColumnDep(asset_key=staged, column_name=name)] for name in columns}
+    for name in batch_columns(product):
+        deps[name] = [dg.TableColumnDep(asset_key=staged, column_name="_version")]
+    return dg.TableColumnLineage(deps_by_column=deps)
+
+
 def merge_definition_metadata(product: ProductConfig) -> dict[str, object]:
-    """The merge table's name, columns (batch columns included), live view and milestone."""
-    batch_columns = ["_batch_in", "_batch_out"] if product.milestone == "forensic" else ["_batch_id"]
-    columns = declared_columns(product) + [(name, "int") for name in batch_columns]
-    return {
+    """The merge table's name, columns (batch columns included), live view and milestone, and its column lineage."""
+    columns = declared_columns(product)
+    metadata: dict[str, object] = {
         TABLE_NAME_KEY: merge_table(product.name),
-        COLUMN_SCHEMA_KEY: table_schema(product, columns),
+        COLUMN_SCHEMA_KEY: merge_columns_schema(product, columns),
         "live_view": live_view(product.name),
         "milestone": product.milestone,
     }
+    if columns:
+        metadata[COLUMN_LINEAGE_KEY] = merge_lineage(product, [name for name, _ in columns])
+    return metadata
 
 
 def merge_freshness(product: ProductConfig) -> dg.FreshnessPolicy | None:

@@ -3,7 +3,8 @@
 Contract: :func:`record_processed_schema` runs after a worker committed a
 version's rows (before the version settles, so no merge sees it processed
 without its schema): it records the product table's columns as they are now
-in Iceberg (the product's columns, lineage excluded) with the declared key, as
+in Iceberg (the product's columns: lineage and ``_rescued`` excluded, which
+stay in the Iceberg table and are not merged) with the declared key, as
 the catalog's current schema version (:meth:`Catalog.record_schema_version`:
 idempotent, so every worker calls it). A new schema version says what changed
 and where it came from: declared in ``schema.columns``, or the version's files
@@ -20,6 +21,10 @@ from platform_assets.config import ProductConfig
 from platform_assets.ingest.table_schema import table_columns
 from platform_assets.schema_change import schema_change
 
+NOT_PRODUCT_COLUMNS = frozenset({"_rescued"})
+"""Platform columns of the Iceberg table besides lineage: ``_rescued`` (schema.evolution: rescue) is no product
+column; it stays in the Iceberg table."""
+
 if TYPE_CHECKING:
     from platform_assets.services import Services
 
@@ -27,9 +32,10 @@ if TYPE_CHECKING:
 def record_processed_schema(services: Services, product: ProductConfig, version: int) -> SchemaVersionRecord | None:
     """Record the Iceberg table's current columns as the schema ``version`` was processed under (None: no table)."""
     tables = services.iceberg
-    columns = table_columns(tables.iceberg_catalog, tables.data_table(product.name))
-    if columns is None:
+    found = table_columns(tables.iceberg_catalog, tables.data_table(product.name))
+    if found is None:
         return None
+    columns = {name: column_type for name, column_type in found.items() if name not in NOT_PRODUCT_COLUMNS}
     schema = product.table_schema
     key = list(schema.primary_key) if schema else []
     current = services.catalog.current_schema(product.name)

@@ -20,7 +20,14 @@ from platform_assets.catalog.states import FileStatus
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table, version_observation
 from platform_assets.defs.partitions import asset_key, partition_key, registered_versions
-from platform_assets.defs.presentation import described, staged_definition_metadata, staged_kinds, table_schema
+from platform_assets.defs.presentation import (
+    COLUMN_SCHEMA_KEY,
+    described,
+    staged_columns,
+    staged_definition_metadata,
+    staged_kinds,
+    table_schema,
+)
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step, version_failed
 from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
@@ -164,6 +171,25 @@ def rejects_table_value(rows: pa.Table) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema=dg.TableSchema(columns=columns))
 
 
+def schema_metadata(
+    services: Services, product: ProductConfig, version: int, table: pa.Schema
+) -> dict[str, dg.MetadataValue]:
+    """The schema version the version was processed under as the column schema (with the platform's columns of
+    ``table``, the Iceberg table's schema), its number and what it changed."""
+    schema = services.catalog.schema_of_version(product.name, version)
+    if schema is None:  # processed before schema versions were recorded: the Iceberg table's columns
+        columns = [(field.name, str(field.type)) for field in table]
+        return {COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(table_schema(product, columns))}
+    introduced = schema.introduced_by == version
+    return {
+        COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(staged_columns(product, schema.columns, table.names)),
+        "schema_version": dg.MetadataValue.int(schema.number),
+        "schema_change": dg.MetadataValue.text(
+            schema.change if introduced else f"none: schema version {schema.number} (since v{schema.introduced_by})"
+        ),
+    }
+
+
 def staged_metadata(services: Services, product: ProductConfig, report: ProcessReport) -> dict[str, dg.MetadataValue]:
     """Numbers the UI plots across versions, the Iceberg snapshot, the schema, a preview and the result."""
     view = services.iceberg.view(product.name, report.version, PREVIEW_ROWS)
@@ -185,9 +211,7 @@ def staged_metadata(services: Services, product: ProductConfig, report: ProcessR
         "iceberg_table": dg.MetadataValue.text(view.identifier),
         "iceberg_snapshot_id": dg.MetadataValue.text("" if view.snapshot_id is None else str(view.snapshot_id)),
         "dagster/row_count": dg.MetadataValue.int(report.version_rows),
-        "dagster/column_schema": dg.MetadataValue.table_schema(
-            table_schema(product, [(field.name, str(field.type)) for field in view.schema])
-        ),
+        **schema_metadata(services, product, report.version, view.schema),
         "preview": dg.MetadataValue.md(
             markdown_table(
                 preview.column_names, [[row[name] for name in preview.column_names] for row in preview.to_pylist()]

@@ -6,17 +6,21 @@ from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.metadata import markdown_table, version_observation
 from platform_assets.defs.partitions import asset_key, partition_key, registered_versions, versions_of
 from platform_assets.defs.presentation import (
+    COLUMN_LINEAGE_KEY,
+    COLUMN_SCHEMA_KEY,
     ROLE_TAG,
     described,
+    merge_columns_schema,
     merge_definition_metadata,
     merge_freshness,
     merge_kinds,
+    merge_lineage,
 )
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
 from platform_assets.merge import BatchResult, batch_log
 from platform_assets.merge.checks import check_live_rows
-from platform_assets.merge.versions import merge_version, table_row_counts
+from platform_assets.merge.versions import merge_columns, merge_version, table_row_counts
 from platform_assets.services import Services
 
 CHECK_NAME = "live_rows_match_staged"
@@ -68,7 +72,11 @@ def build_merge_asset(
 def merge_metadata(services: Services, product: ProductConfig, result: BatchResult) -> dict[str, dg.MetadataValue]:
     _, history = table_row_counts(services.merge_store, product)
     entries = batch_log(services.merge_store, product.name)[-10:]
+    columns = [(name, str(kind)) for name, kind in (merge_columns(services, product, result.batch) or {}).items()]
     return {
+        COLUMN_SCHEMA_KEY: dg.MetadataValue.table_schema(merge_columns_schema(product, columns)),
+        COLUMN_LINEAGE_KEY: dg.MetadataValue.column_lineage(merge_lineage(product, [name for name, _ in columns])),
+        "schema_change": dg.MetadataValue.text(result.schema_change or "none"),
         "batch": dg.MetadataValue.int(result.batch),
         "status": dg.MetadataValue.text(str(result.status)),
         "inserted": dg.MetadataValue.int(result.inserted),
