@@ -67,8 +67,9 @@ STATE_TABLES = (
     "workers",
     "schema_versions",
     "audit_events",
+    "audit_chains",
 )
-CATALOG_PUBLIC_MODULES = ("service", "records", "states", "errors", "migrate")
+CATALOG_PUBLIC_MODULES = ("service", "records", "states", "errors", "migrate", "audit_chain")
 CATALOG_PUBLIC_NAMES = ("Catalog", "default_actor")
 """What of catalog/ other modules may import: the service, its records, states and errors (and the migrations)."""
 SQL_ON_STATE_TABLE = re.compile(

@@ -253,8 +253,13 @@ class Worker(Base):
 
 
 class AuditEvent(Base):
+    """One audit event, a link of its chain (see :mod:`platform_assets.catalog.audit_chain`; migration 0009)."""
+
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_events_entity", "entity_type", "entity_id"),
+        UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     entity_type: Mapped[str] = mapped_column(String(32))
@@ -264,6 +269,20 @@ class AuditEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utc_now)
     change: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     dagster_run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the run that made the change
+    chain: Mapped[str] = mapped_column(String(64))  # the product's name, or '_platform'
+    seq: Mapped[int] = mapped_column(BigInteger)  # 1, 2, 3, ... within the chain
+    prev_hash: Mapped[str] = mapped_column(String(64))  # the hash of the chain's event before it
+    hash: Mapped[str] = mapped_column(String(64))  # sha256 of its canonical content (with prev_hash)
+
+
+class AuditChain(Base):
+    """The head of one audit chain: its last event's seq and hash (locked while a transaction appends)."""
+
+    __tablename__ = "audit_chains"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 def table_of(model: type[Base]) -> Table:

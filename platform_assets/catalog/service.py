@@ -56,6 +56,7 @@ from platform_assets.catalog.records import (
     VersionRecord,
     VersionSummary,
 )
+from platform_assets.catalog.service_audit import AuditCatalog
 from platform_assets.catalog.service_base import CatalogBase
 from platform_assets.catalog.service_reconcile import ReconcileCatalog
 from platform_assets.catalog.service_schema import SchemaCatalog
@@ -64,7 +65,7 @@ from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import is_postgres
 
 
-class Catalog(ReconcileCatalog, SchemaCatalog, CatalogBase):
+class Catalog(AuditCatalog, ReconcileCatalog, SchemaCatalog, CatalogBase):
     """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
 
     # Discovery: listings in progress and version registration.

@@ -1,0 +1,193 @@
+"""The audit trail's hash chain: which chain an event belongs to, its canonical content, and a chain's check.
+
+Contract:
+- One chain per product (named after it) and :data:`PLATFORM_CHAIN` for events of no product.
+  :func:`chain_of` tells an event's chain from its entity: the first ``/``-separated part of the
+  entity id when it is a product name (``customers/3``, ``customers/3/a.csv``, ``customers``),
+  else the platform chain; an entity type of :data:`PLATFORM_ENTITY_TYPES` always goes to the platform.
+- Each event of a chain has ``seq`` 1, 2, 3, ... with no gap, ``prev_hash`` = the ``hash`` of the
+  event before it (:data:`GENESIS` for seq 1) and ``hash`` = :func:`event_hash` of its canonical
+  content: :func:`canonical` (sorted-key compact JSON of chain, seq, entity_type, entity_id, action,
+  actor, at as UTC ISO with microseconds, change, dagster_run_id, prev).
+- :class:`ChainWalker` checks one chain's events in seq order against that and against the chain's
+  head (``audit_chains``: the seq and hash of its last event), and names the first event that breaks it.
+  Pure: no SQL, no Dagster (the catalog feeds it rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+PLATFORM_CHAIN = "_platform"
+"""The chain of events that belong to no product (a product name never starts with ``_``)."""
+PLATFORM_ENTITY_TYPES = frozenset({"platform", "worker", "audit"})
+"""Entity types that are never a product's, whatever their id looks like."""
+GENESIS = "0" * 64
+"""The ``prev_hash`` of a chain's first event."""
+_PRODUCT_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def chain_of(entity_type: str, entity_id: str) -> str:
+    """The chain of an event on ``entity_type``/``entity_id`` (see the module's contract)."""
+    if entity_type in PLATFORM_ENTITY_TYPES:
+        return PLATFORM_CHAIN
+    head = entity_id.split("/", 1)[0]
+    return head if _PRODUCT_NAME.fullmatch(head) else PLATFORM_CHAIN
+
+
+def utc_iso(at: datetime) -> str:
+    """``at`` as UTC ISO 8601 with microseconds (a naive value is taken as UTC, as SQLite returns them)."""
+    aware = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return aware.isoformat(timespec="microseconds")
+
+
+def canonical(event: dict[str, Any], prev_hash: str) -> str:
+    """The canonical content of ``event`` (a dict with the columns named in the contract) after ``prev_hash``."""
+    content = {
+        "chain": event["chain"],
+        "seq": event["seq"],
+        "entity_type": event["entity_type"],
+        "entity_id": event["entity_id"],
+        "action": event["action"],
+        "actor": event["actor"],
+        "at": utc_iso(event["at"]),
+        "change": event["change"] if event["change"] is not None else {},
+        "dagster_run_id": event["dagster_run_id"],
+        "prev": prev_hash,
+    }
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def event_hash(event: dict[str, Any], prev_hash: str) -> str:
+    """The sha256 (hex) of the event's canonical content."""
+    return hashlib.sha256(canonical(event, prev_hash).encode()).hexdigest()
+
+
+def link(rows: list[dict[str, Any]], head_seq: int, head_hash: str) -> tuple[int, str]:
+    """Give ``rows`` (one chain, in order) their seq, prev_hash and hash after the head; the new head."""
+    seq, prev = head_seq, head_hash
+    for row in rows:
+        seq += 1
+        row["seq"] = seq
+        row["prev_hash"] = prev
+        prev = row["hash"] = event_hash(row, prev)
+    return seq, prev
+
+
+class Breach(StrEnum):
+    """How a chain is broken at an event."""
+
+    EDITED = "edited"  # its content no longer hashes to its hash
+    DELETED = "deleted"  # an event before it is gone (a seq gap, or its prev_hash names no event)
+    OUT_OF_ORDER = "inserted_out_of_order"  # written after a later event of its chain, or past the head
+    UNLINKED = "unlinked"  # no chain link at all (written around the audit writer)
+    HEAD = "head_mismatch"  # the chain's last events are gone, or its head was moved
+
+
+@dataclass(frozen=True)
+class AuditFinding:
+    """The first event at which a chain breaks, and why."""
+
+    chain: str
+    breach: Breach
+    event_id: int | None  # the audit_events id (None: the break is after the last event left)
+    seq: int | None
+    entity: str  # entity_type:entity_id of the event ('' when there is none)
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChainHead:
+    """A chain's head as its audit_chains row holds it (seq 0 and GENESIS: no event yet)."""
+
+    chain: str
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The result of walking the chains: events checked, chains, and the first breach of each broken chain."""
+
+    chains: int
+    events: int
+    findings: tuple[AuditFinding, ...]
+    heads: tuple[ChainHead, ...] = ()
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+
+@dataclass
+class ChainWalker:
+    """Checks one chain's events, fed in seq order, against its head; keeps the first breach (later ones follow)."""
+
+    chain: str
+    head: ChainHead | None  # None: the chain has events but no head row
+    seq: int = 0
+    hash: str = GENESIS
+    last_id: int = 0
+    events: int = 0
+    finding: AuditFinding | None = field(default=None)
+    previous: dict[str, Any] | None = field(default=None, repr=False)
+
+    def feed(self, row: dict[str, Any]) -> None:
+        """Check the next event (a dict with id and the hashed columns, plus seq, prev_hash and hash)."""
+        self.events += 1
+        if self.finding is None:
+            self.finding = self._breach(row)
+        self.seq, self.hash, self.last_id = row["seq"] or 0, row["hash"] or "", row["id"]
+        self.previous = row
+
+    def finish(self) -> AuditFinding | None:
+        """The chain's first breach; past the last event, the head must be that event (else its end was cut)."""
+        if self.finding is not None:
+            return self.finding
+        head = self.head
+        if head is None:
+            detail = "the chain has no head row: its audit_chains row was deleted"
+        elif head.seq > self.seq:
+            detail = f"seq {self.seq + 1}..{head.seq} missing after the last event (seq {self.seq}): deleted"
+        elif head.hash != self.hash:
+            detail = f"the head's hash {head.hash[:12]} is not its last event's {self.hash[:12]}: replaced"
+        else:
+            return None
+        breach = Breach.DELETED if head is not None and head.seq > self.seq else Breach.HEAD
+        self.finding = AuditFinding(self.chain, breach, None, head.seq if head else None, "", "", detail)
+        return self.finding
+
+    def _breach(self, row: dict[str, Any]) -> AuditFinding | None:
+        def found(breach: Breach, detail: str, event: dict[str, Any] = row) -> AuditFinding:
+            entity = f"{event['entity_type']}:{event['entity_id']}"
+            return AuditFinding(self.chain, breach, event["id"], event["seq"], entity, event["action"], detail)
+
+        seq, prev = row["seq"], row["prev_hash"]
+        if seq is None or prev is None or row["hash"] is None:
+            return found(Breach.UNLINKED, "the event has no chain link: it was written around the audit writer")
+        if self.head is not None and seq > self.head.seq:
+            return found(
+                Breach.OUT_OF_ORDER, f"past the chain's head (seq {self.head.seq}): appended around the audit writer"
+            )
+        if seq > self.seq + 1:
+            missing = f"seq {self.seq + 1}" if seq == self.seq + 2 else f"seq {self.seq + 1}..{seq - 1}"
+            return found(Breach.DELETED, f"{missing} missing before it: deleted")
+        if row["id"] <= self.last_id and self.previous is not None:
+            detail = f"written (id {self.last_id}) after the event at seq {seq} (id {row['id']}) that follows it"
+            return found(Breach.OUT_OF_ORDER, detail, self.previous)
+        if prev != self.hash:
+            return found(
+                Breach.DELETED,
+                f"its prev_hash {prev[:12]} is not the hash {self.hash[:12]} of the event before it: "
+                "an event before it was deleted or replaced",
+            )
+        if event_hash(row, prev) != row["hash"]:
+            return found(Breach.EDITED, "its content does not hash to its stored hash: the row was edited")
+        return None

@@ -1,0 +1,37 @@
+"""The catalog service's audit trail: verify the hash chains of ``audit_events``.
+
+Contract: :meth:`AuditCatalog.verify_audit` reads one consistent snapshot of the
+events and the chain heads (REPEATABLE READ on PostgreSQL; SQLite's transaction
+is one already), so writers committing meanwhile never look like a break.
+The SQL lives in :mod:`platform_assets.catalog.queries.audit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+
+from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditVerification
+from platform_assets.catalog.queries import audit
+from platform_assets.catalog.service_base import CatalogBase
+from platform_assets.storage.sql import is_postgres
+
+
+class AuditCatalog(CatalogBase):
+    """Reads of the audit trail: chain verification."""
+
+    def verify_audit(self, products: Iterable[str] | None = None) -> AuditVerification:
+        """Walk every chain (or the chains of ``products`` plus the platform's) and report the first breach of each."""
+        chains = None if products is None else [*products, PLATFORM_CHAIN]
+        with self._snapshot() as session:
+            return audit.verify(session, chains)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Session]:
+        """A read-only transaction on one snapshot of the catalog."""
+        engine = self.engine
+        bind = engine.execution_options(isolation_level="REPEATABLE READ") if is_postgres(engine) else engine
+        with Session(bind) as session, session.begin():
+            yield session
