@@ -354,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_schema_command(commands, common)
 
+    from platform_assets.cli_audit import add_audit_commands
+
+    add_audit_commands(commands, common)
+
     db = commands.add_parser("db", help="state catalog administration")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", parents=[common], help="apply catalog migrations")

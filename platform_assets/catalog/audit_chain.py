@@ -172,16 +172,16 @@ class ChainWalker:
         seq, prev = row["seq"], row["prev_hash"]
         if seq is None or prev is None or row["hash"] is None:
             return found(Breach.UNLINKED, "the event has no chain link: it was written around the audit writer")
-        if self.head is not None and seq > self.head.seq:
-            return found(
-                Breach.OUT_OF_ORDER, f"past the chain's head (seq {self.head.seq}): appended around the audit writer"
-            )
         if seq > self.seq + 1:
             missing = f"seq {self.seq + 1}" if seq == self.seq + 2 else f"seq {self.seq + 1}..{seq - 1}"
             return found(Breach.DELETED, f"{missing} missing before it: deleted")
         if row["id"] <= self.last_id and self.previous is not None:
             detail = f"written (id {self.last_id}) after the event at seq {seq} (id {row['id']}) that follows it"
             return found(Breach.OUT_OF_ORDER, detail, self.previous)
+        if self.head is not None and seq > self.head.seq:
+            return found(
+                Breach.OUT_OF_ORDER, f"past the chain's head (seq {self.head.seq}): appended around the audit writer"
+            )
         if prev != self.hash:
             return found(
                 Breach.DELETED,
@@ -191,3 +191,19 @@ class ChainWalker:
         if event_hash(row, prev) != row["hash"]:
             return found(Breach.EDITED, "its content does not hash to its stored hash: the row was edited")
         return None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event of a product's audit log: who did what to which entity, when, and the change (with its why)."""
+
+    id: int
+    chain: str
+    seq: int
+    entity_type: str
+    entity_id: str
+    action: str
+    actor: str
+    at: datetime
+    change: dict[str, Any]
+    dagster_run_id: str | None

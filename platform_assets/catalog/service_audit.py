@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditVerification
+from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditEntry, AuditVerification
 from platform_assets.catalog.queries import audit
 from platform_assets.catalog.service_base import CatalogBase
 from platform_assets.storage.sql import is_postgres
 
 
 class AuditCatalog(CatalogBase):
-    """Reads of the audit trail: chain verification."""
+    """Reads of the audit trail: chain verification and a product's log."""
 
     def verify_audit(self, products: Iterable[str] | None = None) -> AuditVerification:
         """Walk every chain (or the chains of ``products`` plus the platform's) and report the first breach of each."""
@@ -35,3 +36,12 @@ class AuditCatalog(CatalogBase):
         bind = engine.execution_options(isolation_level="REPEATABLE READ") if is_postgres(engine) else engine
         with Session(bind) as session, session.begin():
             yield session
+
+    def audit_log(
+        self, product: str, version: int | None = None, key: str | None = None, since: datetime | None = None
+    ) -> list[AuditEntry]:
+        """The product's audit events, oldest first, filtered by version, file key and time (see
+        :func:`.queries.audit.log`); UnknownProduct for a product without versions."""
+        with self._transaction() as session:
+            self._product(session, product)
+            return audit.log(session, product, version, key, since)

@@ -38,7 +38,7 @@ def _at(url: str, when: datetime) -> object:
 def _links(url: str, chain: str) -> list[tuple[int, int, str, str]]:
     with open_catalog(url).connect() as connection:
         query = text("SELECT id, seq, prev_hash, hash FROM audit_events WHERE chain = :c ORDER BY seq")
-        return [tuple(row) for row in connection.execute(query, {"c": chain})]  # type: ignore[misc]
+        return [(row[0], row[1], row[2], row[3]) for row in connection.execute(query, {"c": chain})]
 
 
 def test_chain_of_an_event() -> None:

@@ -16,13 +16,22 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, select, update
+from sqlalchemy import bindparam, event, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from platform_assets.catalog.audit_chain import GENESIS, AuditVerification, ChainHead, ChainWalker, chain_of, link
+from platform_assets.catalog.audit_chain import (
+    GENESIS,
+    AuditEntry,
+    AuditVerification,
+    ChainHead,
+    ChainWalker,
+    chain_of,
+    link,
+)
 from platform_assets.catalog.models import AuditChain, AuditEvent, table_of, utc_now
 from platform_assets.catalog.records import AuditRecord
 
@@ -184,3 +193,35 @@ def verify(session: Session, chains: Iterable[str] | None = None) -> AuditVerifi
 
 
 _VERIFY_BATCH = 5000
+
+
+def log(
+    session: Session, product: str, version: int | None, key: str | None, since: datetime | None
+) -> list[AuditEntry]:
+    """The product's events, oldest first: of version ``version`` (the version's and its files'), of the file
+    ``key`` (in any version, or in ``version``), at or after ``since``."""
+    link_pending(session)
+    events = table_of(AuditEvent)
+    query = select(*(events.c[name] for name in _ENTRY)).where(events.c.chain == product)
+    if version is not None:
+        entity = version_entity_id(product, version)
+        query = query.where(
+            or_(events.c.entity_id == entity, events.c.entity_id.startswith(entity + "/", autoescape=True))
+        )
+    if key is not None:
+        query = query.where(events.c.entity_type == "raw_file", events.c.entity_id.endswith("/" + key, autoescape=True))
+    if since is not None:
+        query = query.where(events.c.at >= since)
+    entries = [AuditEntry(**row._asdict()) for row in session.execute(query.order_by(events.c.seq))]
+    if key is None:
+        return entries
+    return [entry for entry in entries if _file_key(entry.entity_id) == key]
+
+
+_ENTRY = ("id", "chain", "seq", "entity_type", "entity_id", "action", "actor", "at", "change", "dagster_run_id")
+
+
+def _file_key(entity_id: str) -> str | None:
+    """The source key of a file entity id ``product/version/key``."""
+    parts = entity_id.split("/", 2)
+    return parts[2] if len(parts) == 3 and parts[1].isdigit() else None

@@ -1,0 +1,130 @@
+"""What ``audit verify`` and ``audit log`` say: the chains' verification and a product's log, as text and JSON.
+
+Contract:
+- :func:`verification_json` / :func:`verification_text`: intact or not, chains
+  and events checked, each broken chain's first bad event (id, seq, entity,
+  action, how it broke) and the chain heads (the anchor a reader may keep
+  elsewhere to notice a rewritten chain later).
+- :func:`parse_since`: an ISO date (``2026-01-31``) or date and time
+  (``2026-01-31T12:00``, with or without an offset; without one it is UTC).
+- :func:`log_entry_json` / :func:`log_text`: who did what to which entity,
+  when, why (the change's ``reason`` or ``notes``), newest last.
+No Dagster, no SQL: the records come from the catalog service.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from platform_assets.catalog.audit_chain import AuditEntry, AuditFinding, AuditVerification
+from platform_assets.errors import EXIT_USAGE, UserError
+
+WHY_KEYS = ("reason", "notes", "decision_notes")
+"""Keys of an event's change that say why it was made, in the order they are looked up."""
+
+
+class BadSince(UserError):
+    """--since is neither an ISO date nor an ISO date and time."""
+
+    exit_code = EXIT_USAGE
+
+
+def parse_since(text: str) -> datetime:
+    """``text`` as an aware UTC datetime (see the module's contract); BadSince names the forms it takes."""
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            day = date.fromisoformat(text.strip())
+        except ValueError:
+            raise BadSince(
+                f"--since {text!r} is not an ISO date or time: give e.g. 2026-01-31, 2026-01-31T12:00 "
+                "or 2026-01-31T12:00+02:00"
+            ) from None
+        parsed = datetime(day.year, day.month, day.day)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def why(entry: AuditEntry) -> str | None:
+    """The reason or notes the change carries, if any."""
+    for key in WHY_KEYS:
+        value = entry.change.get(key)
+        if value:
+            return str(value)
+    return None
+
+
+def finding_json(finding: AuditFinding) -> dict[str, Any]:
+    return {
+        "chain": finding.chain,
+        "breach": finding.breach.value,
+        "event_id": finding.event_id,
+        "seq": finding.seq,
+        "entity": finding.entity,
+        "action": finding.action,
+        "detail": finding.detail,
+    }
+
+
+def finding_text(finding: AuditFinding) -> str:
+    """One line naming the chain's first bad event and how it broke."""
+    where = f"seq {finding.seq}" if finding.seq is not None else "its head"
+    event = f"event id {finding.event_id} ({finding.entity} {finding.action})" if finding.event_id else "no event"
+    return f"{finding.chain}: {finding.breach.value} at {where}, {event}: {finding.detail}"
+
+
+def verification_json(result: AuditVerification) -> dict[str, Any]:
+    return {
+        "intact": result.intact,
+        "chains": result.chains,
+        "events": result.events,
+        "findings": [finding_json(finding) for finding in result.findings],
+        "heads": [{"chain": head.chain, "seq": head.seq, "hash": head.hash} for head in result.heads],
+    }
+
+
+def verification_text(result: AuditVerification) -> str:
+    """A summary line, then one line per broken chain."""
+    if result.intact:
+        return f"audit trail intact: {result.chains} chain(s), {result.events} event(s) checked"
+    lines = [
+        f"audit trail BROKEN: {len(result.findings)} of {result.chains} chain(s) broken, "
+        f"{result.events} event(s) checked; the first bad event of each:"
+    ]
+    lines += [f"  {finding_text(finding)}" for finding in result.findings]
+    lines.append(
+        "  The rows were changed outside the platform: compare them with a backup of the catalog "
+        "and find who had write access to it."
+    )
+    return "\n".join(lines)
+
+
+def log_entry_json(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "seq": entry.seq,
+        "at": entry.at.isoformat(),
+        "actor": entry.actor,
+        "action": entry.action,
+        "entity_type": entry.entity_type,
+        "entity_id": entry.entity_id,
+        "why": why(entry),
+        "change": entry.change,
+        "dagster_run_id": entry.dagster_run_id,
+    }
+
+
+def log_text(product: str, entries: list[AuditEntry]) -> str:
+    """One line per event, newest last: when, who, what on which entity, and why."""
+    lines = [f"{product}: {len(entries)} audit event(s)"]
+    for entry in entries:
+        reason = why(entry)
+        entity = entry.entity_id.removeprefix(product + "/") if entry.entity_id != product else product
+        line = f"  {entry.at.strftime('%Y-%m-%d %H:%M:%S')}Z  {entry.actor:<12} {entry.action:<16} {entity}"
+        if reason:
+            line += f"  — {reason}"
+        if entry.dagster_run_id:
+            line += f"  (run {entry.dagster_run_id[:8]})"
+        lines.append(line)
+    return "\n".join(lines)
