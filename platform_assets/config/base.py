@@ -18,7 +18,16 @@ NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 COLUMN_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 OWNER_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,7}")  # Dagster's own test of an email
 RESERVED_COLUMNS = frozenset(
-    {"_version", "_source_file", "_source_sha256", "_ingested_at", "_batch_in", "_batch_out", "_batch_id"}
+    {
+        "_version",
+        "_source_file",
+        "_source_sha256",
+        "_source_line",
+        "_ingested_at",
+        "_batch_in",
+        "_batch_out",
+        "_batch_id",
+    }
 )
 MAX_NAME_LENGTH = 48
 

@@ -50,7 +50,10 @@ PLATFORM_COLUMNS = {
     "_version": "the version the row came from (the Iceberg table's partition)",
     "_source_file": "the source key of the file the row came from",
     "_source_sha256": "sha256 of that file's raw copy",
-    "_source_line": "the row's line in its file",
+    "_source_line": (
+        "the row's line in its file: CSV the first physical line of its record (1-based, header and blank lines "
+        "counted), JSON lines its line, Parquet its row ordinal + 1; NULL for rows written before the column existed"
+    ),
     "_ingested_at": "when the row was written (UTC)",
     "_rescued": "the row's values of columns the schema does not hold, as JSON (schema.evolution: rescue)",
     "_batch_in": "the first batch (version) in which the row is live",
@@ -105,7 +108,7 @@ def staged_definition_metadata(config: PlatformConfig, product: ProductConfig) -
     columns = declared_columns(product)
     if columns:
         lineage = [("_version", "int"), ("_source_file", "string"), ("_source_sha256", "string")]
-        lineage.append(("_ingested_at", "timestamptz"))
+        lineage += [("_ingested_at", "timestamptz"), ("_source_line", "bigint")]
         metadata[COLUMN_SCHEMA_KEY] = table_schema(product, columns + lineage)
     return metadata
 

@@ -57,6 +57,7 @@ from platform_assets.ingest.raw_copies import check_raw_copies, local_copy
 from platform_assets.ingest.schema_versions import record_processed_schema
 from platform_assets.ingest.table_schema import held_columns
 from platform_assets.storage import iceberg
+from platform_assets.storage.iceberg_schema import add_missing_columns
 
 if TYPE_CHECKING:
     from platform_assets.services import Services
@@ -255,9 +256,11 @@ def _ensure_tables(
         lambda: _inference_inputs(services, product, version),
         services.processing.max_line_bytes,
     )
-    iceberg.ensure_table(
+    table = iceberg.ensure_table(
         tables.iceberg_catalog, data_table, iceberg.product_arrow_schema(declared_arrow_schema(columns))
     )
+    if iceberg.SOURCE_LINE_FIELD.name not in table.schema().column_names:  # a table made before the column
+        add_missing_columns(tables.iceberg_catalog, data_table, [iceberg.SOURCE_LINE_FIELD])
     iceberg.ensure_table(tables.iceberg_catalog, rejects_table, iceberg.rejects_arrow_schema())
     if reset_pending:
         iceberg.reset_version(tables.iceberg_catalog, data_table, version, generation)

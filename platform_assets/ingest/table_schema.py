@@ -18,7 +18,7 @@ from platform_assets.config import MAX_LINE_BYTES_DEFAULT, ProductConfig
 from platform_assets.errors import SchemaMismatch
 from platform_assets.ingest.parsing import InputFile, infer_schema, schema_differences
 from platform_assets.ingest.parsing.types import declared_type_of
-from platform_assets.storage.iceberg import LINEAGE_FIELDS
+from platform_assets.storage.iceberg import LINEAGE_FIELDS, SOURCE_LINE_FIELD
 
 
 class TableSchemaMismatch(SchemaMismatch):
@@ -34,7 +34,7 @@ def table_columns(iceberg_catalog: SqlCatalog, identifier: str) -> dict[str, Col
         schema = iceberg_catalog.load_table(identifier).schema().as_arrow()
     except NoSuchTableError:
         return None
-    lineage = {field.name for field in LINEAGE_FIELDS}
+    lineage = {field.name for field in LINEAGE_FIELDS} | {SOURCE_LINE_FIELD.name}
     columns = {}
     for field in schema:
         if field.name in lineage:

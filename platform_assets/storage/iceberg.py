@@ -5,8 +5,8 @@ Contract:
   PostgreSQL) with the platform's warehouse; it is named after the platform
   and holds one namespace, the platform's name.
 - ``<platform>.<product>`` holds the product's columns plus ``_version`` (int,
-  the identity partition), ``_source_file``, ``_source_sha256`` and
-  ``_ingested_at``; ``<platform>.<product>_rejects`` holds rejected rows with the
+  the identity partition), ``_source_file``, ``_source_sha256``,
+  ``_ingested_at`` and ``_source_line``; ``<platform>.<product>_rejects`` holds rejected rows with the
   same lineage plus line number, raw text and reason.
 - Every append carries snapshot summary properties (:data:`MARKER_FILES` ...)
   naming the files and checksums it commits: the exactly-once marker.
@@ -55,6 +55,9 @@ LINEAGE_FIELDS = (
     pa.field("_source_sha256", pa.string(), nullable=False),
     pa.field("_ingested_at", pa.timestamp("us", tz="UTC"), nullable=False),
 )
+SOURCE_LINE_FIELD = pa.field("_source_line", pa.int64())
+"""The row's line in its source file (see ``ingest.parsing.result``); data table only, optional: tables made
+before it got it added on their next write, their older rows read NULL."""
 REJECT_FIELDS = (
     pa.field("_line_number", pa.int64()),
     pa.field("_raw", pa.string()),
@@ -178,8 +181,8 @@ def _s3_properties(s3: S3Settings) -> dict[str, str]:
 
 
 def product_arrow_schema(columns: pa.Schema) -> pa.Schema:
-    """The product table's schema: the product's columns, then the lineage columns."""
-    return pa.schema(list(columns) + list(LINEAGE_FIELDS))
+    """The product table's schema: the product's columns, then the lineage columns and ``_source_line``."""
+    return pa.schema(list(columns) + list(LINEAGE_FIELDS) + [SOURCE_LINE_FIELD])
 
 
 def rejects_arrow_schema() -> pa.Schema:

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import DataFile
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, Transaction
@@ -178,6 +179,31 @@ def commit_evolved_files(
         _check_written(transaction.table_metadata.schema(), written, _name(table))
 
     commit_files(table, files, properties, expire=expire, schema_update=evolve)
+
+
+def add_missing_columns(iceberg_catalog: Catalog, identifier: str, fields: list[pa.Field]) -> Table:
+    """The table with each of ``fields`` it lacks added (optional, last), by :func:`plan_schema_update`.
+
+    For platform columns a newer release adds to existing tables (``_source_line``): their older rows read
+    NULL. A commit that loses to a concurrent writer is retried on the reloaded table.
+    """
+    for _ in range(_ADD_ATTEMPTS):
+        table = iceberg_catalog.load_table(identifier)
+        current = table.schema().as_arrow()
+        missing = [field for field in fields if field.name not in current.names]
+        if not missing:
+            return table
+        update = plan_schema_update(table.schema(), pa.schema([*current, *missing]), _name(table))
+        transaction = table.transaction()
+        _stage_update(transaction, update)
+        try:
+            return transaction.commit_transaction()
+        except CommitFailedException:
+            continue
+    raise CommitFailedException(f"{identifier}: could not add columns {[field.name for field in fields]}")
+
+
+_ADD_ATTEMPTS = 10
 
 
 def _check_written(committing: Schema, written: Schema, table_name: str) -> None:

@@ -265,6 +265,7 @@ def test_every_type_and_null_versus_empty(tmp_path: Path) -> None:
         "day": dt.date(2024, 1, 31),
         "ts": dt.datetime(2024, 1, 31, 10, 0, tzinfo=UTC),
         "_source_file": "landing/sink.csv",
+        "_source_line": 2,
     }
     assert rows["a2"]["name"] == "Smith, J" and rows["a2"]["n"] == -(2**31) and rows["a2"]["big"] == -(2**63)
     assert rows["a2"]["ts"] == dt.datetime(2024, 1, 31, 8, 0, 0, 123456, tzinfo=UTC)

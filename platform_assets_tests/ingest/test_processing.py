@@ -107,6 +107,7 @@ def test_version_lands_in_iceberg_with_lineage_and_reads_back_with_duckdb(tmp_pa
         "_source_file",
         "_source_sha256",
         "_ingested_at",
+        "_source_line",
     ]
     first = rows.sort_by("id").to_pylist()[0]
     assert (first["id"], first["amount"], first["_version"], first["_source_file"]) == (
@@ -118,6 +119,7 @@ def test_version_lands_in_iceberg_with_lineage_and_reads_back_with_duckdb(tmp_pa
     with transaction(platform.catalog.engine) as session:
         sha = session.scalar(select(RawFile.sha256).where(RawFile.key == "a.csv"))
     assert first["_source_sha256"] == sha
+    assert first["_source_line"] == 2, "the header is line 1"
     table = platform.services.iceberg.iceberg_catalog.load_table("alpha.customers")
     assert [field.name for field in table.spec().fields] == ["_version"]
     data_files = [task.file.file_path.removeprefix("file://") for task in table.scan().plan_files()]

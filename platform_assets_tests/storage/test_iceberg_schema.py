@@ -111,6 +111,7 @@ def test_the_schema_update_and_the_data_land_in_one_commit(tmp_path: Path, db_ur
         "_source_file",
         "_source_sha256",
         "_ingested_at",
+        "_source_line",
     ]
     assert not evolved.schema().find_field("email").required
 

@@ -67,11 +67,18 @@ def cast_columns(
     return typed, joined
 
 
-def rows_table(key: str, schema: dict[str, ColumnType], typed: list[pa.Array], reasons: pa.Array | None) -> pa.Table:
-    """The rows of one file: the typed columns and ``_source_file``, without the rows that have a reason."""
+def rows_table(
+    key: str,
+    schema: dict[str, ColumnType],
+    typed: list[pa.Array] | list[pa.ChunkedArray],
+    reasons: pa.Array | pa.ChunkedArray | None,
+    lines: pa.Array,
+) -> pa.Table:
+    """The rows of one file: the typed columns, ``_source_file`` and ``_source_line`` (``lines``, one per
+    row of ``typed``), without the rows that have a reason."""
     count = len(typed[0]) if typed else 0
     source = pc.fill_null(pa.nulls(count, pa.string()), key)
-    table = pa.Table.from_arrays([*typed, source], schema=rows_arrow_schema(schema))
+    table = pa.Table.from_arrays([*typed, source, lines], schema=rows_arrow_schema(schema))
     if reasons is not None:
         table = table.filter(pc.is_null(reasons))
     return table

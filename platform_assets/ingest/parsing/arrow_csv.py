@@ -4,8 +4,11 @@ Every field is read as text with pyarrow.csv (an unquoted empty field is
 NULL, a quoted empty field is ''), then cast column-wise (``arrow_casting``).
 Blank lines are skipped. With a header, the first non-blank line names the
 columns, which must be exactly the declared ones (any order). Quoted values
-may span lines. Line numbers of rejects are physical, 1-based, counting the
-header line; they are worked out only for files that have rejects.
+may span lines. Line numbers (``_source_line`` of the rows, ``_line_number`` of
+rejects) are physical, 1-based, counting the header line: a record's first
+line. A row's line costs a count of line breaks in the usual case (one line
+per record, no blank line); rejects' texts are worked out only for files that
+have rejects.
 
 The reader's block starts at 16 MiB (4 MiB on several threads) and doubles,
 up to ``max_line_bytes`` (``platform.processing.max_line_bytes``), while a
@@ -23,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -133,11 +137,78 @@ def parse_csv_body(
         line, length = longest_record(data[body_start:], first_body_line, dialect)
         return FilePart(error=record_too_long_error(key, line, length, max_line_bytes))
     typed, reasons = _cast_blocks(schema, table.select(positions), threads)
-    rows = rows_table(key, schema, typed, reasons)
+    lines = _row_lines(data, body_start, first_body_line, dialect, table.num_rows, invalid)
+    rows = rows_table(key, schema, typed, reasons, lines)
     if reasons is None and not invalid:
         return FilePart(rows=rows)
     rejects = _csv_rejects(key, data[body_start:], first_body_line, dialect, table.num_rows, invalid, reasons, width)
     return FilePart(rows=rows, rejects=rejects)
+
+
+def _row_lines(
+    data: bytes | mmap.mmap,
+    body_start: int,
+    first_line: int,
+    dialect: Dialect,
+    parsed_rows: int,
+    invalid: list[tuple[Any, int, str]],
+) -> pa.Array:
+    """The first physical line of each parsed row (``_source_line``).
+
+    When the body has as many lines as records (no blank line, no record over
+    several lines: the usual case), record i is on line ``first_line + i``,
+    found by counting line breaks; otherwise the records are split as
+    :func:`physical_records` splits them. Records skipped for their column
+    count (``invalid``) are left out. NULL lines if the split disagrees with
+    the reader's record count (not expected).
+    """
+    total = parsed_rows + len(invalid)
+    if _line_count(data, body_start) == total:
+        starts = np.arange(first_line, first_line + total, dtype=np.int64)
+    else:
+        found = _record_starts(data[body_start:], first_line, dialect)
+        if len(found) != total:
+            return pa.nulls(parsed_rows, pa.int64())
+        starts = found
+    if invalid:
+        starts = np.delete(starts, [number - 1 for number, _, _ in invalid])
+    return pa.array(starts)
+
+
+_COUNT_BYTES = 1 << 26
+
+
+def _line_count(data: bytes | mmap.mmap, start: int) -> int:
+    """Physical lines of ``data[start:]`` (line breaks CRLF, CR or LF; a final break starts no line)."""
+    size = len(data)
+    if size <= start:
+        return 0
+    view = np.frombuffer(data, np.uint8)
+    breaks = 0
+    has_cr = data.find(b"\r", start) != -1
+    for offset in range(start, size, _COUNT_BYTES):
+        piece = view[offset : offset + _COUNT_BYTES + 1]  # one byte more: a CRLF across the pieces' seam
+        body = piece[:_COUNT_BYTES]
+        breaks += int(np.count_nonzero(body == 10))
+        if has_cr:
+            cr = piece == 13
+            breaks += int(np.count_nonzero(cr[: len(body)])) - int(np.count_nonzero(cr[:-1] & (piece[1:] == 10)))
+    return breaks + (0 if data[size - 1 : size] in (b"\n", b"\r") else 1)
+
+
+def _record_starts(body: bytes, first_line: int, dialect: Dialect) -> np.ndarray:
+    """The first physical line of every non-blank record of ``body`` (blank lines and multi-line records)."""
+    chunks, plain = _chunks(body, dialect)
+    breaks = np.zeros(len(chunks), np.int64)
+    if not plain:
+        breaks = np.fromiter(
+            (len(LINE_BREAK.findall(raw)) if b"\n" in raw or b"\r" in raw else 0 for raw in chunks),
+            np.int64,
+            len(chunks),
+        )
+    before = np.concatenate(([0], np.cumsum(breaks)[:-1])) if len(chunks) else breaks
+    starts = first_line + np.arange(len(chunks), dtype=np.int64) + before
+    return starts[np.fromiter((bool(raw) for raw in chunks), bool, len(chunks))]
 
 
 def _read_text_columns(

@@ -86,7 +86,7 @@ def parse_json(key: str, data: bytes | mmap.mmap, schema: dict[str, ColumnType],
         (pa.array(reasons, pa.string()), pa.array(flags, pa.bool_())) for reasons, flags in zip(kind_reasons, numbers)
     ]
     typed, reasons = cast_columns(schema, raw_columns, extra)
-    rows = rows_table(key, schema, typed, reasons)
+    rows = rows_table(key, schema, typed, reasons, pa.array(lines_kept, pa.int64()))
     found = list(rejected)
     if reasons is not None:
         for row in pc.indices_nonzero(pc.is_valid(reasons)).to_pylist():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -22,7 +23,8 @@ def parse_parquet(item: InputFile, schema: dict[str, ColumnType]) -> FilePart:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         return FilePart(error=parse_error(item.key, f"not a readable Parquet file ({error})"))
     columns = [cast_parquet(single_chunk(table.column(name)), column_type) for name, column_type in schema.items()]
-    return FilePart(rows=rows_table(item.key, schema, columns, None))
+    lines = pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64))  # the row ordinal + 1
+    return FilePart(rows=rows_table(item.key, schema, columns, None, lines))
 
 
 def cast_parquet(values: pa.Array, column_type: ColumnType) -> pa.Array:

@@ -2,11 +2,16 @@
 
 Both parsers return a :class:`ParseResult` with the same content for the same
 input: ``rows`` holds the good rows (declared columns in declared order with
-declared Arrow types, then ``_source_file``), ``rejects`` the rows that could
+declared Arrow types, then ``_source_file`` and ``_source_line``), ``rejects`` the rows that could
 not be used (with the reason), ``file_errors`` the files that could not be
 parsed at all; a file in ``file_errors`` contributes to neither table nor to
 the per-file counts. Every other file has an entry (possibly 0) in both
 ``rows_per_file`` and ``rejects_per_file``.
+
+``_source_line`` (int64) is where the row is in its file: for CSV the first
+physical line of its record, 1-based, counting the header and blank lines;
+for JSON lines its physical line; for Parquet its row ordinal + 1. Rejected
+rows keep their line numbers in ``rejects`` (``_line_number``, same rule).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.text import MAX_LINE_BYTES_KEY, DecodeFailure
 
 SOURCE_FILE = "_source_file"
+SOURCE_LINE = "_source_line"
 LINE_NUMBER = "_line_number"
 RAW = "_raw"
 REASON = "_reason"

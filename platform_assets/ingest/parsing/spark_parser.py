@@ -19,6 +19,8 @@ only when some file has rejected rows (the line pass).
   drops each file's header line (the first line in the file's first blocks
   that reads as its header) and builds the file errors with the message
   functions both parsers use (``result``). ``spark_text`` runs both passes.
+  Blank lines come back too (flagged, a byte each), so the rows of a file
+  are all its lines in order and a row's ``_source_line`` is its position.
 - Line pass: the files with rejects are read again, each whole by one task,
   so the row number within the task is the physical line number; the lines
   whose text is a rejected text are kept. A line's verdict depends on its text
@@ -64,6 +66,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -74,6 +77,7 @@ from platform_assets.ingest.parsing.drift import parquet_differences
 from platform_assets.ingest.parsing.result import (
     REJECTS_SCHEMA,
     SOURCE_FILE,
+    SOURCE_LINE,
     FileError,
     InputFile,
     ParseResult,
@@ -253,7 +257,10 @@ class SparkParser:
             data_rows = data_rows.take(order)
         keys = pa.array([item.key for item in passed], pa.string())
         columns = [data_rows.column(f"_c{index}") for index in range(len(schema))]
-        return pa.Table.from_arrays([*columns, keys.take(pa.array(file_index))], names=[*schema, SOURCE_FILE])
+        lines = pc.add(data_rows.column("_bs").cast(pa.int64()), 1)  # the row ordinal + 1
+        return pa.Table.from_arrays(
+            [*columns, keys.take(pa.array(file_index)), lines], names=[*schema, SOURCE_FILE, SOURCE_LINE]
+        )
 
 
 # ----------------------------------------------------------------- driver prep

@@ -21,7 +21,14 @@ from pyspark.sql import functions as F
 
 from platform_assets.column_types import ColumnType
 from platform_assets.config import SourceSettings
-from platform_assets.ingest.parsing.result import REJECTS_SCHEMA, SOURCE_FILE, FileError, InputFile, encoding_error
+from platform_assets.ingest.parsing.result import (
+    REJECTS_SCHEMA,
+    SOURCE_FILE,
+    SOURCE_LINE,
+    FileError,
+    InputFile,
+    encoding_error,
+)
 from platform_assets.ingest.parsing.spark_files import Header, find_decode_failure
 from platform_assets.ingest.parsing.spark_frames import (
     file_hashes,
@@ -38,8 +45,9 @@ if TYPE_CHECKING:
 
 _Key = TypeVar("_Key", bound=Hashable)
 
-# kinds of the rows the main pass returns (bit flags)
-REJECT, HEADER, UNDECODABLE = 1, 2, 4
+# kinds of the rows the main pass returns (bit flags); a blank line is returned too (BLANK alone), so
+# the rows of a file, in order, are all its lines and a row's position in its file is its line number
+REJECT, HEADER, UNDECODABLE, BLANK = 1, 2, 4, 8
 _LINE_MASK = (1 << 33) - 1  # monotonically_increasing_id: the row number within the partition
 _WHOLE_FILE_BYTES = str(1 << 40)
 _WHOLE_FILES = {
@@ -96,10 +104,10 @@ class TextParse:
         keep = self._file_errors(kinds, file_index)
         keep &= ~self._header_rows(kinds, file_index)
         rejected = keep & ((kinds & REJECT) != 0)
-        good = keep & ((kinds & (REJECT | UNDECODABLE)) == 0)
+        good = keep & ((kinds & (REJECT | UNDECODABLE | BLANK)) == 0)
         self.reject_counts = np.bincount(file_index[rejected], minlength=len(self.texts))
         self.row_counts = np.bincount(file_index[good], minlength=len(self.texts))
-        rows = self._rows(data, good, file_index)
+        rows = self._rows(data, good, file_index, _line_numbers(file_index))
         return rows, (self._rejects(data, np.flatnonzero(rejected), file_index) if rejected.any() else None)
 
     # ------------------------------------------------------------ frames
@@ -126,7 +134,7 @@ class TextParse:
             )
             plan = self.rules.plan(positions, with_reason=True)
             main = self.rules.main_columns(positions, latin1, first)
-            frame = self._lines(session, members, line_numbers=False).where(~self.rules.blank)
+            frame = self._lines(session, members, line_numbers=False)
             frames.append(project(plan.apply(frame, self.rules.decoding[latin1], self.rules.jvm), main, self.rules.jvm))
         checks = [text for text in self.texts if text.check_only]
         if checks:
@@ -162,8 +170,9 @@ class TextParse:
                 raise RuntimeError(f"{text.item.key}: spark did not read the header line {text.header.line}")
         return mask
 
-    def _rows(self, data: pa.Table, good: np.ndarray, file_index: np.ndarray) -> pa.Table:
-        """The good rows with their ``_source_file``: slices around the dropped rows when they are few."""
+    def _rows(self, data: pa.Table, good: np.ndarray, file_index: np.ndarray, lines: np.ndarray) -> pa.Table:
+        """The good rows with their ``_source_file`` and ``_source_line``: slices around the dropped rows
+        when they are few."""
         table = data.select([f"_c{index}" for index in range(len(self.schema))])
         dropped = np.flatnonzero(~good)
         if len(dropped) <= max(256, len(good) // 1000):
@@ -176,7 +185,9 @@ class TextParse:
             table = table.filter(pa.array(good))
         keys = pa.array([text.item.key for text in self.texts], pa.string())
         source_file = keys.take(pa.array(file_index[good]))
-        return pa.Table.from_arrays([*table.columns, source_file], names=[*self.schema, SOURCE_FILE])
+        return pa.Table.from_arrays(
+            [*table.columns, source_file, pa.array(lines[good])], names=[*self.schema, SOURCE_FILE, SOURCE_LINE]
+        )
 
     # ------------------------------------------------------------ rejects
 
@@ -320,7 +331,7 @@ class _Rules(LineRules):
                 names, offset = first
                 header = (F.col("_bs") <= offset) & F.col("_text").isin(*names)
                 kind = kind + F.when(header, F.lit(HEADER)).otherwise(F.lit(0))
-            kind = F.when(~F.col("_valid"), F.lit(UNDECODABLE)).otherwise(kind)
+            kind = F.when(~F.col("_valid"), F.lit(UNDECODABLE)).when(self.blank, F.lit(BLANK)).otherwise(kind)
             typed = [
                 value.cast(str(column_type)).alias(f"_c{i}")
                 for i, (value, column_type) in enumerate(zip(plan.typed, self.schema.values()))
@@ -376,6 +387,18 @@ def _rules(session: SparkSession, source: SourceSettings, schema: dict[str, Colu
     while len(_RULES) > _RULES_KEPT:
         _RULES.pop(next(iter(_RULES)))
     return rules
+
+
+def _line_numbers(file_index: np.ndarray) -> np.ndarray:
+    """The 1-based position of each row within its file's rows (``file_index`` ascending): its line number,
+    as the main pass returns every line of a file in order."""
+    count = len(file_index)
+    first = np.zeros(count, np.int64)
+    if count:
+        starts = np.flatnonzero(np.diff(file_index)) + 1
+        first[starts] = starts
+        first = np.maximum.accumulate(first)
+    return np.arange(1, count + 1, dtype=np.int64) - first
 
 
 def _positions(text: TextFile) -> tuple[int, ...] | None:

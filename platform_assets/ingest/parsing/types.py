@@ -113,8 +113,12 @@ def declared_arrow_schema(schema: Mapping[str, ColumnType | str]) -> pa.Schema:
 
 
 def rows_arrow_schema(schema: Mapping[str, ColumnType | str]) -> pa.Schema:
-    """The schema of ``ParseResult.rows``: the product columns, then ``_source_file``."""
-    return declared_arrow_schema(schema).append(pa.field("_source_file", pa.string(), nullable=False))
+    """The schema of ``ParseResult.rows``: the product columns, then ``_source_file`` and ``_source_line``."""
+    return (
+        declared_arrow_schema(schema)
+        .append(pa.field("_source_file", pa.string(), nullable=False))
+        .append(pa.field("_source_line", pa.int64()))
+    )
 
 
 def text_pattern(column_type: ColumnType) -> str | None:
