@@ -115,7 +115,7 @@ def test_streamed_json_lines_and_parquet_equal_the_whole_file(tmp_path: Path) ->
     assert errors == [] and rows.to_pylist() == whole.rows.to_pylist()
     assert rejects.to_pylist() == whole.rejects.to_pylist() and rejects.num_rows > 40
 
-    table = whole.rows.drop_columns(["_source_file"])
+    table = whole.rows.drop_columns(["_source_file", "_source_line"])
     path = tmp_path / "rows.parquet"
     pq.write_table(table, path, row_group_size=20)
     item = InputFile("landing/rows.parquet", str(path), "0" * 64)

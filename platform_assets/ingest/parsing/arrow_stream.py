@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -201,8 +202,11 @@ def _parquet_parts(item: InputFile, schema: dict[str, ColumnType], budget: Memor
         unpacked = sum(metadata.row_group(index).total_byte_size for index in range(metadata.num_row_groups))
         rows = max(1, budget.piece_bytes("parquet") * metadata.num_rows // max(1, unpacked))
         batches = parquet.iter_batches(batch_size=rows, columns=list(schema), use_threads=False)
+        done = 0
         for batch in batches:
             columns = [cast_parquet(batch.column(name), column_type) for name, column_type in schema.items()]
-            yield FilePart(rows=rows_table(item.key, schema, columns, None))
+            lines = pa.array(np.arange(done + 1, done + batch.num_rows + 1, dtype=np.int64))  # row ordinal + 1
+            done += batch.num_rows
+            yield FilePart(rows=rows_table(item.key, schema, columns, None, lines))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         yield FilePart(error=parse_error(item.key, f"not a readable Parquet file ({error})"))
