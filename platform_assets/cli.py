@@ -358,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_audit_commands(commands, common)
 
+    from platform_assets.cli_reconcile import add_reconcile_command
+
+    add_reconcile_command(commands, common)
+
     db = commands.add_parser("db", help="state catalog administration")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", parents=[common], help="apply catalog migrations")

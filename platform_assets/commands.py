@@ -37,6 +37,7 @@ from platform_assets.defs.builder import build_definitions
 from platform_assets.defs.ingest.jobs import capture_job_name, merge_job_name, process_job_name
 from platform_assets.defs.location import remote_job_origin
 from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
+from platform_assets.defs.reconcile import RECONCILED_CHECK, reconcile_job_name, reconcile_op_name
 from platform_assets.defs.replication import replicate_job_name
 from platform_assets.defs.replication.assets import replica_key
 from platform_assets.defs.results import (
@@ -55,6 +56,7 @@ from platform_assets.merge import BatchLogEntry, BatchResultStatus, BatchStatus,
 from platform_assets.merge.versions import merge_plan, ready_merges, table_row_counts
 from platform_assets.platform import Platform
 from platform_assets.replication import ReplicationResult, check_replica
+from platform_assets.versions.reconciliation import ReconcileReport
 from platform_assets.versions.resolution import resolve_version
 from platform_assets.versions.review import DecisionResult
 
@@ -188,6 +190,9 @@ def read_outcome(instance: dg.DagsterInstance, run_id: str) -> JobOutcome:
         elif event.event_type is dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.asset_check_evaluation_data
             failed_blocking_checks |= not evaluation.passed and bool(evaluation.blocking)
+            value = evaluation.metadata.get(RESULT_KEY)
+            if isinstance(value, dg.JsonMetadataValue) and isinstance(value.data, dict):
+                results.setdefault(check_result_key(evaluation.asset_key, evaluation.check_name), []).append(value.data)
         else:
             failure = event.step_failure_data
             data = failure.user_failure_data
@@ -205,6 +210,11 @@ def read_outcome(instance: dg.DagsterInstance, run_id: str) -> JobOutcome:
     if not success and error is None and not failed_blocking_checks and not failed_versions:
         crash = "\n".join(crashes) or f"the run ended {run.status.value if run else 'missing'}"
     return JobOutcome(run_id, success, results, error, crash)
+
+
+def check_result_key(asset: dg.AssetKey, check_name: str) -> str:
+    """Where :class:`JobOutcome` keeps the results a check reported: ``<asset>:<check>``."""
+    return f"{asset.to_user_string()}:{check_name}"
 
 
 def _reported_error(data: UserFailureData | None) -> PlatformError | None:
@@ -393,6 +403,18 @@ class Commands:
         if self.product(product_name).under_review:  # what awaits review stays for a reviewer
             return RunOutcome(synced, processed, self.merge_ready(product_name, "run"))
         return RunOutcome(synced, processed, self.merge(product_name))
+
+    def reconcile(self, product_name: str, deep: bool, repair: bool) -> tuple[ReconcileReport, str]:
+        """Run ``<product>_reconcile`` (the check ``raw_zone_reconciled``); its report and the run's id."""
+        product = self.product(product_name)
+        ops = {reconcile_op_name(product): {"config": {"deep": deep, "repair": repair}}}
+        request = JobRequest(reconcile_job_name(product.name), None, {"ops": ops}, {"platform/command": "reconcile"})
+        outcome = self.run_job(request)
+        outcome.raise_for_failure()
+        found = outcome.results.get(check_result_key(asset_key(product, "raw_files"), RECONCILED_CHECK))
+        if not found:
+            raise RunCrashed(f"Dagster run {outcome.run_id} reported no reconciliation of {product.name}")
+        return ReconcileReport.from_json(found[-1]), outcome.run_id
 
     def replicate(self, product_name: str, to_batch: int | None = None) -> ReplicationResult:
         """Materialize ``<product>/replica`` (to ``to_batch``, else the default sync point).

@@ -14,6 +14,7 @@ from platform_assets.defs.ingest.staged import build_staged_asset
 from platform_assets.defs.merge.assets import build_merge_asset, build_merge_checks
 from platform_assets.defs.merge.sensors import build_merge_sensor
 from platform_assets.defs.partitions import versions_partitions
+from platform_assets.defs.reconcile import build_reconcile_defs
 from platform_assets.defs.recovery import build_recovery_jobs
 from platform_assets.defs.replication import build_replication_defs, replication_resources
 from platform_assets.defs.resources import platform_resource
@@ -42,6 +43,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
     sensors: list[dg.SensorDefinition] = []
     checks: list[dg.AssetChecksDefinition] = []
     jobs: list[dg.JobDefinition | dg.UnresolvedAssetJobDefinition] = []
+    schedules: list[dg.ScheduleDefinition] = []
     for product in config.products:
         if not config.is_primary(product):
             continue
@@ -62,6 +64,10 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
             sensors.append(build_publication_sensor(product, partitions, followers))
             jobs.append(build_review_job(config, product))
         jobs += build_recovery_jobs(product, partitions)
+        reconcile_check, reconcile_job, reconcile_schedule = build_reconcile_defs(product)
+        checks.append(reconcile_check)
+        jobs.append(reconcile_job)
+        schedules.append(reconcile_schedule)
     replica_assets, replica_sensors, replica_jobs = build_replication_defs(config)
     assets += replica_assets
     sensors += replica_sensors
@@ -77,6 +83,7 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         assets=assets,
         asset_checks=checks,
         sensors=sensors,
+        schedules=schedules,
         jobs=jobs,
         resources=resources,
         executor=dg.in_process_executor,
