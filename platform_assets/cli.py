@@ -357,6 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     from platform_assets.cli_audit import add_audit_commands
 
     add_audit_commands(commands, common)
+    from platform_assets.cli_diff import add_diff_commands
+
+    add_diff_commands(commands, common)
 
     from platform_assets.cli_reconcile import add_reconcile_command
 
