@@ -102,6 +102,29 @@ class AuditFinding:
     action: str
     detail: str
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "chain": self.chain,
+            "breach": self.breach.value,
+            "event_id": self.event_id,
+            "seq": self.seq,
+            "entity": self.entity,
+            "action": self.action,
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AuditFinding:
+        return cls(
+            data["chain"],
+            Breach(data["breach"]),
+            data["event_id"],
+            data["seq"],
+            data["entity"],
+            data["action"],
+            data["detail"],
+        )
+
 
 @dataclass(frozen=True)
 class ChainHead:
@@ -120,10 +143,36 @@ class AuditVerification:
     events: int
     findings: tuple[AuditFinding, ...]
     heads: tuple[ChainHead, ...] = ()
+    chain_events: dict[str, int] = field(default_factory=dict)  # events checked per chain
 
     @property
     def intact(self) -> bool:
         return not self.findings
+
+    def as_change(self) -> dict[str, Any]:
+        """The result as an audit event's change (the verification job records each one it runs)."""
+        return {
+            "intact": self.intact,
+            "chains": self.chains,
+            "events": self.events,
+            "chain_events": dict(sorted(self.chain_events.items())),
+            "findings": [finding.as_json() for finding in self.findings],
+        }
+
+    @classmethod
+    def from_change(cls, change: dict[str, Any]) -> AuditVerification:
+        findings = tuple(AuditFinding.from_json(item) for item in change.get("findings", []))
+        return cls(change["chains"], change["events"], findings, (), dict(change.get("chain_events", {})))
+
+
+@dataclass(frozen=True)
+class RecordedVerification:
+    """A verification the catalog recorded: when, by whom, in which Dagster run, and its result."""
+
+    at: datetime
+    actor: str
+    dagster_run_id: str | None
+    result: AuditVerification
 
 
 @dataclass

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditEntry, AuditVerification
+from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditEntry, AuditVerification, RecordedVerification
 from platform_assets.catalog.queries import audit
 from platform_assets.catalog.service_base import CatalogBase
 from platform_assets.storage.sql import is_postgres
@@ -28,6 +28,16 @@ class AuditCatalog(CatalogBase):
         chains = None if products is None else [*products, PLATFORM_CHAIN]
         with self._snapshot() as session:
             return audit.verify(session, chains)
+
+    def record_audit_verification(self, result: AuditVerification, actor: str) -> None:
+        """Keep ``result`` as an event of the platform chain (the asset check reports the newest one)."""
+        with self._transaction() as session:
+            audit.record_verification(session, result, actor)
+
+    def last_audit_verification(self) -> RecordedVerification | None:
+        """The newest recorded verification, if any."""
+        with self._transaction() as session:
+            return audit.last_verification(session)
 
     @contextmanager
     def _snapshot(self) -> Iterator[Session]:

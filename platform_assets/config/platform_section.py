@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from platform_assets.config.audit import AuditSettings
 from platform_assets.config.base import Strict, check_db_url, check_name, check_store_url
 
 
@@ -95,6 +96,7 @@ class PlatformSection(Strict):
     spark: SparkSettings = Field(default_factory=SparkSettings)
     processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)  # the scheduled audit trail verification
 
     @field_validator("name")
     @classmethod

@@ -6,6 +6,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.config import PlatformConfig
+from platform_assets.defs.audit import build_audit_defs
 from platform_assets.defs.ingest.assets import build_raw_files_asset
 from platform_assets.defs.ingest.checks import build_version_checks
 from platform_assets.defs.ingest.jobs import build_partitioned_jobs, build_process_latest_job, process_job_name
@@ -68,6 +69,10 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         checks.append(reconcile_check)
         jobs.append(reconcile_job)
         schedules.append(reconcile_schedule)
+    audit_checks, audit_jobs, audit_schedules = build_audit_defs(config)
+    checks += audit_checks
+    jobs += audit_jobs
+    schedules += audit_schedules
     replica_assets, replica_sensors, replica_jobs = build_replication_defs(config)
     assets += replica_assets
     sensors += replica_sensors

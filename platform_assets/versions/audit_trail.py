@@ -7,6 +7,8 @@ Contract:
   elsewhere to notice a rewritten chain later).
 - :func:`parse_since`: an ISO date (``2026-01-31``) or date and time
   (``2026-01-31T12:00``, with or without an offset; without one it is UTC).
+- :func:`product_chains`: what a verification says about one product: its
+  chain and the platform's (events checked, first bad event of each).
 - :func:`log_entry_json` / :func:`log_text`: who did what to which entity,
   when, why (the change's ``reason`` or ``notes``), newest last.
 No Dagster, no SQL: the records come from the catalog service.
@@ -14,10 +16,11 @@ No Dagster, no SQL: the records come from the catalog service.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from platform_assets.catalog.audit_chain import AuditEntry, AuditFinding, AuditVerification
+from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditEntry, AuditFinding, AuditVerification
 from platform_assets.errors import EXIT_USAGE, UserError
 
 WHY_KEYS = ("reason", "notes", "decision_notes")
@@ -55,18 +58,6 @@ def why(entry: AuditEntry) -> str | None:
     return None
 
 
-def finding_json(finding: AuditFinding) -> dict[str, Any]:
-    return {
-        "chain": finding.chain,
-        "breach": finding.breach.value,
-        "event_id": finding.event_id,
-        "seq": finding.seq,
-        "entity": finding.entity,
-        "action": finding.action,
-        "detail": finding.detail,
-    }
-
-
 def finding_text(finding: AuditFinding) -> str:
     """One line naming the chain's first bad event and how it broke."""
     where = f"seq {finding.seq}" if finding.seq is not None else "its head"
@@ -79,7 +70,8 @@ def verification_json(result: AuditVerification) -> dict[str, Any]:
         "intact": result.intact,
         "chains": result.chains,
         "events": result.events,
-        "findings": [finding_json(finding) for finding in result.findings],
+        "findings": [finding.as_json() for finding in result.findings],
+        "chain_events": dict(sorted(result.chain_events.items())),
         "heads": [{"chain": head.chain, "seq": head.seq, "hash": head.hash} for head in result.heads],
     }
 
@@ -128,3 +120,25 @@ def log_text(product: str, entries: list[AuditEntry]) -> str:
             line += f"  (run {entry.dagster_run_id[:8]})"
         lines.append(line)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ProductChains:
+    """A verification seen from one product: its chain and the platform chain."""
+
+    product: str
+    events: int
+    findings: tuple[AuditFinding, ...]
+
+    @property
+    def intact(self) -> bool:
+        return not self.findings
+
+
+def product_chains(result: AuditVerification, product: str) -> ProductChains:
+    chains = (product, PLATFORM_CHAIN)
+    return ProductChains(
+        product,
+        sum(result.chain_events.get(chain, 0) for chain in chains),
+        tuple(finding for finding in result.findings if finding.chain in chains),
+    )

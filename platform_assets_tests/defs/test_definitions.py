@@ -48,10 +48,12 @@ def test_definitions_load_with_assets_checks_sensors_and_jobs(tmp_path: Path) ->
     checks = {(key.asset_key.to_user_string(), key.name) for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {
         ("customers/raw_files", "all_files_captured"),
+        ("customers/raw_files", "audit_chain_intact"),
         ("customers/raw_files", "raw_zone_reconciled"),
         ("customers/staged", "no_failed_files"),
         ("customers/merge", "live_rows_match_staged"),
     }
+    assert defs.resolve_job_def("audit_verify") is not None and defs.resolve_schedule_def("audit_verify_schedule")
     assert "iceberg" in staged.specs_by_key[dg.AssetKey(["customers", "staged"])].kinds
     defs.resolve_implicit_global_asset_job_def  # noqa: B018 - resolving the whole graph must not raise
     dg.Definitions.validate_loadable(defs)

@@ -29,6 +29,7 @@ from platform_assets.catalog.audit_chain import (
     AuditVerification,
     ChainHead,
     ChainWalker,
+    RecordedVerification,
     chain_of,
     link,
 )
@@ -189,7 +190,36 @@ def verify(session: Session, chains: Iterable[str] | None = None) -> AuditVerifi
         events=sum(walker.events for walker in walkers.values()),
         findings=findings,
         heads=tuple(heads[chain] for chain in sorted(heads)),
+        chain_events={chain: walker.events for chain, walker in walkers.items()},
     )
+
+
+VERIFY_ENTITY = ("audit", "verify")  # the entity of the events that record a verification (platform chain)
+VERIFIED = "verified"
+
+
+def record_verification(session: Session, result: AuditVerification, actor: str) -> None:
+    """Record a verification's result as an event of the platform chain."""
+    record(session, *VERIFY_ENTITY, VERIFIED, actor, result.as_change())
+
+
+def last_verification(session: Session) -> RecordedVerification | None:
+    """The newest recorded verification, if any."""
+    events = table_of(AuditEvent)
+    query = (
+        select(events.c.at, events.c.actor, events.c.dagster_run_id, events.c.change)
+        .where(
+            events.c.entity_type == VERIFY_ENTITY[0],
+            events.c.entity_id == VERIFY_ENTITY[1],
+            events.c.action == VERIFIED,
+        )
+        .order_by(events.c.id.desc())
+        .limit(1)
+    )
+    row = session.execute(query).first()
+    if row is None:
+        return None
+    return RecordedVerification(row.at, row.actor, row.dagster_run_id, AuditVerification.from_change(row.change))
 
 
 _VERIFY_BATCH = 5000
