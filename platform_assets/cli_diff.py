@@ -25,6 +25,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from platform_assets.commands import Commands
+    from platform_assets.versions.trace import trace_key, trace_lines
+
+    platform = Commands(args.config).platform
+    trace = trace_key(platform.services, platform.product(args.product), args.key)
+    print(json.dumps(trace.as_json(), default=str) if args.json else "\n".join(trace_lines(trace)))
+    return 0
+
+
 def add_diff_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     """Add the ``diff`` and ``trace`` subcommands to ``commands`` (an argparse subparsers action)."""
     diff = commands.add_parser(
@@ -34,3 +44,10 @@ def add_diff_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     diff.add_argument("old", type=int, metavar="A")
     diff.add_argument("new", type=int, metavar="B")
     diff.set_defaults(handler=cmd_diff)
+
+    trace = commands.add_parser(
+        "trace", parents=[common], help="provenance of one row: each milestone of a key and the file line it came from"
+    )
+    trace.add_argument("product")
+    trace.add_argument("key", nargs="+", metavar="KEY", help="the primary key's values, in the key's column order")
+    trace.set_defaults(handler=cmd_trace)
