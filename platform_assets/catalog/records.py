@@ -230,12 +230,19 @@ class ProcessingStart:
 
 @dataclass(frozen=True)
 class ClaimPolicy:
-    """How many files a claim takes, how long its lease lasts, and how failures are retried."""
+    """How many files a claim takes, how long its lease lasts, and how failures are retried.
+
+    A claim takes ``batch_size`` files, and more while the batch's total size
+    stays within ``batch_bytes``, up to ``max_files`` (small files go in large
+    batches; ``batch_bytes`` 0 keeps every batch at ``batch_size``).
+    """
 
     batch_size: int
     lease_seconds: int
     max_retries: int
     retry_backoff_seconds: float
+    batch_bytes: int = 0
+    max_files: int = 0
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,17 @@ class ProcessingSettings(Strict):
     files committed in one Iceberg commit, so its peak memory follows the
     budget, not the file's size (see ``ingest/parsing/budget.py``). Fractions
     of a MiB are allowed (tests use them to split small files into many batches).
+
+    A claim takes ``claim_batch_size`` files (default 64), and more small
+    files while the batch's raw bytes stay within ``claim_batch_bytes``
+    (default 32 MiB; 0 turns this off), up to ``claim_batch_max_files``
+    (default 5000): thousands of tiny files are parsed, written and committed
+    a few batches at a time instead of 64 at a time.
     """
 
     claim_batch_size: int = Field(default=64, ge=1)
+    claim_batch_bytes: int = Field(default=32 << 20, ge=0)
+    claim_batch_max_files: int = Field(default=5000, ge=1)
     lease_seconds: int = Field(default=300, ge=5)
     max_retries: int = Field(default=3, ge=0)
     retry_backoff_seconds: float = Field(default=30.0, ge=0)

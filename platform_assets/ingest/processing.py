@@ -199,7 +199,12 @@ def _work(
     parser = services.parsers.for_product(product)
     run_id = catalog.start_run(product.name, version, RunKind.PROCESS, worker)
     policy = ClaimPolicy(
-        settings.claim_batch_size, settings.lease_seconds, settings.max_retries, settings.retry_backoff_seconds
+        settings.claim_batch_size,
+        settings.lease_seconds,
+        settings.max_retries,
+        settings.retry_backoff_seconds,
+        batch_bytes=settings.claim_batch_bytes,
+        max_files=settings.claim_batch_max_files,
     )
     try:
         columns = _ensure_tables(services, product, version, start.generation, start.reset_pending)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -14,6 +13,7 @@ from platform_assets.catalog.records import ClaimedFile, FileOutcome
 from platform_assets.catalog.states import FileStatus
 from platform_assets.ingest.capture import raw_key
 from platform_assets.ingest.parsing import InputFile
+from platform_assets.ingest.threads import map_in_slices
 from platform_assets.storage.object_store import ObjectStore
 
 CHECK_THREADS = 8  # raw copies read (or downloaded) and hashed at once
@@ -29,8 +29,7 @@ def check_raw_copies(
 
     if len(items) < 2:
         return [check(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(CHECK_THREADS, len(items))) as pool:
-        return list(pool.map(check, items))
+    return map_in_slices(check, items, CHECK_THREADS)
 
 
 def stored_key(product_name: str, version: int, item: ClaimedFile) -> str:
@@ -50,14 +49,18 @@ def check_raw_copy(
         f"the job {skip_job_name(product_name)} on partition v{version} (key {item.key!r}, a reason), or "
         f"`platform-assets skip {product_name} {version} {shlex.quote(item.key)} --reason TEXT`"
     )
-    if not raw_zone.exists(key):
-        message = (
-            f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with "
-            f"{give_up}"
-        )
-        return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=message)
-    path = local_copy(raw_zone, key, scratch)
-    actual = _sha256_of(path)
+    missing = (
+        f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with {give_up}"
+    )
+    path = raw_zone.local_path(key)
+    if path is None and not raw_zone.exists(key):
+        return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=missing)
+    try:
+        # a local copy is hashed where it lies (a missing one fails the open: no separate stat)
+        path = path if path is not None else local_copy(raw_zone, key, scratch)
+        actual = _sha256_of(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=missing)
     if actual != item.sha256:
         message = (
             f"raw copy of {item.key!r} at {item.raw_location} does not match its catalogued checksum: "
@@ -79,8 +82,5 @@ def local_copy(raw_zone: ObjectStore, key: str, scratch: Path) -> Path:
 
 
 def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -37,6 +37,8 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.properties import property_as_int
 
 MIN_ROWS_PER_FILE = 250_000
+SMALL_CHUNK_ROWS = 4096
+"""Rows of many small files arrive as as many small chunks; below this average chunk size they are combined."""
 _PARQUET = ParquetFormatModel()
 
 
@@ -86,6 +88,8 @@ def _write_data_file(table: Table, rows: pa.Table, key: PartitionKey, name: str)
     schema = metadata.schema()
     location = load_location_provider(table_location=metadata.location, table_properties=metadata.properties)
     path = location.new_data_location(data_file_name=name, partition_key=key)
+    if rows.num_rows and len(rows.to_batches()) * SMALL_CHUNK_ROWS > rows.num_rows:
+        rows = rows.combine_chunks()  # many small files' chunks: one schema pass instead of one per chunk
     batches = [
         _to_requested_schema(
             requested_schema=schema, file_schema=schema, batch=batch, include_field_ids=True, format_model=_PARQUET

@@ -35,6 +35,7 @@ FAST_RETRIES = {
         "retry_backoff_seconds": 0,
         "max_retries": 2,
         "claim_batch_size": 16,
+        "claim_batch_bytes": 0,  # batches of 16 however small the files: the tests share work among workers
         "snapshot_retention_seconds": 5,
     }
 }

@@ -37,7 +37,12 @@ def test_expiry_keeps_the_markers_of_unsettled_files_until_they_are_recovered(tm
         tmp_path,
         db_url,
         [incremental_product(tmp_path / "landing")],
-        processing={"lease_seconds": 5, "snapshot_retention_seconds": RETENTION_S, "claim_batch_size": 4},
+        processing={
+            "lease_seconds": 5,
+            "snapshot_retention_seconds": RETENTION_S,
+            "claim_batch_size": 4,
+            "claim_batch_bytes": 0,
+        },
     )
     first = capture(platform, {"v1.csv": customer_rows(0, 2)})
     assert platform.process("customers", first).version_status == "PROCESSED"

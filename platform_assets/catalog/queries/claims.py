@@ -82,6 +82,10 @@ def claim(
     The audit event names ``actor`` (who runs the worker; the worker itself without one) and the worker."""
     gone = workers.gone_holders(session, product, version, worker, postgres)
     now = utc_now()
+    claimable = and_(
+        _claimable(product, version, now, policy.max_retries, gone),
+        RawFile.id.not_in(skip_ids) if skip_ids else RawFile.id.is_not(None),
+    )
     query = (
         select(
             RawFile.id,
@@ -94,12 +98,9 @@ def claim(
             RawFile.lease_owner,
             RawFile.lease_expires_at,
         )
-        .where(
-            _claimable(product, version, now, policy.max_retries, gone),
-            RawFile.id.not_in(skip_ids) if skip_ids else RawFile.id.is_not(None),
-        )
+        .where(claimable)
         .order_by(RawFile.key)
-        .limit(policy.batch_size)
+        .limit(_batch_limit(session, claimable, policy))
     )
     if postgres:
         query = query.with_for_update(skip_locked=True)
@@ -137,6 +138,27 @@ def claim(
         ClaimedFile(row.id, row.key, row.raw_location or "", row.sha256 or "", row.size, row.retry_count)
         for row in rows
     ]
+
+
+def _batch_limit(session: Session, claimable: ColumnElement[bool], policy: ClaimPolicy) -> int:
+    """How many files this claim takes: ``batch_size``, or more small files within ``batch_bytes``.
+
+    The sizes come from an unlocked read of the claimable files in claim
+    order; the claim itself then locks that many (another worker may take some
+    meanwhile: the count only sizes the batch, it promises no file).
+    """
+    if policy.batch_bytes <= 0 or policy.max_files <= policy.batch_size:
+        return policy.batch_size
+    sizes = session.execute(
+        select(RawFile.size).where(claimable).order_by(RawFile.key).limit(policy.max_files)
+    ).scalars()
+    count, total = 0, 0
+    for size in sizes:
+        total += size or 0
+        if count >= policy.batch_size and total > policy.batch_bytes:
+            break
+        count += 1
+    return max(count, policy.batch_size)
 
 
 def renew(session: Session, worker: str, file_ids: list[int], lease_seconds: int) -> int:

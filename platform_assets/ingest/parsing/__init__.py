@@ -10,7 +10,8 @@ Modules, each importing (at run time) only those listed before it:
   line breaks, the CSV dialect, header lines, JSON lines; ``result``: the
   contract's inputs, results and file errors; ``drift``: schema drift lines.
 - ``arrow_casting`` (text to typed columns), then ``arrow_csv``,
-  ``arrow_json``, ``arrow_parquet`` and ``arrow_parser``; ``inference``
+  ``arrow_json``, ``arrow_parquet``, ``arrow_joined`` (many small plain CSV
+  files read and cast as one) and ``arrow_parser``; ``inference``
   (schemas of products that declare none) uses the casting, not the parser.
 - ``spark_files`` (driver-side file work), ``spark_rules`` (Spark SQL rules),
   ``spark_frames``, ``spark_text`` (the passes over CSV and JSON lines) and

@@ -14,7 +14,7 @@ Contract (shared with the Spark parser, see ``result.py`` and ``types.py``):
 - Line numbers are physical, 1-based, counting the header line. They are
   worked out only for files that have rejects.
 
-Files are parsed one per worker thread (pyarrow releases the GIL) and the
+Files are parsed on worker threads, in slices of the list (pyarrow releases the GIL), and the
 results are concatenated in input order.
 """
 
@@ -23,13 +23,13 @@ from __future__ import annotations
 import mmap
 import os
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
 from platform_assets.column_types import ColumnType
 from platform_assets.config import MAX_LINE_BYTES_DEFAULT, MEMORY_BUDGET_MB_DEFAULT, SourceSettings
 from platform_assets.ingest.parsing.arrow_csv import parse_csv
+from platform_assets.ingest.parsing.arrow_joined import parse_joined, with_joined
 from platform_assets.ingest.parsing.arrow_json import parse_json
 from platform_assets.ingest.parsing.arrow_parquet import parse_parquet
 from platform_assets.ingest.parsing.arrow_stream import stream_file
@@ -46,6 +46,7 @@ from platform_assets.ingest.parsing.result import (
 )
 from platform_assets.ingest.parsing.text import to_utf8
 from platform_assets.ingest.parsing.types import normalize_schema, rows_arrow_schema
+from platform_assets.ingest.threads import map_in_slices
 
 
 class ArrowParser:
@@ -54,6 +55,8 @@ class ArrowParser:
     ``max_line_bytes``: the largest block the CSV reader grows to (``platform.processing.max_line_bytes``).
     ``memory_budget_mb`` (``platform.processing.memory_budget_mb``): :attr:`budget` says which files
     :meth:`parse` may read whole and which a caller should read piece by piece with :meth:`stream`.
+    ``join``: parse many small plain CSV files as one (``arrow_joined``; False: each file on its own, as the
+    parity tests compare).
     """
 
     name = "arrow"
@@ -63,10 +66,12 @@ class ArrowParser:
         max_workers: int | None = None,
         max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
         memory_budget_mb: float = MEMORY_BUDGET_MB_DEFAULT,
+        join: bool = True,
     ) -> None:
         self._max_workers = max_workers or min(8, os.cpu_count() or 1)
         self._max_line_bytes = max_line_bytes
         self.budget = MemoryBudget.of_mb(memory_budget_mb)
+        self._join = join
 
     def stream(
         self, item: InputFile, source: SourceSettings, schema: Mapping[str, ColumnType | str]
@@ -86,16 +91,17 @@ class ArrowParser:
         def run(item: InputFile) -> FilePart:
             return parse_file(item, source, columns, max_line_bytes=self._max_line_bytes)
 
+        joined, files = parse_joined(files, source, columns) if self._join else (None, files)
         if len(files) > 1 and self._max_workers > 1:
-            with ThreadPoolExecutor(max_workers=min(self._max_workers, len(files))) as pool:
-                parts = list(pool.map(run, files))
+            parts = map_in_slices(run, files, self._max_workers)
         else:
             threads = self._max_workers > 1
             parts = [parse_file(item, source, columns, threads, self._max_line_bytes) for item in files]
         errors = {item.key: part.error for item, part in zip(files, parts) if part.error is not None}
         rows = [part.rows for part in parts if part.rows is not None and part.rows.num_rows]
         rejects = [part.rejects for part in parts if part.rejects is not None and part.rejects.num_rows]
-        return assemble(files, rows, rejects, errors, rows_schema, one_file_per_table=True)
+        result = assemble(files, rows, rejects, errors, rows_schema, one_file_per_table=True)
+        return with_joined(result, joined, rows_schema) if joined is not None else result
 
 
 def parse_file(
