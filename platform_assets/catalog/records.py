@@ -325,23 +325,13 @@ class LeaseHolder:
         return cls(**{**data, "until": datetime.fromisoformat(data["until"])})
 
 
-@dataclass(frozen=True, slots=True)
-class RawCopyRow:
-    """One ``raw_files`` row as reconciliation reads it, with its version's status.
+RawCopyRow = tuple[int, str, int, bool, str | None, str | None, str | None]
+"""One file as reconciliation reads it: ``(version, key, size, holds_copy, carried_location, etag, sha256)``.
 
-    ``raw_location`` is given only for a file a child version carries by reference (its copy lives under
-    another version); None means the copy is the row's own, at ``<product>/v<version>/<key>``.
-    """
-
-    version: int
-    key: str
-    size: int
-    etag: str | None
-    sha256: str | None
-    status: FileStatus
-    version_status: VersionStatus
-    raw_location: str | None
-    captured_at: datetime | None
+``holds_copy``: its raw copy must exist (see ``states.COPY_HOLDING_FILE_STATES``); ``carried_location``: the
+``raw_location`` of a file a child version carries by reference (None when the copy is the row's own);
+``etag`` and ``sha256`` only when asked for. Plain tuples: a reconciliation reads 100,000s of them.
+"""
 
 
 @dataclass(frozen=True)

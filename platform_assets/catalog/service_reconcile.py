@@ -7,6 +7,7 @@ events (:mod:`.queries.reconcile`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from platform_assets.catalog.queries import reconcile
@@ -17,10 +18,10 @@ from platform_assets.catalog.service_base import CatalogBase
 class ReconcileCatalog(CatalogBase):
     """Reconciliation's reads and writes on ``raw_files``, ``versions`` and ``audit_events``."""
 
-    def raw_copies(self, product: str, *, with_hashes: bool = False) -> list[RawCopyRow]:
-        """Every file of the product (any status) with its version's status, in one statement."""
+    def raw_copies(self, product: str, listed_at: datetime, *, with_details: bool = False) -> list[RawCopyRow]:
+        """Every file of the product (any status), in one statement; etag and sha256 ``with_details``."""
         with self._transaction() as session:
-            return reconcile.raw_copies(session, self._product(session, product), with_hashes)
+            return reconcile.raw_copies(session, self._product(session, product), listed_at, with_details)
 
     def held_files(self, product: str, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
         """Those (version, key) pairs that have a row now."""

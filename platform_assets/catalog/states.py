@@ -129,6 +129,13 @@ OPEN_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING, FileS
 UNCAPTURED_FILE_STATES = frozenset({FileStatus.DISCOVERED, FileStatus.CAPTURING})
 """Files capture still has to copy."""
 
+COPY_HOLDING_FILE_STATES = frozenset(
+    {FileStatus.CAPTURED, FileStatus.PROCESSING, FileStatus.PROCESSED, FileStatus.FAILED}
+)
+"""Files whose raw copy must exist once captured (reconciliation); SKIPPED and LOST ones need none."""
+COPY_ABSENT_STATES = ("PURGED",)
+"""File and version statuses whose raw copies were removed on purpose (retention): reconciliation expects none."""
+
 VANISHED = "vanished"
 """``raw_files.error_type`` of a file gone or changed at the source when capture came to copy it."""
 CAPTURE_ERROR_TYPES = (VANISHED, "unsafe_key")

@@ -6,8 +6,9 @@ Contract:
   the catalogued sha256 (``checksum_mismatch``; streamed, never loaded whole).
   A copy is held by a file that was captured (``captured_at`` set) and is
   CAPTURED, PROCESSING, PROCESSED or FAILED, of a version that is not PURGED
-  (retention removed its copies on purpose). SKIPPED and LOST files, and
-  PURGED ones, are not expected to have a copy. A file carried by reference by
+  (retention removed its copies on purpose; ``catalog.states.COPY_HOLDING_FILE_STATES``,
+  ``COPY_ABSENT_STATES``). SKIPPED and LOST files, and PURGED ones, are not
+  expected to have a copy (DELETED versions keep theirs: they can be restored). A file carried by reference by
   a child version holds its parent's copy (one copy, several files).
 - Store -> catalog: every object under ``<product>/`` in the raw zone belongs
   to a row of ``raw_files`` (``<product>/v<version>/<key>``, any status),
@@ -31,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from platform_assets.catalog.records import RawCopyRow
-from platform_assets.catalog.states import FileStatus
 from platform_assets.config import ProductConfig
 from platform_assets.storage.object_store import ObjectInfo, ObjectStore, ObjectVanished
 
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 QUARANTINE = "_quarantine"
 HASH_THREADS = 8  # raw copies hashed at once with deep
 LISTED_FINDINGS = 100  # findings a report carries (the counts cover all of them)
-HOLDING_FILE_STATES = frozenset({FileStatus.CAPTURED, FileStatus.PROCESSING, FileStatus.PROCESSED, FileStatus.FAILED})
-"""Files whose raw copy must exist (once captured)."""
-ABSENT_OK_STATES = frozenset({"PURGED"})
-"""File or version statuses whose raw copy is gone on purpose (retention's PURGED)."""
 
 
 class FindingKind(StrEnum):
@@ -173,15 +169,24 @@ class ReconcileReport:
 
 
 @dataclass
-class _Copy:
-    """A raw copy the catalog holds: the file it belongs to, what it must be, and every version using it."""
+class CatalogPicture:
+    """What the catalog holds, by raw key: the copies that must exist (with their sizes), the keys rows account
+    for that need no copy, the versions carrying a copy by reference, and (when read) etag and sha256."""
 
-    version: int
-    key: str
-    size: int
-    sha256: str | None
-    etag: str | None
-    versions: list[int]
+    product: str
+    sizes: dict[str, int] = field(default_factory=dict)
+    others: set[str] = field(default_factory=set)
+    carriers: dict[str, list[int]] = field(default_factory=dict)
+    details: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+    def finding(self, kind: FindingKind, raw_key: str, expected: int | str | None, actual: int | str | None) -> Finding:
+        """A finding on the copy at ``raw_key``, naming its file and every version using it."""
+        parsed = parse_copy_key(self.product, raw_key)
+        assert parsed is not None, f"{raw_key!r} is laid out by copy_key"
+        version, key = parsed
+        etag, sha = self.details.get(raw_key, (None, None))
+        versions = tuple(sorted({version, *self.carriers.get(raw_key, ())}))
+        return Finding(kind, raw_key, version, key, expected, actual, versions, etag, self.sizes[raw_key], sha)
 
 
 def product_prefix(product: str) -> str:
@@ -210,82 +215,72 @@ def parse_copy_key(product: str, raw_key: str) -> tuple[int, str] | None:
     return int(head[1:]), rest
 
 
-def _carried_version(product: str, row: RawCopyRow) -> int:
+def _carried_version(product: str, number: int, key: str, location: str) -> int:
     """The version whose copy a carried file uses, read from its ``raw_location`` (its own when unreadable)."""
-    location = row.raw_location or ""
     for text in (location, unquote(location)):
-        head = text[: -len(row.key) - 1] if text.endswith("/" + row.key) else ""
+        head = text[: -len(key) - 1] if text.endswith("/" + key) else ""
         marker = head.rfind(f"/{product}/v")
-        number = head[marker + len(product) + 3 :] if marker >= 0 else ""
-        if number.isdigit():
-            return int(number)
-    return row.version
+        found = head[marker + len(product) + 3 :] if marker >= 0 else ""
+        if found.isdigit():
+            return int(found)
+    return number
 
 
-def catalog_picture(product: str, rows: list[RawCopyRow], listed_at: datetime) -> tuple[dict[str, _Copy], set[str]]:
-    """The copies the catalog holds (key -> copy) and every raw key a row accounts for (any status).
-
-    A copy recorded at or after ``listed_at`` is left out: the listing may predate it.
-    """
-    expected: dict[str, _Copy] = {}
-    known: set[str] = set()
-    holding, absent_ok = HOLDING_FILE_STATES, ABSENT_OK_STATES
+def catalog_picture(product: str, rows: list[RawCopyRow]) -> CatalogPicture:
+    """The picture of the catalog's rows (see :class:`CatalogPicture`); one pass, nothing per row but a key."""
+    picture = CatalogPicture(product)
+    sizes, others, carriers, details = picture.sizes, picture.others, picture.carriers, picture.details
     prefix = product + "/v"
-    for row in rows:
-        number = row.version if row.raw_location is None else _carried_version(product, row)
-        raw_key = f"{prefix}{number}/{row.key}"
-        known.add(raw_key)
-        captured = row.captured_at
-        if captured is None or row.status not in holding or row.version_status in absent_ok or captured >= listed_at:
+    for number, key, size, holds, carried, etag, sha in rows:
+        raw_key = (
+            f"{prefix}{number}/{key}"
+            if carried is None
+            else copy_key(product, _carried_version(product, number, key, carried), key)
+        )
+        if not holds:
+            others.add(raw_key)
             continue
-        found = expected.get(raw_key)
-        if found is None:
-            expected[raw_key] = _Copy(number, row.key, row.size, row.sha256, row.etag, [row.version])
-        else:
-            found.versions.append(row.version)
-    return expected, known
+        sizes[raw_key] = size
+        if carried is not None:
+            carriers.setdefault(raw_key, []).append(number)
+        if etag is not None or sha is not None:
+            details[raw_key] = (etag, sha)
+    return picture
 
 
-def compare(
-    product: str, expected: dict[str, _Copy], known: set[str], objects: dict[str, ObjectInfo]
-) -> tuple[list[Finding], list[tuple[str, _Copy]]]:
+def compare(picture: CatalogPicture, objects: dict[str, ObjectInfo], deep: bool) -> tuple[list[Finding], list[str]]:
     """Findings of existence and size, orphans, and the copies a deep check should hash (present, right size)."""
     findings: list[Finding] = []
-    to_hash: list[tuple[str, _Copy]] = []
-    for raw_key, copy in expected.items():
-        info = objects.get(raw_key)
+    to_hash: list[str] = []
+    get = objects.get
+    for raw_key, size in picture.sizes.items():
+        info = get(raw_key)
         if info is None:
-            findings.append(_copy_finding(FindingKind.MISSING, raw_key, copy, copy.size, None))
-        elif info.size != copy.size:
-            findings.append(_copy_finding(FindingKind.SIZE_MISMATCH, raw_key, copy, copy.size, info.size))
-        elif copy.sha256:
-            to_hash.append((raw_key, copy))
-    quarantine = f"{product}/{QUARANTINE}/"
-    for raw_key, info in objects.items():
-        if raw_key not in known and not raw_key.startswith(quarantine):
+            findings.append(picture.finding(FindingKind.MISSING, raw_key, size, None))
+        elif info.size != size:
+            findings.append(picture.finding(FindingKind.SIZE_MISMATCH, raw_key, size, info.size))
+        elif deep:
+            to_hash.append(raw_key)
+    quarantine = f"{picture.product}/{QUARANTINE}/"
+    for raw_key in sorted(objects.keys() - picture.sizes.keys() - picture.others):
+        if not raw_key.startswith(quarantine):
+            info = objects[raw_key]
             findings.append(Finding(FindingKind.ORPHAN, raw_key, actual=info.size, etag=info.etag))
     return findings, to_hash
 
 
-def _copy_finding(
-    kind: FindingKind, raw_key: str, copy: _Copy, expected: int | str | None, actual: int | str | None
-) -> Finding:
-    versions = tuple(sorted(copy.versions))
-    return Finding(kind, raw_key, copy.version, copy.key, expected, actual, versions, copy.etag, copy.size, copy.sha256)
-
-
-def hash_findings(raw_zone: ObjectStore, to_hash: list[tuple[str, _Copy]]) -> list[Finding]:
+def hash_findings(raw_zone: ObjectStore, picture: CatalogPicture, to_hash: list[str]) -> list[Finding]:
     """``checksum_mismatch`` for each copy whose bytes (streamed) do not hash to its sha256; gone ones are missing."""
 
-    def check(item: tuple[str, _Copy]) -> Finding | None:
-        raw_key, copy = item
+    def check(raw_key: str) -> Finding | None:
+        expected = picture.details.get(raw_key, (None, None))[1]
+        if expected is None:
+            return None
         try:
             actual = raw_zone.sha256(raw_key)
         except ObjectVanished:  # gone between the listing and the read
-            return _copy_finding(FindingKind.MISSING, raw_key, copy, copy.size, None)
-        if actual == copy.sha256:
-            return None
-        return _copy_finding(FindingKind.CHECKSUM_MISMATCH, raw_key, copy, copy.sha256, actual)
+            return picture.finding(FindingKind.MISSING, raw_key, picture.sizes[raw_key], None)
+        return None if actual == expected else picture.finding(FindingKind.CHECKSUM_MISMATCH, raw_key, expected, actual)
 
     if not to_hash:
         return []
@@ -307,15 +302,15 @@ def reconcile(services: Services, product: ProductConfig, options: ReconcileOpti
     objects = list_product(services.raw_zone, product.name)
     report.listing_s = time.perf_counter() - started
     tick = time.perf_counter()
-    rows = services.catalog.raw_copies(product.name, with_hashes=options.deep)
-    expected, known = catalog_picture(product.name, rows, listed_at)
+    rows = services.catalog.raw_copies(product.name, listed_at, with_details=options.deep or options.repair)
+    picture = catalog_picture(product.name, rows)
     report.catalog_s = time.perf_counter() - tick
     report.objects_listed = len(objects)
-    report.copies_checked = len(expected)
-    findings, to_hash = compare(product.name, expected, known, objects)
+    report.copies_checked = len(picture.sizes)
+    findings, to_hash = compare(picture, objects, options.deep)
     if options.deep:
         tick = time.perf_counter()
-        findings += hash_findings(services.raw_zone, to_hash)
+        findings += hash_findings(services.raw_zone, picture, to_hash)
         report.hashing_s = time.perf_counter() - tick
     findings.sort(key=lambda finding: (finding.raw_key, finding.kind))
     for finding in findings:

@@ -10,40 +10,61 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, null, or_, select, update
+from sqlalchemy import String, and_, bindparam, case, null, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.models import RawFile, Version, table_of, utc_now
 from platform_assets.catalog.queries import audit
 from platform_assets.catalog.records import LostCopy, ProductRef, QuarantinedObject, RawCopyRow, RestoredCopy
-from platform_assets.catalog.states import LOST_ERROR_TYPE, FileStatus, VersionOrigin
+from platform_assets.catalog.states import (
+    COPY_ABSENT_STATES,
+    COPY_HOLDING_FILE_STATES,
+    LOST_ERROR_TYPE,
+    FileStatus,
+    VersionOrigin,
+)
 
 LOOKUP_CHUNK = 200  # (version, key) pairs per statement when looking rows up
 SHOWN_KEYS = 5  # keys a version's status_reason names
 
 
-def raw_copies(session: Session, product: ProductRef, with_hashes: bool) -> list[RawCopyRow]:
-    """Every file of the product with its version's status; sha256 only ``with_hashes`` (one statement)."""
-    carried = case((Version.origin != VersionOrigin.SOURCE, RawFile.raw_location), else_=None)
-    sha = RawFile.sha256 if with_hashes else null()
+def raw_copies(session: Session, product: ProductRef, listed_at: datetime, with_details: bool) -> list[RawCopyRow]:
+    """Every file of the product (see ``RawCopyRow``), in one statement; a copy recorded at or after ``listed_at``
+    is not held (the listing may predate it). Core rows of plain columns: no per-row type processing."""
+    holds = case(
+        (
+            and_(
+                RawFile.captured_at.is_not(None),
+                RawFile.captured_at < listed_at,
+                type_coerce(RawFile.status, String).in_(sorted(COPY_HOLDING_FILE_STATES)),
+                type_coerce(RawFile.status, String).not_in(COPY_ABSENT_STATES),
+                type_coerce(Version.status, String).not_in(COPY_ABSENT_STATES),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    carried = case((type_coerce(Version.origin, String) != VersionOrigin.SOURCE.value, RawFile.raw_location))
     query = (
         select(
             RawFile.version,
             RawFile.key,
             RawFile.size,
-            RawFile.etag,
-            sha,
-            RawFile.status,
-            Version.status,
+            holds,
             carried,
-            RawFile.captured_at,
+            RawFile.etag if with_details else null(),
+            RawFile.sha256 if with_details else null(),
         )
         .join(Version, and_(Version.product_id == RawFile.product_id, Version.number == RawFile.version))
         .where(RawFile.product_id == product.id)
     )
-    return [RawCopyRow(*row) for row in session.execute(query)]
+    return [
+        (number, key, size, bool(held), location, etag, sha)
+        for number, key, size, held, location, etag, sha in session.connection().execute(query).all()
+    ]
 
 
 def held(session: Session, product: ProductRef, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
@@ -71,7 +92,11 @@ def mark_lost(session: Session, product: ProductRef, lost: Sequence[LostCopy], a
     if not lost:
         return
     by_pair = {(item.version, item.key): item for item in lost}
-    previous = _statuses(session, product, by_pair)
+    previous = {  # only files that held their copy: a SKIPPED (or already LOST) file stays as it is
+        pair: status
+        for pair, status in _statuses(session, product, by_pair).items()
+        if status in COPY_HOLDING_FILE_STATES
+    }
     now = utc_now()
     table = table_of(RawFile)
     changes = [
