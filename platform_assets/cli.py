@@ -365,6 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_reconcile_command(commands, common)
 
+    from platform_assets.cli_retention import add_retention_commands
+
+    add_retention_commands(commands, common, version_number)
+
     db = commands.add_parser("db", help="state catalog administration")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     upgrade = db_commands.add_parser("upgrade", parents=[common], help="apply catalog migrations")

@@ -24,6 +24,8 @@ KNOWN = frozenset(
         "review.before_batch_log",
         "replicate.seed.after_chunk",
         "replicate.incremental.before_commit",
+        "retention.after_raw_delete",
+        "retention.after_iceberg_delete",
     }
 )
 

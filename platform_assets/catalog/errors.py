@@ -32,3 +32,7 @@ class ReviewStateError(UserError):
 class RawCopyLost(UserError):
     """A file of the version is LOST (reconcile found its raw copy gone or altered, and the source could not give
     it back): processing cannot read it until it is given up."""
+
+
+class RetentionStateError(UserError):
+    """A delete, restore or purge asked of a version whose state forbids it (published, deleted already, ...)."""

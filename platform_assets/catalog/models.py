@@ -133,6 +133,15 @@ class Version(Base):
     published_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # Schema versions (migration 0008): the schema_versions.number the version was processed under.
     schema_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Soft delete and retention (migration 0010).
+    deleted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    deleted_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    delete_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status_before_delete: Mapped[VersionStatus | None] = mapped_column(nullable=True)  # what restore returns to
+    purge_started_at: Mapped[datetime | None] = mapped_column(nullable=True)  # a purge's intent, before any delete
+    purge_rule: Mapped[str | None] = mapped_column(Text, nullable=True)
+    purged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    purged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class RawFile(Base):

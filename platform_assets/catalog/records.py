@@ -109,6 +109,24 @@ class VersionRecord:
     decided_at: datetime | None
     decision_notes: str | None
     published_at: datetime | None
+    deleted_at: datetime | None
+    deleted_by: str | None
+    delete_reason: str | None
+    status_before_delete: VersionStatus | None
+    purge_started_at: datetime | None
+    purge_rule: str | None
+    purged_at: datetime | None
+    purged_by: str | None
+
+    def removal(self, product: str) -> str:
+        """Why this DELETED or PURGED version takes part in nothing (resolution, merge, review), and for a deleted
+        one what brings it back."""
+        if self.status is VersionStatus.PURGED or self.purge_started_at is not None:
+            return f"version {self.number} of {product} is PURGED by retention ({self.purge_rule}): its data is gone"
+        return (
+            f"version {self.number} of {product} is DELETED (by {self.deleted_by}: {self.delete_reason}); "
+            f"`platform-assets restore-version {product} {self.number}` brings it back"
+        )
 
     @property
     def captured(self) -> bool:
@@ -116,7 +134,17 @@ class VersionRecord:
         return self.status in CAPTURED_STATES
 
 
-TIMESTAMPS = ("created_at", "captured_at", "processed_at", "awaiting_since", "decided_at", "published_at")
+TIMESTAMPS = (
+    "created_at",
+    "captured_at",
+    "processed_at",
+    "awaiting_since",
+    "decided_at",
+    "published_at",
+    "deleted_at",
+    "purge_started_at",
+    "purged_at",
+)
 """The timestamps of a version record (ISO text in its JSON)."""
 
 

@@ -59,6 +59,7 @@ from platform_assets.catalog.records import (
 from platform_assets.catalog.service_audit import AuditCatalog
 from platform_assets.catalog.service_base import CatalogBase
 from platform_assets.catalog.service_reconcile import ReconcileCatalog
+from platform_assets.catalog.service_retention import RetentionCatalog
 from platform_assets.catalog.service_schema import SchemaCatalog
 from platform_assets.catalog.service_trace import TraceCatalog
 from platform_assets.catalog.states import CaptureMode, Decision, FileStatus, RunKind, RunStatus, VersionOrigin
@@ -66,7 +67,7 @@ from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import is_postgres
 
 
-class Catalog(AuditCatalog, ReconcileCatalog, SchemaCatalog, TraceCatalog, CatalogBase):
+class Catalog(RetentionCatalog, AuditCatalog, ReconcileCatalog, SchemaCatalog, TraceCatalog, CatalogBase):
     """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
 
     # Discovery: listings in progress and version registration.

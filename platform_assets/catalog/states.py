@@ -18,8 +18,9 @@ class FileStatus(StrEnum):
     FAILED at capture or processing (processing retries it), SKIPPED when a user
     gave it up. LOST when reconciliation found its raw copy missing or altered and
     could not recapture it from the source (``error_message`` says why; processing
-    refuses a version with a LOST file until it is given up). CAPTURING and DELETED
-    are reserved: nothing writes them yet.
+    refuses a version with a LOST file until it is given up). DELETED: a file of a
+    version retention purges (set with the purge's intent; its copy goes, unless a
+    surviving child version shares it). CAPTURING is reserved: nothing writes it yet.
     """
 
     DISCOVERED = "DISCOVERED"
@@ -42,6 +43,10 @@ class VersionStatus(StrEnum):
     SUPERSEDED: a newer version took its place: a published version followed by a newer published
     one; an unmerged one overtaken by an approved newer snapshot or by its own child; one whose
     capture failed because the source changed under it, by the next sync.
+
+    DELETED: soft-deleted by a user (``delete-version``); restorable to the status it had before
+    (``versions.status_before_delete``). PURGED: retention removed its raw copies and Iceberg rows;
+    the row stays, with who purged it and when (``versions/retention.py``).
     """
 
     DISCOVERED = "DISCOVERED"
@@ -55,6 +60,8 @@ class VersionStatus(StrEnum):
     REJECTED = "REJECTED"
     PUBLISHED = "PUBLISHED"
     SUPERSEDED = "SUPERSEDED"
+    DELETED = "DELETED"
+    PURGED = "PURGED"
 
 
 class VersionOrigin(StrEnum):
@@ -99,8 +106,12 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
 
 
-CAPTURED_STATES = frozenset(set(VersionStatus) - {VersionStatus.DISCOVERED})
-"""Versions whose files reached the raw zone (or gave up trying), whatever happened to them after."""
+REMOVED_STATES = frozenset({VersionStatus.DELETED, VersionStatus.PURGED})
+"""Versions a user deleted (soft) or retention purged: out of resolution, the merge order and review."""
+
+CAPTURED_STATES = frozenset(set(VersionStatus) - {VersionStatus.DISCOVERED} - REMOVED_STATES)
+"""Versions whose files reached the raw zone (or gave up trying), whatever happened to them after, unless deleted
+or purged."""
 
 PROCESSABLE_STATES = frozenset(
     {

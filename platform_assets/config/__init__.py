@@ -11,7 +11,8 @@ secrets with :mod:`platform_assets.secrets`.
 
 The modules: ``base`` (the strict model base, name and URL checks),
 ``platform_section`` (``platform:``, ``platforms:``), ``source``, ``schema``,
-``review`` (a product's ``review:``), ``reconcile`` (a product's ``reconcile:``) and ``product`` (one entry of
+``review`` (a product's ``review:``), ``reconcile`` (a product's ``reconcile:``),
+``retention`` (a product's ``retention:``) and ``product`` (one entry of
 ``products:``), ``platform_config`` (the whole document, with ``roles:``),
 ``env`` (interpolation), ``loading`` (file and YAML) and ``messages`` (the
 words of an error). Import from this package.
@@ -35,6 +36,7 @@ from platform_assets.config.platform_section import (
 )
 from platform_assets.config.product import AutomationSettings, FreshnessSettings, ProductConfig, ReplicationSettings
 from platform_assets.config.reconcile import ReconcileSettings
+from platform_assets.config.retention import RetentionSettings
 from platform_assets.config.review import ReviewSettings
 from platform_assets.config.schema import DeclaredType, SchemaEvolution, SchemaSettings
 from platform_assets.config.source import JSON_LINES_NAMES, SourceSettings
@@ -62,6 +64,7 @@ __all__ = [
     "ReconcileSettings",
     "RemotePlatform",
     "ReplicationSettings",
+    "RetentionSettings",
     "ReviewSettings",
     "S3Settings",
     "SchemaEvolution",

@@ -8,6 +8,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from platform_assets.config.base import OWNER_EMAIL, Strict, check_name
 from platform_assets.config.reconcile import ReconcileSettings
+from platform_assets.config.retention import RetentionSettings
 from platform_assets.config.review import ReviewSettings
 from platform_assets.config.schema import SchemaSettings
 from platform_assets.config.source import SourceSettings
@@ -62,6 +63,7 @@ class ProductConfig(Strict):
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     automation: AutomationSettings = Field(default_factory=AutomationSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -19,6 +19,7 @@ from platform_assets.defs.reconcile import build_reconcile_defs
 from platform_assets.defs.recovery import build_recovery_jobs
 from platform_assets.defs.replication import build_replication_defs, replication_resources
 from platform_assets.defs.resources import platform_resource
+from platform_assets.defs.retention import build_retention_defs
 from platform_assets.defs.review import (
     build_publication_sensor,
     build_published_asset,
@@ -69,6 +70,9 @@ def build_definitions(config: PlatformConfig, config_path: str) -> dg.Definition
         checks.append(reconcile_check)
         jobs.append(reconcile_job)
         schedules.append(reconcile_schedule)
+        retention_job, retention_schedule = build_retention_defs(config, product)
+        jobs.append(retention_job)
+        schedules.append(retention_schedule)
     audit_checks, audit_jobs, audit_schedules = build_audit_defs(config)
     checks += audit_checks
     jobs += audit_jobs

@@ -27,6 +27,8 @@ Contract:
 - A version the catalog excluded (rejected, superseded) that the batch log does
   not know as excluded yet is excluded there first (the two stores are written
   one after the other; this heals a crash in between).
+- A DELETED version (soft, restorable) and a PURGED one are out of the merge order like a superseded one
+  (:func:`out_of_order`), but are not excluded in the batch log: a restored version merges again.
 - :func:`merge_plan` is what ``platform-assets merge [--version N]`` runs:
   :func:`pending_merges`, and with N, a refusal that says why when nothing up
   to N is pending: N does not exist (VersionNotFound), is merged already
@@ -45,7 +47,7 @@ from sqlalchemy import text
 from platform_assets.actions import exclude_action, retry_action
 from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.catalog.records import VersionRecord
-from platform_assets.catalog.states import VersionStatus
+from platform_assets.catalog.states import REMOVED_STATES, VersionStatus
 from platform_assets.column_types import ColumnType
 from platform_assets.config import ProductConfig
 from platform_assets.errors import NothingToDo
@@ -80,6 +82,15 @@ def mergeable_status(product: ProductConfig) -> VersionStatus:
     return VersionStatus.APPROVED if product.under_review else VersionStatus.PROCESSED
 
 
+OUT_OF_ORDER_STATES = REMOVED_STATES | {VersionStatus.SUPERSEDED}
+"""Versions that never merge and that later versions do not wait for, though the batch log may not exclude them."""
+
+
+def out_of_order(record: VersionRecord) -> bool:
+    """The version is out of the merge order: excluded, superseded, deleted or purged."""
+    return record.excluded or record.status in OUT_OF_ORDER_STATES
+
+
 @dataclass(frozen=True)
 class MergeReadiness:
     """Whether a version may merge now, and if not, why (the first version in its way, or itself)."""
@@ -104,7 +115,7 @@ def may_merge(services: Services, product: ProductConfig, version: int) -> Merge
         if number >= version:
             break
         other = records[number]
-        if entries.get(number) not in DONE and not other.excluded and other.status is not VersionStatus.SUPERSEDED:
+        if entries.get(number) not in DONE and not out_of_order(other):
             blocking = _unmergeable(product, other) or "it is not merged yet"
             return MergeReadiness(version, False, f"version {number} comes first: {blocking}")
     return MergeReadiness(version, True, "ready")
@@ -113,6 +124,8 @@ def may_merge(services: Services, product: ProductConfig, version: int) -> Merge
 def _unmergeable(product: ProductConfig, record: VersionRecord) -> str | None:
     """Why this version cannot merge (None when it can), with what to do about it."""
     name, number = product.name, record.number
+    if record.status in REMOVED_STATES:
+        return f"{record.removal(name)}; it is not merged"
     if record.excluded:
         return f"version {number} of {name} is excluded ({record.status}); it is not merged"
     wanted = mergeable_status(product)
@@ -154,7 +167,7 @@ def merge_version(
     earlier = [
         other.number
         for other in services.catalog.versions(product.name)
-        if other.number < version and other.status is not VersionStatus.SUPERSEDED
+        if other.number < version and other.status not in OUT_OF_ORDER_STATES
     ]
     columns = merge_columns(services, product, version)
     rows = services.iceberg.version_rows(product.name, version, list(columns) if columns else None)
@@ -240,8 +253,7 @@ def pending_merges(services: Services, product: ProductConfig, up_to: int | None
     return [
         version.number
         for version in services.catalog.versions(product.name)
-        if not version.excluded
-        and version.status is not VersionStatus.SUPERSEDED
+        if not out_of_order(version)
         and (up_to is None or version.number <= up_to)
         and (
             entries.get(version.number) not in DONE
@@ -267,6 +279,11 @@ def _nothing_up_to(product: str, record: VersionRecord, entry: BatchLogEntry | N
         return AlreadyMerged(
             f"version {version} of {product} is merged already (batch {version} committed{when}); nothing to merge "
             "up to it"
+        )
+    if record.status in REMOVED_STATES and not record.excluded:
+        return NotInMergeOrder(
+            f"version {version} of {product} is {record.status}: it is out of the merge order, and nothing before "
+            "it waits"
         )
     if record.status is VersionStatus.SUPERSEDED and not record.excluded:
         return NotInMergeOrder(

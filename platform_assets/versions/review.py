@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from platform_assets.catalog.states import Decision, VersionOrigin, VersionStatus
+from platform_assets.catalog.states import REMOVED_STATES, Decision, VersionOrigin, VersionStatus
 from platform_assets.config import ProductConfig
 from platform_assets.errors import NothingToDo, UserError
 from platform_assets.failpoints import failpoint
@@ -84,6 +84,8 @@ def check_approver(services: Services, product: ProductConfig, options: ReviewOp
 
 def _awaiting(services: Services, product: ProductConfig, version: int, action: str) -> None:
     record = services.catalog.version(product.name, version)
+    if record.status in REMOVED_STATES:
+        raise ReviewRefused(f"rule state: {record.removal(product.name)}; it cannot be {action}")
     if record.status is not VersionStatus.AWAITING_REVIEW:
         raise ReviewRefused(
             f"rule state: version {version} of {product.name} is {record.status}, not AWAITING_REVIEW; only a "
@@ -213,6 +215,8 @@ def rollback(services: Services, product: ProductConfig, version: int, options: 
     record = catalog.version(product.name, version)
     if record.status is VersionStatus.PUBLISHED:
         raise NothingToDo(f"version {version} of {product.name} is the published version already")
+    if record.status in REMOVED_STATES:
+        raise ReviewRefused(f"rule state: {record.removal(product.name)}; it cannot be re-published")
     if record.published_at is None:
         raise ReviewRefused(
             f"rule state: version {version} of {product.name} is {record.status} and was never published; "

@@ -15,6 +15,7 @@ from platform_assets.catalog.records import ProcessingStart, ProductRef, Version
 from platform_assets.catalog.states import (
     CAPTURED_STATES,
     PROCESSABLE_STATES,
+    REMOVED_STATES,
     REPROCESSABLE_STATES,
     UNPROCESSED_STATES,
     VANISHED,
@@ -115,7 +116,21 @@ def _record_fields(version: Version) -> dict[str, Any]:
         "decided_at": version.decided_at,
         "decision_notes": version.decision_notes,
         "published_at": version.published_at,
+        **{name: getattr(version, name) for name in RETENTION_FIELDS},
     }
+
+
+RETENTION_FIELDS = (
+    "deleted_at",
+    "deleted_by",
+    "delete_reason",
+    "status_before_delete",
+    "purge_started_at",
+    "purge_rule",
+    "purged_at",
+    "purged_by",
+)
+"""Soft delete and retention's columns of a version, named alike in the row and the record."""
 
 
 def set_status(
@@ -161,6 +176,8 @@ def start_processing(
     retries back. VersionNotReady when the version is excluded or not captured.
     """
     version = get(session, product, number, lock=True)
+    if version.status in REMOVED_STATES:
+        raise VersionNotReady(f"{record_of(version).removal(product.name)}; it is not processed")
     if version.excluded:
         raise VersionNotReady(
             f"version {number} of {product.name} is excluded ({version.exclude_reason}); it is not processed"
