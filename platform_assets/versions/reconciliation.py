@@ -8,7 +8,10 @@ Contract:
   CAPTURED, PROCESSING, PROCESSED or FAILED, of a version that is not PURGED
   (retention removed its copies on purpose; ``catalog.states.COPY_HOLDING_FILE_STATES``,
   ``COPY_ABSENT_STATES``). SKIPPED and LOST files, and PURGED ones, are not
-  expected to have a copy (DELETED versions keep theirs: they can be restored). A file carried by reference by
+  expected to have a copy, nor are DELETED files (retention's purge in
+  progress); a soft-DELETED version's files keep theirs (it can be restored).
+  A product the catalog has no version of holds nothing: whatever lies under
+  its prefix is an orphan, and repair leaves it until a sync. A file carried by reference by
   a child version holds its parent's copy (one copy, several files).
 - Store -> catalog: every object under ``<product>/`` in the raw zone belongs
   to a row of ``raw_files`` (``<product>/v<version>/<key>``, any status),
@@ -31,6 +34,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.catalog.records import RawCopyRow
 from platform_assets.config import ProductConfig
 from platform_assets.storage.object_store import ObjectInfo, ObjectStore, ObjectVanished
@@ -302,8 +306,11 @@ def reconcile(services: Services, product: ProductConfig, options: ReconcileOpti
     objects = list_product(services.raw_zone, product.name)
     report.listing_s = time.perf_counter() - started
     tick = time.perf_counter()
-    rows = services.catalog.raw_copies(product.name, listed_at, with_details=options.deep or options.repair)
-    picture = catalog_picture(product.name, rows)
+    try:
+        rows = services.catalog.raw_copies(product.name, listed_at, with_details=options.deep or options.repair)
+    except UnknownProduct:  # never synced: nothing is held, whatever lies under the prefix is an orphan
+        rows = None
+    picture = catalog_picture(product.name, rows or [])
     report.catalog_s = time.perf_counter() - tick
     report.objects_listed = len(objects)
     report.copies_checked = len(picture.sizes)
@@ -315,7 +322,11 @@ def reconcile(services: Services, product: ProductConfig, options: ReconcileOpti
     findings.sort(key=lambda finding: (finding.raw_key, finding.kind))
     for finding in findings:
         report.counts[finding.kind] += 1
-    if options.repair and findings:
+    if options.repair and findings and rows is None:
+        detail = f"the catalog has no version of {product.name} yet: sync it first, then repair"
+        findings = [resolved(finding, Resolution.UNRESOLVED, detail) for finding in findings]
+        report.resolutions[Resolution.UNRESOLVED] = len(findings)
+    elif options.repair and findings:
         from platform_assets.versions.reconcile_repair import repair
 
         tick = time.perf_counter()
@@ -325,7 +336,8 @@ def reconcile(services: Services, product: ProductConfig, options: ReconcileOpti
             resolution = finding.resolution or Resolution.UNRESOLVED
             report.resolutions[resolution] = report.resolutions.get(resolution, 0) + 1
     report.findings = findings[:LISTED_FINDINGS]
-    services.catalog.record_reconciled(product.name, report.summary(), services.actor)
+    if rows is not None:  # an event of a product the catalog knows
+        services.catalog.record_reconciled(product.name, report.summary(), services.actor)
     report.duration_s = time.perf_counter() - started
     return report
 

@@ -200,3 +200,13 @@ def test_the_catalog_picture_follows_holding_rows_and_carried_copies() -> None:
     )
     assert parse_copy_key("customers", "customers/v12/a/b.csv") == (12, "a/b.csv")
     assert parse_copy_key("customers", "customers/old/x") is None
+
+
+def test_a_product_never_synced_is_clean_and_its_strays_wait_for_a_sync(local_platform: Platform) -> None:
+    product = local_platform.product("customers")
+    assert reconcile(local_platform.services, product).ok
+    local_platform.services.raw_zone.put_bytes("customers/v1/a.csv", b"early")
+    report = reconcile(local_platform.services, product, ReconcileOptions(repair=True))
+    assert report.counts["orphan"] == 1 and report.resolutions == {"unresolved": 1}
+    assert "sync it first" in (report.findings[0].detail or "")
+    assert local_platform.services.raw_zone.stat("customers/v1/a.csv") is not None
