@@ -6,9 +6,11 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.config import ProductConfig
+from platform_assets.defs.audit.checks import AUDIT_CHECK
 from platform_assets.defs.ingest.staged import processing_failed, spark_services, staged_metadata
 from platform_assets.defs.metadata import version_observation
 from platform_assets.defs.partitions import asset_key, partition_key
+from platform_assets.defs.reconcile.checks import RECONCILED_CHECK
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, scrubbed_step
 from platform_assets.ingest.processing import process_version
@@ -16,6 +18,8 @@ from platform_assets.versions.resolution import NothingToProcess, resolve_versio
 
 OUTCOME_TAG = "platform/outcome"
 NOTHING_TO_DO = "nothing to do"
+WHOLE_PRODUCT_CHECKS = (RECONCILED_CHECK, AUDIT_CHECK)
+"""Checks on ``raw_files`` that look at every version: their own scheduled jobs run them, never a version's run."""
 
 
 def capture_job_name(product_name: str) -> str:
@@ -43,7 +47,10 @@ def process_latest_job_name(product_name: str) -> str:
 
 
 def build_partitioned_jobs(product: ProductConfig) -> "list[dg.UnresolvedAssetJobDefinition]":
-    """Per-version jobs: capture, process, merge, capture + process (``ingest``), all three (``capture_to_merge``)."""
+    """Per-version jobs: capture, process, merge, capture + process (``ingest``), all three (``capture_to_merge``).
+
+    Each runs the per-version checks of its assets, not :data:`WHOLE_PRODUCT_CHECKS`.
+    """
     steps = {
         capture_job_name(product.name): (["raw_files"], f"Capture one version of {product.name} into the raw zone."),
         process_job_name(product.name): (["staged"], f"Process one version of {product.name} into its Iceberg table."),
@@ -60,11 +67,16 @@ def build_partitioned_jobs(product: ProductConfig) -> "list[dg.UnresolvedAssetJo
     return [
         dg.define_asset_job(
             name,
-            selection=dg.AssetSelection.assets(*(asset_key(product, asset) for asset in assets)),
+            selection=dg.AssetSelection.assets(*(asset_key(product, asset) for asset in assets))
+            - dg.AssetSelection.checks(*whole_product_checks(product)),
             description=description,
         )
         for name, (assets, description) in steps.items()
     ]
+
+
+def whole_product_checks(product: ProductConfig) -> list[dg.AssetCheckKey]:
+    return [dg.AssetCheckKey(asset_key(product, "raw_files"), name) for name in WHOLE_PRODUCT_CHECKS]
 
 
 def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
