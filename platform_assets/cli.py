@@ -265,7 +265,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _global_options(parser: argparse.ArgumentParser, *, before_command: bool) -> None:
-    """--config, --json and --verbose, taken before the command and after it.
+    """--config, --json, --verbose and --progress, taken before the command and after it.
 
     After the command they have no default, so the command's parser does not
     reset what was given before it.
@@ -275,6 +275,12 @@ def _global_options(parser: argparse.ArgumentParser, *, before_command: bool) ->
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout", **unset)
     parser.add_argument(
         "--verbose", action="store_true", help="show Dagster's logs and a failure's stack trace on stderr", **unset
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress lines on stderr even when it is not a terminal (a terminal always shows bars)",
+        **unset,
     )
 
 
@@ -402,8 +408,11 @@ def _run(argv: list[str]) -> int:
         _say(error.usage)
         return _report(error, error.prog, json_out="--json" in argv)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    from platform_assets.cli_progress import shown
+
     try:
-        return handler(args)
+        with shown(args.progress):
+            return handler(args)
     except BrokenPipeError:
         raise
     except PlatformError as error:

@@ -14,12 +14,13 @@ from typing import TypeGuard
 
 PACKAGE = Path(__file__).resolve().parent.parent / "platform_assets"
 
-LEAVES = {"errors", "failpoints", "urls", "secrets", "column_types", "schema_change", "actions"}
+LEAVES = {"errors", "failpoints", "urls", "secrets", "column_types", "schema_change", "actions", "progress"}
 DOMAIN = LEAVES | {"config", "storage", "catalog", "ingest", "merge", "replication", "versions"}
 MAY_IMPORT: dict[str, set[str]] = {
     "errors": set(),
     "actions": set(),
     "failpoints": set(),
+    "progress": set(),
     "urls": set(),
     "secrets": {"errors", "urls"},
     "column_types": {"errors"},
@@ -35,8 +36,19 @@ MAY_IMPORT: dict[str, set[str]] = {
     "platform": DOMAIN | {"services"},
     "defs": DOMAIN | {"services", "platform"},
     "commands": DOMAIN | {"services", "platform", "defs"},
+    "cli_progress": DOMAIN,
     "cli": DOMAIN
-    | {"commands", "demo", "cli_review", "cli_schema", "cli_audit", "cli_reconcile", "cli_diff", "cli_retention"},
+    | {
+        "commands",
+        "demo",
+        "cli_review",
+        "cli_schema",
+        "cli_audit",
+        "cli_reconcile",
+        "cli_diff",
+        "cli_retention",
+        "cli_progress",
+    },
     "cli_review": DOMAIN | {"commands"},
     "cli_schema": DOMAIN | {"commands"},
     "cli_audit": DOMAIN | {"commands"},

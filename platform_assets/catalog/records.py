@@ -257,6 +257,16 @@ class ProcessingStart:
 
 
 @dataclass(frozen=True)
+class WorkSize:
+    """A version's files and bytes, and how many of them are done (PROCESSED or SKIPPED)."""
+
+    files: int
+    bytes: int
+    done_files: int
+    done_bytes: int
+
+
+@dataclass(frozen=True)
 class ClaimPolicy:
     """How many files a claim takes, how long its lease lasts, and how failures are retried.
 

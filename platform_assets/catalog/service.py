@@ -58,6 +58,7 @@ from platform_assets.catalog.records import (
 )
 from platform_assets.catalog.service_audit import AuditCatalog
 from platform_assets.catalog.service_base import CatalogBase
+from platform_assets.catalog.service_progress import ProgressCatalog
 from platform_assets.catalog.service_reconcile import ReconcileCatalog
 from platform_assets.catalog.service_retention import RetentionCatalog
 from platform_assets.catalog.service_schema import SchemaCatalog
@@ -67,7 +68,9 @@ from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import is_postgres
 
 
-class Catalog(RetentionCatalog, AuditCatalog, ReconcileCatalog, SchemaCatalog, TraceCatalog, CatalogBase):
+class Catalog(
+    ProgressCatalog, RetentionCatalog, AuditCatalog, ReconcileCatalog, SchemaCatalog, TraceCatalog, CatalogBase
+):
     """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
 
     # Discovery: listings in progress and version registration.

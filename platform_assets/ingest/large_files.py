@@ -63,8 +63,11 @@ class StreamedWrites:
     parser: ArrowParser
     expiry: Callable[[Table], list[int]]
 
-    def write(self, item: ClaimedFile, input_file: InputFile) -> WrittenFile:
-        """Parse and write the file piece by piece; on a file error, nothing stays written."""
+    def write(self, item: ClaimedFile, input_file: InputFile, read: Callable[[int], None] | None = None) -> WrittenFile:
+        """Parse and write the file piece by piece; on a file error, nothing stays written.
+
+        ``read`` is told the bytes of the file read so far after each piece is written (progress).
+        """
         data_table = self.tables.load(self.tables.data_table(self.product.name))
         rejects_table = self.tables.load(self.tables.rejects_table(self.product.name))
         written = WrittenFile(item)
@@ -81,6 +84,8 @@ class StreamedWrites:
                 if part.rejects is not None and part.rejects.num_rows:
                     written.reject_files += self._write(rejects_table, part.rejects, item, ingested_at)
                     written.rejects += part.rejects.num_rows
+                if read is not None and part.consumed is not None:
+                    read(part.consumed)
         except BaseException:
             self.discard(written)
             raise

@@ -56,6 +56,7 @@ from platform_assets.ingest.parsing import (
 from platform_assets.ingest.raw_copies import check_raw_copies, local_copy
 from platform_assets.ingest.schema_versions import record_processed_schema
 from platform_assets.ingest.table_schema import held_columns
+from platform_assets.progress import BYTES, Progress, ProgressTask
 from platform_assets.storage import iceberg
 from platform_assets.storage.iceberg_schema import add_missing_columns
 
@@ -70,13 +71,16 @@ class ProcessOptions:
     ``retry_failed`` gives failed files their retries back; ``reprocess``
     replaces the rows of a PROCESSED version; ``worker`` names this worker in
     claims (default: host, pid and a tag); ``on_batch`` is called with the
-    report so far after each batch (for progress).
+    report so far after each batch; ``progress`` gets the bytes of the
+    version's files done (PROCESSED or SKIPPED before, plus this worker's),
+    after each group of files and each piece of a large file.
     """
 
     retry_failed: bool = False
     reprocess: bool = False
     worker: str | None = None
     on_batch: Callable[[ProcessReport], None] | None = None
+    progress: Progress | None = None
 
 
 @dataclass
@@ -209,11 +213,14 @@ def _work(
     try:
         columns = _ensure_tables(services, product, version, start.generation, start.reset_pending)
         expiry = _expiry(catalog, product.name, settings)
+        work = catalog.version_work(product.name, version)
+        task = ProgressTask(options.progress, f"process {product.name} v{version}", BYTES, work.bytes, work.done_bytes)
+        task.detail = f"{work.done_files}/{work.files} files"
         with (
             LeaseKeeper(catalog, worker, settings.lease_seconds) as keeper,
             tempfile.TemporaryDirectory(prefix="platform-process-") as scratch,
         ):
-            batch = _Batch(services, product, version, start.generation, columns, parser, Path(scratch), expiry)
+            batch = _Batch(services, product, version, start.generation, columns, parser, Path(scratch), expiry, task)
             failed_here: set[int] = set()
             while True:
                 tick = time.perf_counter()
@@ -231,8 +238,11 @@ def _work(
                 keeper.hold([])
                 failed_here.update(outcome.file.id for outcome in outcomes if outcome.status is FileStatus.FAILED)
                 _tally(report, outcomes)
+                settled = work.done_files + report.files_processed + report.files_failed
+                task.update(task.done, f"{settled}/{work.files} files")
                 if options.on_batch:
                     options.on_batch(report)
+            task.finish()
     except BaseException as error:
         catalog.finish_run(run_id, RunStatus.FAILED, _run_stats(report), repr(error))
         raise
@@ -296,9 +306,16 @@ class _Batch:
     parser: Parser
     scratch: Path
     expiry: Callable[[Table], list[int]]
+    progress: ProgressTask
 
     def process(self, claimed: list[ClaimedFile], report: ProcessReport) -> list[FileOutcome]:
         """Outcomes of the claimed files: recovered from a marker, failed a check or a parse, or written."""
+        base = self.progress.done
+        outcomes = self._outcomes(claimed, report)
+        self.progress.update(base + sum(item.size for item in claimed))
+        return outcomes
+
+    def _outcomes(self, claimed: list[ClaimedFile], report: ProcessReport) -> list[FileOutcome]:
         tables = self.services.iceberg
         data_table = tables.load(tables.data_table(self.product.name))
         committed = iceberg.committed_file_ids(data_table, self.version, self.generation)
@@ -334,6 +351,7 @@ class _Batch:
         outcomes: list[FileOutcome] = []
         for group in parser.budget.groups(whole, lambda pair: pair[0].size, source.format):
             outcomes += self._parse_and_append(group, report)
+            self.progress.advance(sum(item.size for item, _ in group))
         for item, input_file in large:
             outcomes.append(self._stream_and_commit(parser, item, input_file, report))
         return outcomes
@@ -345,7 +363,8 @@ class _Batch:
         writes = StreamedWrites(
             self.services.iceberg, self.product, self.version, self.generation, self.columns, parser, self.expiry
         )
-        written = writes.write(item, input_file)
+        base = self.progress.done
+        written = writes.write(item, input_file, lambda read: self.progress.update(base + read))
         errors = {item.key: written.error} if written.error is not None else {}
         counts = {} if errors else {item.key: written.rows}
         rejected = {} if errors else {item.key: written.rejects}

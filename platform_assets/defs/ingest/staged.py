@@ -28,6 +28,7 @@ from platform_assets.defs.presentation import (
     staged_kinds,
     table_schema,
 )
+from platform_assets.defs.progress import run_progress
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step, version_failed
 from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
@@ -85,7 +86,9 @@ def build_staged_asset(
         pyspark: LazyPySparkResource,
     ) -> dg.MaterializeResult:
         services = spark_services(platform, pyspark, context)
-        options = ProcessOptions(retry_failed=config.retry_failed, reprocess=config.reprocess)
+        options = ProcessOptions(
+            retry_failed=config.retry_failed, reprocess=config.reprocess, progress=run_progress(context)
+        )
         reports = []
         with reported_errors():
             for version in registered_versions(context, services.catalog, product):

@@ -18,6 +18,7 @@ file error, and it is the last (the consumer drops what the file gave before).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
@@ -108,6 +109,7 @@ def _text_parts(
             part = parse_csv_body(key, text, here, dialect, schema, threads, max_line_bytes)
         line += line_breaks(piece)
         offset += len(piece)
+        part.consumed = offset
         del piece, text
         yield part
         if part.error is not None:
@@ -203,10 +205,12 @@ def _parquet_parts(item: InputFile, schema: dict[str, ColumnType], budget: Memor
         rows = max(1, budget.piece_bytes("parquet") * metadata.num_rows // max(1, unpacked))
         batches = parquet.iter_batches(batch_size=rows, columns=list(schema), use_threads=False)
         done = 0
+        size = os.path.getsize(item.path)
         for batch in batches:
             columns = [cast_parquet(batch.column(name), column_type) for name, column_type in schema.items()]
             lines = pa.array(np.arange(done + 1, done + batch.num_rows + 1, dtype=np.int64))  # row ordinal + 1
             done += batch.num_rows
-            yield FilePart(rows=rows_table(item.key, schema, columns, None, lines))
+            consumed = size * done // max(1, metadata.num_rows)
+            yield FilePart(rows=rows_table(item.key, schema, columns, None, lines), consumed=consumed)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         yield FilePart(error=parse_error(item.key, f"not a readable Parquet file ({error})"))

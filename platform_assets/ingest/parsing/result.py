@@ -93,11 +93,15 @@ class Parser(Protocol):
 
 @dataclass
 class FilePart:
-    """What one file gives a parser: its rows and rejects (either may be None when empty), or its error."""
+    """What one file gives a parser: its rows and rejects (either may be None when empty), or its error.
+
+    ``consumed``: for a streamed piece, the bytes of the file read up to its end (for progress reports).
+    """
 
     rows: pa.Table | None = None
     rejects: pa.Table | None = None
     error: FileError | None = None
+    consumed: int | None = None
 
 
 def empty_rejects() -> pa.Table:
