@@ -30,7 +30,7 @@ from platform_assets.versions.reconciliation import (
     quarantine_key,
     reconcile,
 )
-from platform_assets_tests.conftest import write_csv, write_platform_config
+from platform_assets_tests.conftest import customers_product, write_csv, write_platform_config
 
 FILES: dict[str, list[tuple[str, ...]]] = {
     name: [(name[0], "x", "1.00", "2026-01-01")] for name in ("a.csv", "b.csv", "c.csv", "d.csv", "e.csv")
@@ -210,3 +210,31 @@ def test_a_product_never_synced_is_clean_and_its_strays_wait_for_a_sync(local_pl
     assert report.counts["orphan"] == 1 and report.resolutions == {"unresolved": 1}
     assert "sync it first" in (report.findings[0].detail or "")
     assert local_platform.services.raw_zone.stat("customers/v1/a.csv") is not None
+
+
+def test_purged_copies_are_not_missing_and_a_soft_deleted_version_keeps_its_own(tmp_path: Path, db_url: str) -> None:
+    """Retention purges v1 (its copies gone on purpose: no finding); v2, soft-deleted and kept, still owes its copies."""
+    from platform_assets.versions.deletion import delete_version
+    from platform_assets.versions.purge import run_retention
+
+    landing = tmp_path / "landing"
+    write_csv(landing / "a.csv", [("a", "x", "1.00", "2026-01-01")])
+    retention = {"keep_last": 1, "deleted_days": 0}
+    product_config = customers_product(f"file://{landing}", retention=retention)
+    path = write_platform_config(
+        tmp_path, db_url, f"file://{landing}", f"file://{tmp_path / 'raw'}", products=[product_config]
+    )
+    platform = Platform(load_config(path), actor="keeper")
+    services, product = platform.services, platform.product("customers")
+    for number, name in ((1, "x"), (2, "y")):
+        write_csv(landing / "a.csv", [("a", name, "1.00", "2026-01-01")])
+        assert platform.sync("customers") is not None
+        platform.capture("customers", number)
+        delete_version(services, product, number, "test")
+    report = run_retention(services, product, apply=True)
+    assert [item.version for item in report.purged] == [1]
+    assert services.raw_zone.stat("customers/v1/a.csv") is None
+    assert reconcile(services, product, ReconcileOptions(deep=True)).ok
+    services.raw_zone.delete("customers/v2/a.csv")
+    found = reconcile(services, product)
+    assert found.counts["missing"] == 1 and found.findings[0].raw_key == "customers/v2/a.csv"
