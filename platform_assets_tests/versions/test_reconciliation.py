@@ -213,7 +213,7 @@ def test_a_product_never_synced_is_clean_and_its_strays_wait_for_a_sync(local_pl
 
 
 def test_purged_copies_are_not_missing_and_a_soft_deleted_version_keeps_its_own(tmp_path: Path, db_url: str) -> None:
-    """Retention purges v1 (its copies gone on purpose: no finding); v2, soft-deleted and kept, still owes its copies."""
+    """Retention purges v1 (copies gone on purpose: no finding); v2, soft-deleted and kept, still owes its copies."""
     from platform_assets.versions.deletion import delete_version
     from platform_assets.versions.purge import run_retention
 
