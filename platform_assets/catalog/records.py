@@ -363,10 +363,10 @@ class LeaseHolder:
         return cls(**{**data, "until": datetime.fromisoformat(data["until"])})
 
 
-RawCopyRow = tuple[int, str, int, bool, str | None, str | None, str | None]
+RawCopyRow = tuple[int, str, int, int, str | None, str | None, str | None]
 """One file as reconciliation reads it: ``(version, key, size, holds_copy, carried_location, etag, sha256)``.
 
-``holds_copy``: its raw copy must exist (see ``states.COPY_HOLDING_FILE_STATES``); ``carried_location``: the
+``holds_copy`` (1 or 0): its raw copy must exist (see ``states.COPY_HOLDING_FILE_STATES``); ``carried_location``: the
 ``raw_location`` of a file a child version carries by reference (None when the copy is the row's own);
 ``etag`` and ``sha256`` only when asked for. Plain tuples: a reconciliation reads 100,000s of them.
 """

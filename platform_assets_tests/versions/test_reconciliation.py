@@ -182,10 +182,10 @@ def test_repair_leaves_a_stray_a_catalog_row_now_holds(platform: Platform) -> No
 
 def test_the_catalog_picture_follows_holding_rows_and_carried_copies() -> None:
     rows: list[RawCopyRow] = [
-        (1, "a.csv", 3, True, None, "e1", "s1"),
-        (2, "a.csv", 3, True, "file:///raw/customers/v1/a.csv", "e1", "s1"),  # a child carries v1's copy
-        (2, "b c.csv", 4, True, "file:///raw/customers/v1/b%20c.csv", None, None),
-        (3, "p.csv", 5, False, None, None, None),  # PURGED, SKIPPED, LOST, uncaptured, or recorded after the listing
+        (1, "a.csv", 3, 1, None, "e1", "s1"),
+        (2, "a.csv", 3, 1, "file:///raw/customers/v1/a.csv", "e1", "s1"),  # a child carries v1's copy
+        (2, "b c.csv", 4, 1, "file:///raw/customers/v1/b%20c.csv", None, None),
+        (3, "p.csv", 5, 0, None, None, None),  # PURGED, SKIPPED, LOST, uncaptured, or recorded after the listing
     ]
     picture = catalog_picture("customers", rows)
     assert picture.sizes == {"customers/v1/a.csv": 3, "customers/v1/b c.csv": 4}

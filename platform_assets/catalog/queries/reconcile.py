@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import String, and_, bindparam, case, null, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
@@ -61,10 +61,11 @@ def raw_copies(session: Session, product: ProductRef, listed_at: datetime, with_
         .join(Version, and_(Version.product_id == RawFile.product_id, Version.number == RawFile.version))
         .where(RawFile.product_id == product.id)
     )
-    return [
-        (number, key, size, bool(held), location, etag, sha)
-        for number, key, size, held, location, etag, sha in session.connection().execute(query).all()
-    ]
+    result = session.connection().execute(query)
+    try:  # every column is a plain type (no result processing): the driver's tuples are the rows
+        return cast(list[RawCopyRow], result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def held(session: Session, product: ProductRef, pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]:
