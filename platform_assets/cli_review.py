@@ -92,6 +92,8 @@ def cmd_reject_file(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from platform_assets.versions.diff import diff_lines
+
     queue = _commands(args).platform.review_queue(args.product)
     payload = {"product": args.product, "awaiting": [item.as_json() for item in queue]}
     lines = [f"{args.product}: {len(queue)} version(s) awaiting review"]
@@ -102,6 +104,10 @@ def cmd_review(args: argparse.Namespace) -> int:
             f"-{len(item.files_removed)}; waiting {item.waiting_hours:.1f} h"
         )
         lines += [f"    rejected {key}: {reason}" for key, reason in item.rejected_files.items()]
+        if item.diff is not None:
+            lines += ["    " + line for line in diff_lines(item.diff)]
+        elif item.diff_error is not None:
+            lines.append(f"    no diff: {item.diff_error}")
         lines.append(f"    `platform-assets approve {args.product} {item.version} --notes TEXT`")
     _emit(args, payload, "\n".join(lines))
     return 0

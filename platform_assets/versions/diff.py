@@ -159,6 +159,30 @@ def version_diff(
     )
 
 
+def baseline_version(services: Services, product: str, version: int) -> int | None:
+    """The version a new one is compared with: the published one, else the newest processed one before it."""
+    published = services.catalog.published_version(product)
+    if published is not None and published != version:
+        return published
+    earlier = [
+        record.number
+        for record in services.catalog.versions(product)
+        if record.number < version
+        and record.processed_at is not None
+        and record.status.value not in ("FAILED", "DELETED", "PURGED")
+    ]
+    return max(earlier) if earlier else None
+
+
+def diff_against_baseline(services: Services, product: ProductConfig, version: int) -> VersionDiff | None:
+    """The diff from :func:`baseline_version` to ``version``; None when there is no baseline.
+
+    Raises :class:`DiffRefused` when the versions cannot be compared (no primary key, say).
+    """
+    baseline = baseline_version(services, product.name, version)
+    return None if baseline is None else version_diff(services, product, baseline, version)
+
+
 def _check_version(services: Services, product: str, number: int) -> None:
     if not services.catalog.has_version(product, number):
         newest = services.catalog.newest_captured(product)

@@ -3,7 +3,9 @@
 Contract:
 - :func:`review_queue`: each version AWAITING_REVIEW, oldest first: file and row
   counts, the changes against the published version (files added, changed,
-  removed by content hash; rows), the files a reviewer rejected, how long it waits.
+  removed by content hash; rows), the files a reviewer rejected, how long it waits, and
+  the version diff (``versions/diff.py``: rows by key, schema) against the published
+  version, or the previous processed one when none is published.
 - :func:`review_metrics`: versions created, approved, rejected and superseded,
   time to approve (median, p90, max, in hours: from AWAITING_REVIEW to the
   approval) and how many wait now (and the longest wait; ``late_versions``:
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from platform_assets.catalog.states import Decision, VersionStatus
 from platform_assets.config import ProductConfig
+from platform_assets.versions.diff import DiffRefused, VersionDiff, diff_against_baseline
 
 if TYPE_CHECKING:
     from platform_assets.services import Services
@@ -40,6 +43,8 @@ class AwaitingVersion:
     files_removed: list[str]
     rows_change: int
     rejected_files: dict[str, str]
+    diff: VersionDiff | None = None  # against the published version, else the previous processed one
+    diff_error: str | None = None  # why there is no diff (the versions cannot be compared)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +88,7 @@ def review_queue(services: Services, product: ProductConfig, now: datetime | Non
         if record.status is not VersionStatus.AWAITING_REVIEW:
             continue
         files = catalog.review_files(product.name, record.number)
+        diff, diff_error = _diff(services, product, record.number)
         keys = {file.key: file for file in files}
         rows = sum(file.rows_written for file in files)
         queue.append(
@@ -98,9 +104,18 @@ def review_queue(services: Services, product: ProductConfig, now: datetime | Non
                 files_removed=sorted(set(base) - set(keys)),
                 rows_change=rows - base_rows,
                 rejected_files={file.key: file.rejected_reason for file in files if file.rejected_reason is not None},
+                diff=diff,
+                diff_error=diff_error,
             )
         )
     return queue
+
+
+def _diff(services: Services, product: ProductConfig, version: int) -> tuple[VersionDiff | None, str | None]:
+    try:
+        return diff_against_baseline(services, product, version), None
+    except DiffRefused as refused:
+        return None, str(refused)
 
 
 def percentile(values: list[float], share: float) -> float | None:

@@ -35,7 +35,7 @@ def version_of(platform: Platform, files: dict[str, str], gone: tuple[str, ...] 
     registered = platform.sync("customers")
     assert registered is not None
     platform.capture("customers", registered.number)
-    assert platform.process("customers", registered.number).version_status == "PROCESSED"
+    assert platform.process("customers", registered.number).version_status in ("PROCESSED", "AWAITING_REVIEW")
     return registered.number
 
 
@@ -107,3 +107,26 @@ def test_row_diff_compares_values_and_keys_of_several_columns() -> None:
     found = row_diff(old, new, ["k1", "k2"], ["v", "n"])
     assert (found.added, found.removed, found.changed, found.unchanged) == (0, 0, 2, 1)
     assert [row.changes for row in found.changed_rows] == [{"v": [None, ""]}, {"v": ["ab", "a"]}]
+
+
+def test_the_review_queue_and_staged_metadata_show_the_diff_against_the_previous_version(
+    tmp_path: Path, db_url: str
+) -> None:
+    from platform_assets.config import load_config
+    from platform_assets.defs.ingest.staged import diff_metadata
+    from platform_assets.versions.review_report import review_queue
+    from platform_assets_tests.versions.test_review_cli import review_config
+
+    platform = Platform(load_config(review_config(tmp_path, db_url)), actor="erin")
+    first = version_of(platform, V1)
+    second = version_of(platform, {"a.csv": A2, "c.csv": C2}, gone=("b.csv",))
+    product = platform.product("customers")
+    queue = {item.version: item for item in review_queue(platform.services, product)}
+    assert queue[first].diff is None and queue[first].diff_error is None  # nothing before v1
+    diff = queue[second].diff
+    assert diff is not None and (diff.old, diff.rows.added, diff.rows.removed, diff.rows.changed) == (first, 1, 2, 2)
+    assert queue[second].as_json()["diff"]["rows"]["changed"] == 2
+
+    metadata = diff_metadata(platform.services, product, second)
+    assert metadata["diff_rows_changed"].value == 2
+    assert "| rows | 1 | 2 | 2 |" in str(metadata["diff"].value)

@@ -34,6 +34,7 @@ from platform_assets.defs.results import reported_errors, result_metadata, scrub
 from platform_assets.ingest.processing import ProcessOptions, ProcessReport, process_version
 from platform_assets.secrets import scrub
 from platform_assets.services import Services
+from platform_assets.versions.diff import DiffRefused, diff_against_baseline, diff_markdown
 
 PREVIEW_ROWS = 10
 PREVIEW_REJECTS = 20
@@ -223,5 +224,22 @@ def staged_metadata(services: Services, product: ProductConfig, report: ProcessR
             else "no rows"
         ),
         **(rejects_metadata(services, product, report.version) if report.version_rows_rejected else {}),
+        **diff_metadata(services, product, report.version),
         **result_metadata(report),
+    }
+
+
+def diff_metadata(services: Services, product: ProductConfig, version: int) -> dict[str, dg.MetadataValue]:
+    """The version diff against the published (else the previous) version, as markdown, and its row counts."""
+    try:
+        diff = diff_against_baseline(services, product, version)
+    except DiffRefused as refused:
+        return {"diff": dg.MetadataValue.md(f"no diff: {refused}")}
+    if diff is None:
+        return {"diff": dg.MetadataValue.md("no earlier version to compare with")}
+    return {
+        "diff": dg.MetadataValue.md(diff_markdown(diff)),
+        "diff_rows_added": dg.MetadataValue.int(diff.rows.added),
+        "diff_rows_removed": dg.MetadataValue.int(diff.rows.removed),
+        "diff_rows_changed": dg.MetadataValue.int(diff.rows.changed),
     }
