@@ -17,7 +17,7 @@ from pyiceberg.expressions import EqualTo
 from sqlalchemy import create_engine, select, text
 
 from platform_assets.catalog.db import transaction
-from platform_assets.catalog.errors import RetentionStateError
+from platform_assets.catalog.errors import RetentionStateError, VersionNotReady
 from platform_assets.catalog.models import RawFile
 from platform_assets.cli import main
 from platform_assets.platform import Platform
@@ -143,6 +143,8 @@ def test_a_purge_killed_after_its_raw_deletes_is_finished_by_the_next_run(tmp_pa
     assert platform.catalog.version("customers", 3).purge_started_at is not None
     assert not any(key.startswith("customers/v2/") for key in raw_keys(platform)), "v2's copies went before the kill"
     assert version_rows(platform, 2) == 4, "its Iceberg rows not yet"
+    with pytest.raises(VersionNotReady, match="PURGED by retention .*its data is gone; it is not processed"):
+        platform.process("customers", 2, reprocess=True)
 
     dry = run_retention(platform.services, platform.product("customers"), apply=False)
     assert dry.plan.rules == {2: "unfinished_purge", 3: "unfinished_purge"}

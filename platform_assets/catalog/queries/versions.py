@@ -176,7 +176,7 @@ def start_processing(
     retries back. VersionNotReady when the version is excluded or not captured.
     """
     version = get(session, product, number, lock=True)
-    if version.status in REMOVED_STATES:
+    if version.status in REMOVED_STATES or version.purge_started_at is not None:
         raise VersionNotReady(f"{record_of(version).removal(product.name)}; it is not processed")
     if version.excluded:
         raise VersionNotReady(
