@@ -34,10 +34,15 @@ def check_raw_copies(
 
 def stored_key(product_name: str, version: int, item: ClaimedFile) -> str:
     """The raw-zone key of the item's copy: under its own version, or, for a file a child version carries by
-    reference (``catalog/queries/review.py``), under the version whose copy it is (read from ``raw_location``)."""
-    pattern = rf"/{re.escape(product_name)}/v([0-9]+)/{re.escape(item.key)}$"
-    found = re.search(pattern, unquote(item.raw_location))
-    return raw_key(product_name, int(found.group(1)) if found else version, item.key)
+    reference (``catalog/queries/review.py``), under the version whose copy it is (read from ``raw_location``,
+    which ends in ``/<product>/v<N>/<key>``; string tests, not a pattern per key: thousands of files a batch)."""
+    location, suffix = unquote(item.raw_location), "/" + item.key
+    found = _VERSION_FOLDER.search(location, 0, len(location) - len(suffix)) if location.endswith(suffix) else None
+    carried = found is not None and found.group(1) == product_name and found.end() == len(location) - len(suffix)
+    return raw_key(product_name, int(found.group(2)) if found and carried else version, item.key)
+
+
+_VERSION_FOLDER = re.compile(r"/([^/]+)/v([0-9]+)$")
 
 
 def check_raw_copy(
@@ -45,30 +50,38 @@ def check_raw_copy(
 ) -> InputFile | FileOutcome:
     """A local path to the verified raw copy of ``item``, or the FAILED outcome saying what is wrong."""
     key = stored_key(product_name, version, item)
-    give_up = (
-        f"the job {skip_job_name(product_name)} on partition v{version} (key {item.key!r}, a reason), or "
-        f"`platform-assets skip {product_name} {version} {shlex.quote(item.key)} --reason TEXT`"
-    )
-    missing = (
-        f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with {give_up}"
-    )
     path = raw_zone.local_path(key)
     if path is None and not raw_zone.exists(key):
-        return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=missing)
+        return _missing(product_name, version, item)
     try:
         # a local copy is hashed where it lies (a missing one fails the open: no separate stat)
         path = path if path is not None else local_copy(raw_zone, key, scratch)
         actual = _sha256_of(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=missing)
+        return _missing(product_name, version, item)
     if actual != item.sha256:
         message = (
             f"raw copy of {item.key!r} at {item.raw_location} does not match its catalogued checksum: "
             f"catalog sha256 {item.sha256}, raw copy sha256 {actual}; the raw zone was altered: restore the file or "
-            f"give it up with {give_up}"
+            f"give it up with {_give_up(product_name, version, item)}"
         )
         return FileOutcome(item, FileStatus.FAILED, error_type="checksum_mismatch", error_message=message)
     return InputFile(key=item.key, path=str(path), sha256=item.sha256)
+
+
+def _missing(product_name: str, version: int, item: ClaimedFile) -> FileOutcome:
+    message = (
+        f"raw copy of {item.key!r} is missing at {item.raw_location}; restore it, or give the file up with "
+        f"{_give_up(product_name, version, item)}"
+    )
+    return FileOutcome(item, FileStatus.FAILED, error_type="missing", error_message=message)
+
+
+def _give_up(product_name: str, version: int, item: ClaimedFile) -> str:
+    return (
+        f"the job {skip_job_name(product_name)} on partition v{version} (key {item.key!r}, a reason), or "
+        f"`platform-assets skip {product_name} {version} {shlex.quote(item.key)} --reason TEXT`"
+    )
 
 
 def local_copy(raw_zone: ObjectStore, key: str, scratch: Path) -> Path:
@@ -83,4 +96,7 @@ def local_copy(raw_zone: ObjectStore, key: str, scratch: Path) -> Path:
 
 def _sha256_of(path: Path) -> str:
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        digest = hashlib.sha256(handle.read(1 << 20))  # a small file in one read
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
