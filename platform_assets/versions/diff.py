@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table
 
@@ -256,47 +257,56 @@ def row_diff(
     try:
         connection.register(_OLD, old)
         connection.register(_NEW, new)
-        on = " AND ".join(f"o.{_quote(name)} IS NOT DISTINCT FROM n.{_quote(name)}" for name in key)
-        differs = " OR ".join(
-            _distinct(name, old.schema.field(name).type, new.schema.field(name).type) for name in compared
-        )
-        marks = [
-            f"({_distinct(name, old.schema.field(name).type, new.schema.field(name).type)}) AS {_quote('__d_' + name)}"
-            for name in compared
-        ]
-        values = [
-            f"o.{_quote(name)} AS {_quote('__o_' + name)}, n.{_quote(name)} AS {_quote('__n_' + name)}"
-            for name in compared
-        ]
-        keys = [f"coalesce(o.{_quote(name)}, n.{_quote(name)}) AS {_quote(name)}" for name in key]
         held = "TRUE"
         if held_files is not None:
             connection.register("__held", pa.table({"file": pa.array(held_files, pa.string())}))
             held = f"o.{_quote(_FILE)} IN (SELECT file FROM __held)"
-        kind = (
-            "CASE WHEN o.__in IS NULL THEN 'added' "
-            f"WHEN n.__in IS NULL THEN (CASE WHEN {held} THEN 'removed' ELSE 'not_carried' END) ELSE 'changed' END"
-        )
-        condition = "o.__in IS NULL OR n.__in IS NULL" + (f" OR {differs}" if differs else "")
-        connection.execute(
-            f"CREATE TEMP TABLE d AS SELECT {kind} AS __kind, {', '.join([*keys, *marks, *values])} "
-            f"FROM (SELECT *, TRUE AS __in FROM {_OLD}) o FULL OUTER JOIN (SELECT *, TRUE AS __in FROM {_NEW}) n "
-            f"ON {on} WHERE {condition}"
-        )
-        counts = dict(connection.execute("SELECT __kind, count(*) FROM d GROUP BY __kind").fetchall())
-        order = ", ".join(_quote(name) for name in key)
-        return RowDiff(
-            added=counts.get("added", 0),
-            removed=counts.get("removed", 0),
-            changed=counts.get("changed", 0),
-            not_carried=counts.get("not_carried", 0),
-            unchanged=new.num_rows - counts.get("added", 0) - counts.get("changed", 0),
-            added_keys=_sample_keys(connection, "added", key, order, sample),
-            removed_keys=_sample_keys(connection, "removed", key, order, sample),
-            changed_rows=_sample_changes(connection, key, compared, order, sample),
-        )
+        found = connection.execute(_diff_query(old, new, key, compared, held)).fetch_arrow_table()
     finally:
         connection.close()
+    kinds = found.column("__kind")
+    counts = {kind: int(pc.sum(pc.equal(kinds, kind)).as_py() or 0) for kind in _KINDS}
+    return RowDiff(
+        added=counts["added"],
+        removed=counts["removed"],
+        changed=counts["changed"],
+        not_carried=counts["not_carried"],
+        unchanged=new.num_rows - counts["added"] - counts["changed"],
+        added_keys=_first(found, "added", key, sample).select(key).to_pylist(),
+        removed_keys=_first(found, "removed", key, sample).select(key).to_pylist(),
+        changed_rows=_changes(_first(found, "changed", key, sample), key, compared),
+    )
+
+
+_KINDS = ("added", "removed", "changed", "not_carried")
+
+
+def _diff_query(old: pa.Table, new: pa.Table, key: list[str], compared: list[str], held: str) -> str:
+    """One full outer join of the two scans that keeps the rows that differ: their kind, key, per compared
+    column whether it differs and both values. Without NULL keys a missing side is told by its first key
+    column (no marker column to project)."""
+    plain_keys = all(table.column(name).null_count == 0 for table in (old, new) for name in key)
+    if plain_keys:
+        on = " AND ".join(f"o.{_quote(name)} = n.{_quote(name)}" for name in key)
+        absent_old, absent_new = f"o.{_quote(key[0])} IS NULL", f"n.{_quote(key[0])} IS NULL"
+        sides = f"{_OLD} o FULL OUTER JOIN {_NEW} n"
+    else:
+        on = " AND ".join(f"o.{_quote(name)} IS NOT DISTINCT FROM n.{_quote(name)}" for name in key)
+        absent_old, absent_new = "o.__in IS NULL", "n.__in IS NULL"
+        sides = f"(SELECT *, TRUE AS __in FROM {_OLD}) o FULL OUTER JOIN (SELECT *, TRUE AS __in FROM {_NEW}) n"
+    tests = {name: _distinct(name, old.schema.field(name).type, new.schema.field(name).type) for name in compared}
+    kind = (
+        f"CASE WHEN {absent_old} THEN 'added' "
+        f"WHEN {absent_new} THEN (CASE WHEN {held} THEN 'removed' ELSE 'not_carried' END) ELSE 'changed' END"
+    )
+    keys = [f"coalesce(o.{_quote(name)}, n.{_quote(name)}) AS {_quote(name)}" for name in key]
+    marks = [f"({test}) AS {_quote('__d_' + name)}" for name, test in tests.items()]
+    values = [
+        f"o.{_quote(name)} AS {_quote('__o_' + name)}, n.{_quote(name)} AS {_quote('__n_' + name)}" for name in compared
+    ]
+    condition = " OR ".join([absent_old, absent_new, *tests.values()])
+    columns = ", ".join([f"{kind} AS __kind", *keys, *marks, *values])
+    return f"SELECT {columns} FROM {sides} ON {on} WHERE {condition}"
 
 
 def _distinct(name: str, old_type: pa.DataType, new_type: pa.DataType) -> str:
@@ -311,26 +321,18 @@ def _distinct(name: str, old_type: pa.DataType, new_type: pa.DataType) -> str:
     return f"{left} IS DISTINCT FROM {right}"
 
 
-def _sample_keys(
-    connection: duckdb.DuckDBPyConnection, kind: str, key: list[str], order: str, sample: int
-) -> list[dict[str, Any]]:
-    columns = ", ".join(_quote(name) for name in key)
-    rows = connection.execute(
-        f"SELECT {columns} FROM d WHERE __kind = ? ORDER BY {order} LIMIT ?", [kind, sample]
-    ).fetchall()
-    return [dict(zip(key, row)) for row in rows]
+def _first(found: pa.Table, kind: str, key: list[str], sample: int) -> pa.Table:
+    """The first ``sample`` differing rows of ``kind``, in key order."""
+    rows = found.filter(pc.equal(found.column("__kind"), kind))
+    if rows.num_rows > sample:
+        order = pc.select_k_unstable(rows, sample, [(name, "ascending") for name in key])
+        rows = rows.take(order)
+    return rows.sort_by([(name, "ascending") for name in key])
 
 
-def _sample_changes(
-    connection: duckdb.DuckDBPyConnection, key: list[str], compared: list[str], order: str, sample: int
-) -> list[ChangedRow]:
-    if not compared:
-        return []
-    table = connection.execute(
-        f"SELECT * FROM d WHERE __kind = 'changed' ORDER BY {order} LIMIT ?", [sample]
-    ).fetch_arrow_table()
+def _changes(rows: pa.Table, key: list[str], compared: list[str]) -> list[ChangedRow]:
     found = []
-    for row in table.to_pylist():
+    for row in rows.to_pylist():
         changes = {name: [row["__o_" + name], row["__n_" + name]] for name in compared if row["__d_" + name]}
         found.append(ChangedRow({name: row[name] for name in key}, changes))
     return found
