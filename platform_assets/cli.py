@@ -221,6 +221,10 @@ def cmd_versions(args: argparse.Namespace) -> int:
         statuses = ", ".join(f"{name.lower()}={count}" for name, count in sorted(version.file_statuses.items()))
         excluded = "  (excluded)" if version.excluded else ""
         reason = f"  ({version.status_reason})" if version.status_reason else ""
+        if version.deleted_at is not None:
+            reason += f"  (deleted by {version.deleted_by}: {version.delete_reason})"
+        if version.purged_at is not None:
+            reason += f"  (purged by {version.purged_by}, {version.purge_rule})"
         lines.append(
             f"{version.number:>7}  {version.status:<14} {version.mode:<11} {version.files:>6} {version.bytes:>10}  "
             f"{version.new}/{version.changed}/{version.removed}  {statuses}{excluded}{reason}"

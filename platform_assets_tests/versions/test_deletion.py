@@ -120,5 +120,8 @@ def test_the_commands_delete_and_restore_with_json(
     assert main(["delete-version", "customers", str(second), "--reason", "typo", "--config", config, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload | {"version": second} == payload and payload["status"] == "DELETED" and payload["actor"] == "erin"
+    assert main(["versions", "customers", "--config", config]) == 0
+    line = capsys.readouterr().out.splitlines()[2]
+    assert " DELETED " in line and line.endswith("(deleted by erin: typo)"), line
     assert main(["restore-version", "customers", str(second), "--config", config]) == 0
     assert "restored by erin: PROCESSED again" in capsys.readouterr().out
