@@ -55,6 +55,7 @@ from platform_assets.ingest.processing import ProcessReport
 from platform_assets.merge import BatchLogEntry, BatchResultStatus, BatchStatus, batch_log
 from platform_assets.merge.versions import merge_plan, ready_merges, table_row_counts
 from platform_assets.platform import Platform
+from platform_assets.progress import ProgressTask, to_listeners
 from platform_assets.replication import ReplicationResult, check_replica
 from platform_assets.versions.reconciliation import ReconcileReport
 from platform_assets.versions.resolution import resolve_version
@@ -352,8 +353,11 @@ class Commands:
         attempted: list[int] = []
         already: list[int] = []
         error: PlatformError | None = None
+        task = ProgressTask(to_listeners, f"merge {product.name}", "versions", len(pending))
         for number in pending:
+            task.detail = f"merging v{number}"
             outcome = self.run_version_job(product.name, merge_job_name(product.name), number, command)
+            task.advance(1, f"v{number} done")
             run_ids.append(outcome.run_id)
             if outcome.error is not None:
                 error = outcome.error
@@ -363,6 +367,7 @@ class Commands:
             result = outcome.result(asset_key(product, "merge"))
             noop = result is not None and result.get("status") == BatchResultStatus.NOOP
             (already if noop else attempted).append(number)
+        task.finish()
         merged = [entry for entry in batch_log(services.merge_store, product.name) if entry.batch in attempted]
         if merged and product.under_review:  # what a reviewer watches: the published version and its metrics
             refresh = self.run_job(

@@ -12,7 +12,9 @@ import pytest
 from platform_assets import cli_progress, secrets
 from platform_assets.cli import main
 from platform_assets.cli_progress import Bars, shown
+from platform_assets.platform import Platform
 from platform_assets.progress import BYTES, ProgressTask, ProgressUpdate, Throttled, listening, to_listeners
+from platform_assets.versions.reconciliation import ReconcileOptions, reconcile
 from platform_assets_tests.conftest import write_csv, write_platform_config
 
 
@@ -121,5 +123,23 @@ def test_process_shows_progress_on_a_pipe_only_with_the_flag_and_logs_it_to_the_
             for entry in instance.all_logs(run.run_id)
             if entry.user_message.startswith("process customers v1: ")
         ]
+    assert main(["merge", "customers", "--config", config, "--progress"]) == 0
+    merged = [line for line in capsys.readouterr().err.splitlines() if line.startswith("merge customers: ")]
+    assert merged and merged[-1].startswith("merge customers: 1 versions of 1 versions (100%), v1 done")
     assert len(runs) == 2 and logged and all("of" in line for line in logged)
     assert len(logged) <= 2 * len(runs), "throttled: the first and the last update of each run, not one per file"
+
+
+def test_a_deep_reconciliation_reports_the_bytes_it_hashed(local_platform: Platform) -> None:
+    landing = Path(local_platform.product("customers").source.url.removeprefix("file://"))
+    for index in range(4):
+        write_csv(landing / f"r{index}.csv", [(f"{index}", "Ann", "1.00", "2026-01-01")])
+    registered = local_platform.sync("customers")
+    assert registered is not None and local_platform.capture("customers", registered.number).status == "CAPTURED"
+    seen: list[ProgressUpdate] = []
+    options = ReconcileOptions(deep=True, progress=seen.append)
+    report = reconcile(local_platform.services, local_platform.product("customers"), options)
+    assert report.ok and report.copies_checked == 4
+    total = sum(path.stat().st_size for path in landing.iterdir())
+    assert [update.done for update in seen if not update.finished][-1] == total == seen[-1].total
+    assert seen[-1].finished and seen[-1].line().startswith("reconcile customers --deep: hashing: ")

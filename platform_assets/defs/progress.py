@@ -19,7 +19,9 @@ from platform_assets.progress import Progress, ProgressUpdate, Throttled, to_lis
 PROGRESS_LOG_SECONDS = 5.0
 
 
-def run_progress(context: dg.AssetExecutionContext | dg.OpExecutionContext) -> Progress:
+def run_progress(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext | dg.AssetCheckExecutionContext,
+) -> Progress:
     """The progress of a step of ``context``'s run (see the module docstring)."""
     logged = Throttled(lambda update: context.log.info(update.line()), PROGRESS_LOG_SECONDS)
 

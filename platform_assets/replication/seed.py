@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection
@@ -47,6 +47,7 @@ from platform_assets.merge.names import quote_ident
 from platform_assets.merge.spec import MergeSpec
 from platform_assets.merge.store import MergeStore
 from platform_assets.merge.tables import evolve_product_table
+from platform_assets.progress import Progress, ProgressTask
 from platform_assets.replication import binary as copy_binary
 from platform_assets.replication.errors import ReplicationBusy, ReplicationInterrupted
 from platform_assets.replication.primaries import Primary, batch_fingerprint
@@ -108,8 +109,19 @@ def begin_seed(store: MergeStore, spec: MergeSpec, seed: SeedProgress) -> None:
         create_shadow(connection, spec, store.dialect)
 
 
-def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int) -> SeedOutcome:
-    """Copy the remaining chunks of ``seed`` and switch the replica to them (see the module contract)."""
+def run_seed(
+    store: MergeStore,
+    primary: Primary,
+    spec: MergeSpec,
+    seed: SeedProgress,
+    chunk_size: int,
+    report: Progress | None = None,
+) -> SeedOutcome:
+    """Copy the remaining chunks of ``seed`` and switch the replica to them (see the module contract).
+
+    ``report`` gets the rows copied so far (this seed's, earlier runs' included) after each chunk; the
+    total is not known before the copy ends.
+    """
     progress = seed
     if progress.chunks > 0 and not _has_shadow(store, spec):
         log.warning(
@@ -128,13 +140,20 @@ def run_seed(store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedPro
     rows_before = progress.rows
     parts = seed_parts(spec)
     started = time.monotonic()
+    task = ProgressTask(report, f"seed replica {spec.product} as of batch {seed.batch}", "rows", None, rows_before)
+
+    def chunk_done(following: SeedProgress) -> None:
+        task.update(following.rows, f"{following.chunks} chunks")
+
     if primary.dialect.copy_protocol and store.dialect.copy_protocol:
-        progress = copy_chunks_read_ahead(store, primary, spec, progress, chunk_size, begin=begin)
+        progress = copy_chunks_read_ahead(store, primary, spec, progress, chunk_size, begin=begin, done=chunk_done)
     elif begin:
         begin_seed(store, spec, progress)
     while progress.part < len(parts):
         progress = copy_chunk(store, primary, spec, progress, chunk_size)
+        chunk_done(progress)
         failpoint("replicate.seed.after_chunk")
+    task.finish()
     copied = time.monotonic()
     index_s, switch_s = finish_seed(store, primary, spec, progress)
     return SeedOutcome(progress.rows, progress.chunks, progress.rows - rows_before, copied - started, index_s, switch_s)
@@ -236,7 +255,13 @@ def _read_chunks(
 
 
 def copy_chunks_read_ahead(
-    store: MergeStore, primary: Primary, spec: MergeSpec, seed: SeedProgress, chunk_size: int, begin: bool = False
+    store: MergeStore,
+    primary: Primary,
+    spec: MergeSpec,
+    seed: SeedProgress,
+    chunk_size: int,
+    begin: bool = False,
+    done: Callable[[SeedProgress], None] | None = None,
 ) -> SeedProgress:
     """PostgreSQL to PostgreSQL: copy every remaining chunk of ``seed``, reading the next while loading one.
 
@@ -279,6 +304,8 @@ def copy_chunks_read_ahead(
                 )
             _log_chunk(spec, progress, part, loaded, following)
             progress = following
+            if done is not None:
+                done(following)
             failpoint("replicate.seed.after_chunk")
     return progress
 

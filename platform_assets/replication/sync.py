@@ -39,6 +39,7 @@ from platform_assets.merge.names import META_TABLE
 from platform_assets.merge.spec import MergeSpec, merge_spec
 from platform_assets.merge.store import MergeStore
 from platform_assets.merge.tables import read_epoch
+from platform_assets.progress import Progress
 from platform_assets.replication.errors import (
     NotAReplica,
     ReplicationError,
@@ -214,9 +215,17 @@ def _replica_epoch_and_state(
 
 
 def replicate(
-    config: PlatformConfig, product: ProductConfig, *, to_batch: int | None = None, actor: str | None = None
+    config: PlatformConfig,
+    product: ProductConfig,
+    *,
+    to_batch: int | None = None,
+    actor: str | None = None,
+    progress: Progress | None = None,
 ) -> ReplicationResult:
-    """Sync the replica of ``product`` on this platform up to ``to_batch`` (default: see :mod:`.plan`)."""
+    """Sync the replica of ``product`` on this platform up to ``to_batch`` (default: see :mod:`.plan`).
+
+    A seed reports the rows it copied to ``progress`` after each chunk.
+    """
     started = time.monotonic()
     spec = check_replica(config, product)
     store = MergeStore(config.platform.merge_store)
@@ -240,7 +249,8 @@ def replicate(
             _check_not_merged_here(store, spec)
         if plan.discard_seed:
             _discard_seed(store, spec)
-        result = _execute(config, store, primary, spec, plan, actor or default_actor(), product.replication.chunk_size)
+        chunk_size = product.replication.chunk_size
+        result = _execute(config, store, primary, spec, plan, actor or default_actor(), chunk_size, progress)
     latest = read_latest(primary, product.name)
     return ReplicationResult(
         **{
@@ -268,10 +278,11 @@ def _execute(
     plan: Plan,
     actor: str,
     chunk_size: int,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Run the planned sync; the counts of the result. Database errors become ReplicationInterrupted (what is left)."""
     try:
-        return _run(config, store, primary, spec, plan, actor, chunk_size)
+        return _run(config, store, primary, spec, plan, actor, chunk_size, progress)
     except DATABASE_ERRORS as error:
         left = (
             "the replica is unchanged"
@@ -292,6 +303,7 @@ def _run(
     plan: Plan,
     actor: str,
     chunk_size: int,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     if plan.mode == SyncMode.NOOP:
         return {}
@@ -309,7 +321,7 @@ def _run(
             "schema_change": delta.schema_change,
         }
     seed = plan.resume or _new_seed(config, primary, spec, plan, actor)
-    outcome = run_seed(store, primary, spec, seed, chunk_size)
+    outcome = run_seed(store, primary, spec, seed, chunk_size, progress)
     timings = {"copy_s": outcome.copy_s, "index_s": outcome.index_s, "switch_s": outcome.switch_s}
     return {
         "inserted": outcome.rows,

@@ -26,6 +26,7 @@ Contract:
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -37,6 +38,7 @@ from urllib.parse import unquote
 from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.catalog.records import RawCopyRow
 from platform_assets.config import ProductConfig
+from platform_assets.progress import BYTES, Progress, ProgressTask
 from platform_assets.storage.object_store import ObjectInfo, ObjectStore, ObjectVanished
 
 if TYPE_CHECKING:
@@ -106,10 +108,12 @@ class Finding:
 
 @dataclass(frozen=True)
 class ReconcileOptions:
-    """``deep``: hash every present copy; ``repair``: act on the findings."""
+    """``deep``: hash every present copy; ``repair``: act on the findings; ``progress`` gets the bytes hashed
+    (of all present copies) while a deep reconciliation hashes."""
 
     deep: bool = False
     repair: bool = False
+    progress: Progress | None = None
 
 
 @dataclass
@@ -273,8 +277,22 @@ def compare(picture: CatalogPicture, objects: dict[str, ObjectInfo], deep: bool)
     return findings, to_hash
 
 
-def hash_findings(raw_zone: ObjectStore, picture: CatalogPicture, to_hash: list[str]) -> list[Finding]:
-    """``checksum_mismatch`` for each copy whose bytes (streamed) do not hash to its sha256; gone ones are missing."""
+def hash_findings(
+    raw_zone: ObjectStore, picture: CatalogPicture, to_hash: list[str], progress: Progress | None = None
+) -> list[Finding]:
+    """``checksum_mismatch`` for each copy whose bytes (streamed) do not hash to its sha256; gone ones are missing.
+
+    ``progress`` gets the bytes hashed after each copy.
+    """
+    total = sum(picture.sizes[raw_key] for raw_key in to_hash)
+    task = ProgressTask(progress, f"reconcile {picture.product} --deep: hashing", BYTES, total)
+    lock = threading.Lock()
+
+    def hashed(raw_key: str) -> Finding | None:
+        finding = check(raw_key)
+        with lock:
+            task.advance(picture.sizes[raw_key])
+        return finding
 
     def check(raw_key: str) -> Finding | None:
         expected = picture.details.get(raw_key, (None, None))[1]
@@ -289,7 +307,9 @@ def hash_findings(raw_zone: ObjectStore, picture: CatalogPicture, to_hash: list[
     if not to_hash:
         return []
     with ThreadPoolExecutor(max_workers=min(HASH_THREADS, len(to_hash))) as pool:
-        return [finding for finding in pool.map(check, to_hash) if finding is not None]
+        found = [finding for finding in pool.map(hashed, to_hash) if finding is not None]
+    task.finish()
+    return found
 
 
 def list_product(raw_zone: ObjectStore, product: str) -> dict[str, ObjectInfo]:
@@ -317,7 +337,7 @@ def reconcile(services: Services, product: ProductConfig, options: ReconcileOpti
     findings, to_hash = compare(picture, objects, options.deep)
     if options.deep:
         tick = time.perf_counter()
-        findings += hash_findings(services.raw_zone, picture, to_hash)
+        findings += hash_findings(services.raw_zone, picture, to_hash, options.progress)
         report.hashing_s = time.perf_counter() - tick
     findings.sort(key=lambda finding: (finding.raw_key, finding.kind))
     for finding in findings:

@@ -23,6 +23,7 @@ from platform_assets.config import ProductConfig
 from platform_assets.defs.actors import run_actor
 from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key
+from platform_assets.defs.progress import run_progress
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import result_metadata, scrubbed_step
 from platform_assets.versions.reconciliation import (
@@ -109,6 +110,7 @@ def build_reconcile_check(product: ProductConfig) -> dg.AssetChecksDefinition:
         options = ReconcileOptions(
             deep=settings.deep if config.deep is None else config.deep,
             repair=settings.repair if config.repair is None else config.repair,
+            progress=run_progress(context),
         )
         report = reconcile(services, product, options)
         context.log.info(f"{product.name}: reconciled, {report.total} finding(s), ok={report.ok}")

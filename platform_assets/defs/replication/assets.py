@@ -12,6 +12,7 @@ from platform_assets.config import ProductConfig
 from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, db_kind
 from platform_assets.defs.presentation import ROLE_TAG, described, merge_definition_metadata
+from platform_assets.defs.progress import run_progress
 from platform_assets.defs.replication.resources import RemotePlatformsResource
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata, scrubbed_step
@@ -61,7 +62,13 @@ def build_replica_asset(product: ProductConfig, merge_store_url: str) -> dg.Asse
         service = platform.platform()
         settings = remote_platforms.apply(service.config)
         with reported_errors():
-            result = replicate(settings, settings.product(product.name), to_batch=config.to_batch, actor=service.actor)
+            result = replicate(
+                settings,
+                settings.product(product.name),
+                to_batch=config.to_batch,
+                actor=service.actor,
+                progress=run_progress(context),
+            )
         for name, reason in result.skipped_primaries.items():
             context.log.warning(f"primary {name} skipped: {reason}")
         if result.reseed_reason:
