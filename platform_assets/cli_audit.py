@@ -27,7 +27,8 @@ def _emit(args: argparse.Namespace, payload: dict[str, Any], text: str) -> None:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    result = _catalog(args).verify_audit()
+    anchor = audit_trail.read_anchor(args.anchor) if args.anchor else []
+    result = _catalog(args).verify_audit(anchor=anchor)
     _emit(args, audit_trail.verification_json(result), audit_trail.verification_text(result))
     return 0 if result.intact else EXIT_FAILED
 
@@ -46,6 +47,11 @@ def add_audit_commands(commands: Any, common: argparse.ArgumentParser) -> None:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_commands.add_parser(
         "verify", parents=[common], help="walk the audit chains; exit 1 naming the first edited/deleted/inserted event"
+    )
+    verify.add_argument(
+        "--anchor",
+        metavar="FILE",
+        help="an earlier `audit verify --json` output kept outside the catalog: each chain must still hold its heads",
     )
     verify.set_defaults(handler=cmd_audit_verify)
     log = audit_commands.add_parser("log", parents=[common], help="who did what, when and why on a product")

@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from platform_assets.catalog import Catalog
-from platform_assets.catalog.audit_chain import event_hash
+from platform_assets.catalog.audit_chain import GENESIS, event_hash
+from platform_assets.catalog.models import AuditChain, AuditEvent
 from platform_assets.cli import main
 from platform_assets.config import load_config
 from platform_assets.platform import Platform
@@ -137,3 +139,54 @@ def test_audit_log_filters_by_version_file_and_time(
     assert len(past["events"]) == len(everything["events"])
     code, bad, _ = _run(capsys, "audit", "log", "customers", "--since", "yesterday", "--config", path)
     assert code == 2 and "--since 'yesterday' is not an ISO date or time" in bad["error"]
+
+
+def _rewrite_chain(catalog: Catalog, seq: int, actor: str) -> None:
+    """What someone with write access could do: change one event and recompute every hash after it, and the head."""
+    with Session(catalog.engine) as session, session.begin():
+        events = list(
+            session.scalars(select(AuditEvent).where(AuditEvent.chain == "customers").order_by(AuditEvent.seq))
+        )
+        prev = GENESIS
+        for event in events:
+            if event.seq == seq:
+                event.actor = actor
+            fields = {
+                name: getattr(event, name)
+                for name in (
+                    "chain",
+                    "seq",
+                    "entity_type",
+                    "entity_id",
+                    "action",
+                    "actor",
+                    "at",
+                    "change",
+                    "dagster_run_id",
+                )
+            }
+            event.prev_hash, event.hash = prev, event_hash(fields, prev)
+            prev = event.hash
+        head = session.get(AuditChain, "customers")
+        assert head is not None
+        head.hash = prev
+
+
+def test_an_anchor_catches_a_chain_rewritten_whole(
+    audited: tuple[str, Catalog], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path, catalog = audited
+    code = main(["audit", "verify", "--json", "--config", path])
+    anchor = tmp_path / "anchor.json"
+    anchor.write_text(capsys.readouterr().out)
+    assert code == 0
+    _rewrite_chain(catalog, 2, "mallory")
+    code, plain, _ = _run(capsys, "audit", "verify", "--config", path)
+    assert code == 0 and plain["intact"], "a consistent rewrite passes the chain's own checks"
+    code, anchored, said = _run(capsys, "audit", "verify", "--anchor", str(anchor), "--config", path)
+    assert code == 1
+    (finding,) = anchored["findings"]
+    assert finding["breach"] == "rewritten" and finding["seq"] == plain["heads"][0]["seq"]
+    assert "the chain was rewritten" in said
+    code, bad, _ = _run(capsys, "audit", "verify", "--anchor", str(tmp_path / "none.json"), "--config", path)
+    assert code == 2 and "not the output of `platform-assets audit verify --json`" in bad["error"]

@@ -9,19 +9,22 @@ Contract:
   event before it (:data:`GENESIS` for seq 1) and ``hash`` = :func:`event_hash` of its canonical
   content: :func:`canonical` (sorted-key compact JSON of chain, seq, entity_type, entity_id, action,
   actor, at as UTC ISO with microseconds, change, dagster_run_id, prev).
-- :class:`ChainWalker` checks one chain's events in seq order against that and against the chain's
-  head (``audit_chains``: the seq and hash of its last event), and names the first event that breaks it.
+- :class:`ChainWalker` checks one chain's events in seq order against that, against the chain's
+  head (``audit_chains``: the seq and hash of its last event) and, when given, against an anchor (a
+  head recorded earlier and kept outside the catalog: the chain must still hold that hash at that seq,
+  which a rewrite of the whole chain cannot fake), and names the first event that breaks it.
   Pure: no SQL, no Dagster (the catalog feeds it rows).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from hashlib import sha256
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 PLATFORM_CHAIN = "_platform"
@@ -47,36 +50,57 @@ def utc_iso(at: datetime) -> str:
     return aware.isoformat(timespec="microseconds")
 
 
-def canonical(event: dict[str, Any], prev_hash: str) -> str:
-    """The canonical content of ``event`` (a dict with the columns named in the contract) after ``prev_hash``."""
-    content = {
-        "chain": event["chain"],
-        "seq": event["seq"],
-        "entity_type": event["entity_type"],
-        "entity_id": event["entity_id"],
-        "action": event["action"],
-        "actor": event["actor"],
-        "at": utc_iso(event["at"]),
-        "change": event["change"] if event["change"] is not None else {},
-        "dagster_run_id": event["dagster_run_id"],
-        "prev": prev_hash,
-    }
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+_encode_change = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+_string = encode_basestring_ascii  # a JSON string literal, as json.dumps(ensure_ascii=True) writes it
 
 
-def event_hash(event: dict[str, Any], prev_hash: str) -> str:
+def change_json(change: dict[str, Any] | None) -> str:
+    """The canonical JSON of an event's change (what the writer stores, and what its hash covers)."""
+    return _encode_change(change) if change else "{}"
+
+
+def canonical(event: dict[str, Any], prev_hash: str, at_iso: str | None = None, change_text: str | None = None) -> str:
+    """The canonical content of ``event`` (a dict with the columns named in the contract) after ``prev_hash``.
+
+    Exactly ``json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)`` of the content
+    dict (keys action, actor, at, chain, change, dagster_run_id, entity_id, entity_type, prev, seq), written out
+    field by field because it runs once per event of every bulk write. ``at_iso``: ``utc_iso(event["at"])``
+    and ``change_text``: ``change_json(event["change"])``, when the caller has them.
+    """
+    run = event["dagster_run_id"]
+    return (
+        f'{{"action":{_string(event["action"])},"actor":{_string(event["actor"])},'
+        f'"at":{_string(at_iso or utc_iso(event["at"]))},"chain":{_string(event["chain"])},'
+        f'"change":{change_json(event["change"]) if change_text is None else change_text},'
+        f'"dagster_run_id":{"null" if run is None else _string(run)},'
+        f'"entity_id":{_string(event["entity_id"])},"entity_type":{_string(event["entity_type"])},'
+        f'"prev":{_string(prev_hash)},"seq":{int(event["seq"])}}}'
+    )
+
+
+def event_hash(event: dict[str, Any], prev_hash: str, at_iso: str | None = None, change_text: str | None = None) -> str:
     """The sha256 (hex) of the event's canonical content."""
-    return hashlib.sha256(canonical(event, prev_hash).encode()).hexdigest()
+    return sha256(canonical(event, prev_hash, at_iso, change_text).encode()).hexdigest()
 
 
 def link(rows: list[dict[str, Any]], head_seq: int, head_hash: str) -> tuple[int, str]:
-    """Give ``rows`` (one chain, in order) their seq, prev_hash and hash after the head; the new head."""
+    """Give ``rows`` (one chain, in order) their seq, prev_hash and hash after the head; the new head.
+
+    Each row's ``change`` is replaced by ``change_text``, its canonical JSON: what the writer stores, so the
+    change is encoded once for both the hash and the insert.
+    """
     seq, prev = head_seq, head_hash
+    times: dict[datetime, str] = {}  # the events of one write share their time: format it once
     for row in rows:
         seq += 1
         row["seq"] = seq
         row["prev_hash"] = prev
-        prev = row["hash"] = event_hash(row, prev)
+        at = row["at"]
+        at_iso = times.get(at)
+        if at_iso is None:
+            at_iso = times[at] = utc_iso(at)
+        text = row["change_text"] = change_json(row.pop("change"))
+        prev = row["hash"] = event_hash(row, prev, at_iso, text)
     return seq, prev
 
 
@@ -88,6 +112,7 @@ class Breach(StrEnum):
     OUT_OF_ORDER = "inserted_out_of_order"  # written after a later event of its chain, or past the head
     UNLINKED = "unlinked"  # no chain link at all (written around the audit writer)
     HEAD = "head_mismatch"  # the chain's last events are gone, or its head was moved
+    REWRITTEN = "rewritten"  # consistent in itself, but not the chain an earlier anchor recorded
 
 
 @dataclass(frozen=True)
@@ -181,6 +206,7 @@ class ChainWalker:
 
     chain: str
     head: ChainHead | None  # None: the chain has events but no head row
+    anchor: ChainHead | None = None  # a head recorded earlier (outside the catalog): the chain must still hold it
     seq: int = 0
     hash: str = GENESIS
     last_id: int = 0
@@ -199,6 +225,11 @@ class ChainWalker:
     def finish(self) -> AuditFinding | None:
         """The chain's first breach; past the last event, the head must be that event (else its end was cut)."""
         if self.finding is not None:
+            return self.finding
+        anchor = self.anchor
+        if anchor is not None and anchor.seq > self.seq:
+            detail = f"the anchor has seq {anchor.seq} ({anchor.hash[:12]}) but the chain ends at seq {self.seq}: cut"
+            self.finding = AuditFinding(self.chain, Breach.REWRITTEN, None, anchor.seq, "", "", detail)
             return self.finding
         head = self.head
         if head is None:
@@ -239,6 +270,13 @@ class ChainWalker:
             )
         if event_hash(row, prev) != row["hash"]:
             return found(Breach.EDITED, "its content does not hash to its stored hash: the row was edited")
+        anchor = self.anchor
+        if anchor is not None and seq == anchor.seq and row["hash"] != anchor.hash:
+            return found(
+                Breach.REWRITTEN,
+                f"the anchor recorded hash {anchor.hash[:12]} at this seq, the chain now has {row['hash'][:12]}: "
+                "the chain was rewritten from this event or before it",
+            )
         return None
 
 

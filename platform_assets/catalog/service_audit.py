@@ -14,7 +14,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditEntry, AuditVerification, RecordedVerification
+from platform_assets.catalog.audit_chain import (
+    PLATFORM_CHAIN,
+    AuditEntry,
+    AuditVerification,
+    ChainHead,
+    RecordedVerification,
+)
 from platform_assets.catalog.queries import audit
 from platform_assets.catalog.service_base import CatalogBase
 from platform_assets.storage.sql import is_postgres
@@ -23,11 +29,14 @@ from platform_assets.storage.sql import is_postgres
 class AuditCatalog(CatalogBase):
     """Reads of the audit trail: chain verification and a product's log."""
 
-    def verify_audit(self, products: Iterable[str] | None = None) -> AuditVerification:
-        """Walk every chain (or the chains of ``products`` plus the platform's) and report the first breach of each."""
+    def verify_audit(
+        self, products: Iterable[str] | None = None, anchor: Iterable[ChainHead] = ()
+    ) -> AuditVerification:
+        """Walk every chain (or the chains of ``products`` plus the platform's) and report the first breach of each;
+        each chain must still hold the hash ``anchor`` (heads recorded earlier) gives it at that seq."""
         chains = None if products is None else [*products, PLATFORM_CHAIN]
         with self._snapshot() as session:
-            return audit.verify(session, chains)
+            return audit.verify(session, chains, anchor)
 
     def record_audit_verification(self, result: AuditVerification, actor: str) -> None:
         """Keep ``result`` as an event of the platform chain (the asset check reports the newest one)."""

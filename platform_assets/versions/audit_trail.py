@@ -5,6 +5,8 @@ Contract:
   and events checked, each broken chain's first bad event (id, seq, entity,
   action, how it broke) and the chain heads (the anchor a reader may keep
   elsewhere to notice a rewritten chain later).
+- :func:`read_anchor`: the chain heads of an earlier ``audit verify --json``
+  output kept elsewhere (its ``heads``), for ``audit verify --anchor FILE``.
 - :func:`parse_since`: an ISO date (``2026-01-31``) or date and time
   (``2026-01-31T12:00``, with or without an offset; without one it is UTC).
 - :func:`product_chains`: what a verification says about one product: its
@@ -16,11 +18,13 @@ No Dagster, no SQL: the records come from the catalog service.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
-from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditEntry, AuditFinding, AuditVerification
+from platform_assets.catalog.audit_chain import PLATFORM_CHAIN, AuditEntry, AuditFinding, AuditVerification, ChainHead
 from platform_assets.errors import EXIT_USAGE, UserError
 
 WHY_KEYS = ("reason", "notes", "decision_notes")
@@ -31,6 +35,24 @@ class BadSince(UserError):
     """--since is neither an ISO date nor an ISO date and time."""
 
     exit_code = EXIT_USAGE
+
+
+class BadAnchor(UserError):
+    """--anchor names no readable output of ``audit verify --json``."""
+
+    exit_code = EXIT_USAGE
+
+
+def read_anchor(path: str) -> list[ChainHead]:
+    """The ``heads`` of the ``audit verify --json`` output saved at ``path``."""
+    try:
+        heads = json.loads(Path(path).read_text(encoding="utf-8"))["heads"]
+        return [ChainHead(str(head["chain"]), int(head["seq"]), str(head["hash"])) for head in heads]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise BadAnchor(
+            f"--anchor {path}: not the output of `platform-assets audit verify --json` ({error}); "
+            "save that output when the trail verifies intact and pass the file"
+        ) from None
 
 
 def parse_since(text: str) -> datetime:

@@ -3,13 +3,14 @@ verify names the first edited, deleted or out-of-order event; four processes nev
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from datetime import UTC, datetime
 
 from sqlalchemy import text
 
 from platform_assets.catalog import Catalog
-from platform_assets.catalog.audit_chain import GENESIS, PLATFORM_CHAIN, Breach, chain_of, event_hash
+from platform_assets.catalog.audit_chain import GENESIS, PLATFORM_CHAIN, Breach, canonical, chain_of, event_hash
 from platform_assets.catalog.db import open_catalog, transaction
 from platform_assets.catalog.migrate import head_revision, upgrade
 from platform_assets.catalog.queries import audit
@@ -39,6 +40,29 @@ def _links(url: str, chain: str) -> list[tuple[int, int, str, str]]:
     with open_catalog(url).connect() as connection:
         query = text("SELECT id, seq, prev_hash, hash FROM audit_events WHERE chain = :c ORDER BY seq")
         return [(row[0], row[1], row[2], row[3]) for row in connection.execute(query, {"c": chain})]
+
+
+def test_the_canonical_content_is_sorted_key_compact_json() -> None:
+    """The hand-written encoder gives exactly json.dumps(sort_keys, compact, ASCII) of the documented fields."""
+    at = datetime(2026, 3, 1, 12, 30, 5, 123, tzinfo=UTC)
+    for change, run in (
+        ({}, None),
+        ({"reason": 'say "no"\\ é ✓', "keys": ["a", "b"], "n": 1.5, "z": None, "a": {"y": 1, "x": [True]}}, "r1"),
+    ):
+        event = {
+            "chain": "customers",
+            "seq": 7,
+            "entity_type": "raw_file",
+            "entity_id": 'customers/1/dir/ä "q".csv',
+            "action": "captured",
+            "actor": "zoë",
+            "at": at,
+            "change": change,
+            "dagster_run_id": run,
+        }
+        content = {**event, "at": "2026-03-01T12:30:05.000123+00:00", "prev": "ab" * 32}
+        expected = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        assert canonical(event, "ab" * 32) == expected
 
 
 def test_chain_of_an_event() -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, event, insert, or_, select, update
+from sqlalchemy import Text, bindparam, event, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -114,7 +114,8 @@ def link_pending(session: Session) -> None:
         heads.append({"b_chain": chain, "b_seq": new_seq, "b_hash": new_hash})
     ordered = [row for chain in sorted(by_chain) for row in by_chain[chain]]
     connection = session.connection()
-    connection.execute(insert(table_of(AuditEvent)), ordered)
+    change = bindparam("change_text", type_=Text())  # link() encoded it once, for the hash and for this
+    connection.execute(insert(table_of(AuditEvent)).values(change=change), ordered)
     chains = table_of(AuditChain)
     connection.execute(
         update(chains)
@@ -160,10 +161,13 @@ _HASHED = ("id", "entity_type", "entity_id", "action", "actor", "at", "change", 
 _LINK = ("chain", "seq", "prev_hash", "hash")
 
 
-def verify(session: Session, chains: Iterable[str] | None = None) -> AuditVerification:
+def verify(
+    session: Session, chains: Iterable[str] | None = None, anchor: Iterable[ChainHead] = ()
+) -> AuditVerification:
     """Walk the chains (all, or those named) in seq order, streamed; the first breach of each broken chain.
 
-    Every chain that has events or a head is walked; see :class:`..audit_chain.ChainWalker` for what breaks one.
+    Every chain that has events, a head or an anchor (an earlier head, see
+    :class:`..audit_chain.ChainWalker`) is walked.
     """
     link_pending(session)
     events, heads_table = table_of(AuditEvent), table_of(AuditChain)
@@ -174,16 +178,18 @@ def verify(session: Session, chains: Iterable[str] | None = None) -> AuditVerifi
         head_query = head_query.where(heads_table.c.chain.in_(wanted))
         query = query.where(events.c.chain.in_(wanted))
     heads = {row.chain: ChainHead(row.chain, int(row.seq), row.hash) for row in session.execute(head_query)}
+    anchors = {head.chain: head for head in anchor if wanted is None or head.chain in wanted}
     walkers: dict[str, ChainWalker] = {}
     connection = session.connection().execution_options(yield_per=_VERIFY_BATCH)
     for row in connection.execute(query):
         mapping = row._asdict()
         walker = walkers.get(mapping["chain"])
         if walker is None:
-            walker = walkers[mapping["chain"]] = ChainWalker(mapping["chain"], heads.get(mapping["chain"]))
+            chain = mapping["chain"]
+            walker = walkers[chain] = ChainWalker(chain, heads.get(chain), anchors.get(chain))
         walker.feed(mapping)
-    for chain, head in heads.items():
-        walkers.setdefault(chain, ChainWalker(chain, head))
+    for chain in set(heads) | set(anchors):
+        walkers.setdefault(chain, ChainWalker(chain, heads.get(chain), anchors.get(chain)))
     findings = tuple(f for chain in sorted(walkers) if (f := walkers[chain].finish()) is not None)
     return AuditVerification(
         chains=len(walkers),
