@@ -202,7 +202,7 @@ def product_prefix(product: str) -> str:
 
 
 def copy_key(product: str, version: int, key: str) -> str:
-    """``<product>/v<version>/<key>``: the raw zone layout (design.md), as capture writes it."""
+    """``<product>/v<version>/<key>``: the raw zone layout (docs/architecture.md), as capture writes it."""
     return f"{product}/v{version}/{key}"
 
 

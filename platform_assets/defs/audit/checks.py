@@ -5,10 +5,11 @@ Contract:
   each result covers the product's chain and the platform chain; failed with
   severity ERROR when either is broken, with the first bad event of each.
 - A run that only checks (the ``audit_verify`` job, or "Execute check" in the
-  UI) verifies now and records the result in the catalog; a run that also
-  materializes assets (a capture's run includes the checks of raw_files)
-  reports the newest recorded verification instead, so captures pay nothing
-  for it (it verifies now only when none was ever recorded).
+  UI) verifies now and records the result in the catalog. The per-version jobs
+  (capture, ...) leave the check out (``defs/ingest/jobs.py``); any other run
+  that materializes raw_files (the UI's Materialize) reports the newest
+  recorded verification instead of walking the chains (it verifies now only
+  when none was ever recorded).
 - Metadata: ``events_checked``, ``chains_checked``, ``first_bad_event``,
   ``breach``, ``verified_at``, ``verified_now``.
 """
@@ -30,8 +31,8 @@ from platform_assets.versions.audit_trail import finding_text, product_chains
 AUDIT_CHECK = "audit_chain_intact"
 DESCRIPTION = (
     "The product's audit trail (its hash chain and the platform's) is intact: no event edited, deleted or "
-    "inserted out of order. The audit_verify job verifies every chain on its schedule; a capture's run reports "
-    "the newest verification."
+    "inserted out of order. The audit_verify job verifies every chain on its schedule; a run that also "
+    "materializes raw_files reports the newest verification."
 )
 
 
