@@ -177,6 +177,7 @@ class RawFile(Base):
     captured_at: Mapped[datetime | None] = mapped_column("ingested_at", nullable=True)  # column name kept
     processed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # a reviewer rejected the file
+    schema_drift: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: how its columns differed (0011)
 
 
 class SourceObject(Base):

@@ -306,6 +306,7 @@ class FileOutcome:
     error_type: str | None = None
     error_message: str | None = None
     recovered: bool = False  # committed before a crash; marked now without writing again
+    schema_drift: dict[str, list[str]] | None = None  # how the file's columns differed (ingest.evolution.FileDrift)
 
 
 @dataclass(frozen=True)

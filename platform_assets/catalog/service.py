@@ -58,6 +58,7 @@ from platform_assets.catalog.records import (
 )
 from platform_assets.catalog.service_audit import AuditCatalog
 from platform_assets.catalog.service_base import CatalogBase
+from platform_assets.catalog.service_drift import DriftCatalog
 from platform_assets.catalog.service_progress import ProgressCatalog
 from platform_assets.catalog.service_reconcile import ReconcileCatalog
 from platform_assets.catalog.service_retention import RetentionCatalog
@@ -69,7 +70,14 @@ from platform_assets.storage.sql import is_postgres
 
 
 class Catalog(
-    ProgressCatalog, RetentionCatalog, AuditCatalog, ReconcileCatalog, SchemaCatalog, TraceCatalog, CatalogBase
+    ProgressCatalog,
+    RetentionCatalog,
+    AuditCatalog,
+    DriftCatalog,
+    ReconcileCatalog,
+    SchemaCatalog,
+    TraceCatalog,
+    CatalogBase,
 ):
     """The state catalog at ``url`` (SQLite or PostgreSQL), migrated on first use."""
 

@@ -5,11 +5,18 @@ once per version and generation, however many workers try: every append
 carries markers naming its files (``platform.files`` ...), each commit attempt
 reloads the table and re-checks them, so a file another worker committed
 meanwhile is never committed twice, and a file whose rows a crashed worker
-already committed is recognised by its marker (:func:`committed_rows`).
+already committed is recognised by its marker (:func:`committed_rows`,
+:func:`committed_drift`).
+
+With a ``target`` schema the append also evolves the table to it (new columns,
+widened types) in the same commit (:mod:`platform_assets.storage.iceberg_schema`):
+the files are written against the table as the update leaves it; when another
+writer changed the schema first, the files are written again.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -19,9 +26,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.manifest import DataFile
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
+from platform_assets.ingest.parsing.types import declared_type_of
 from platform_assets.storage import data_files, iceberg
+from platform_assets.storage.iceberg_schema import StaleWriteSchema, commit_evolved_files, staged_table
 
 
 def append_exactly_once(
@@ -35,6 +45,9 @@ def append_exactly_once(
     generation: int,
     expiry: Callable[[Table], list[int]],
     markers_only_with_rows: bool = False,
+    target: pa.Schema | None = None,
+    drift: dict[str, dict[str, list[str]]] | None = None,
+    table_properties: dict[str, str] | None = None,
 ) -> int | None:
     """Append the rows of ``keys`` that no retained snapshot has committed yet, with their markers.
 
@@ -42,6 +55,9 @@ def append_exactly_once(
     and re-checks the markers, so a file another worker committed meanwhile is
     never committed twice. The data table records a marker even for files
     without rows (the file is done); the rejects table only commits rows.
+    ``target``: the table's schema after this commit (see the module contract);
+    ``drift``: key -> the file's drift, recorded in the marker;
+    ``table_properties``: set in the evolving commit (with ``target`` only).
     """
     while keys:
         table = iceberg_catalog.load_table(identifier)
@@ -52,24 +68,37 @@ def append_exactly_once(
         selected = _rows_of(rows, todo)
         if markers_only_with_rows and selected.num_rows == 0:
             return None
-        lineage = with_lineage(selected, version, sha_by_key, datetime.now(UTC), table.schema().as_arrow())
-        files = data_files.write_partition_files(table, lineage, version) if lineage.num_rows else []
+        written = staged_table(table, kept_wider(target, table)) if target is not None else table
+        lineage = with_lineage(selected, version, sha_by_key, datetime.now(UTC), written.schema().as_arrow())
+        files = data_files.write_partition_files(written, lineage, version) if lineage.num_rows else []
         properties = iceberg.marker_properties(
             "append", version, generation, [(id_by_key[key], sha_by_key[key]) for key in todo]
         )
         properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts(
             {id_by_key[key]: count for key, count in _rows_per_key(selected, todo).items()}
         )
+        found = {str(id_by_key[key]): drift[key] for key in sorted(todo) if drift and drift.get(key)}
+        if found:
+            properties[iceberg.MARKER_DRIFT] = json.dumps(found, separators=(",", ":"))
         todo_ids = {id_by_key[key] for key in todo}
 
-        attempt = partial(_commit_new_files, version=version, generation=generation, file_ids=todo_ids, files=files)
+        attempt = partial(
+            _commit_new_files,
+            version=version,
+            generation=generation,
+            file_ids=todo_ids,
+            files=files,
+            target=target,
+            written=written.schema() if target is not None else None,
+            table_properties=table_properties,
+        )
         try:
             table = iceberg.with_commit_retries(
                 iceberg_catalog, identifier, partial(attempt, properties=properties, expiry=expiry)
             )
-        except _CommittedMeanwhile:
+        except (_CommittedMeanwhile, StaleWriteSchema):
             iceberg.delete_files(table, files)
-            continue  # rare: another worker committed some of these files; redo without them
+            continue  # rare: another worker committed some of these files, or changed the schema; redo
         snapshot = table.current_snapshot()
         return snapshot.snapshot_id if snapshot else None
     return None
@@ -85,15 +114,24 @@ def commit_written_once(
     version: int,
     generation: int,
     expiry: Callable[[Table], list[int]],
+    evolved: tuple[pa.Schema, Schema, dict[str, str]] | None = None,
+    drift: dict[str, list[str]] | None = None,
 ) -> int | None:
     """Commit ``files`` (already written: all ``rows`` of one source file) in one snapshot with the file's
     markers, as :func:`append_exactly_once` would; the snapshot's id.
 
     When a marker already names the file (another worker committed it
     meanwhile) the files are deleted, nothing is committed and None is returned.
+    ``evolved``: (target schema, schema the files were written with, table
+    properties): the commit evolves the table as :func:`append_exactly_once`
+    does with a target (StaleWriteSchema when the files must be written again);
+    ``drift``: the file's drift, recorded in the marker.
     """
     properties = iceberg.marker_properties("append", version, generation, [(file_id, sha256)])
     properties[iceberg.MARKER_ROWS] = iceberg.encode_row_counts({file_id: rows})
+    if drift:
+        properties[iceberg.MARKER_DRIFT] = json.dumps({str(file_id): drift}, separators=(",", ":"))
+    target, written, table_properties = evolved if evolved is not None else (None, None, None)
     attempt = partial(
         _commit_new_files,
         version=version,
@@ -102,6 +140,9 @@ def commit_written_once(
         files=files,
         properties=properties,
         expiry=expiry,
+        target=target,
+        written=written,
+        table_properties=table_properties,
     )
     try:
         table = iceberg.with_commit_retries(iceberg_catalog, identifier, attempt)
@@ -125,11 +166,32 @@ def _commit_new_files(
     files: list[DataFile],
     properties: dict[str, str],
     expiry: Callable[[Table], list[int]],
+    target: pa.Schema | None = None,
+    written: Schema | None = None,
+    table_properties: dict[str, str] | None = None,
 ) -> None:
     """One commit attempt on the freshly loaded table; _CommittedMeanwhile if a marker names one of ``file_ids``."""
     if iceberg.committed_file_ids(fresh, version, generation) & file_ids:
         raise _CommittedMeanwhile
-    iceberg.commit_files(fresh, files, properties, expire=expiry(fresh))
+    if target is None or written is None:
+        iceberg.commit_files(fresh, files, properties, expire=expiry(fresh))
+    else:
+        commit_evolved_files(
+            fresh, kept_wider(target, fresh), written, files, properties, expiry(fresh), table_properties
+        )
+
+
+def kept_wider(target: pa.Schema, table: Table) -> pa.Schema:
+    """``target`` with the type of each column the table already holds wider (another writer widened it)."""
+    current = table.schema().as_arrow()
+    fields = []
+    for wanted in target:
+        index = current.get_field_index(wanted.name)
+        have = current.field(index).type if index >= 0 else None
+        mine, theirs = declared_type_of(wanted.type), declared_type_of(have) if have is not None else None
+        wider = mine is not None and theirs is not None and mine.widens_to(theirs)
+        fields.append(wanted.with_type(have) if wider and have is not None else wanted)
+    return pa.schema(fields)
 
 
 def by_file(rows: pa.Table, rows_per_file: dict[str, int], grouped: bool) -> pa.Table:
@@ -196,10 +258,27 @@ def with_lineage(
         "_source_sha256": pa.DictionaryArray.from_arrays(files.indices, shas),
         "_ingested_at": pa.repeat(pa.scalar(ingested_at, pa.timestamp("us", tz="UTC")), count),
     }
-    arrays = [extra[name] if name in extra else rows[name] for name in schema.names]
+    arrays = [extra[name] if name in extra else _column(rows, schema.field(name)) for name in schema.names]
     return pa.Table.from_arrays(
         arrays, schema=pa.schema([field.with_type(array.type) for field, array in zip(schema, arrays)])
     )
+
+
+def _column(rows: pa.Table, wanted: pa.Field) -> pa.ChunkedArray | pa.Array:
+    """The product column ``wanted`` of ``rows`` in the table's type; NULL when another writer just added it."""
+    if wanted.name not in rows.column_names:
+        return pa.nulls(rows.num_rows, wanted.type)
+    column = rows[wanted.name]
+    return column if column.type == wanted.type else column.cast(wanted.type)
+
+
+def committed_drift(table: Table, version: int, generation: int, file_id: int) -> dict[str, list[str]] | None:
+    """The drift the marker of ``file_id`` (this version and generation) recorded; None without one."""
+    for marker in iceberg.commit_markers(table):
+        if marker.kind == "append" and marker.version == version and marker.generation == generation:
+            if file_id in marker.file_ids:
+                return marker.drift.get(file_id)
+    return None
 
 
 def committed_rows(table: Table, version: int, generation: int, file_id: int) -> int:

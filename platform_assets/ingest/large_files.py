@@ -12,6 +12,12 @@ Contract:
   again and commits exactly once (a marker already there: the new files are
   deleted instead).
 - A file error in any piece, or a rejected file, deletes what was written.
+- With a :class:`StreamShape` (``schema.evolution``, :mod:`.evolution`) the
+  file is parsed with its own columns, each piece's rows are brought to the
+  batch's target columns, the data files are written against the table as the
+  schema update leaves it, and the data commit evolves the schema with them
+  (a :class:`~platform_assets.storage.iceberg_schema.StaleWriteSchema` from it:
+  another writer changed the schema first; the caller writes the file again).
 """
 
 from __future__ import annotations
@@ -20,21 +26,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 from pyiceberg.manifest import DataFile
+from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 
 from platform_assets.catalog.records import ClaimedFile
 from platform_assets.column_types import ColumnType
-from platform_assets.config import ProductConfig
+from platform_assets.config import ProductConfig, SourceSettings
 from platform_assets.failpoints import failpoint
-from platform_assets.ingest.appends import by_file, commit_written_once, with_lineage
+from platform_assets.ingest.appends import by_file, commit_written_once, kept_wider, with_lineage
+from platform_assets.ingest.evolution import FilePlan, rows_to_target
+from platform_assets.ingest.file_schema import RESCUED
 from platform_assets.ingest.parsing import ArrowParser, FileError, InputFile
 from platform_assets.storage import data_files, iceberg
+from platform_assets.storage.iceberg_schema import staged_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-    import pyarrow as pa
 
     from platform_assets.storage.iceberg import IcebergTables
 
@@ -49,6 +58,19 @@ class WrittenFile:
     row_files: list[DataFile] = field(default_factory=list)
     reject_files: list[DataFile] = field(default_factory=list)
     error: FileError | None = None
+    schema: Schema | None = None  # the (staged) schema the row files were written with, when evolving
+
+
+@dataclass(frozen=True)
+class StreamShape:
+    """How a streamed file's rows meet the product's evolved columns (see the module docstring)."""
+
+    plan: FilePlan
+    source: SourceSettings
+    columns: dict[str, ColumnType]  # the batch's target columns
+    target: pa.Schema  # the table's schema after the commit
+    table_properties: dict[str, str]
+    drift: dict[str, list[str]] | None
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,7 @@ class StreamedWrites:
     columns: dict[str, ColumnType]
     parser: ArrowParser
     expiry: Callable[[Table], list[int]]
+    shape: StreamShape | None = None
 
     def write(self, item: ClaimedFile, input_file: InputFile, read: Callable[[int], None] | None = None) -> WrittenFile:
         """Parse and write the file piece by piece; on a file error, nothing stays written.
@@ -72,13 +95,22 @@ class StreamedWrites:
         rejects_table = self.tables.load(self.tables.rejects_table(self.product.name))
         written = WrittenFile(item)
         ingested_at = datetime.now(UTC)
+        shape, source, schema = self.shape, self.product.source, self.columns
+        if shape is not None:
+            data_table = staged_table(data_table, kept_wider(shape.target, data_table))
+            written.schema = data_table.schema()
+            input_file, source = shape.plan.item, shape.source
+            schema = shape.plan.parse_schema or {name: kind for name, kind in shape.columns.items() if name != RESCUED}
         try:
-            for part in self.parser.stream(input_file, self.product.source, self.columns):
+            for part in self.parser.stream(input_file, source, schema):
                 if part.error is not None:
                     self.discard(written)
                     return WrittenFile(item, error=part.error)
                 if part.rows is not None and part.rows.num_rows:
-                    written.row_files += self._write(data_table, part.rows, item, ingested_at)
+                    rows = part.rows
+                    if shape is not None:
+                        rows = rows_to_target(rows, shape.plan.rescued, shape.columns)
+                    written.row_files += self._write(data_table, rows, item, ingested_at)
                     written.rows += part.rows.num_rows
                     failpoint("process.after_data_file")
                 if part.rejects is not None and part.rejects.num_rows:
@@ -115,6 +147,7 @@ class StreamedWrites:
         if not accepted:
             self._delete(self.tables.data_table(self.product.name), written.row_files)
             return None
+        shape = self.shape
         return commit_written_once(
             self.tables.iceberg_catalog,
             self.tables.data_table(self.product.name),
@@ -124,6 +157,8 @@ class StreamedWrites:
             self.version,
             self.generation,
             self.expiry,
+            evolved=(shape.target, written.schema, shape.table_properties) if shape and written.schema else None,
+            drift=shape.drift if shape else None,
         )
 
     def discard(self, written: WrittenFile) -> None:
@@ -131,6 +166,12 @@ class StreamedWrites:
         self._delete(self.tables.data_table(self.product.name), written.row_files)
         self._delete(self.tables.rejects_table(self.product.name), written.reject_files)
         written.row_files, written.reject_files = [], []
+
+    def discard_rows(self, written: WrittenFile) -> None:
+        """Delete the row files ``written`` holds (not committed: their commit raised StaleWriteSchema); the
+        rejects' files stay (committed already, or deleted by the next attempt's commit)."""
+        self._delete(self.tables.data_table(self.product.name), written.row_files)
+        written.row_files = []
 
     def _delete(self, identifier: str, files: list[DataFile]) -> None:
         if files:

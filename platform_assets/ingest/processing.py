@@ -41,9 +41,10 @@ from platform_assets.column_types import ColumnType
 from platform_assets.config import ProcessingSettings, ProductConfig
 from platform_assets.errors import UserError
 from platform_assets.failpoints import failpoint
-from platform_assets.ingest.appends import append_exactly_once, by_file, committed_rows
+from platform_assets.ingest.appends import append_exactly_once, by_file, committed_drift, committed_rows
 from platform_assets.ingest.capture import raw_key
-from platform_assets.ingest.large_files import StreamedWrites
+from platform_assets.ingest.evolution import BatchPlan, Evolution, parse_batch, plan_batch, read_as
+from platform_assets.ingest.large_files import StreamedWrites, StreamShape
 from platform_assets.ingest.leases import LeaseKeeper
 from platform_assets.ingest.parsing import (
     REJECTS_SCHEMA,
@@ -55,10 +56,10 @@ from platform_assets.ingest.parsing import (
 )
 from platform_assets.ingest.raw_copies import check_raw_copies, local_copy
 from platform_assets.ingest.schema_versions import record_processed_schema
-from platform_assets.ingest.table_schema import held_columns
+from platform_assets.ingest.table_schema import FILE_WIDENED, columns_of, effective_columns, file_widened, held_columns
 from platform_assets.progress import BYTES, Progress, ProgressTask
 from platform_assets.storage import iceberg
-from platform_assets.storage.iceberg_schema import add_missing_columns
+from platform_assets.storage.iceberg_schema import StaleWriteSchema, add_missing_columns
 
 if TYPE_CHECKING:
     from platform_assets.services import Services
@@ -324,7 +325,10 @@ class _Batch:
         for item in claimed:
             if item.id in committed:
                 rows = committed_rows(data_table, self.version, self.generation, item.id)
-                outcomes.append(FileOutcome(item, FileStatus.PROCESSED, rows_written=rows, recovered=True))
+                drift = committed_drift(data_table, self.version, self.generation, item.id)
+                outcomes.append(
+                    FileOutcome(item, FileStatus.PROCESSED, rows_written=rows, recovered=True, schema_drift=drift)
+                )
             else:
                 unsettled.append(item)
         inputs: dict[int, tuple[ClaimedFile, InputFile]] = {}
@@ -359,32 +363,51 @@ class _Batch:
     def _stream_and_commit(
         self, parser: ArrowParser, item: ClaimedFile, input_file: InputFile, report: ProcessReport
     ) -> FileOutcome:
-        """One large file: written piece by piece, judged, then committed in one commit per table."""
-        writes = StreamedWrites(
-            self.services.iceberg, self.product, self.version, self.generation, self.columns, parser, self.expiry
-        )
+        """One large file: written piece by piece, judged, then committed in one commit per table (the schema
+        evolved with the data; written again when another writer changed the schema first)."""
+        tables = self.services.iceberg
         base = self.progress.done
-        written = writes.write(item, input_file, lambda read: self.progress.update(base + read))
-        errors = {item.key: written.error} if written.error is not None else {}
-        counts = {} if errors else {item.key: written.rows}
-        rejected = {} if errors else {item.key: written.rejects}
-        parsed = ParseResult(REJECTS_SCHEMA.empty_table(), REJECTS_SCHEMA.empty_table(), counts, rejected, errors)
-        accepted, outcomes = _judge(self.product, parsed, [(item, input_file)])
-        if written.error is None:
-            snapshot = writes.commit(written, accepted=item.key in accepted)
-            report.snapshot_id = snapshot if snapshot is not None else report.snapshot_id
-            failpoint("process.after_iceberg_commit")
-        return outcomes[0]
+        while True:
+            plan = self._plan([input_file], tables.load(tables.data_table(self.product.name)))
+            drift = plan.drift_of()
+            shape = StreamShape(
+                plan.files[0],
+                read_as(self.product.source, plan.files[0]),
+                plan.target,
+                iceberg.product_arrow_schema(declared_arrow_schema(plan.target)),
+                self._widened_properties(plan),
+                drift.get(item.key),
+            )
+            writes = StreamedWrites(
+                tables, self.product, self.version, self.generation, self.columns, parser, self.expiry, shape
+            )
+            written = writes.write(item, input_file, lambda read: self.progress.update(base + read))
+            errors = {item.key: written.error} if written.error is not None else {}
+            counts = {} if errors else {item.key: written.rows}
+            rejected = {} if errors else {item.key: written.rejects}
+            parsed = ParseResult(REJECTS_SCHEMA.empty_table(), REJECTS_SCHEMA.empty_table(), counts, rejected, errors)
+            accepted, outcomes = _judge(self.product, parsed, [(item, input_file)], drift)
+            if written.error is None:
+                try:
+                    snapshot = writes.commit(written, accepted=item.key in accepted)
+                except StaleWriteSchema:
+                    writes.discard_rows(written)
+                    continue
+                report.snapshot_id = snapshot if snapshot is not None else report.snapshot_id
+                failpoint("process.after_iceberg_commit")
+            return outcomes[0]
 
     def _parse_and_append(
         self, inputs: list[tuple[ClaimedFile, InputFile]], report: ProcessReport
     ) -> list[FileOutcome]:
-        parsed = self.parser.parse([input_file for _, input_file in inputs], self.product.source, self.columns)
-        accepted, outcomes = _judge(self.product, parsed, inputs)
+        tables = self.services.iceberg
+        plan = self._plan([input_file for _, input_file in inputs], tables.load(tables.data_table(self.product.name)))
+        parsed = parse_batch(self.parser, plan, self.product.source)
+        drift = plan.drift_of()
+        accepted, outcomes = _judge(self.product, parsed, inputs, drift)
         sha_by_key = {item.key: item.sha256 for item, _ in inputs}
         id_by_key = {item.key: item.id for item, _ in inputs}
         reject_keys = {item.key for item, _ in inputs if item.key not in parsed.file_errors}
-        tables = self.services.iceberg
         marks = (id_by_key, sha_by_key, self.version, self.generation, self.expiry)
         # Rejects first: a crash between the two commits redoes only the data append.
         append_exactly_once(
@@ -401,15 +424,34 @@ class _Batch:
             by_file(parsed.rows, parsed.rows_per_file, parsed.grouped),
             accepted,
             *marks,
+            target=iceberg.product_arrow_schema(declared_arrow_schema(plan.target)),
+            drift=drift,
+            table_properties=self._widened_properties(plan),
         )
         if snapshot is not None:
             report.snapshot_id = snapshot
         failpoint("process.after_iceberg_commit")
         return outcomes
 
+    def _plan(self, files: list[InputFile], data_table: Table) -> BatchPlan:
+        """How the batch's files change the product's columns as the table holds them now (see :mod:`.evolution`)."""
+        declared = self.product.table_schema.columns if self.product.table_schema else None
+        identifier = self.services.iceberg.data_table(self.product.name)
+        widened = file_widened(data_table)
+        columns = effective_columns(columns_of(data_table), declared, self.product, identifier, widened)
+        return plan_batch(columns, files, self.product.source, Evolution.of(self.product), self.scratch)
+
+    def _widened_properties(self, plan: BatchPlan) -> dict[str, str]:
+        """The table properties that remember which declared types files widened (see ``file_widened``)."""
+        declared = self.product.table_schema.columns if self.product.table_schema else {}
+        return {FILE_WIDENED + name: str(declared[name]) for name in plan.widened if name in declared}
+
 
 def _judge(
-    product: ProductConfig, parsed: ParseResult, inputs: list[tuple[ClaimedFile, InputFile]]
+    product: ProductConfig,
+    parsed: ParseResult,
+    inputs: list[tuple[ClaimedFile, InputFile]],
+    drift: dict[str, dict[str, list[str]]],
 ) -> tuple[set[str], list[FileOutcome]]:
     """Which files' rows may be written, and the outcome of every parsed file."""
     accepted: set[str] = set()
@@ -437,7 +479,15 @@ def _judge(
             )
             continue
         accepted.add(item.key)
-        outcomes.append(FileOutcome(item, FileStatus.PROCESSED, rows_written=good, rows_rejected=bad))
+        outcomes.append(
+            FileOutcome(
+                item,
+                FileStatus.PROCESSED,
+                rows_written=good,
+                rows_rejected=bad,
+                schema_drift=drift.get(item.key),
+            )
+        )
     return accepted, outcomes
 
 

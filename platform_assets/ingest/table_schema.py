@@ -1,9 +1,11 @@
 """The product columns a table holds: declared in config, or inferred once and then held.
 
-Contract: :func:`held_columns` returns the declared column types when the
-product declares a schema (and checks an existing table agrees); otherwise
-the existing table's columns; otherwise a schema inferred from the first
-files, which the table created from it then holds for every later version.
+Contract: :func:`held_columns` returns the product's columns as the next
+commit must hold them: without a table, the declared columns (or a schema
+inferred from the first files, which the table then holds for every later
+version); with one, :func:`effective_columns` of the table's columns and the
+declared ones. The Iceberg table's schema is the source of truth for the
+columns files added earlier (``schema.evolution``, :mod:`.evolution`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from collections.abc import Callable
 
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import Table
 
-from platform_assets.column_types import ColumnType
+from platform_assets.column_types import STRING, ColumnType
 from platform_assets.config import MAX_LINE_BYTES_DEFAULT, ProductConfig
 from platform_assets.errors import SchemaMismatch
-from platform_assets.ingest.parsing import InputFile, infer_schema, schema_differences
+from platform_assets.ingest.file_schema import RESCUED
+from platform_assets.ingest.parsing import InputFile, infer_schema
 from platform_assets.ingest.parsing.types import declared_type_of
+from platform_assets.schema_change import schema_change
 from platform_assets.storage.iceberg import LINEAGE_FIELDS, SOURCE_LINE_FIELD
 
 
@@ -31,9 +36,16 @@ def table_columns(iceberg_catalog: SqlCatalog, identifier: str) -> dict[str, Col
     Raises TableSchemaMismatch when a column's type is none of the declared types.
     """
     try:
-        schema = iceberg_catalog.load_table(identifier).schema().as_arrow()
+        table = iceberg_catalog.load_table(identifier)
     except NoSuchTableError:
         return None
+    return columns_of(table)
+
+
+def columns_of(table: Table) -> dict[str, ColumnType]:
+    """The product columns of ``table`` (lineage excluded), in its order; TableSchemaMismatch as table_columns."""
+    identifier = ".".join(table.name())
+    schema = table.schema().as_arrow()
     lineage = {field.name for field in LINEAGE_FIELDS} | {SOURCE_LINE_FIELD.name}
     columns = {}
     for field in schema:
@@ -49,6 +61,61 @@ def table_columns(iceberg_catalog: SqlCatalog, identifier: str) -> dict[str, Col
     return columns
 
 
+FILE_WIDENED = "platform.file-widened."
+"""Table property prefix: ``<prefix><column>`` = the declared type a file widened the column from (widen_types)."""
+
+
+def file_widened(table: Table) -> dict[str, str]:
+    """Column -> the declared type (text) files widened it from, as the table's properties record it."""
+    return {
+        name.removeprefix(FILE_WIDENED): value
+        for name, value in table.metadata.properties.items()
+        if name.startswith(FILE_WIDENED)
+    }
+
+
+def effective_columns(
+    existing: dict[str, ColumnType],
+    declared: dict[str, ColumnType] | None,
+    product: ProductConfig,
+    identifier: str,
+    widened_from: dict[str, str] | None = None,
+) -> dict[str, ColumnType]:
+    """The table's columns (in its order) with the declared changes: a widening (``widen_types``) and new declared
+    columns at the end; ``_rescued`` at the end under ``schema.evolution: rescue``.
+
+    A declared column the table holds in another order, narrower or as another
+    type, or a new key column is refused with TableSchemaMismatch whose
+    message (:func:`platform_assets.schema_change.schema_change`) says how to
+    declare it; a table column the config does not declare (added by a file,
+    or no longer declared) stays. A declared type a file widened (``widened_from``,
+    :func:`file_widened`: the column and the declared type it widened from)
+    is not a narrowing: the table keeps the wider type.
+    """
+    settings = product.table_schema
+    columns = dict(existing)
+    if declared is not None:
+        kept = {
+            name: existing[name]
+            for name, text in (widened_from or {}).items()
+            if name in declared and name in existing and str(declared[name]) == text
+        }
+        declared = {**declared, **kept}
+    if declared is not None and settings is not None and existing:
+        stored = {name: column_type for name, column_type in existing.items() if name in declared}
+        change = schema_change(stored, declared, widen_types=settings.widen_types, key=settings.primary_key)
+        if change.refused:
+            raise TableSchemaMismatch(
+                f"the declared schema of {product.name} differs from its Iceberg table {identifier}: "
+                f"{change.describe()}"
+            )
+    if declared is not None:
+        columns.update(declared)  # widened types in place, new columns at the end
+    if settings is not None and settings.evolution == "rescue" and RESCUED not in columns:
+        columns[RESCUED] = STRING
+    return columns
+
+
 def held_columns(
     iceberg_catalog: SqlCatalog,
     identifier: str,
@@ -56,18 +123,15 @@ def held_columns(
     first_files: Callable[[], list[InputFile]],
     max_line_bytes: int = MAX_LINE_BYTES_DEFAULT,
 ) -> dict[str, ColumnType]:
-    existing = table_columns(iceberg_catalog, identifier)
     declared = product.table_schema.columns if product.table_schema else None
+    try:
+        table = iceberg_catalog.load_table(identifier)
+    except NoSuchTableError:
+        table = None
+    if table is not None:
+        return effective_columns(columns_of(table), declared, product, identifier, file_widened(table))
     if declared is not None:
-        if existing is not None and existing != declared:
-            differences = "; ".join(schema_differences(existing, declared))
-            raise TableSchemaMismatch(
-                f"the declared schema of {product.name} differs from its Iceberg table {identifier}: {differences}; "
-                "schema evolution is not automatic: restore the declared schema or migrate the table"
-            )
-        return dict(declared)
-    if existing is not None:
-        return existing
+        return effective_columns({}, declared, product, identifier)
     files = first_files()
     if not files:
         raise TableSchemaMismatch(

@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from urllib.parse import urlsplit
@@ -70,6 +70,8 @@ MARKER_VERSION = "platform.version"
 MARKER_GENERATION = "platform.generation"
 MARKER_FILES = "platform.files"
 MARKER_ROWS = "platform.rows"
+MARKER_DRIFT = "platform.drift"
+"""file id -> how its columns differed from the product's (``ingest.evolution.FileDrift``), when any did."""
 TABLE_PROPERTIES = {
     "write.metadata.previous-versions-max": "10",
     "write.metadata.delete-after-commit.enabled": "true",
@@ -92,6 +94,7 @@ class CommitMarker:
     generation: int
     file_ids: frozenset[int]
     rows: dict[int, int]
+    drift: dict[int, dict[str, list[str]]] = field(default_factory=dict)
 
 
 class PlatformIcebergCatalog(SqlCatalog):
@@ -254,6 +257,7 @@ def _marker_of(snapshot: Snapshot) -> CommitMarker | None:
         generation=int(summary[MARKER_GENERATION]),
         file_ids=frozenset(int(item[0]) for item in json.loads(summary.get(MARKER_FILES, "[]"))),
         rows=decode_row_counts(summary.get(MARKER_ROWS, "{}")),
+        drift={int(file_id): found for file_id, found in json.loads(summary.get(MARKER_DRIFT, "{}")).items()},
     )
 
 

@@ -166,10 +166,12 @@ def commit_evolved_files(
     files: list[DataFile],
     properties: dict[str, str],
     expire: list[int] | None = None,
+    table_properties: dict[str, str] | None = None,
 ) -> None:
     """One commit of the schema update ``target`` needs and the append of ``files`` (see the module contract).
 
-    ``written``: the schema the files were written with (``staged_table(...).schema()``).
+    ``written``: the schema the files were written with (``staged_table(...).schema()``);
+    ``table_properties``: table properties set in the same commit.
     """
 
     def evolve(transaction: Transaction) -> None:
@@ -177,6 +179,8 @@ def commit_evolved_files(
         if not update.is_empty:
             _stage_update(transaction, update)
         _check_written(transaction.table_metadata.schema(), written, _name(table))
+        if table_properties:
+            transaction.set_properties(table_properties)
 
     commit_files(table, files, properties, expire=expire, schema_update=evolve)
 

@@ -25,6 +25,7 @@ from platform_assets.catalog.db import transaction
 from platform_assets.catalog.models import AuditEvent, RawFile, utc_now
 from platform_assets.catalog.records import ClaimPolicy
 from platform_assets.config import load_config
+from platform_assets.errors import SchemaMismatch
 from platform_assets.platform import Platform
 from platform_assets_tests.conftest import write_platform_config
 
@@ -258,7 +259,7 @@ def test_checksum_mismatch_and_missing_raw_copy_fail_only_those_files(tmp_path: 
 def test_poison_file_is_isolated_retried_then_skipped(tmp_path: Path, db_url: str) -> None:
     platform = make_platform(tmp_path, db_url)
     files = {f"ok{index}.csv": customer_rows(index * 2, 2) for index in range(3)}
-    files["poison.csv"] = "id,name\nx,y\n"  # wrong header: schema drift
+    files["poison.csv"] = "id,id\nx,y\n"  # a column twice in the header: schema drift
     version = capture(platform, files)
     first = platform.process("customers", version)
     assert first.version_status == "FAILED" and first.files_processed == 3 and list(first.failures) == ["poison.csv"]
@@ -323,10 +324,12 @@ def test_inferred_schema_is_held_and_drift_is_listed(tmp_path: Path, db_url: str
     first = capture(platform, {"a.csv": "id,count,label\n1,10,x\n2,20,y\n"}, product="events")
     assert platform.process("events", first).version_status == "PROCESSED"
     second = capture(platform, {"b.csv": "id,label,extra\n3,z,q\n"}, product="events")
-    report = platform.process("events", second)
-    assert report.version_status == "FAILED"
-    message = report.failures["b.csv"]
-    assert "schema_drift" in message and "count" in message and "extra" in message
+    with pytest.raises(SchemaMismatch):
+        platform.process("events", second)
+    version = platform.catalog.version("events", second)
+    assert version.status == "FAILED"
+    message = version.status_reason or ""
+    assert "b.csv" in message and "count" in message and "extra" in message and "schema.evolution" in message
 
 
 def test_processing_again_on_purpose_replaces_the_version(tmp_path: Path, db_url: str) -> None:

@@ -41,20 +41,22 @@ def _platform(tmp_path: Path, db_url: str, columns: dict[str, str]) -> Platform:
     return Platform(load_config(path), actor="test")
 
 
-def test_a_declared_schema_that_gained_a_column_fails_the_version_with_the_reason(tmp_path: Path, db_url: str) -> None:
+def test_a_declared_narrowing_fails_the_version_with_the_reason(tmp_path: Path, db_url: str) -> None:
     platform = _platform(tmp_path, db_url, COLUMNS)
     first = capture(platform, {"a.csv": customer_rows(0, 2)})
     assert platform.process("customers", first).version_status == "PROCESSED"
-    grown = _platform(tmp_path, db_url, {**COLUMNS, "email": "string"})
-    second = capture(grown, {"b.csv": customer_rows(2, 2)})
+    narrowed = _platform(tmp_path, db_url, {**COLUMNS, "amount": "decimal(10,2)"})
+    second = capture(narrowed, {"b.csv": customer_rows(2, 2)})
 
     with pytest.raises(SchemaMismatch) as raised:
-        grown.process("customers", second)
+        narrowed.process("customers", second)
 
-    version = grown.catalog.version("customers", second)
+    version = narrowed.catalog.version("customers", second)
     assert version.status == "FAILED", "not left PROCESSING"
-    assert version.status_reason == str(raised.value) and "email" in str(raised.value)
-    events = grown.catalog.audit_events("version", f"customers/{second}")
+    assert version.status_reason == str(raised.value)
+    assert "'amount' narrows from decimal(12,2) to decimal(10,2)" in str(raised.value)
+    assert "declare amount: decimal(12,2) again" in str(raised.value)
+    events = narrowed.catalog.audit_events("version", f"customers/{second}")
     assert events[-1].change == {"from": "PROCESSING", "to": "FAILED", "reason": str(raised.value)}
 
     restored = _platform(tmp_path, db_url, COLUMNS)

@@ -11,6 +11,7 @@ call) on a :class:`~platform_assets.catalog.records.ProductRef`:
 - ``workers``: the processes behind lease owners; which holders are gone
 - ``runs``: the ``runs`` table
 - ``schemas``: schema versions of products, and which one each version was processed under
+- ``drift``: how processed files' columns differed from the product's (``schema.evolution``)
 - ``audit``: audit events (every state change writes one in its transaction)
 
 A new concern (review and approval, the audit hash chain, reconciliation,

@@ -37,7 +37,7 @@ from sqlalchemy import values as sa_values
 from sqlalchemy.orm import Session
 
 from platform_assets.catalog.models import RawFile, table_of, utc_now
-from platform_assets.catalog.queries import audit, workers
+from platform_assets.catalog.queries import audit, drift, workers
 from platform_assets.catalog.records import ClaimedFile, ClaimPolicy, FileOutcome, ProductRef
 from platform_assets.catalog.states import CAPTURE_ERROR_TYPES, FileStatus
 
@@ -203,6 +203,7 @@ def record_outcomes(
     connection = session.connection()
     applied = _update_owned(connection, worker, _processed_values, processed)
     applied += _update_owned(connection, worker, _failed_values, failed)
+    drift.record(session, product, version, outcomes)
     events = [_outcome_event(product.name, version, outcome, worker) for outcome in outcomes]
     audit.record_many(session, events, actor or worker)
     return applied
@@ -305,6 +306,8 @@ def _outcome_event(product_name: str, version: int, outcome: FileOutcome, worker
     }
     if outcome.recovered:
         change["recovered_from_commit_marker"] = True
+    if outcome.schema_drift:
+        change["schema_drift"] = outcome.schema_drift
     if outcome.status is FileStatus.FAILED:
         change.update(
             {
