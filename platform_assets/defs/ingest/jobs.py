@@ -6,7 +6,6 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.config import ProductConfig
-from platform_assets.defs.audit.checks import AUDIT_CHECK
 from platform_assets.defs.ingest.staged import processing_failed, spark_services, staged_metadata
 from platform_assets.defs.metadata import version_observation
 from platform_assets.defs.partitions import asset_key, partition_key
@@ -18,8 +17,11 @@ from platform_assets.versions.resolution import NothingToProcess, resolve_versio
 
 OUTCOME_TAG = "platform/outcome"
 NOTHING_TO_DO = "nothing to do"
-WHOLE_PRODUCT_CHECKS = (RECONCILED_CHECK, AUDIT_CHECK)
-"""Checks on ``raw_files`` that look at every version: their own scheduled jobs run them, never a version's run."""
+WHOLE_PRODUCT_CHECKS = (RECONCILED_CHECK,)
+"""Checks on ``raw_files`` that walk every version: their own scheduled jobs run them, never a version's run.
+
+(``audit_chain_intact`` stays in a capture's run: there it reports the newest recorded verification, no walk.)
+"""
 
 
 def capture_job_name(product_name: str) -> str:
