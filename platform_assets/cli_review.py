@@ -98,8 +98,9 @@ def cmd_review(args: argparse.Namespace) -> int:
     payload = {"product": args.product, "awaiting": [item.as_json() for item in queue]}
     lines = [f"{args.product}: {len(queue)} version(s) awaiting review"]
     for item in queue:
+        lines.append(f"  v{item.version}: schema " + ("; ".join(item.schema_change) or "unchanged"))
         lines.append(
-            f"  v{item.version}: {item.files} files, {item.rows} rows ({item.rows_change:+d} vs published "
+            f"    {item.files} files, {item.rows} rows ({item.rows_change:+d} vs published "
             f"{item.published_version or '-'}); files +{len(item.files_added)} ~{len(item.files_changed)} "
             f"-{len(item.files_removed)}; waiting {item.waiting_hours:.1f} h"
         )

@@ -53,7 +53,8 @@ class SchemaCatalog(CatalogBase):
         return found[-1] if found else None
 
     def schema_of_version(self, product: str, version: int) -> SchemaVersionRecord | None:
-        """The schema version ``version`` was processed under; None when it was not processed."""
+        """The schema version ``version`` was processed under (unmarked: the newest introduced at or before it); None
+        before the first schema version."""
         with self._transaction() as session:
             return schemas.of_version(session, self._product(session, product), version)
 

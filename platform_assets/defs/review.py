@@ -4,14 +4,17 @@ Contract:
 - ``<product>/published`` (every primary product): its metadata carries the
   published version and the review metrics as numbers (the UI plots them), and,
   for a product under review with ``sla_hours``, the check ``review_sla`` warns
-  while a version waits longer than that. The job ``<product>_published``
-  materializes it.
+  while a version waits longer than that; under review it lists the versions
+  awaiting review (``awaiting_review``), each version's schema change first.
+  The job ``<product>_published`` materializes it.
 - ``<product>_review`` (products under review): run config ``version``,
   ``decision`` (approve | reject | reject_file), ``notes`` (the reason of a
   rejection) and ``key`` (the file of reject_file). The actor is the user
   Dagster reports for the run; without one, a product with ``four_eyes``
   refuses (the CLI knows who acts), others act for the run's actor
-  (``defs/actors.py``). The rules are ``versions/review.py``'s.
+  (``defs/actors.py``). The rules are ``versions/review.py``'s. The run
+  observes ``<product>/published`` with the decision, the version's schema
+  change first (``versions/schema_review.py``).
 - ``<product>_publication`` (products under review, running by default): each
   tick requests the processing of approved children not processed yet and a
   materialization of ``published`` when what it shows changed (a publication, a
@@ -30,13 +33,15 @@ from platform_assets.catalog.states import VersionOrigin, VersionStatus
 from platform_assets.config import PlatformConfig, ProductConfig
 from platform_assets.defs.actors import reported_user, run_actor
 from platform_assets.defs.ingest.jobs import process_job_name
+from platform_assets.defs.metadata import markdown_table
 from platform_assets.defs.partitions import asset_key, partition_key, versions_partitions_name
 from platform_assets.defs.presentation import described
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import reported_errors, result_metadata
 from platform_assets.merge.versions import ready_merges
 from platform_assets.versions import review
-from platform_assets.versions.review_report import ReviewMetrics, review_metrics
+from platform_assets.versions.review_report import AwaitingVersion, ReviewMetrics, review_metrics, review_queue
+from platform_assets.versions.schema_review import schema_review
 
 SLA_CHECK = "review_sla"
 
@@ -68,6 +73,26 @@ def metrics_metadata(metrics: ReviewMetrics) -> dict[str, dg.MetadataValue]:
         if value is not None:
             metadata[name] = dg.MetadataValue.float(float(value))
     return metadata
+
+
+def awaiting_markdown(queue: list[AwaitingVersion]) -> str:
+    """The versions awaiting review as a table, each one's schema change first."""
+    if not queue:
+        return "no version awaits review"
+    return markdown_table(
+        ["version", "schema change", "files", "rows", "rows vs published", "waiting (h)"],
+        [
+            (
+                f"v{item.version}",
+                "; ".join(item.schema_change) or "unchanged",
+                item.files,
+                item.rows,
+                f"{item.rows_change:+d}",
+                f"{item.waiting_hours:.1f}",
+            )
+            for item in queue
+        ],
+    )
 
 
 def sla_check(product: ProductConfig, metrics: ReviewMetrics) -> dg.AssetCheckResult:
@@ -115,8 +140,10 @@ def build_published_asset(config: PlatformConfig, product: ProductConfig) -> dg.
         services = platform.services_for(context)
         with reported_errors():
             metrics = review_metrics(services, product)
+            queue = review_queue(services, product) if product.under_review else None
+        awaiting = {} if queue is None else {"awaiting_review": dg.MetadataValue.md(awaiting_markdown(queue))}
         return dg.MaterializeResult(
-            metadata={**metrics_metadata(metrics), **result_metadata(metrics)},
+            metadata={**awaiting, **metrics_metadata(metrics), **result_metadata(metrics)},
             check_results=[sla_check(product, metrics)] if with_sla else [],
         )
 
@@ -144,6 +171,9 @@ def build_review_job(config: PlatformConfig, product: ProductConfig) -> dg.JobDe
                     f"`platform-assets approve {product.name} {config.version}`, or reject it there"
                 )
             services = platform.services().acting_as(run_actor(tags)).in_run(context.run.run_id)
+            published = services.catalog.published_version(product.name)
+            schema = "; ".join(schema_review(services, product, config.version, published)) or "unchanged"
+            context.log.info(f"{product.name} v{config.version}: schema {schema}")
             holders = platform.platform().config.holders(product.review.approver_role)
             options = review.ReviewOptions(tuple(holders), config.notes or None)
             if config.decision == "approve":
@@ -153,6 +183,17 @@ def build_review_job(config: PlatformConfig, product: ProductConfig) -> dg.JobDe
             else:
                 result = review.reject_file(services, product, config.version, config.key, options)
         context.log.info(f"{product.name} v{config.version}: {result.decision} by {result.actor}: {result.status}")
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=asset_key(product, "published"),
+                metadata={
+                    "schema_change": dg.MetadataValue.text(schema),
+                    "reviewed_version": dg.MetadataValue.int(config.version),
+                    "decision": dg.MetadataValue.text(str(result.decision)),
+                    "decided_by": dg.MetadataValue.text(result.actor),
+                },
+            )
+        )
 
     @dg.job(
         name=review_job_name(product.name),

@@ -1,7 +1,9 @@
 """What a reviewer reads: the versions awaiting review with their changes, and the review metrics.
 
 Contract:
-- :func:`review_queue`: each version AWAITING_REVIEW, oldest first: file and row
+- :func:`review_queue`: each version AWAITING_REVIEW, oldest first: its schema
+  change first (columns added or widened against the published version,
+  columns missing from its files: :mod:`.schema_review`), file and row
   counts, the changes against the published version (files added, changed,
   removed by content hash; rows), the files a reviewer rejected, how long it waits, and
   the version diff (``versions/diff.py``: rows by key, schema) against the published
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from platform_assets.catalog.states import Decision, VersionStatus
 from platform_assets.config import ProductConfig
 from platform_assets.versions.diff import DiffRefused, VersionDiff, diff_against_baseline
+from platform_assets.versions.schema_review import schema_review
 
 if TYPE_CHECKING:
     from platform_assets.services import Services
@@ -30,9 +33,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AwaitingVersion:
-    """One version awaiting review, as ``platform-assets review`` shows it."""
+    """One version awaiting review, as ``platform-assets review`` shows it (its schema change first)."""
 
     version: int
+    schema_change: list[str]
     parent: int | None
     files: int
     rows: int
@@ -94,6 +98,7 @@ def review_queue(services: Services, product: ProductConfig, now: datetime | Non
         queue.append(
             AwaitingVersion(
                 version=record.number,
+                schema_change=schema_review(services, product, record.number, published),
                 parent=record.parent,
                 files=len(files),
                 rows=rows,

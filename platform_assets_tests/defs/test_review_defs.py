@@ -82,13 +82,20 @@ def test_review_job_sensor_and_published_asset(tmp_path: Path, monkeypatch: pyte
     late = published_job.execute_in_process(instance=instance)
     check = late.get_asset_check_evaluations()[0]
     assert not check.passed and check.severity is dg.AssetCheckSeverity.WARN and "v1" in (check.description or "")
+    awaiting = late.get_asset_materialization_events()[0].materialization.metadata["awaiting_review"].value
+    assert "| v1 | unchanged |" in str(awaiting), "each waiting version's schema change comes first"
 
     config = load_config(path)
     product = config.product("customers")
     waiting = merge_turn(product, instance, path)
     assert isinstance(waiting, dg.SkipReason) and "awaits review" in str(waiting.skip_message)
 
-    assert decide(commands, instance, 1, "approve", {"user": "dave"}).success
+    approved = decide(commands, instance, 1, "approve", {"user": "dave"})
+    assert approved.success
+    observed = [event.asset_observation_data.asset_observation for event in approved.get_asset_observation_events()]
+    assert [(item.metadata["schema_change"].value, item.metadata["decision"].value) for item in observed] == [
+        ("unchanged", "approved")
+    ]
     record = catalog.version("customers", 1)
     assert (record.status, record.decided_by) == ("APPROVED", "dave")
 
