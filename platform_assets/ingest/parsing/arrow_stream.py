@@ -122,33 +122,38 @@ def _shifted(failure: DecodeFailure, line: int, offset: int) -> DecodeFailure:
 
 
 def line_breaks(data: bytes) -> int:
-    """How many line breaks (CRLF, CR, LF) ``data`` holds."""
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    """How many line breaks (CRLF, CR, LF) ``data`` holds (one pass when it holds no CR)."""
+    newlines = data.count(b"\n")
+    if data.find(b"\r") == -1:
+        return newlines
+    return newlines + data.count(b"\r") - data.count(b"\r\n")
 
 
 def _pieces(handle: BinaryIO, piece_bytes: int, cut: _Cut, limit: int | None) -> Iterator[bytes | int]:
     """The file in pieces of about ``piece_bytes``, each ending where ``cut`` says (the last: at the end).
 
-    Yields an int (the bytes read so far in vain) instead when no cut is found
-    within ``limit`` bytes, and stops.
+    Each piece is read once and copied once: the bytes after its cut are read
+    again with the next piece (a seek back), and a piece without a cut is read
+    again twice as long. Yields an int (the bytes read in vain) instead when no
+    cut is found within ``limit`` bytes, and stops.
     """
-    carry = b""
+    start, size = handle.tell(), piece_bytes
     while True:
-        block = handle.read(piece_bytes)
-        if not block:
-            if carry:
-                yield carry
+        handle.seek(start)
+        data = handle.read(size)
+        if len(data) < size:  # the end of the file
+            if data:
+                yield data
             return
-        data = carry + block if carry else block
-        del block
         end = cut(data)
         if end is None:
             if limit is not None and len(data) > limit:
                 yield len(data)
                 return
-            carry = data
+            size *= 2
             continue
-        piece, carry = (data, b"") if end == len(data) else (data[:end], data[end:])
+        start, size = start + end, piece_bytes
+        piece = data if end == len(data) else data[:end]
         del data
         yield piece
         del piece
