@@ -79,6 +79,11 @@ def retention_lines(report: RetentionReport) -> list[str]:
                 "rejected rows deleted"
             )
     lines += [f"  keeps v{item.version}: {item.reason}" for item in plan.kept]
+    if report.applied and (report.snapshots_expired or report.data_files_deleted):
+        lines.append(
+            f"  {report.snapshots_expired} snapshots expired; {report.data_files_deleted} Parquet files of purged "
+            "versions deleted (none a retained snapshot reads)"
+        )
     if plan.purged_before:
         lines.append("  purged before: " + ", ".join(f"v{number}" for number in plan.purged_before))
     if not plan.candidates:

@@ -390,9 +390,12 @@ def reset_version(iceberg_catalog: SqlCatalog, identifier: str, version: int, ge
     with_commit_retries(iceberg_catalog, identifier, attempt)
 
 
-def expirable_snapshots(table: Table, retention: timedelta, keep: Callable[[CommitMarker], bool]) -> list[int]:
-    """Snapshots older than ``retention``, except the current one and those whose marker ``keep`` protects."""
-    cutoff_ms = int((datetime.now(UTC) - retention).timestamp() * 1000)
+def expirable_snapshots(
+    table: Table, retention: timedelta, keep: Callable[[CommitMarker], bool], now: datetime | None = None
+) -> list[int]:
+    """Snapshots older than ``retention`` at ``now`` (default: now), except the current one and those whose marker
+    ``keep`` protects."""
+    cutoff_ms = int(((now or datetime.now(UTC)) - retention).timestamp() * 1000)
     current = table.current_snapshot()
     protected = {marker.snapshot_id for marker in commit_markers(table) if keep(marker)}
     protected |= {ref.snapshot_id for ref in table.metadata.refs.values()}  # tags (``published``) keep theirs

@@ -3,15 +3,19 @@
 Contract (:func:`run_retention`): without ``apply`` it only plans (a dry run changes nothing). With it,
 for the plan's candidates, in this order:
 
-1. intent: each version's row records ``purge_started_at`` and the rule, audited, before anything is
-   removed (checked again in that transaction: a version published meanwhile is left alone);
+1. intent: each version's row records ``purge_started_at`` and the rule, and its files turn DELETED (so
+   reconciliation expects no copy), audited, before anything is removed (checked again in that
+   transaction: a version published meanwhile is left alone);
 2. raw copies: each file's copy in the raw zone is deleted, unless a version that is not being purged
    still references it (a child version carries its parent's copies); deleting a missing copy is no error;
 3. Iceberg: one delete commit per table (``<product>``, ``<product>_rejects``) drops the version's
    partition (``_version = v``), marked ``platform.kind = purge``; nothing is committed when it holds no
-   rows any more; then the usual snapshot expiry (past ``snapshot_retention_seconds``; tagged snapshots and
-   those naming unsettled files stay);
-4. the row turns PURGED (who, when, figures) and its files DELETED, audited.
+   rows any more;
+4. the row turns PURGED (who, when, figures), audited.
+
+Then, whenever a PURGED version exists: the usual snapshot expiry (past ``snapshot_retention_seconds``;
+tagged snapshots and those naming unsettled files stay), and the Parquet files under the partitions of the
+PURGED versions that no retained snapshot references are deleted (pyiceberg's expiry deletes no file).
 
 A crash anywhere (failpoints ``retention.after_raw_delete``, ``retention.after_iceberg_delete``) leaves the
 intent; the next run's plan lists the version as ``unfinished_purge`` and redoes the steps, each of which
@@ -29,8 +33,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from pyarrow.fs import FileSelector, FileType
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import EqualTo
+from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
@@ -67,6 +73,7 @@ class RetentionReport:
     applied: bool
     purged: list[PurgedVersion] = field(default_factory=list)
     snapshots_expired: int = 0
+    data_files_deleted: int = 0  # Parquet files of purged versions no retained snapshot referenced any more
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,18 +81,21 @@ class RetentionReport:
             "applied": self.applied,
             "purged": [asdict(item) for item in self.purged],
             "snapshots_expired": self.snapshots_expired,
+            "data_files_deleted": self.data_files_deleted,
         }
 
 
 def run_retention(
     services: Services, product: ProductConfig, apply: bool, now: datetime | None = None
 ) -> RetentionReport:
-    """Plan retention at ``now`` (default: now) and, with ``apply``, purge the plan's candidates."""
-    plan = plan_of(services, product, now or datetime.now(UTC))
-    if not apply or not plan.candidates:
+    """Plan retention at ``now`` (default: now) and, with ``apply``, purge the plan's candidates, expire snapshots
+    and remove the Parquet files of purged versions no retained snapshot references any more."""
+    at = now or datetime.now(UTC)
+    plan = plan_of(services, product, at)
+    if not apply:
         return RetentionReport(plan, apply)
     catalog, name = services.catalog, product.name
-    numbers = catalog.start_purge(name, plan.rules, services.actor)
+    numbers = catalog.start_purge(name, plan.rules, services.actor) if plan.candidates else []
     purged = []
     for number in numbers:
         copies = _delete_raw_copies(services, name, number)
@@ -98,7 +108,12 @@ def run_retention(
         figures = {key: value for key, value in asdict(item).items() if key not in ("version", "rule")}
         catalog.finish_purge(name, number, services.actor, figures)
         purged.append(item)
-    return RetentionReport(plan, apply, purged, _expire_snapshots(services, name))
+    gone = sorted(set(plan.purged_before) | {item.version for item in purged})
+    if not gone:
+        return RetentionReport(plan, apply, purged)
+    expired = _expire_snapshots(services, name, at)
+    files = sum(_delete_unreferenced_files(services, identifier, gone) for identifier in _tables(services, name))
+    return RetentionReport(plan, apply, purged, expired, files)
 
 
 def plan_of(services: Services, product: ProductConfig, now: datetime) -> RetentionPlan:
@@ -152,12 +167,18 @@ def _delete_rows(services: Services, product: str, identifier: str, number: int)
     return held[0]
 
 
-def _expire_snapshots(services: Services, product: str) -> int:
-    """The usual expiry on the product's table after the deletes: how many snapshots went."""
+def _tables(services: Services, product: str) -> list[str]:
+    """The product's Iceberg tables that exist: its data table and its rejects table."""
+    names = (services.iceberg.data_table(product), services.iceberg.rejects_table(product))
+    return [name for name in names if services.iceberg.iceberg_catalog.table_exists(name)]
+
+
+def _expire_snapshots(services: Services, product: str, now: datetime) -> int:
+    """The usual expiry (at ``now``) on the product's table after the deletes: how many snapshots went."""
     identifier = services.iceberg.data_table(product)
     if not services.iceberg.iceberg_catalog.table_exists(identifier):
         return 0
-    expirable = _expirable(services, product)
+    expirable = _expirable(services, product, now)
     gone = [0]
 
     def attempt(table: Table) -> None:
@@ -171,15 +192,44 @@ def _expire_snapshots(services: Services, product: str) -> int:
     return gone[0]
 
 
-def _expirable(services: Services, product: str) -> Callable[[Table], list[int]]:
+def _expirable(services: Services, product: str, now: datetime) -> Callable[[Table], list[int]]:
     """Processing's expiry rule: snapshots past retention, except those marking files the catalog has not settled."""
     retention = timedelta(seconds=services.processing.snapshot_retention_seconds)
 
     def expirable(table: Table) -> list[int]:
-        old = iceberg.expirable_snapshots(table, retention, lambda marker: False)
+        old = iceberg.expirable_snapshots(table, retention, lambda marker: False, now)
         markers = [marker for marker in iceberg.commit_markers(table) if marker.snapshot_id in set(old)]
         unsettled = services.catalog.unsettled_files(product, {i for marker in markers for i in marker.file_ids})
         protected = {marker.snapshot_id for marker in markers if marker.file_ids & unsettled}
         return [snapshot_id for snapshot_id in old if snapshot_id not in protected]
 
     return expirable
+
+
+def _delete_unreferenced_files(services: Services, identifier: str, versions: list[int]) -> int:
+    """Delete the Parquet files under the partitions ``_version=v`` of ``versions`` that no retained snapshot of the
+    table references (pyiceberg's expiry deletes none); how many went. Nothing on a FileIO other than pyarrow's."""
+    table = services.iceberg.load(identifier)
+    io = table.io
+    if not isinstance(io, PyArrowFileIO):
+        return 0
+
+    def path_of(location: str) -> tuple[str, str, str]:
+        return io.parse_location(location, io.properties)
+
+    referenced = {
+        path_of(entry.data_file.file_path)[2]
+        for snapshot in table.metadata.snapshots
+        for manifest in snapshot.manifests(io)
+        for entry in manifest.fetch_manifest_entry(io, discard_deleted=True)
+    }
+    deleted = 0
+    for number in versions:
+        scheme, netloc, path = path_of(f"{table.location()}/data/_version={number}")
+        filesystem = io.fs_by_scheme(scheme, netloc)
+        found = filesystem.get_file_info(FileSelector(path, recursive=True, allow_not_found=True))
+        doomed = [info.path for info in found if info.type == FileType.File and info.path not in referenced]
+        for file_path in doomed:
+            filesystem.delete_file(file_path)
+        deleted += len(doomed)
+    return deleted

@@ -174,3 +174,32 @@ def test_copies_a_child_version_carries_survive_the_purge_of_its_parent(tmp_path
     assert [(item.version, item.raw_copies_deleted, item.raw_copies_shared) for item in report.purged] == [(1, 1, 1)]
     assert raw_keys(platform) == {"customers/v1/a.csv"}, "the child reads its parent's copy of a.csv"
     assert [item.version for item in run_retention(platform.services, product, apply=True).purged] == []
+
+
+def parquet_files(tmp_path: Path, number: int) -> list[Path]:
+    return sorted((tmp_path / "warehouse").rglob(f"_version={number}/*.parquet"))
+
+
+def test_purged_parquet_files_go_once_no_retained_snapshot_references_them(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url, retention={"keep_last": 1, "unpublished_days": 30})
+    published(platform, {"a.csv": rows(0)})  # the tag `published` holds v1's snapshot only
+    processed(platform, {"a.csv": rows(1)})
+    platform.exclude("customers", 2, "bad")
+    processed(platform, {"a.csv": rows(2)})
+    set_version(platform, 2, created_at=datetime.now(UTC) - timedelta(days=40))
+    assert parquet_files(tmp_path, 2)
+
+    first = run_retention(platform.services, platform.product("customers"), apply=True)
+    assert [item.version for item in first.purged] == [2]
+    assert version_rows(platform, 2) == 0
+    assert first.data_files_deleted == 0 and parquet_files(tmp_path, 2), "snapshots within retention still read them"
+
+    tomorrow = datetime.now(UTC) + timedelta(days=1)  # past processing.snapshot_retention_seconds
+    later = run_retention(platform.services, platform.product("customers"), apply=True, now=tomorrow)
+    assert later.purged == [] and later.snapshots_expired >= 1
+    assert later.data_files_deleted == 1 and parquet_files(tmp_path, 2) == []
+    assert parquet_files(tmp_path, 1) and parquet_files(tmp_path, 3), "files of versions kept stay"
+    assert [version_rows(platform, number) for number in (1, 2, 3)] == [2, 0, 2]
+    table = platform.services.iceberg.load("alpha.customers")
+    published_rows = table.scan(snapshot_id=table.metadata.refs["published"].snapshot_id).to_arrow()
+    assert published_rows.num_rows == 2, "the tagged snapshot still reads"

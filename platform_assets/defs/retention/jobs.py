@@ -70,6 +70,7 @@ def report_metadata(report: RetentionReport) -> dict[str, dg.MetadataValue]:
         "raw_copies_deleted": dg.MetadataValue.int(sum(item.raw_copies_deleted for item in report.purged)),
         "rows_deleted": dg.MetadataValue.int(sum(item.rows_deleted for item in report.purged)),
         "snapshots_expired": dg.MetadataValue.int(report.snapshots_expired),
+        "data_files_deleted": dg.MetadataValue.int(report.data_files_deleted),
         "plan": dg.MetadataValue.md(
             markdown_table(["version", "status", "retention", "rule", "why"], sorted(rows)) if rows else "no versions"
         ),
