@@ -40,6 +40,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.table import Table
 from pyiceberg.table.update.snapshot import ExpireSnapshots
 
+from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.config import ProductConfig
 from platform_assets.failpoints import failpoint
 from platform_assets.storage import iceberg
@@ -118,7 +119,10 @@ def run_retention(
 
 def plan_of(services: Services, product: ProductConfig, now: datetime) -> RetentionPlan:
     """The retention plan of ``product`` at ``now``: the catalog's versions and the Iceberg tag ``published``."""
-    records = services.catalog.versions(product.name)
+    try:
+        records = services.catalog.versions(product.name)
+    except UnknownProduct:  # no version yet: nothing to keep or purge
+        records = []
     return plan_retention(product.name, records, product.retention, now, _published_in_iceberg(services, product))
 
 

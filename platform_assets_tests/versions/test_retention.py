@@ -203,3 +203,9 @@ def test_purged_parquet_files_go_once_no_retained_snapshot_references_them(tmp_p
     table = platform.services.iceberg.load("alpha.customers")
     published_rows = table.scan(snapshot_id=table.metadata.refs["published"].snapshot_id).to_arrow()
     assert published_rows.num_rows == 2, "the tagged snapshot still reads"
+
+
+def test_a_product_without_versions_has_nothing_to_purge(tmp_path: Path, db_url: str) -> None:
+    platform = make_platform(tmp_path, db_url)
+    report = run_retention(platform.services, platform.product("customers"), apply=True)
+    assert (report.plan.candidates, report.plan.kept, report.purged) == ([], [], [])
