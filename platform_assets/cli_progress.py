@@ -105,7 +105,8 @@ class Bars:
 
 def _amount(update: ProgressUpdate) -> str:
     """``1.2 GiB of 3.0 GiB, 3/40 files, 85.0 MiB/s``: the line's figures without the task and the time left."""
-    done = update.amount(update.done) + (f" of {update.amount(update.total)}" if update.total is not None else "")
     rate = update.rate
-    parts = [done, update.detail] + ([update.amount(rate, per_second=True)] if rate is not None else [])
+    parts = [update.done_of_total(), update.detail] + (
+        [update.amount(rate, per_second=True)] if rate is not None else []
+    )
     return ", ".join(part for part in parts if part)

@@ -61,11 +61,9 @@ class ProgressUpdate:
 
     def line(self) -> str:
         """``process customers v3: 1.2 GiB of 3.0 GiB (40%), 3/40 files, 85.0 MiB/s, about 21 s left``."""
-        parts = [f"{self.task}: {self.amount(self.done)}"]
-        if self.total is not None:
-            parts[0] += f" of {self.amount(self.total)}"
-            if self.total:
-                parts[0] += f" ({self.done / self.total:.0%})"
+        parts = [f"{self.task}: {self.done_of_total()}"]
+        if self.total:
+            parts[0] += f" ({self.done / self.total:.0%})"
         if self.detail:
             parts.append(self.detail)
         rate = self.rate
@@ -76,6 +74,14 @@ class ProgressUpdate:
         elif self.remaining is not None:
             parts.append(f"about {duration(self.remaining)} left")
         return ", ".join(parts)
+
+    def done_of_total(self) -> str:
+        """``1.5 GiB of 3.0 GiB``, ``3 of 40 files``, ``50,000 rows`` (no total)."""
+        if self.total is None:
+            return self.amount(self.done)
+        if self.unit == BYTES:
+            return f"{self.amount(self.done)} of {self.amount(self.total)}"
+        return f"{self.done:,} of {self.amount(self.total)}"
 
     def amount(self, value: float, per_second: bool = False) -> str:
         """``value`` in the task's unit: bytes in KiB/MiB/GiB, others as counts."""

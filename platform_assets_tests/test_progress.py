@@ -32,7 +32,7 @@ def test_an_update_says_what_is_done_of_how_much_the_rate_and_the_time_left() ->
     rows = ProgressUpdate("seed replica orders", "rows", 50_000, None, 2.0)
     assert rows.line() == "seed replica orders: 50,000 rows, 25,000.0 rows/s"
     done = ProgressUpdate("merge customers", "versions", 4, 4, 125.0, finished=True)
-    assert done.line() == "merge customers: 4 versions of 4 versions (100%), 0.0 versions/s, done in 2 min 5 s"
+    assert done.line() == "merge customers: 4 of 4 versions (100%), 0.0 versions/s, done in 2 min 5 s"
 
 
 def test_a_task_reports_each_change_and_a_rerun_counts_its_rate_from_where_it_started() -> None:
@@ -125,7 +125,7 @@ def test_process_shows_progress_on_a_pipe_only_with_the_flag_and_logs_it_to_the_
         ]
     assert main(["merge", "customers", "--config", config, "--progress"]) == 0
     merged = [line for line in capsys.readouterr().err.splitlines() if line.startswith("merge customers: ")]
-    assert merged and merged[-1].startswith("merge customers: 1 versions of 1 versions (100%), v1 done")
+    assert merged and merged[-1].startswith("merge customers: 1 of 1 versions (100%), v1 done")
     assert len(runs) == 2 and logged and all("of" in line for line in logged)
     assert len(logged) <= 2 * len(runs), "throttled: the first and the last update of each run, not one per file"
 

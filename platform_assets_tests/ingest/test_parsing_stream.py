@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from platform_assets.config import SourceSettings
+from platform_assets.config import ProcessingSettings, SourceSettings
 from platform_assets.ingest.parsing import REJECTS_SCHEMA, ArrowParser, InputFile, rows_arrow_schema
 from platform_assets.ingest.parsing.arrow_stream import line_breaks
 from platform_assets.ingest.parsing.budget import MemoryBudget, splits_at_line_breaks
@@ -151,4 +151,7 @@ def test_budget_sizes_and_groups() -> None:
     assert splits_at_line_breaks("latin-1") and not splits_at_line_breaks("shift_jis")
     sizes = [100 << 20, 100 << 20, 100 << 20, 10, 300 << 20]
     assert [len(group) for group in budget.groups(sizes, lambda size: size, "csv")] == [2, 2, 1]
-    assert line_breaks(b"a\r\nb\rc\nd") == 3
+    assert line_breaks(b"a\r\nb\rc\nd") == 3 and line_breaks(b"a\nb\n") == 2
+    with pytest.raises(ValueError, match="memory_budget_mb"):
+        ProcessingSettings(memory_budget_mb=0)
+    assert ProcessingSettings().memory_budget_mb == 1024
