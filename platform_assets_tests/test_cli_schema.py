@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from platform_assets.cli import main
 from platform_assets.errors import EXIT_NOTHING_TO_DO
@@ -29,7 +31,7 @@ def test_schema_shows_the_current_schema_and_its_history(tmp_path, db_url, capsy
     assert "primary key: id" in text
     assert "amount   decimal(14,2)  since schema 1 (v1), widened in schema 2 (v2)" in text
     assert "city     string         since schema 2 (v2)" in text
-    assert "history" not in text
+    assert "history" not in text and "not processed yet" not in text
 
     assert main(["schema", "customers", "--history", "--json", "--config", config]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -46,3 +48,13 @@ def test_schema_shows_the_current_schema_and_its_history(tmp_path, db_url, capsy
     assert [item["number"] for item in payload["history"]] == [1, 2]
     assert payload["history"][1]["change"].startswith("column 'city' (string) is added")
     assert payload["history"][0]["change"] == "first schema: id string, name string, amount decimal(12,2), updated date"
+    assert payload["pending"] is None, "city and the wider amount came from files: the config need not declare them"
+
+    document = yaml.safe_load(Path(config).read_text())
+    document["products"][0]["schema"]["columns"]["email"] = "string"
+    Path(config).write_text(yaml.safe_dump(document, sort_keys=False))
+    assert main(["--config", config, "schema", "customers"]) == 0
+    assert (
+        "declared in platform.yaml, not processed yet: column 'email' (string) is added at the end"
+        in capsys.readouterr().out
+    )

@@ -5,7 +5,11 @@ product (columns and types in order, key, the version that introduced it), the
 product's ``schema.evolution`` and ``widen_types`` from the config, for each
 column the schema version (and product version) it arrived in and, when its
 type widened since, the one it widened in; and every schema version, oldest
-first, with its change. A product without a processed version has no schema
+first, with its change; and ``pending``: the columns ``platform.yaml`` adds
+or widens against the current schema version (a declared change the next
+processed version takes), None when there is none (columns files added or
+widened, which the config does not declare, are no difference; processing
+judges a narrowing). A product without a processed version has no schema
 version: :class:`NoSchemaYet` (nothing to show) says so and what to run.
 """
 
@@ -17,8 +21,10 @@ from typing import Any
 from platform_assets.catalog import Catalog
 from platform_assets.catalog.errors import UnknownProduct
 from platform_assets.catalog.records import SchemaVersionRecord
+from platform_assets.column_types import ColumnType
 from platform_assets.config import ProductConfig
 from platform_assets.errors import NothingToDo
+from platform_assets.schema_change import schema_change
 
 
 class NoSchemaYet(NothingToDo):
@@ -58,6 +64,7 @@ class SchemaReport:
     current: SchemaVersionRecord
     columns: tuple[ColumnOrigin, ...]
     history: tuple[SchemaVersionRecord, ...]
+    pending: str | None = None
 
     def as_json(self, history: bool) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -68,6 +75,7 @@ class SchemaReport:
             "evolution": self.evolution,
             "widen_types": self.widen_types,
             "columns": [column.as_json() for column in self.columns],
+            "pending": self.pending,
         }
         if history:
             payload["history"] = [record.as_json() for record in self.history]
@@ -89,6 +97,8 @@ class SchemaReport:
             if column.widened_in_schema is not None:
                 origin += f", widened in schema {column.widened_in_schema} (v{column.widened_in_version})"
             lines.append(f"  {column.name:<{width}}  {column.column_type:<{type_width}}  {origin}")
+        if self.pending:
+            lines.append(f"  declared in platform.yaml, not processed yet: {self.pending}")
         if history:
             lines.append(f"  history ({len(self.history)} schema versions):")
             lines += [
@@ -118,7 +128,20 @@ def schema_report(catalog: Catalog, product: ProductConfig) -> SchemaReport:
         current=history[-1],
         columns=column_origins(history),
         history=tuple(history),
+        pending=pending_change(history[-1], product),
     )
+
+
+def pending_change(current: SchemaVersionRecord, product: ProductConfig) -> str | None:
+    """How the declared columns differ from ``current`` (see the module contract); None when they agree."""
+    settings = product.table_schema
+    if settings is None:
+        return None
+    held = {name: ColumnType.parse(column_type) for name, column_type in current.columns}
+    shared = {name: column_type for name, column_type in held.items() if name in settings.columns}
+    change = schema_change(shared, dict(settings.columns), widen_types=settings.widen_types, key=settings.primary_key)
+    accepted = [item.describe() for item in change.added] + [item.describe() for item in change.widened]
+    return "; ".join(accepted) or None
 
 
 def column_origins(history: list[SchemaVersionRecord]) -> tuple[ColumnOrigin, ...]:
