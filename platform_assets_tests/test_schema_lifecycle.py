@@ -16,8 +16,11 @@ replica on another platform:
 - every mode: v3 widens n everywhere in place; v4's rows read NULL in name (in
   the version's drift); v5 FAILS with the narrowing named, nothing changes.
 
-Matrix (kept small: about 10 s per case): each mode on SQLite and PostgreSQL
-state (and merge stores) with the Arrow parser, and on SQLite with Spark.
+Matrix (kept small: 3 to 8 s per case, Spark's session start aside): each mode
+on SQLite and PostgreSQL state (and merge stores) with the Arrow parser, and
+on SQLite with Spark. Two more tests: a Parquet file widens n and adds a
+column with the config unchanged; a kill right after the evolved Iceberg
+commit leaves no schema version until the rerun records it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import text
 
@@ -59,8 +64,10 @@ CASES = [
 class Lifecycle:
     """One primary platform (alpha) and its replica platform (beta) around the product ``customers``."""
 
-    def __init__(self, folder: Path, state_db: str, merge_store: str, replica_store: str, mode: str) -> None:
-        self.folder, self.state_db, self.merge_store, self.mode = folder, state_db, merge_store, mode
+    def __init__(
+        self, folder: Path, state_db: str, merge_store: str, replica_store: str, mode: str, fmt: str = "csv"
+    ) -> None:
+        self.folder, self.state_db, self.merge_store, self.mode, self.fmt = folder, state_db, merge_store, mode, fmt
         self.landing = folder / "landing"
         self.landing.mkdir(parents=True)
         self.parser: Any = None
@@ -90,7 +97,7 @@ class Lifecycle:
     def product(self, columns: dict[str, str]) -> dict[str, Any]:
         return {
             "name": "customers",
-            "source": {"url": f"file://{self.landing}", "glob": "*.csv", "format": "csv"},
+            "source": {"url": f"file://{self.landing}", "glob": f"*.{self.fmt}", "format": self.fmt},
             "schema": {"columns": columns, "primary_key": ["id"], "evolution": self.mode, "widen_types": True},
             "mode": "incremental",
             "milestone": "forensic",
@@ -112,9 +119,10 @@ class Lifecycle:
         self.platform = Platform(load_config(path), actor="test")
         return self.platform
 
-    def land(self, name: str, content: str) -> int:
+    def land(self, name: str, content: str | bytes) -> int:
         """Write one file into the landing folder, sync and capture it: the new version."""
-        (self.landing / name).write_text(content)
+        path = self.landing / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
         registered = self.platform.sync("customers")
         assert registered is not None
         assert self.platform.capture("customers", registered.number).status == "CAPTURED"
@@ -296,3 +304,32 @@ def test_a_crash_after_the_evolved_commit_records_the_schema_on_the_rerun(tmp_pa
         ["id", "name", "n", "city"],
         [("1", "Ann", 7, None), ("2", "Bob", 8, "Zug")],
     )
+
+
+def parquet(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def test_a_parquet_file_widens_and_adds_in_every_layer_though_the_config_keeps_its_columns(tmp_path: Path) -> None:
+    """The config still declares n: int; a Parquet file's int64 n (widen_types) and its new column city reach the
+    catalog's schema versions, the merge table, its view and the replica."""
+    merge, replica = f"sqlite:///{tmp_path / 'merge.db'}", f"sqlite:///{tmp_path / 'replica.db'}"
+    life = Lifecycle(tmp_path, f"sqlite:///{tmp_path / 'state.db'}", merge, replica, "add_columns", fmt="parquet")
+    v1 = life.land("a.parquet", parquet(pa.table({"id": ["1"], "name": ["Ann"], "n": pa.array([7], pa.int32())})))
+    life.process(v1)
+    life.merge_and_replicate(v1)
+    wide = pa.table({"id": ["2"], "name": ["Bob"], "n": pa.array([BIG], pa.int64()), "city": ["Zug"]})
+    v2 = life.land("b.parquet", parquet(wide))
+    life.process(v2)
+    life.merge_and_replicate(v2)
+    schema = life.schema_of(v2)
+    assert (schema.number, schema.column_types) == (
+        2,
+        {"id": "string", "name": "string", "n": "bigint", "city": "string"},
+    )
+    assert "widens from int to bigint" in schema.change and schema.change.endswith("(from the version's files)")
+    for url in (merge, replica):
+        assert stored_type(url, "n") == "bigint"
+        assert live_view(url) == (["id", "name", "n", "city"], [("1", "Ann", 7, None), ("2", "Bob", BIG, "Zug")])
