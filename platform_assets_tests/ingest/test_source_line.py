@@ -90,3 +90,15 @@ def test_a_table_made_before_the_column_gets_it_on_its_next_write(tmp_path: Path
         (2, "b.csv", 2),
         (2, "b.csv", 3),
     ]
+
+
+def test_a_memory_mapped_file_with_crlf_counts_its_lines_across_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_assets.ingest.parsing import arrow_csv
+
+    monkeypatch.setattr(arrow_csv, "_COUNT_BYTES", 4097)  # pieces whose seams fall inside CRLFs too
+    body = "".join(f"k{index:07d},{index % 1000}\r\n" for index in range(90_000))  # 1.2 MB: memory-mapped
+    result = ArrowParser(max_workers=1).parse([write(tmp_path, "big.csv", "id,n\r\n" + body)], source(), SCHEMA)
+    lines = result.rows.column("_source_line").to_pylist()
+    assert lines[0] == 2 and lines[-1] == 90_001 and len(lines) == 90_000
