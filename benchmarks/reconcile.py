@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import create_engine, text
 
@@ -49,6 +50,8 @@ from platform_assets.storage.object_store import ObjectInfo
 from platform_assets.storage.sql import dispose_engines
 from platform_assets.versions.reconciliation import ReconcileOptions, reconcile
 from platform_assets_tests.conftest import write_platform_config
+
+T = TypeVar("T")
 
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 PER_FOLDER = 1000
@@ -108,7 +111,7 @@ def scandir_walk(root: str) -> int:
     return count
 
 
-def timed(function: Callable[[], object]) -> tuple[float, object]:
+def timed(function: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
     result = function()
     return time.perf_counter() - start, result
@@ -135,7 +138,7 @@ def run(backend: str, files: int, repeat: int, deep: bool) -> dict[str, object]:
                 seconds, report = timed(lambda: reconcile(services, product, ReconcileOptions()))
                 times["reconcile"].append(seconds)
                 assert listed == walked == files, (listed, walked)
-                assert report.ok and report.copies_checked == files, report.counts  # type: ignore[attr-defined]
+                assert report.ok and report.copies_checked == files, report.counts
                 details.append(report)
             medians = {name: statistics.median(values) for name, values in times.items()}
             last = details[-1]
@@ -146,8 +149,8 @@ def run(backend: str, files: int, repeat: int, deep: bool) -> dict[str, object]:
                 **{f"{name}_s": round(value, 3) for name, value in medians.items()},
                 "ratio": round(medians["reconcile"] / medians["listing"], 2),
                 "reconcile_parts_s": {
-                    "listing": round(last.listing_s, 3),  # type: ignore[attr-defined]
-                    "catalog": round(last.catalog_s, 3),  # type: ignore[attr-defined]
+                    "listing": round(last.listing_s, 3),
+                    "catalog": round(last.catalog_s, 3),
                 },
                 "all": {name: [round(value, 3) for value in values] for name, values in times.items()},
             }

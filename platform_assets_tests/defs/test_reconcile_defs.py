@@ -75,7 +75,8 @@ def _assert_latest_check(run_id: str) -> None:
     )
     (latest,) = record.values()
     assert latest.run_id == run_id
-    evaluation = latest.event.dagster_event.asset_check_evaluation_data  # type: ignore[union-attr]
+    assert latest.event is not None and latest.event.dagster_event is not None
+    evaluation = latest.event.dagster_event.asset_check_evaluation_data
     assert evaluation.passed and evaluation.metadata["copies_checked"].value == 1  # b.csv is LOST
     assert evaluation.metadata["deep"].value is True
     run = instance.get_run_by_id(run_id)
