@@ -19,6 +19,7 @@ Contract:
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import tempfile
@@ -56,7 +57,15 @@ from platform_assets.ingest.parsing import (
 )
 from platform_assets.ingest.raw_copies import check_raw_copies, local_copy
 from platform_assets.ingest.schema_versions import record_processed_schema
-from platform_assets.ingest.table_schema import FILE_WIDENED, columns_of, effective_columns, file_widened, held_columns
+from platform_assets.ingest.table_schema import (
+    DECLARED,
+    FILE_WIDENED,
+    columns_of,
+    declared_before,
+    effective_columns,
+    file_widened,
+    held_columns,
+)
 from platform_assets.progress import BYTES, Progress, ProgressTask
 from platform_assets.storage import iceberg
 from platform_assets.storage.iceberg_schema import StaleWriteSchema, add_missing_columns
@@ -375,7 +384,7 @@ class _Batch:
                 read_as(self.product.source, plan.files[0]),
                 plan.target,
                 iceberg.product_arrow_schema(declared_arrow_schema(plan.target)),
-                self._widened_properties(plan),
+                self._table_properties(plan),
                 drift.get(item.key),
             )
             writes = StreamedWrites(
@@ -426,7 +435,7 @@ class _Batch:
             *marks,
             target=iceberg.product_arrow_schema(declared_arrow_schema(plan.target)),
             drift=drift,
-            table_properties=self._widened_properties(plan),
+            table_properties=self._table_properties(plan),
         )
         if snapshot is not None:
             report.snapshot_id = snapshot
@@ -437,14 +446,18 @@ class _Batch:
         """How the batch's files change the product's columns as the table holds them now (see :mod:`.evolution`)."""
         declared = self.product.table_schema.columns if self.product.table_schema else None
         identifier = self.services.iceberg.data_table(self.product.name)
-        widened = file_widened(data_table)
-        columns = effective_columns(columns_of(data_table), declared, self.product, identifier, widened)
+        widened, earlier = file_widened(data_table), declared_before(data_table)
+        columns = effective_columns(columns_of(data_table), declared, self.product, identifier, widened, earlier)
         return plan_batch(columns, files, self.product.source, Evolution.of(self.product), self.scratch)
 
-    def _widened_properties(self, plan: BatchPlan) -> dict[str, str]:
-        """The table properties that remember which declared types files widened (see ``file_widened``)."""
+    def _table_properties(self, plan: BatchPlan) -> dict[str, str]:
+        """The table properties the commit sets: the declared column names (``declared_before``) and the
+        declared types files widened (``file_widened``)."""
         declared = self.product.table_schema.columns if self.product.table_schema else {}
-        return {FILE_WIDENED + name: str(declared[name]) for name in plan.widened if name in declared}
+        properties = {FILE_WIDENED + name: str(declared[name]) for name in plan.widened if name in declared}
+        if declared:
+            properties[DECLARED] = json.dumps(list(declared))
+        return properties
 
 
 def _judge(

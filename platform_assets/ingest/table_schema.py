@@ -10,6 +10,7 @@ columns files added earlier (``schema.evolution``, :mod:`.evolution`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from pyiceberg.catalog.sql import SqlCatalog
@@ -65,6 +66,17 @@ FILE_WIDENED = "platform.file-widened."
 """Table property prefix: ``<prefix><column>`` = the declared type a file widened the column from (widen_types)."""
 
 
+DECLARED = "platform.declared-columns"
+"""Table property: the declared column names (JSON list) of the last commit, so a column dropped from
+``schema.columns`` (a rename is a drop plus an add) is told from a column a file added."""
+
+
+def declared_before(table: Table) -> list[str] | None:
+    """The declared column names the table's last commit recorded (None: none recorded)."""
+    text = table.metadata.properties.get(DECLARED)
+    return list(json.loads(text)) if text else None
+
+
 def file_widened(table: Table) -> dict[str, str]:
     """Column -> the declared type (text) files widened it from, as the table's properties record it."""
     return {
@@ -80,6 +92,7 @@ def effective_columns(
     product: ProductConfig,
     identifier: str,
     widened_from: dict[str, str] | None = None,
+    declared_earlier: list[str] | None = None,
 ) -> dict[str, ColumnType]:
     """The table's columns (in its order) with the declared changes: a widening (``widen_types``) and new declared
     columns at the end; ``_rescued`` at the end under ``schema.evolution: rescue``.
@@ -90,7 +103,9 @@ def effective_columns(
     declare it; a table column the config does not declare (added by a file,
     or no longer declared) stays. A declared type a file widened (``widened_from``,
     :func:`file_widened`: the column and the declared type it widened from)
-    is not a narrowing: the table keeps the wider type.
+    is not a narrowing: the table keeps the wider type. A column declared
+    earlier (``declared_earlier``, :func:`declared_before`) and no longer declared
+    is refused: columns are never dropped, and a rename is a drop plus an add.
     """
     settings = product.table_schema
     columns = dict(existing)
@@ -102,7 +117,8 @@ def effective_columns(
         }
         declared = {**declared, **kept}
     if declared is not None and settings is not None and existing:
-        stored = {name: column_type for name, column_type in existing.items() if name in declared}
+        judged = set(declared) | set(declared_earlier or ())
+        stored = {name: column_type for name, column_type in existing.items() if name in judged}
         change = schema_change(stored, declared, widen_types=settings.widen_types, key=settings.primary_key)
         if change.refused:
             raise TableSchemaMismatch(
@@ -129,7 +145,9 @@ def held_columns(
     except NoSuchTableError:
         table = None
     if table is not None:
-        return effective_columns(columns_of(table), declared, product, identifier, file_widened(table))
+        return effective_columns(
+            columns_of(table), declared, product, identifier, file_widened(table), declared_before(table)
+        )
     if declared is not None:
         return effective_columns({}, declared, product, identifier)
     files = first_files()

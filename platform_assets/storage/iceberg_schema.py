@@ -171,7 +171,7 @@ def commit_evolved_files(
     """One commit of the schema update ``target`` needs and the append of ``files`` (see the module contract).
 
     ``written``: the schema the files were written with (``staged_table(...).schema()``);
-    ``table_properties``: table properties set in the same commit.
+    ``table_properties``: table properties set in the same commit (those whose value differs).
     """
 
     def evolve(transaction: Transaction) -> None:
@@ -179,8 +179,10 @@ def commit_evolved_files(
         if not update.is_empty:
             _stage_update(transaction, update)
         _check_written(transaction.table_metadata.schema(), written, _name(table))
-        if table_properties:
-            transaction.set_properties(table_properties)
+        current = transaction.table_metadata.properties
+        changed = {key: value for key, value in (table_properties or {}).items() if current.get(key) != value}
+        if changed:
+            transaction.set_properties(changed)
 
     commit_files(table, files, properties, expire=expire, schema_update=evolve)
 

@@ -370,3 +370,36 @@ def test_a_file_over_the_memory_budget_adds_its_column_in_its_one_streamed_commi
     }
     table = platform.services.iceberg.iceberg_catalog.load_table("alpha.customers")
     assert len(table.metadata.snapshots) == 2, "the schema change came with the streamed file's one commit"
+
+
+@pytest.mark.parametrize("mode", ["add_columns", "rescue", "strict"])
+def test_a_declared_rename_is_refused_and_a_file_rename_is_never_inferred(
+    tmp_path: Path, db_url: str, mode: str
+) -> None:
+    platform = platform_of(tmp_path, db_url, product(tmp_path, evolution=mode))
+    first = capture(platform, {"a.csv": "id,name,amount\n1,Ann,1.50\n"})
+    assert platform.process("customers", first).succeeded
+    renamed = platform_of(
+        tmp_path,
+        db_url,
+        product(tmp_path, columns={"id": "string", "amount": "decimal(12,2)", "full_name": "string"}, evolution=mode),
+    )
+    second = capture(renamed, {"b.csv": "id,full_name,amount\n2,Bo,2.50\n"})
+    with pytest.raises(SchemaMismatch) as raised:
+        renamed.process("customers", second)
+    message = str(raised.value)
+    assert "column 'name' (string) is missing: columns are never dropped" in message
+    assert "that is a drop plus an add, never taken for a rename" in message
+    assert renamed.catalog.version("customers", second).status == "FAILED"
+
+    restored = platform_of(tmp_path, db_url, product(tmp_path, evolution=mode))
+    if mode == "strict":
+        with pytest.raises(SchemaMismatch, match="new column\\(s\\) full_name"):
+            restored.process("customers", second)
+        return
+    assert restored.process("customers", second).succeeded
+    row = rows_by_id(restored)["2"]
+    assert row["name"] is None, "the file's full_name is not taken for name"
+    drift = restored.catalog.version_drift("customers", second)
+    assert drift["missing"] == {"name": ["b.csv"]}
+    assert drift.get("added", drift.get("rescued")) == {"full_name": ["b.csv"]}
