@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -403,3 +404,28 @@ def test_a_declared_rename_is_refused_and_a_file_rename_is_never_inferred(
     drift = restored.catalog.version_drift("customers", second)
     assert drift["missing"] == {"name": ["b.csv"]}
     assert drift.get("added", drift.get("rescued")) == {"full_name": ["b.csv"]}
+
+
+def test_rescue_packs_parquet_values_and_a_latin1_json_file_is_normalized_as_text(tmp_path: Path) -> None:
+    """Paths the backends do not change (one backend): Parquet values into _rescued; a non-UTF-8 JSON file
+    rewritten for add_columns keeps its text."""
+    events = product(tmp_path, name="events", fmt="json", evolution="add_columns")
+    events["source"]["encoding"] = "latin-1"
+    platform = platform_of(
+        tmp_path,
+        f"sqlite:///{tmp_path}/state.db",
+        product(tmp_path, fmt="parquet", columns={"id": "string", "n": "bigint"}, evolution="rescue"),
+        events,
+    )
+    first = capture_bytes(platform, {"a.parquet": parquet_bytes(pa.table({"id": ["a"], "n": [1]}))})
+    assert platform.process("customers", first).succeeded
+    extra = pa.table({"id": ["b"], "n": [2], "day": pa.array([date(2026, 1, 2)]), "price": [Decimal("1.50")]})
+    second = capture_bytes(platform, {"b.parquet": parquet_bytes(extra)})
+    assert platform.process("customers", second).succeeded
+    assert json.loads(rows_by_id(platform)["b"]["_rescued"]) == {"day": "2026-01-02", "price": "1.50"}
+
+    lines = ['{"id": "1", "name": "Zoë", "amount": 1}', '{"id": "2", "amount": 2, "city": "Köln"}']
+    version = capture_bytes(platform, {"a.json": ("\n".join(lines) + "\n").encode("latin-1")}, name="events")
+    assert platform.process("events", version).succeeded
+    rows = rows_by_id(platform, "events")
+    assert (rows["1"]["name"], rows["1"]["city"], rows["2"]["name"], rows["2"]["city"]) == ("Zoë", None, None, "Köln")
