@@ -9,7 +9,8 @@ Cases:
 Floor: pyarrow reading the same CSVs plus one pyiceberg append.
 With Spark, also "bare spark": Spark's own CSV reader with the declared schema, collected as
 Arrow, and nothing else (what any Spark-based parser pays before its own work).
-Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark | --only-spark] [--skip-postgres]``
+Usage: ``python benchmarks/ingest.py [--repeat 3] [--skip-spark | --only-spark] [--skip-postgres]``;
+``--source-line-cost``: only (a) and (b), Arrow and SQLite, with vs without the ``_source_line`` column.
 (warm Spark: one untimed run per case and state before the timed ones). Every timed step, the
 floor's included, starts right after ``benchmarks.memory.prefault`` (untimed; see that module).
 """
@@ -216,6 +217,103 @@ def many_versions(work: Path, count: int) -> None:
     print(f"(c) wall medians of the 10 versions up to: {marks}; retained snapshots at the end: {snapshots}")
 
 
+def source_line_cost(work: Path, repeat: int) -> None:
+    """Arrow engine, SQLite state: process (a) and (b) with ``_source_line`` and without it (the CSV reader's
+    line computation replaced by a NULL column of the same type), runs interleaved, medians."""
+    from unittest import mock
+
+    from platform_assets.ingest.parsing import arrow_csv
+
+    def without(data: object, start: int, first: int, dialect: object, parsed_rows: int, invalid: object) -> pa.Array:
+        return pa.nulls(parsed_rows, pa.int64())
+
+    for label, folder, files in (
+        ("a: 100 files x 10,000 rows", work / "a", 100),
+        ("b: 1 file x 1,000,000 rows", work / "b", 1),
+    ):
+        if not folder.exists():
+            write_csvs(folder, files, 1_000_000 // files)
+        timed: dict[str, list[float]] = {"with": [], "without": []}
+        cpu: dict[str, list[float]] = {"with": [], "without": []}
+        for run in range(repeat):
+            for kind in ("with", "without") if run % 2 == 0 else ("without", "with"):  # alternate the order
+                started = time.process_time()
+                if kind == "with":
+                    timed[kind].append(process_once(work, folder, "sqlite", "arrow")[0])
+                else:
+                    with mock.patch.object(arrow_csv, "_row_lines", without):
+                        timed[kind].append(process_once(work, folder, "sqlite", "arrow")[0])
+                cpu[kind].append(time.process_time() - started)  # the setup (sync, capture) included
+                dispose_engines()
+        wall_with, wall_without = (statistics.median(timed[key]) for key in ("with", "without"))
+        cpu_with, cpu_without = (statistics.median(cpu[key]) for key in ("with", "without"))
+        print(
+            f"({label}) _source_line: processing wall with {wall_with:.3f}s, without {wall_without:.3f}s: "
+            f"{wall_with / wall_without:.3f}x; process CPU (with sync+capture) {cpu_with:.3f}s vs "
+            f"{cpu_without:.3f}s: {cpu_with / cpu_without:.3f}x; wall runs with "
+            f"{[round(t, 3) for t in timed['with']]}, without {[round(t, 3) for t in timed['without']]}"
+        )
+        lines_alone(label, folder)
+
+
+def lines_alone(label: str, folder: Path) -> None:
+    """The line computation by itself on the case's files (what ``_source_line`` adds to parsing a CSV)."""
+    from platform_assets.config import SourceSettings
+    from platform_assets.ingest.parsing import arrow_csv
+    from platform_assets.ingest.parsing.text import Dialect
+
+    dialect = Dialect.of(SourceSettings(url="file:///x"))
+    datas = [path.read_bytes() for path in sorted(folder.glob("*.csv"))]
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for data in datas:
+            body = data.index(b"\n") + 1
+            arrow_csv._row_lines(data, body, 2, dialect, data.count(b"\n") - 1, [])
+        runs.append(time.perf_counter() - started)
+    print(f"({label}) the line computation alone: median {statistics.median(runs) * 1000:.1f} ms")
+    parse_and_write(label, folder)
+
+
+def parse_and_write(label: str, folder: Path) -> None:
+    """In process, no catalog: the Arrow parser over the case's files, then the rows written as one Parquet file
+    (zstd, as the Iceberg data files), with ``_source_line`` and with a NULL column instead; 7 interleaved runs."""
+    import io
+    from unittest import mock
+
+    import pyarrow.parquet as pq
+
+    from platform_assets.config import SourceSettings
+    from platform_assets.ingest.parsing import ArrowParser, InputFile, arrow_csv
+
+    files = [InputFile(path.name, str(path), "0" * 64) for path in sorted(folder.glob("*.csv"))]
+    source = SourceSettings(url=f"file://{folder}")
+
+    def without(data: object, start: int, first: int, dialect: object, parsed_rows: int, invalid: object) -> pa.Array:
+        return pa.nulls(parsed_rows, pa.int64())
+
+    def once() -> float:
+        prefault()
+        started = time.perf_counter()
+        rows = ArrowParser().parse(files, source, COLUMNS).rows
+        pq.write_table(rows, io.BytesIO(), compression="zstd")
+        return time.perf_counter() - started
+
+    timed: dict[str, list[float]] = {"with": [], "without": []}
+    for run in range(7):
+        for kind in ("with", "without") if run % 2 == 0 else ("without", "with"):
+            if kind == "with":
+                timed[kind].append(once())
+            else:
+                with mock.patch.object(arrow_csv, "_row_lines", without):
+                    timed[kind].append(once())
+    with_line, without_line = (statistics.median(timed[key]) for key in ("with", "without"))
+    print(
+        f"({label}) parse + Parquet write, in process: with {with_line:.3f}s, without {without_line:.3f}s: "
+        f"{with_line / without_line:.3f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
@@ -225,7 +323,18 @@ def main() -> None:
     parser.add_argument(
         "--only-spark", action="store_true", help="only the floor and warm Spark on (a) and (b); no Arrow rows, no (c)"
     )
+    parser.add_argument(
+        "--source-line-cost", action="store_true", help="only: Arrow/SQLite (a) and (b) with vs without _source_line"
+    )
     args = parser.parse_args()
+    if args.source_line_cost:
+        work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+        try:
+            source_line_cost(work, args.repeat)
+        finally:
+            dispose_engines()
+            shutil.rmtree(work, ignore_errors=True)
+        return
     if args.only_spark and args.skip_spark:
         parser.error("--only-spark and --skip-spark exclude each other")
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
