@@ -100,7 +100,7 @@ def test_exclude_a_bad_version_then_merge_the_next(
 ) -> None:
     landing = tmp_path / "landing"
     assert run_json(capsys, "run", "customers", "--config", cli_config)[0] == 0
-    (landing / "bad.csv").write_text("id,name\n9,x\n")
+    (landing / "bad.csv").write_text("id,name,amount,updated\n9,x,not a number,2026-01-09\n")  # a bad row
     code, failed = run_json(capsys, "run", "customers", "--config", cli_config)
     assert code == 1 and failed["processed"][-1] == {"version": 2, "status": "FAILED", "rows": 2}
     (landing / "bad.csv").unlink()
