@@ -345,6 +345,16 @@ def _chunks(body: bytes, dialect: Dialect) -> tuple[list[bytes], bool]:
 
 def record_pattern(dialect: Dialect) -> re.Pattern[bytes]:
     """Matches one record and its line break (a blank line matches an empty record)."""
+    return re.compile(rb"(" + record_source(dialect) + rb")(?:\r\n|\r|\n|\Z)", re.DOTALL)
+
+
+def records_pattern(dialect: Dialect) -> re.Pattern[bytes]:
+    """Matches as many whole records, each with its line break, as follow (one match: the loop runs in C)."""
+    return re.compile(rb"(?:" + record_source(dialect) + rb"(?:\r\n|\r|\n))*+", re.DOTALL)
+
+
+def record_source(dialect: Dialect) -> bytes:
+    """The regular expression of one record without its line break, as pyarrow.csv splits records."""
     q, d = re.escape(dialect.quote.encode()), re.escape(dialect.delimiter.encode())
     if dialect.escape is None:
         inner = rb"[^" + q + rb"]*+(?:" + q + q + rb"[^" + q + rb"]*+)*+"
@@ -356,4 +366,4 @@ def record_pattern(dialect: Dialect) -> re.Pattern[bytes]:
         rest = rb"[^" + d + e + rb"\r\n]*+(?:" + e + rb".[^" + d + e + rb"\r\n]*+)*+"
         start = rb"(?:[^" + d + q + e + rb"\r\n]|" + e + rb".)"
     field = rb"(?:" + q + inner + rb"(?:" + q + rest + rb"|\Z)|" + start + rest + rb"|)"
-    return re.compile(rb"(" + field + rb"(?:" + d + field + rb")*+)(?:\r\n|\r|\n|\Z)", re.DOTALL)
+    return field + rb"(?:" + d + field + rb")*+"

@@ -19,7 +19,6 @@ file error, and it is the last (the consumer drops what the file gave before).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -30,7 +29,7 @@ import pyarrow.parquet as pq
 from platform_assets.column_types import ColumnType
 from platform_assets.config import SourceSettings
 from platform_assets.ingest.parsing.arrow_casting import rows_table
-from platform_assets.ingest.parsing.arrow_csv import CsvLayout, csv_layout, parse_csv_body, record_pattern
+from platform_assets.ingest.parsing.arrow_csv import CsvLayout, csv_layout, parse_csv_body, records_pattern
 from platform_assets.ingest.parsing.arrow_json import parse_json
 from platform_assets.ingest.parsing.arrow_parquet import cast_parquet
 from platform_assets.ingest.parsing.budget import MemoryBudget
@@ -171,31 +170,21 @@ def _csv_cut(dialect: Dialect) -> _Cut:
     """The end of the last complete CSV record of a text that starts with a record.
 
     Text without the quote or escape character breaks records at line breaks;
-    other text is matched record by record from its start (a quoted value may
-    hold a line break).
+    other text is matched from its start, all whole records in one match (a
+    quoted value may hold a line break). A final CR may be half of a CRLF: the
+    record it ends is not taken as complete.
     """
     quote = dialect.quote.encode()
     escape = dialect.escape.encode() if dialect.escape else None
-    pattern = record_pattern(dialect)
+    pattern = records_pattern(dialect)
 
     def cut(data: bytes) -> int | None:
         if quote not in data and (escape is None or escape not in data):
             return _last_break_end(data)
-        return _last_record_end(pattern, data)
+        found = pattern.match(data, 0, len(data) - 1 if data.endswith(b"\r") else len(data))
+        return (found.end() if found else 0) or None
 
     return cut
-
-
-def _last_record_end(pattern: re.Pattern[bytes], data: bytes) -> int | None:
-    end = None
-    size = len(data)
-    for match in pattern.finditer(data):
-        stop = match.end()
-        if stop > match.end(1) and not (stop == size and data[stop - 1 : stop] == b"\r"):
-            end = stop
-        if stop >= size:
-            break
-    return end
 
 
 def _parquet_parts(item: InputFile, schema: dict[str, ColumnType], budget: MemoryBudget) -> Iterator[FilePart]:
