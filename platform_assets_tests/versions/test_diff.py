@@ -130,3 +130,16 @@ def test_the_review_queue_and_staged_metadata_show_the_diff_against_the_previous
     metadata = diff_metadata(platform.services, product, second)
     assert metadata["diff_rows_changed"].value == 2
     assert "| rows | 1 | 2 | 2 |" in str(metadata["diff"].value)
+
+
+def test_a_diff_that_fails_never_fails_the_staged_materialization(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typing import Any, cast
+
+    from platform_assets.defs.ingest import staged
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("the scan broke")
+
+    monkeypatch.setattr(staged, "diff_against_baseline", broken)
+    metadata = staged.diff_metadata(cast(Any, None), cast(Any, None), 2)
+    assert str(metadata["diff"].value) == "diff failed (RuntimeError): the scan broke"

@@ -235,6 +235,8 @@ def diff_metadata(services: Services, product: ProductConfig, version: int) -> d
         diff = diff_against_baseline(services, product, version)
     except DiffRefused as refused:
         return {"diff": dg.MetadataValue.md(f"no diff: {refused}")}
+    except Exception as error:  # the diff is an extra: it never fails the version's processing
+        return {"diff": dg.MetadataValue.md(scrub(f"diff failed ({type(error).__name__}): {error}"))}
     if diff is None:
         return {"diff": dg.MetadataValue.md("no earlier version to compare with")}
     return {
