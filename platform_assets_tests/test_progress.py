@@ -107,7 +107,9 @@ def test_process_shows_progress_on_a_pipe_only_with_the_flag_and_logs_it_to_the_
     for index in range(3):
         write_csv(landing / f"p{index}.csv", [(f"{index}", "Ann", "1.00", "2026-01-01")])
     config = write_platform_config(tmp_path, db_url, f"file://{landing}", f"file://{tmp_path}/raw")
-    assert main(["sync", "customers", "--config", config]) == 0
+    platform = Platform.from_path(config, actor="test")  # captured without a Dagster run: the test is about process
+    registered = platform.sync("customers")
+    assert registered is not None and platform.capture("customers", registered.number).status == "CAPTURED"
     assert main(["process", "customers", "--config", config]) == 0
     assert "process customers v1" not in capsys.readouterr().err, "a pipe gets nothing without --progress"
     assert main(["process", "customers", "--version", "1", "--config", config, "--progress", "--json"]) == 0
