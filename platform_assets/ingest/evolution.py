@@ -126,7 +126,7 @@ def plan_batch(
     widened: dict[str, tuple[ColumnType, ColumnType]] = {}
     plans = []
     for item in files:
-        found = file_columns(item, source)
+        found = file_columns(item, source, set(target))
         if found is None:
             plans.append(FilePlan(item, None))
             continue

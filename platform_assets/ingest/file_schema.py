@@ -25,7 +25,7 @@ Contract:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -75,17 +75,18 @@ class FileColumns:
     uniform: bool = True
 
 
-def file_columns(item: InputFile, source: SourceSettings) -> FileColumns | None:
+def file_columns(item: InputFile, source: SourceSettings, known: Collection[str] = ()) -> FileColumns | None:
     """The file's columns, or None when it names none (empty, no header, headerless CSV, unreadable).
 
     Reads a CSV file up to its header line and a JSON file line by line: no
-    file has to fit in memory.
+    file has to fit in memory. JSON keys in ``known`` (the product's columns)
+    get no type: only new keys need one.
     """
     try:
         if source.format == "parquet":
             return _parquet_columns(item.path)
         if source.format == "json":
-            return _json_columns(item.path, source.encoding)
+            return _json_columns(item.path, source.encoding, frozenset(known))
         return _csv_columns(item.path, source) if source.header else None
     except (OSError, ValueError, pa.ArrowInvalid):
         return None  # unreadable or undecodable: the parser reports it
@@ -134,7 +135,8 @@ def _parquet_columns(path: str) -> FileColumns | None:
     return FileColumns(tuple(schema.names), types, unmapped, arrow=schema)
 
 
-def _json_columns(path: str, encoding: str) -> FileColumns | None:
+def _json_columns(path: str, encoding: str, known: frozenset[str]) -> FileColumns | None:
+    names: dict[str, None] = {}
     kinds: dict[str, set[str]] = {}
     key_sets: set[frozenset[str]] = set()
     for line in _lines(path, encoding):
@@ -146,13 +148,16 @@ def _json_columns(path: str, encoding: str) -> FileColumns | None:
             continue  # the parser rejects the line
         if not isinstance(value, dict):
             continue
-        key_sets.add(frozenset(value))
-        for name, item in value.items():
-            kinds.setdefault(name, set()).add(_kind(item))
-    if not kinds:
+        keys = frozenset(value)
+        if keys not in key_sets:
+            key_sets.add(keys)
+            names.update(dict.fromkeys(value))
+        for name in keys - known:
+            kinds.setdefault(name, set()).add(_kind(value[name]))
+    if not names:
         return None
     types = {name: _json_type(found) for name, found in kinds.items()}
-    return FileColumns(tuple(kinds), types, uniform=len(key_sets) == 1)
+    return FileColumns(tuple(names), types, uniform=len(key_sets) == 1)
 
 
 def _kind(value: Any) -> str:
