@@ -41,9 +41,9 @@ def finding_line(finding: Finding) -> str:
 def next_steps(report: ReconcileReport) -> list[str]:
     """What to do next, commands in backticks."""
     product = report.product
-    if report.ok:
-        return [] if report.deep else [f"`platform-assets reconcile {product} --deep` also checks every sha256"]
     if not report.repair:
+        if report.ok:
+            return [] if report.deep else [f"`platform-assets reconcile {product} --deep` also checks every sha256"]
         return [
             f"`platform-assets reconcile {product} --repair` recaptures missing or altered copies the source still "
             f"holds unchanged, marks the others LOST, and moves orphans under {product}/_quarantine/ (nothing is "
@@ -58,9 +58,16 @@ def next_steps(report: ReconcileReport) -> list[str]:
                 f"`platform-assets skip {product} {number} {key} --reason TEXT` gives up the LOST file (or put it "
                 f"back at the source and `platform-assets sync {product}`)"
             )
+    restored = sorted({f.version for f in report.findings if f.resolution is Resolution.RESTORED and f.version})
+    for number in restored[:3]:
+        steps.append(
+            f"`platform-assets process {product} --version {number} --retry-failed` reprocesses the files of "
+            f"v{number} that failed on a bad copy, if any did"
+        )
     if report.unresolved:
         steps.append(f"fix what the detail says, then `platform-assets reconcile {product} --repair` again")
-    steps.append(f"`platform-assets versions {product}` shows each version's lost files and why")
+    if lost:
+        steps.append(f"`platform-assets versions {product}` shows each version's lost files and why")
     return steps
 
 

@@ -61,6 +61,7 @@ def test_reconcile_command_reports_repairs_and_the_check_shows_it(
     assert code == 1 and not repaired["ok"]
     assert repaired["resolutions"] == {"restored": 1, "lost": 1, "quarantined": 1}
     assert any("platform-assets skip customers 1 b.csv" in step for step in repaired["next"])
+    assert any("platform-assets process customers --version 1 --retry-failed" in step for step in repaired["next"])
     assert (raw / "_quarantine" / "stray.txt").read_text() == "stray"
 
     code, again = _run(capsys, "reconcile", "customers", "--deep", "--config", config)
