@@ -5,11 +5,10 @@ Contract:
   each result covers the product's chain and the platform chain; failed with
   severity ERROR when either is broken, with the first bad event of each.
 - A run that only checks (the ``audit_verify`` job, or "Execute check" in the
-  UI) verifies now and records the result in the catalog. The per-version jobs
-  (capture, ...) leave the check out (``defs/ingest/jobs.py``); any other run
-  that materializes raw_files (the UI's Materialize) reports the newest
-  recorded verification instead of walking the chains (it verifies now only
-  when none was ever recorded).
+  UI) verifies now and records the result in the catalog. A run that also
+  materializes raw_files (a version's capture run includes the check, see
+  ``defs/ingest/jobs.py``) reports the newest recorded verification instead of
+  walking the chains (it verifies now only when none was ever recorded).
 - Metadata: ``events_checked``, ``chains_checked``, ``first_bad_event``,
   ``breach``, ``verified_at``, ``verified_now``.
 """
