@@ -55,6 +55,7 @@ from platform_assets_tests.conftest import write_platform_config
 COLUMNS = {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 STEPS = ("sync", "capture", "process", "merge")
+CREATED: list[str] = []
 
 
 def write_files(folder: Path, files: int, rows: int) -> None:
@@ -110,7 +111,17 @@ def fresh_db(kind: str, work: Path, label: str) -> str:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    CREATED.append(name)
     return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_databases() -> None:
+    """Drop the PostgreSQL databases this run created (names made here: hex only)."""
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        for name in CREATED:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def write_config(work: Path, landing: Path, kind: str, batch: int | None) -> tuple[Path, str]:
@@ -231,15 +242,18 @@ def main() -> None:
         if args.profile:
             platform_run(work, landing, "sqlite", args.batch, profile=args.profile)
             return
-        floor = medians([floor_run(landing, work) for _ in range(args.repeat)])
+        # interleaved (floor, then each backend, per repetition): on a shared machine each sees the same load
+        runs: dict[str, list[dict[str, float]]] = {"floor": [], **{kind: [] for kind in kinds}}
+        for _ in range(args.repeat):
+            runs["floor"].append(floor_run(landing, work))
+            for kind in kinds:
+                runs[kind].append(platform_run(work, landing, kind, args.batch))
+        floor = medians(runs["floor"])
         show("floor (list + copyfile each + one dataset read + one append)", floor, args.files, floor["total"])
         for kind in kinds:
-            show(
-                f"platform, {kind} state, domain steps",
-                medians([platform_run(work, landing, kind, args.batch) for _ in range(args.repeat)]),
-                args.files,
-                floor["total"],
-            )
+            show(f"platform, {kind} state, domain steps", medians(runs[kind]), args.files, floor["total"])
+            ratios = sorted(run["total"] / own["total"] for run, own in zip(runs["floor"], runs[kind]))
+            print(f"  {kind}: floor / platform per repetition: {', '.join(f'{ratio:.2f}x' for ratio in ratios)}")
         if args.cli:
             for kind in kinds:
                 show(
@@ -251,6 +265,7 @@ def main() -> None:
         print(f"load at the end {os.getloadavg()[0]:.1f}")
     finally:
         dispose_engines()
+        drop_databases()
         shutil.rmtree(work, ignore_errors=True)
 
 
