@@ -34,6 +34,7 @@ Contract (README, "Schema evolution"):
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,7 @@ def _plan_file(
     rescue = evolution.mode == "rescue" and bool(unknown)
     if evolution.mode == "strict" or (found.uniform and not rescue):
         return FilePlan(item, present, drift=drift)
-    rewritten = str(scratch / f"normalized-{len(os.listdir(scratch))}.json")
+    rewritten = str(scratch / f"normalized-{uuid.uuid4().hex}.json")
     normalize_json(item, source, list(present), rescue, rewritten)
     schema = {**present, RESCUED: STRING} if rescue else present
     return FilePlan(InputFile(item.key, rewritten, item.sha256), schema, utf8=True, drift=drift)
@@ -266,6 +267,9 @@ def parse_batch(parser: Parser, plan: BatchPlan, source: SourceSettings) -> Pars
     for members in groups.values():
         schema = members[0].parse_schema if members[0].parse_schema is not None else positional
         parsed = parser.parse([member.item for member in members], read_as(source, members[0]), schema)
+        for member in members:
+            if member.utf8:
+                os.remove(member.item.path)  # the normalized copy is parsed: free its scratch space
         parts.append(_to_target(parsed, members, plan.target))
     return _combined(parts, [file_plan.item.key for file_plan in plan.files], plan.target, len(groups) == 1)
 
