@@ -15,7 +15,8 @@ import shlex
 from typing import Any
 
 from platform_assets.errors import EXIT_FAILED
-from platform_assets.versions.reconciliation import Finding, FindingKind, ReconcileReport, Resolution
+from platform_assets.versions.reconcile_findings import Finding, FindingKind, Resolution
+from platform_assets.versions.reconciliation import ReconcileReport
 
 SHOWN = 20  # findings printed (``--json`` carries up to 100)
 

@@ -24,7 +24,7 @@ from platform_assets.catalog.records import LostCopy, QuarantinedObject, Restore
 from platform_assets.config import ProductConfig
 from platform_assets.errors import PlatformError
 from platform_assets.storage.object_store import ObjectStore, ObjectVanished, copy_object
-from platform_assets.versions.reconciliation import (
+from platform_assets.versions.reconcile_findings import (
     Finding,
     FindingKind,
     Resolution,

@@ -21,7 +21,8 @@ Contract:
   its DISCOVERED row, so it is never taken for an orphan; a copy recorded after
   the listing started is not checked this time).
 - With ``repair``, :mod:`platform_assets.versions.reconcile_repair` acts on the
-  findings. Every run writes one ``reconciled`` audit event with its counts.
+  findings (:mod:`platform_assets.versions.reconcile_findings` holds what both
+  name). Every run writes one ``reconciled`` audit event with its counts.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -43,70 +43,22 @@ from platform_assets.catalog.records import RawCopyRow
 from platform_assets.config import ProductConfig
 from platform_assets.progress import BYTES, Progress, ProgressTask
 from platform_assets.storage.object_store import ObjectInfo, ObjectStore, ObjectVanished
+from platform_assets.versions.reconcile_findings import (
+    QUARANTINE,
+    Finding,
+    FindingKind,
+    Resolution,
+    copy_key,
+    parse_copy_key,
+    resolved,
+)
+from platform_assets.versions.reconcile_repair import repair
 
 if TYPE_CHECKING:
     from platform_assets.services import Services
 
-QUARANTINE = "_quarantine"
 HASH_THREADS = 8  # raw copies hashed at once with deep
 LISTED_FINDINGS = 100  # findings a report carries (the counts cover all of them)
-
-
-class FindingKind(StrEnum):
-    MISSING = "missing"
-    SIZE_MISMATCH = "size_mismatch"
-    CHECKSUM_MISMATCH = "checksum_mismatch"
-    ORPHAN = "orphan"
-
-
-class Resolution(StrEnum):
-    """What ``--repair`` did about a finding."""
-
-    RESTORED = "restored"  # recaptured from the source, sha256 checked
-    CLEARED = "cleared"  # not a finding on a second look (written or catalogued while reconcile listed)
-    LOST = "lost"  # the file turned LOST with the reason
-    QUARANTINED = "quarantined"  # moved under <product>/_quarantine/
-    UNRESOLVED = "unresolved"  # repair could not act (the detail says why)
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One disagreement between the catalog and the raw zone.
-
-    ``raw_key`` is the object's key in the raw zone; ``version`` and ``key`` name
-    the file whose copy it is (None for an orphan); ``versions`` every version
-    whose files use the copy. ``expected`` and ``actual`` are sizes in bytes or
-    sha256 hex digests (None where there is nothing: an orphan's expected
-    object, a missing copy's actual one).
-    """
-
-    kind: FindingKind
-    raw_key: str
-    version: int | None = None
-    key: str | None = None
-    expected: int | str | None = None
-    actual: int | str | None = None
-    versions: tuple[int, ...] = ()
-    etag: str | None = None  # the source etag the catalog recorded (copies), or the object's (orphans)
-    size: int | None = None  # the catalog's size of the copy (None for an orphan)
-    sha256: str | None = None  # the catalog's sha256 of the copy, when read (deep)
-    resolution: Resolution | None = None
-    detail: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {**asdict(self), "versions": list(self.versions)}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Finding:
-        resolution = data.get("resolution")
-        return cls(
-            **{
-                **data,
-                "kind": FindingKind(data["kind"]),
-                "versions": tuple(data.get("versions") or ()),
-                "resolution": Resolution(resolution) if resolution else None,
-            }
-        )
 
 
 @dataclass(frozen=True)
@@ -198,32 +150,6 @@ class CatalogPicture:
         etag, sha = self.details.get(raw_key, (None, None))
         versions = tuple(sorted({version, *self.carriers.get(raw_key, ())}))
         return Finding(kind, raw_key, version, key, expected, actual, versions, etag, self.sizes[raw_key], sha)
-
-
-def product_prefix(product: str) -> str:
-    return f"{product}/"
-
-
-def copy_key(product: str, version: int, key: str) -> str:
-    """``<product>/v<version>/<key>``: the raw zone layout (docs/architecture.md), as capture writes it."""
-    return f"{product}/v{version}/{key}"
-
-
-def quarantine_key(product: str, raw_key: str) -> str:
-    """Where an object of the product moves in quarantine: ``<product>/_quarantine/<its key under the product>``."""
-    return f"{product}/{QUARANTINE}/{raw_key[len(product) + 1 :]}"
-
-
-def is_quarantined(product: str, raw_key: str) -> bool:
-    return raw_key.startswith(f"{product}/{QUARANTINE}/")
-
-
-def parse_copy_key(product: str, raw_key: str) -> tuple[int, str] | None:
-    """(version, source key) of a key laid out as ``<product>/v<version>/<key>``, else None."""
-    head, _, rest = raw_key[len(product) + 1 :].partition("/")
-    if not raw_key.startswith(product + "/") or not rest or head[:1] != "v" or not head[1:].isdigit():
-        return None
-    return int(head[1:]), rest
 
 
 def _carried_version(product: str, number: int, key: str, location: str) -> int:
@@ -363,8 +289,6 @@ def reconcile(services: Services, product: ProductConfig, options: ReconcileOpti
         findings = [resolved(finding, Resolution.UNRESOLVED, detail) for finding in findings]
         report.resolutions[Resolution.UNRESOLVED] = len(findings)
     elif options.repair and findings:
-        from platform_assets.versions.reconcile_repair import repair
-
         tick = time.perf_counter()
         findings = repair(services, product, findings)
         report.repair_s = time.perf_counter() - tick
@@ -376,7 +300,3 @@ def reconcile(services: Services, product: ProductConfig, options: ReconcileOpti
         services.catalog.record_reconciled(product.name, report.summary(), services.actor)
     report.duration_s = time.perf_counter() - started
     return report
-
-
-def resolved(finding: Finding, resolution: Resolution, detail: str) -> Finding:
-    return replace(finding, resolution=resolution, detail=detail)

@@ -62,7 +62,7 @@ def test_capture_to_merge_job_materializes_raw_files_staged_and_merge_with_metad
 
 def test_a_failed_version_fails_the_run_naming_the_file_and_stops_the_merge(setup) -> None:
     path, landing, defs = setup
-    (landing / "bad.csv").write_text("id,name\n1,x\n")
+    (landing / "bad.csv").write_text("id,name,amount,updated\n1,x,not a number,2026-01-01\n")  # a bad row
     Platform(load_config(path)).sync("customers")
     with dg.instance_for_test() as instance:
         add_version_partitions(instance, "customers", [1])

@@ -21,15 +21,8 @@ from platform_assets.catalog.states import FileStatus, VersionStatus
 from platform_assets.config import load_config
 from platform_assets.platform import Platform
 from platform_assets.storage.object_store import ObjectStore
-from platform_assets.versions.reconciliation import (
-    FindingKind,
-    ReconcileOptions,
-    Resolution,
-    catalog_picture,
-    parse_copy_key,
-    quarantine_key,
-    reconcile,
-)
+from platform_assets.versions.reconcile_findings import FindingKind, Resolution, parse_copy_key, quarantine_key
+from platform_assets.versions.reconciliation import ReconcileOptions, catalog_picture, reconcile
 from platform_assets_tests.conftest import customers_product, write_csv, write_platform_config
 
 FILES: dict[str, list[tuple[str, ...]]] = {

@@ -26,13 +26,8 @@ from platform_assets.defs.partitions import asset_key
 from platform_assets.defs.progress import run_progress
 from platform_assets.defs.resources import PlatformResource
 from platform_assets.defs.results import result_metadata, scrubbed_step
-from platform_assets.versions.reconciliation import (
-    FindingKind,
-    ReconcileOptions,
-    ReconcileReport,
-    Resolution,
-    reconcile,
-)
+from platform_assets.versions.reconcile_findings import FindingKind, Resolution
+from platform_assets.versions.reconciliation import ReconcileOptions, ReconcileReport, reconcile
 
 RECONCILED_CHECK = "raw_zone_reconciled"
 SHOWN_FINDINGS = 50  # rows of the findings table
