@@ -106,6 +106,10 @@ def cmd_process(args: argparse.Namespace) -> int:
         raise outcome.error
     report = outcome.report
     assert report is not None, "a process run without an error reports its result"
+    if report.unchanged:  # asked for by number: the user learns it is decided and was not reprocessed
+        from platform_assets.catalog.errors import VersionNotReady
+
+        raise VersionNotReady(report.note)
     payload = {
         "product": args.product,
         "version": outcome.version,

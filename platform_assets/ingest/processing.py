@@ -12,6 +12,11 @@ Contract:
   with a typed error and none of its rows are written; the others go on.
 - Processing a PROCESSED version again on purpose (``reprocess=True``) starts a
   new generation that first removes the version's rows, so it replaces them.
+- A version already processed and decided since (APPROVED, REJECTED, PUBLISHED,
+  or SUPERSEDED after it was processed) is not processed again: the report's
+  ``outcome`` is :data:`UNCHANGED_DECIDED`, with the version's figures and a
+  ``note`` saying so; it counts as succeeded, and nothing in the catalog changes.
+  One superseded or excluded before it was processed is still refused.
 - An error of the user's making that stops the worker (a UserError: a schema
   that cannot be inferred, a declared schema the table does not hold) turns the
   version FAILED with the error as its ``status_reason``, then propagates.
@@ -74,6 +79,11 @@ if TYPE_CHECKING:
     from platform_assets.services import Services
 
 
+PROCESSED = "processed"
+UNCHANGED_DECIDED = "unchanged, decided"
+"""A report's ``outcome``: the version was processed, or it was decided already and left as it was."""
+
+
 @dataclass(frozen=True)
 class ProcessOptions:
     """How to process a version.
@@ -99,6 +109,8 @@ class ProcessReport:
 
     ``rows_written`` ... ``failures`` count this worker's files; ``version_*``
     and ``file_counts`` describe the whole version after the settle.
+    ``outcome`` is :data:`PROCESSED` or :data:`UNCHANGED_DECIDED` (nothing done:
+    ``note`` says why and what to do instead).
     """
 
     product: str
@@ -121,10 +133,17 @@ class ProcessReport:
     version_rows_rejected: int = 0
     version_failures: dict[str, str] = field(default_factory=dict)
     held_by: list[LeaseHolder] = field(default_factory=list)
+    outcome: str = PROCESSED
+    note: str = ""
 
     @property
     def succeeded(self) -> bool:
-        return self.version_status in SUCCEEDED_STATES
+        return self.unchanged or self.version_status in SUCCEEDED_STATES
+
+    @property
+    def unchanged(self) -> bool:
+        """The version was decided already: nothing processed, its figures as they were."""
+        return self.outcome == UNCHANGED_DECIDED
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "held_by": [holder.as_json() for holder in self.held_by]}
@@ -145,6 +164,11 @@ class ProcessReport:
 SUCCEEDED_STATES = frozenset({VersionStatus.PROCESSED, VersionStatus.AWAITING_REVIEW, VersionStatus.APPROVED})
 """Where a version stands right after a successful processing (in review, or approved as a carried child)."""
 
+DECIDED_STATES = frozenset(
+    {VersionStatus.APPROVED, VersionStatus.REJECTED, VersionStatus.PUBLISHED, VersionStatus.SUPERSEDED}
+)
+"""Versions whose rows a decision (review, merge, a newer version) rests on: processing never changes them."""
+
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -158,6 +182,10 @@ def process_version(
     started = time.perf_counter()
     catalog = services.catalog
     worker = options.worker or default_worker_id()
+    decided = decided_report(catalog, product.name, version, worker, services.actor)
+    if decided is not None:
+        decided.duration_s = time.perf_counter() - started
+        return decided
     refuse_lost_files(catalog, product.name, version)
     start = catalog.start_processing(
         product.name, version, retry_failed=options.retry_failed, reprocess=options.reprocess, actor=services.actor
@@ -184,6 +212,33 @@ def process_version(
     status = RunStatus.SUCCEEDED if report.succeeded else RunStatus.FAILED
     catalog.finish_run(run_id, status, _run_stats(report))
     return report
+
+
+def decided_report(catalog: Catalog, product: str, version: int, worker: str, actor: str) -> ProcessReport | None:
+    """An :data:`UNCHANGED_DECIDED` report with the version's figures when it was processed and decided since,
+    else None (processing goes on, and refuses what it must: excluded, superseded unprocessed, not captured)."""
+    record = catalog.version(product, version)
+    decided = record.status in DECIDED_STATES and record.processed_at is not None
+    if not decided or record.excluded or record.purge_started_at is not None:
+        return None
+    state = catalog.settle_processing(product, version, actor)  # a decided version's settle changes nothing
+    note = (
+        f"{product} v{version} is already processed and decided ({record.status}): not reprocessed; "
+        f"a new version does: `platform-assets sync {product}`"
+    )
+    return ProcessReport(
+        product,
+        version,
+        worker,
+        0,
+        version_status=state.status,
+        file_counts=state.file_counts,
+        version_rows=state.rows_written,
+        version_rows_rejected=state.rows_rejected,
+        version_failures=state.failed,
+        outcome=UNCHANGED_DECIDED,
+        note=note,
+    )
 
 
 def refuse_lost_files(catalog: Catalog, product: str, version: int) -> None:

@@ -243,3 +243,56 @@ def test_a_version_over_the_bad_row_limit_fails_with_the_file_and_its_rejected_r
     assert "alpha.customers_rejects WHERE _version = 1" in str(failure.metadata["rejects_query"].value)
     assert "customers_retry_failed" in markdown(failure.metadata["next_steps"])
     assert "platform-assets process customers --version 1 --retry-failed" in markdown(failure.metadata["next_steps"])
+
+
+def _staged_run(defs: dg.Definitions, instance: dg.DagsterInstance, version: int) -> dg.ExecuteInProcessResult:
+    staged = defs.resolve_assets_def(dg.AssetKey(["customers", "staged"]))
+    return dg.materialize([staged], instance=instance, partition_key=f"v{version}", raise_on_error=False)
+
+
+def test_a_decided_version_materialized_again_is_a_successful_no_op_that_says_so(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, landing = _versions_setup(tmp_path, db_url)
+    platform = Platform(load_config(path))
+    for number, name in ((1, "a"), (2, "b")):  # v1 published then SUPERSEDED by v2, PUBLISHED
+        write_csv(landing / f"{name}.csv", [(f"{name}{i}", "n", "1.00", "2026-01-01") for i in range(number + 1)])
+        platform.capture("customers", synced(platform, "customers").number)
+        platform.process("customers", number)
+        platform.merge("customers", number)
+    write_csv(landing / "c.csv", [("c0", "n", "1.00", "2026-01-01")])
+    assert synced(platform, "customers").number == 3
+    write_csv(landing / "c.csv", [("c1", "n", "1.00", "2026-01-01")])  # changed under the capture
+    assert platform.capture("customers", 3).status == "CAPTURE_FAILED"
+    platform.sync("customers")  # v3 SUPERSEDED before it was ever processed
+    catalog = platform.catalog
+    assert [catalog.version("customers", n).status for n in (1, 2, 3)] == ["SUPERSEDED", "PUBLISHED", "SUPERSEDED"]
+    events = {n: len(catalog.audit_events("version", f"customers/{n}")) for n in (1, 2, 3)}
+    defs = build_definitions(load_config(path), path)
+    with dg.instance_for_test() as instance:
+        add_version_partitions(instance, "customers", [1, 2, 3])
+        for number, status, rows, files in ((1, "SUPERSEDED", 2, 1), (2, "PUBLISHED", 5, 2)):
+            result = _staged_run(defs, instance, number)
+            assert result.success, "a harmless click on a decided version does not paint it red"
+            metadata = _materialization(result, "staged").metadata
+            note = (
+                f"customers v{number} is already processed and decided ({status}): not reprocessed; "
+                "a new version does: `platform-assets sync customers`"
+            )
+            assert metadata["outcome"].value == "unchanged, decided" and markdown(metadata["note"]) == note
+            assert metadata["version_status"].value == status and metadata["dagster/row_count"].value == rows
+            assert (metadata["files_processed"].value, metadata["rows_written"].value) == (files, 0)
+            assert any(note == (e.user_message or "") for e in instance.all_logs(result.run_id)), "and logs it"
+        refused = _staged_run(defs, instance, 3)
+    assert not refused.success, "superseded before it was processed: refused as before"
+    assert "version 3 of customers is SUPERSEDED (" in str(user_failure(refused).description)
+    assert str(user_failure(refused).description).endswith("; it is not processed")
+    assert [catalog.version("customers", n).status for n in (1, 2, 3)] == ["SUPERSEDED", "PUBLISHED", "SUPERSEDED"]
+    assert {n: len(catalog.audit_events("version", f"customers/{n}")) for n in (1, 2, 3)} == events, "no change"
+
+    from platform_assets.cli import main
+
+    assert main(["process", "customers", "--version", "2", "--config", path]) == 1, "asked for by number: refused"
+    err = capsys.readouterr().err
+    assert "customers v2 is already processed and decided (PUBLISHED): not reprocessed" in err
+    assert catalog.version("customers", 2).status == "PUBLISHED"

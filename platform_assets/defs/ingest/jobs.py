@@ -6,7 +6,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from platform_assets.config import ProductConfig
-from platform_assets.defs.ingest.staged import processing_failed, spark_services, staged_metadata
+from platform_assets.defs.ingest.staged import processing_failed, report_line, spark_services, staged_metadata
 from platform_assets.defs.metadata import version_observation
 from platform_assets.defs.partitions import asset_key, partition_key
 from platform_assets.defs.reconcile.checks import RECONCILED_CHECK
@@ -103,6 +103,7 @@ def build_process_latest_job(product: ProductConfig) -> dg.JobDefinition:
                 return
             context.log.info(f"processing {product.name} version {version}")
             report = process_version(services, product, version)
+            context.log.info(report_line(report))
             yield version_observation(product.name, version, str(report.version_status))
             if not report.succeeded:
                 raise processing_failed(services, product, [report])

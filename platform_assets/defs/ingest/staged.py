@@ -9,6 +9,9 @@ Contract:
   (:data:`REJECTED_ROWS_KEY`) and where to query the rest
   (:data:`REJECTS_QUERY_KEY`); the materialization of a processed version
   carries the same two keys.
+- A version processed and decided since (published, reviewed, superseded) is
+  not processed again: a successful materialization with its figures as they
+  are, ``outcome`` ``unchanged, decided`` and a ``note`` saying so (also logged).
 """
 
 import dagster as dg
@@ -94,10 +97,7 @@ def build_staged_asset(
         with reported_errors():
             for version in registered_versions(context, services.catalog, product):
                 report = process_version(services, product, version, options)
-                context.log.info(
-                    f"{product.name} v{version}: {report.rows_written} rows written, {report.rows_rejected} "
-                    f"rejected, {report.files_failed} files failed; version {report.version_status}"
-                )
+                context.log.info(report_line(report))
                 reports.append(report)
                 context.log_event(version_observation(product.name, version, str(report.version_status)))
                 if report.succeeded:
@@ -110,6 +110,16 @@ def build_staged_asset(
         return dg.MaterializeResult()
 
     return staged
+
+
+def report_line(report: ProcessReport) -> str:
+    """The run log's line for one version: what processing did, or why it left a decided version as it was."""
+    if report.unchanged:
+        return report.note
+    return (
+        f"{report.product} v{report.version}: {report.rows_written} rows written, {report.rows_rejected} "
+        f"rejected, {report.files_failed} files failed; version {report.version_status}"
+    )
 
 
 def processing_failed(services: Services, product: ProductConfig, failed: list[ProcessReport]) -> dg.Failure:
@@ -201,6 +211,8 @@ def staged_metadata(services: Services, product: ProductConfig, report: ProcessR
     preview = view.preview
     return {
         "version": dg.MetadataValue.int(report.version),
+        "outcome": dg.MetadataValue.text(report.outcome),
+        **({"note": dg.MetadataValue.md(report.note)} if report.note else {}),
         "rows_written": dg.MetadataValue.int(report.rows_written),
         "rows_rejected": dg.MetadataValue.int(report.rows_rejected),
         "version_rows": dg.MetadataValue.int(report.version_rows),
