@@ -1,4 +1,8 @@
-"""Many small files in one claim batch: one read, one append, and still each file's own outcome, exactly once."""
+"""Many small files in one claim batch: one read, one append, and still each file's own outcome, exactly once.
+
+(A file with other columns is no longer a per-file failure: under ``schema.evolution: strict`` it
+refuses the version, see ``ingest/evolution.py``; the bad file here is one that cannot be decoded.)
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from platform_assets_tests.ingest.test_processing import (
     capture,
     customer_rows,
     file_states,
+    landing_of,
     make_platform,
     rejects,
     table_rows,
@@ -52,7 +57,9 @@ def _events(platform, action: str) -> Counter[str]:
 def test_one_batch_of_300_files_isolates_the_bad_file_and_the_bad_row(tmp_path: Path, db_url: str) -> None:
     platform = make_platform(tmp_path, db_url, products=_products(tmp_path), processing=SMALL_BATCHES)
     files = {f"d{index // 100}/f{index:03d}.csv": customer_rows(index * 2, 2) for index in range(300)}
-    files["d1/bad_file.csv"] = "id,name,amount,colour\nx,X,1.00,red\n"
+    bad_file = landing_of(platform) / "d1" / "bad_file.csv"
+    bad_file.parent.mkdir(parents=True)
+    bad_file.write_bytes(HEADER.encode() + b"x,caf\xe9,1.00,2026-01-01\n")  # latin-1 in a UTF-8 product
     files["d2/bad_row.csv"] = HEADER + "r1,R,1.00,2026-01-01\nr2,R,oops,2026-01-02\nr3,R,3.00,2026-01-03\n"
     version = capture(platform, files)
 
@@ -64,9 +71,9 @@ def test_one_batch_of_300_files_isolates_the_bad_file_and_the_bad_row(tmp_path: 
     assert claims == 1, "302 small files are one claim batch (claim_batch_size is 64)"
     states = file_states(platform, version)
     assert Counter(status for status, _ in states.values()) == {"PROCESSED": 301, "FAILED": 1}
-    assert states["d1/bad_file.csv"] == ("FAILED", "schema_drift")
+    assert states["d1/bad_file.csv"] == ("FAILED", "encoding_error")
     assert "d1/bad_file.csv" in report.version_failures["d1/bad_file.csv"]
-    assert "colour" in report.version_failures["d1/bad_file.csv"]
+    assert "byte 0xE9 at line 2" in report.version_failures["d1/bad_file.csv"]
     rows = table_rows(platform, version)
     per_file = Counter(rows["_source_file"].to_pylist())
     assert per_file.pop("d2/bad_row.csv") == 2 and set(per_file.values()) == {2} and len(per_file) == 300
