@@ -22,6 +22,12 @@ median wall time of the same run.
 Usage::
 
     python benchmarks/merge.py [--rows 1000000] [--runs 3] [--dbt benchmarks/.work/dbt-venv/bin/dbt]
+    python benchmarks/merge.py --curve 1000000:3,3000000:3,10000000:1
+
+``--curve SIZE:RUNS,...`` measures only the cost curve (no dbt): batch 2 at each size, the
+same change mix, fresh databases per run (dropped after each size), reported as seconds per
+million rows against the first size's figure (target: within 1.5x), with the COPY floor of
+each size for reference.
 
 dbt lives in its own venv so it cannot disturb the project's pins::
 
@@ -327,15 +333,61 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
+def parse_curve(value: str) -> list[tuple[int, int]]:
+    """``"1000000:3,3000000:1"`` -> ``[(1000000, 3), (3000000, 1)]`` (runs default to 1)."""
+    sizes = []
+    for item in value.split(","):
+        rows, _, runs = item.partition(":")
+        sizes.append((int(rows), int(runs or 1)))
+    return sizes
+
+
+def cost_curve(sizes: list[tuple[int, int]]) -> None:
+    """Batch 2 at each size (medians of its runs): seconds per million rows, against the first size's."""
+    baseline: dict[str, float] = {}
+    for rows, runs in sizes:
+        started = time.perf_counter()
+        first, second = make_snapshots(rows)
+        print(f"curve {rows:,} rows: snapshots generated in {time.perf_counter() - started:.1f} s", flush=True)
+        databases = Databases(ADMIN_URL)
+        merges: list[dict[str, float]] = []
+        floors: list[float] = []
+        try:
+            for run in range(1, runs + 1):
+                merges.append(run_merge(databases, first, second))
+                floors.append(run_floor(databases, first))
+                print(f"curve {rows:,} run {run}: merge {merges[-1]}, floor {floors[-1]:.3f}", flush=True)
+        finally:
+            databases.drop_all()
+        millions = rows / 1_000_000
+        per_million = {
+            "load + merge": median([item["wall"] for item in merges]) / millions,
+            "merge alone": median([item["merge"] for item in merges]) / millions,
+            "load": median([item["load"] for item in merges]) / millions,
+            "initial batch 1": median([item["initial"] for item in merges]) / millions,
+            "COPY floor": median(floors) / millions,
+        }
+        baseline = baseline or per_million
+        figures = ", ".join(
+            f"{name} {value:.3f} s/M ({value / baseline[name]:.2f}x)" for name, value in per_million.items()
+        )
+        print(f"curve {rows:,} rows, medians of {runs}: {figures}", flush=True)
+        del first, second
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dbt", type=Path, default=DEFAULT_DBT)
     parser.add_argument("--skip-dbt", action="store_true")
+    parser.add_argument("--curve", type=parse_curve, help="only the cost curve: SIZE:RUNS,... (no dbt)")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
+    if args.curve:
+        cost_curve(args.curve)
+        return
     started = time.perf_counter()
     first, second = make_snapshots(args.rows)
     print(f"snapshots: {first.num_rows} and {second.num_rows} rows, generated in {time.perf_counter() - started:.1f} s")
