@@ -57,8 +57,8 @@ def write_csvs(folder: Path, files: int, rows: int) -> None:
         (folder / f"part-{index:04d}.csv").write_text("".join(lines))
 
 
-def floor_seconds(folder: Path, work: Path) -> float:
-    """pyarrow reads the CSVs with the declared types, then one pyiceberg append."""
+def floor_seconds(folder: Path, work: Path) -> tuple[float, float]:
+    """(wall, CPU seconds of this process): pyarrow reads the CSVs with the declared types, one pyiceberg append."""
     schema = declared_arrow_schema(COLUMNS)
     catalog = SqlCatalog(
         "floor", uri=f"sqlite:///{work}/floor-{uuid.uuid4().hex}.db", warehouse=f"file://{work}/floor-warehouse"
@@ -66,11 +66,11 @@ def floor_seconds(folder: Path, work: Path) -> float:
     catalog.create_namespace("floor")
     table = catalog.create_table("floor.t", schema=schema)
     prefault()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     options = pacsv.ConvertOptions(column_types=dict(zip(schema.names, schema.types)))
     parts = [pacsv.read_csv(path, convert_options=options) for path in sorted(folder.glob("*.csv"))]
     table.append(pa.concat_tables(parts).cast(schema))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def make_platform(work: Path, landing: Path, state_db: str, engine: str, mode: str = "snapshot") -> Platform:
@@ -115,19 +115,21 @@ def create_tables(platform: Platform) -> None:
     iceberg.ensure_table(tables.iceberg_catalog, tables.rejects_table("bench"), iceberg.rejects_arrow_schema())
 
 
-def process_once(work: Path, landing: Path, state: str, engine: str, parser=None) -> tuple[float, float, int]:
-    """(seconds, catalog seconds, rows) of processing one captured version."""
+def process_once(work: Path, landing: Path, state: str, engine: str, parser=None) -> tuple[float, float, int, float]:
+    """(seconds, catalog seconds, rows, CPU seconds of this process) of processing one captured version.
+
+    The CPU time counts this process's threads only: not a PostgreSQL state server's, not Spark's JVM."""
     platform = make_platform(work, landing, fresh_state(state, work), engine)
     registered = platform.sync("bench")
     assert registered is not None
     platform.capture("bench", registered.number)
     create_tables(platform)  # as for the floor, creating the tables is not part of the run
     prefault()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = platform.process("bench", registered.number, parser=parser)
     seconds = time.perf_counter() - started
     assert report.version_status == "PROCESSED", report.failures
-    return seconds, report.catalog_s, report.rows_written
+    return seconds, report.catalog_s, report.rows_written, time.process_time() - cpu
 
 
 def bare_spark_seconds(spark, folder: Path) -> float:
@@ -155,8 +157,12 @@ def case(
     states: list[str],
     spark=None,
 ) -> None:
-    floor = statistics.median(floor_seconds(landing, work) for _ in range(repeat))
-    print(f"({label}) floor: pyarrow read + one iceberg append: {floor:.3f}s = {rows / floor:,.0f} rows/s")
+    floors = [floor_seconds(landing, work) for _ in range(repeat)]
+    floor, floor_cpu = statistics.median(run[0] for run in floors), statistics.median(run[1] for run in floors)
+    print(
+        f"({label}) floor: pyarrow read + one iceberg append: {floor:.3f}s = {rows / floor:,.0f} rows/s; "
+        f"cpu {floor_cpu:.3f}s"
+    )
     if spark is not None:
         bare_spark_seconds(spark, landing)  # warm
         bare = statistics.median(bare_spark_seconds(spark, landing) for _ in range(repeat))
@@ -176,10 +182,12 @@ def case(
             ]
             seconds = statistics.median(run[0] for run in runs)
             catalog = statistics.median(run[1] for run in runs)
+            cpu = statistics.median(run[3] for run in runs)
             print(
                 f"({label}) {parser_name:5s} {state:8s}: {seconds:.3f}s = {rows / seconds:,.0f} rows/s, "
                 f"{files / seconds:,.1f} files/s; "
-                f"{rows / seconds / (rows / floor):.2f}x floor; catalog work {catalog:.3f}s ({catalog / seconds:.1%})"
+                f"{rows / seconds / (rows / floor):.2f}x floor; catalog work {catalog:.3f}s ({catalog / seconds:.1%}); "
+                f"cpu {cpu:.3f}s = {floor_cpu / cpu:.2f}x the floor's cpu (this process only)"
             )
             dispose_engines()
 
