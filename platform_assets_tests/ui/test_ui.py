@@ -199,6 +199,32 @@ def test_a_file_dropped_into_the_source_is_merged_by_the_sensors(page: Page, ste
     steps.shot(f"staged {partition_key(version)} materialized")
 
 
+def shown_value(page: Page, label: str) -> Locator:
+    """A metadata row's value as the user reads it: inline, or in the dialog its ``[Show ...]`` button opens."""
+    cell = metadata_value(page, label)
+    expect(cell).to_be_visible()
+    button = cell.get_by_text(re.compile(r"^\[Show "))
+    if button.count() == 0:
+        return cell
+    button.click()
+    return page.get_by_role("dialog")
+
+
+def test_a_staged_partition_shows_its_diff_and_its_column_schema(page: Page, steps: Steps, demo_ui: DemoUi) -> None:
+    version = newest_version(demo_ui, "customers")  # processed and merged by the sensors (the test before)
+    open_partition(page, "customers/staged", version)
+    diff = shown_value(page, "diff")
+    expect(diff).to_contain_text(re.compile(rf"v\d+ -> v{version}"))
+    expect(diff).to_contain_text("rows")
+    expect(diff).to_contain_text("c90001")  # the sample names an added customer of the new file
+    steps.shot(f"staged {partition_key(version)}: the diff")
+    page.keyboard.press("Escape")
+    schema = shown_value(page, "dagster/column_schema")
+    for column in ("id", "name", "amount", "updated"):
+        expect(schema.get_by_text(column, exact=True).first).to_be_visible()
+    steps.shot(f"staged {partition_key(version)}: the column schema")
+
+
 def test_a_failing_version_shows_as_failed_with_the_files_reason(page: Page, steps: Steps, demo_ui: DemoUi) -> None:
     version = newest_version(demo_ui, "customers") + 1
     drop_file(demo_ui, "customers", "region/part-5.csv", BAD_CUSTOMERS)
