@@ -107,7 +107,7 @@ def test_retry_failed_files_from_the_ui(tmp_path: Path, db_url: str) -> None:
         assert not _run(build_definitions(load_config(path), path), instance, "customers_process", "v1").success
         document = yaml.safe_load(Path(path).read_text())
         document["products"][0]["max_bad_row_fraction"] = 1.0  # the fix: the limit is raised
-        Path(path).write_text(yaml.safe_dump(document))
+        Path(path).write_text(yaml.safe_dump(document, sort_keys=False))
         defs = build_definitions(load_config(path), path)
         retried = _run(defs, instance, "customers_retry_failed", "v1")
         assert retried.success
