@@ -37,6 +37,7 @@ def product_rows(count: int, version: int, files: list[str]) -> pa.Table:
             "_source_file": source,
             "_source_sha256": shas,
             "_ingested_at": pa.repeat(pa.scalar(datetime(2026, 1, 1, tzinfo=UTC), pa.timestamp("us", tz="UTC")), count),
+            "_source_line": pa.array(range(2, count + 2), pa.int64()),
         }
     )
 
