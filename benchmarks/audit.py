@@ -11,9 +11,13 @@ like ``audit_events`` before the chain: no link columns, no (chain, seq) index).
   whole cost, the worst case);
 - with ``--capture``: the whole capture of a version of N tiny local files
   (``Platform.capture``: copies, sha256, catalog writes, events), a fresh
-  state database and raw zone per run.
+  state database and raw zone per run;
+- with ``--process``: the whole processing of such a version (``Platform.process``:
+  claims, parsing, the Iceberg append, outcomes and their events), captured first,
+  outside the timing.
 The two modes alternate within each repeat; medians of ``--repeat`` runs.
-Usage: ``python benchmarks/audit.py [--files 10000] [--repeat 5] [--backend sqlite|postgres|both] [--capture]``
+Usage: ``python benchmarks/audit.py [--files 10000] [--repeat 5] [--backend sqlite|postgres|both] [--capture]
+[--process]``
 """
 
 from __future__ import annotations
@@ -154,8 +158,9 @@ def measure(url: str, files: int, repeat: int) -> dict[str, dict[str, float]]:
     return {name: {mode: statistics.median(values) for mode, values in modes.items()} for name, modes in times.items()}
 
 
-def measure_capture(backend: str, files: int, repeat: int, folder: Path) -> dict[str, float]:
-    """Median seconds of a whole capture of ``files`` files, chained and plain (fresh state and raw zone each)."""
+def measure_step(backend: str, files: int, repeat: int, folder: Path, step: str = "capture") -> dict[str, float]:
+    """Median seconds of a whole capture (``step`` "capture") or processing ("process") of a version of ``files``
+    files, chained and plain (fresh state, raw zone and warehouse each)."""
     landing = folder / "landing"
     for n in range(files):
         write_csv(landing / "region" / f"part-{n:06d}.csv", [(str(n), "n", "1.00", "2026-01-01")])
@@ -171,8 +176,11 @@ def measure_capture(backend: str, files: int, repeat: int, folder: Path) -> dict
                 registered = platform.sync("customers")
                 assert registered is not None
                 capture = functools.partial(platform.capture, "customers", registered.number)
+                if step == "process":
+                    capture()
+                timed_step = functools.partial(platform.process, "customers", registered.number)
                 with chain_mode(chained):
-                    times["chained" if chained else "plain"].append(timed(capture))
+                    times["chained" if chained else "plain"].append(timed(timed_step if step == "process" else capture))
                 dispose_engines()
     return {mode: statistics.median(values) for mode, values in times.items()}
 
@@ -202,6 +210,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--capture", action="store_true", help="also time whole captures of --files files")
+    parser.add_argument("--process", action="store_true", help="also time whole processing of --files files")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     print(f"{args.files} events per write, median of {args.repeat}")
@@ -211,7 +220,10 @@ def main() -> None:
             results: dict[str, Any] = measure(url, args.files, args.repeat)
         if args.capture:
             with tempfile.TemporaryDirectory() as folder:
-                results["capture"] = measure_capture(backend, args.files, args.repeat, Path(folder))
+                results["capture"] = measure_step(backend, args.files, args.repeat, Path(folder))
+        if args.process:
+            with tempfile.TemporaryDirectory() as folder:
+                results["process"] = measure_step(backend, args.files, args.repeat, Path(folder), "process")
         for name, modes in results.items():
             plain, chained = modes["plain"], modes["chained"]
             print(
