@@ -134,7 +134,7 @@ def test_merges_started_together_report_each_batch_once(
     command = [sys.executable, "-m", "platform_assets.cli", "merge", "customers", "--config", config, "--json"]
     running = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
     finished = [(process.communicate(timeout=300), process.returncode) for process in running]
-    assert [code for _, code in finished] == [0, 0, 0], [err for (_, err), _ in finished]
+    assert [code for _, code in finished] == [0, 0, 0], [(out, err) for (out, err), _ in finished]
     payloads = [json.loads(out.strip().splitlines()[-1]) for (out, _), _ in finished]
     merged = sorted(batch["batch"] for payload in payloads for batch in payload["batches"])
     assert merged == [1, 2], payloads
