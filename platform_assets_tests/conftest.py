@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -205,3 +207,21 @@ def synced(platform: Platform, product: str) -> RegisteredVersion:
     registered = platform.sync(product)
     assert registered is not None, f"{product}: the source did not change"
     return registered
+
+
+def process_in_crashing_process(
+    config_path: str | None, version: int, failpoint: str, product: str = "customers"
+) -> subprocess.CompletedProcess[str]:
+    """``Platform.process`` of ``version`` in a child process with ``PLATFORM_FAILPOINTS=failpoint`` (exit 86 on it)."""
+    assert config_path is not None, "the child loads the platform from its config file"
+    code = (
+        "from platform_assets.platform import Platform\n"
+        f"Platform.from_path({config_path!r}).process({product!r}, {version})\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PLATFORM_FAILPOINTS": failpoint},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

@@ -26,9 +26,6 @@ commit leaves no schema version until the rerun records it.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -45,7 +42,7 @@ from platform_assets.merge import MergeStore
 from platform_assets.merge.spec import LIVE_BATCH_OUT
 from platform_assets.platform import Platform
 from platform_assets.replication import replicate
-from platform_assets_tests.conftest import write_platform_config
+from platform_assets_tests.conftest import process_in_crashing_process, write_platform_config
 
 V1_COLUMNS = {"id": "string", "name": "string", "n": "int"}
 V3_COLUMNS = {"id": "string", "name": "string", "n": "bigint"}
@@ -281,17 +278,7 @@ def test_a_crash_after_the_evolved_commit_records_the_schema_on_the_rerun(tmp_pa
     life.process(v1)
     life.platform.merge("customers", v1)
     v2 = life.land("b.csv", "id,name,n,city\n2,Bob,8,Zug\n")
-    code = (
-        "from platform_assets.platform import Platform\n"
-        f"Platform.from_path({life.config_path!r}).process('customers', {v2})\n"
-    )
-    crashed = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    crashed = process_in_crashing_process(life.config_path, v2, "process.after_iceberg_commit")
     assert crashed.returncode == 86, crashed.stderr
     assert "city" in life.iceberg_columns()
     assert life.schema_numbers() == [(1, v1)]

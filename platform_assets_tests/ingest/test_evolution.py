@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import subprocess
-import sys
 import time
 from datetime import date
 from decimal import Decimal
@@ -21,7 +18,7 @@ import pytest
 from platform_assets.config import load_config
 from platform_assets.errors import SchemaMismatch
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import write_platform_config
+from platform_assets_tests.conftest import process_in_crashing_process, write_platform_config
 from platform_assets_tests.ingest.test_processing import FAST_RETRIES, _worker, _worker_results, capture, table_rows
 from platform_assets_tests.storage.test_iceberg_schema import duckdb_with_iceberg
 
@@ -326,17 +323,7 @@ def test_a_crash_after_the_evolving_commit_then_a_rerun_is_exact(tmp_path: Path,
     assert platform.process("customers", first).succeeded
     files = {f"f{index}.csv": f"id,name,amount,email\n{index + 1},n,1.00,e{index}\n" for index in range(4)}
     version = capture(platform, files)
-    code = (
-        "from platform_assets.platform import Platform\n"
-        f"Platform.from_path({platform.config.source_path!r}).process('customers', {version})\n"
-    )
-    crashed = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    crashed = process_in_crashing_process(platform.config.source_path, version, "process.after_iceberg_commit")
     assert crashed.returncode == 86, crashed.stderr
     assert column_names(platform) == ["id", "name", "amount", "email"], "the column came with the first batch"
     assert len(table_rows(platform, version)) == 2

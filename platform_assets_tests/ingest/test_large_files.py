@@ -4,15 +4,13 @@ commit leave nothing half-visible, and a rerun gives exactly the rows. Tiny data
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from platform_assets.platform import Platform
+from platform_assets_tests.conftest import process_in_crashing_process
 from platform_assets_tests.ingest.test_processing import (
     FAST_RETRIES,
     HEADER,
@@ -87,20 +85,6 @@ def test_a_file_over_the_budget_lands_in_one_commit_of_several_data_files(tmp_pa
     assert int(big[0].get("added-data-files") or 0) > 5, "one data file per piece"
 
 
-def _run_with_failpoint(platform: Platform, version: int, failpoint: str) -> subprocess.CompletedProcess[str]:
-    code = (
-        "from platform_assets.platform import Platform\n"
-        f"Platform.from_path({platform.config.source_path!r}).process('customers', {version})\n"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PLATFORM_FAILPOINTS": failpoint},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
 @pytest.mark.parametrize("failpoint", ["process.after_data_file=4", "process.after_iceberg_commit=2"])
 def test_a_crash_mid_file_or_after_its_commit_then_a_rerun_gives_the_exact_rows(
     tmp_path: Path, db_url: str, failpoint: str
@@ -108,7 +92,7 @@ def test_a_crash_mid_file_or_after_its_commit_then_a_rerun_gives_the_exact_rows(
     platform = make_tiny(tmp_path, db_url)
     small = HEADER + "s1,a,1,2026-01-01\ns2,b,2,2026-01-01\ns3,c,3,2026-01-01\n"
     version = capture(platform, {"big.csv": big_file(), "small.csv": small})
-    crashed = _run_with_failpoint(platform, version, failpoint)
+    crashed = process_in_crashing_process(platform.config.source_path, version, failpoint)
     assert crashed.returncode == 86, crashed.stderr
     visible = Counter(table_rows(platform, version)["_source_file"].to_pylist())
     if failpoint.startswith("process.after_data_file"):

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import queue as queue_module
-import subprocess
-import sys
 import time
 import traceback
 from collections import Counter
@@ -27,7 +24,7 @@ from platform_assets.catalog.records import ClaimPolicy
 from platform_assets.config import load_config
 from platform_assets.errors import SchemaMismatch
 from platform_assets.platform import Platform
-from platform_assets_tests.conftest import write_platform_config
+from platform_assets_tests.conftest import process_in_crashing_process, write_platform_config
 
 HEADER = "id,name,amount,updated\n"
 FAST_RETRIES = {
@@ -180,17 +177,7 @@ def test_four_worker_processes_write_each_file_exactly_once(tmp_path: Path, db_u
 def test_crash_after_iceberg_commit_then_rerun_leaves_no_duplicate_and_no_gap(tmp_path: Path, db_url: str) -> None:
     platform = make_platform(tmp_path, db_url)
     version = capture(platform, {f"f{index:02d}.csv": customer_rows(index * 3, 3) for index in range(40)})
-    code = (
-        "from platform_assets.platform import Platform\n"
-        f"Platform.from_path({platform.config.source_path!r}).process('customers', {version})\n"
-    )
-    crashed = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit=2"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    crashed = process_in_crashing_process(platform.config.source_path, version, "process.after_iceberg_commit=2")
     assert crashed.returncode == 86, crashed.stderr
     assert table_rows(platform, version).num_rows == 32 * 3, "two claim batches of 16 committed before the crash"
     states = Counter(status for status, _ in file_states(platform, version).values())

@@ -6,9 +6,6 @@ refuses the version, see ``ingest/evolution.py``; the bad file here is one that 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,6 +15,7 @@ from sqlalchemy import func, select
 from platform_assets.catalog.db import transaction
 from platform_assets.catalog.models import AuditEvent, RawFile
 from platform_assets.storage import iceberg
+from platform_assets_tests.conftest import process_in_crashing_process
 from platform_assets_tests.ingest.test_processing import (
     HEADER,
     capture,
@@ -96,17 +94,7 @@ def test_crash_after_a_multi_file_commit_then_rerun_loses_and_doubles_nothing(tm
     settings = {**SMALL_BATCHES, "claim_batch_size": 4, "claim_batch_max_files": 50}
     platform = make_platform(tmp_path, db_url, products=_products(tmp_path), processing=settings)
     version = capture(platform, {f"f{index:03d}.csv": customer_rows(index * 3, 3) for index in range(120)})
-    code = (
-        "from platform_assets.platform import Platform\n"
-        f"Platform.from_path({platform.config.source_path!r}).process('customers', {version})\n"
-    )
-    crashed = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "PLATFORM_FAILPOINTS": "process.after_iceberg_commit=2"},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    crashed = process_in_crashing_process(platform.config.source_path, version, "process.after_iceberg_commit=2")
     assert crashed.returncode == 86, crashed.stderr
     assert table_rows(platform, version).num_rows == 100 * 3, "two batches of 50 files committed before the crash"
     assert Counter(status for status, _ in file_states(platform, version).values()) == {
