@@ -45,6 +45,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.ingest import COLUMNS, PG_ADMIN, write_csvs
 from benchmarks.memory import prefault
 from platform_assets.config import load_config
 from platform_assets.ingest.parsing import declared_arrow_schema
@@ -52,22 +53,8 @@ from platform_assets.platform import Platform
 from platform_assets.storage.sql import dispose_engines
 from platform_assets_tests.conftest import write_platform_config
 
-COLUMNS = {"id": "string", "name": "string", "amount": "decimal(12,2)", "updated": "date"}
-PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 STEPS = ("sync", "capture", "process", "merge")
 CREATED: list[str] = []
-
-
-def write_files(folder: Path, files: int, rows: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for index in range(files):
-        start = index * rows
-        lines = ["id,name,amount,updated\n"]
-        lines += [
-            f"k{n:09d},name {n},{n % 100000}.{n % 100:02d},2026-{1 + n % 12:02d}-{1 + n % 28:02d}\n"
-            for n in range(start, start + rows)
-        ]
-        (folder / f"part-{index:05d}.csv").write_text("".join(lines))
 
 
 def floor_run(landing: Path, work: Path) -> dict[str, float]:
@@ -237,7 +224,7 @@ def main() -> None:
     kinds = ["sqlite"] + ([] if args.skip_postgres else ["postgres"])
     try:
         landing = work / "landing"
-        write_files(landing, args.files, args.rows)
+        write_csvs(landing, args.files, args.rows)
         print(f"{args.files:,} files x {args.rows} rows; medians of {args.repeat}; load {os.getloadavg()[0]:.1f}")
         if args.profile:
             platform_run(work, landing, "sqlite", args.batch, profile=args.profile)
